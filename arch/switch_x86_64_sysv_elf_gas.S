@@ -1,0 +1,79 @@
+/*
+ * Context switch for x86_64, System V ABI, ELF, GNU as.
+ *
+ * Saved frame (struct gmp_ctx, arch/context_x86_64.h):
+ *
+ *   offset  register  why
+ *   0x00    rsp       stack of the suspended context
+ *   0x08    rbx       callee-saved
+ *   0x10    rbp       callee-saved (frame pointer)
+ *   0x18    r12       callee-saved; fresh context: entry function
+ *   0x20    r13       callee-saved; fresh context: its argument
+ *   0x28    r14       callee-saved
+ *   0x30    r15       callee-saved
+ *   0x38    rip       where to resume
+ *   0x40    mxcsr     SSE control/status (control bits are callee-saved)
+ *   0x44    fpucw     x87 control word (callee-saved)
+ *
+ * Caller-saved registers are dead across the call by the ABI, so they are
+ * not saved.  The thread pointer (FS base) is not touched here: the
+ * scheduler writes it only when the TCB really changes (arch/tls_x86_64.c).
+ */
+#include "context_x86_64.h"
+
+	.text
+
+/* void gmp_ctx_switch(struct gmp_ctx *from [rdi], const struct gmp_ctx *to [rsi]) */
+	.globl	gmp_ctx_switch
+	.hidden	gmp_ctx_switch
+	.type	gmp_ctx_switch, @function
+	.p2align 4
+gmp_ctx_switch:
+	.cfi_startproc
+	movq	(%rsp), %rax			/* our return address becomes the saved rip */
+	leaq	8(%rsp), %rdx			/* rsp as it will be after that return */
+	movq	%rdx, GMP_CTX_RSP(%rdi)
+	movq	%rax, GMP_CTX_RIP(%rdi)
+	movq	%rbx, GMP_CTX_RBX(%rdi)
+	movq	%rbp, GMP_CTX_RBP(%rdi)
+	movq	%r12, GMP_CTX_R12(%rdi)
+	movq	%r13, GMP_CTX_R13(%rdi)
+	movq	%r14, GMP_CTX_R14(%rdi)
+	movq	%r15, GMP_CTX_R15(%rdi)
+	stmxcsr	GMP_CTX_MXCSR(%rdi)
+	fnstcw	GMP_CTX_FPUCW(%rdi)
+
+	/* From here on we run on the target's registers. */
+	movq	GMP_CTX_RBX(%rsi), %rbx
+	movq	GMP_CTX_RBP(%rsi), %rbp
+	movq	GMP_CTX_R12(%rsi), %r12
+	movq	GMP_CTX_R13(%rsi), %r13
+	movq	GMP_CTX_R14(%rsi), %r14
+	movq	GMP_CTX_R15(%rsi), %r15
+	ldmxcsr	GMP_CTX_MXCSR(%rsi)
+	fldcw	GMP_CTX_FPUCW(%rsi)
+	movq	GMP_CTX_RSP(%rsi), %rsp
+	jmpq	*GMP_CTX_RIP(%rsi)		/* as if gmp_ctx_switch returned there */
+	.cfi_endproc
+	.size	gmp_ctx_switch, .-gmp_ctx_switch
+
+/*
+ * First code of a fresh context: call r12(r13).  The entry function never
+ * returns.  The CFI marks rip as undefined so unwinders stop here instead of
+ * walking into garbage above the initial frame.
+ */
+	.globl	gmp_ctx_trampoline
+	.hidden	gmp_ctx_trampoline
+	.type	gmp_ctx_trampoline, @function
+	.p2align 4
+gmp_ctx_trampoline:
+	.cfi_startproc
+	.cfi_undefined rip
+	xorl	%ebp, %ebp			/* outermost frame */
+	movq	%r13, %rdi
+	callq	*%r12
+	ud2					/* the entry function must not return */
+	.cfi_endproc
+	.size	gmp_ctx_trampoline, .-gmp_ctx_trampoline
+
+	.section .note.GNU-stack,"",@progbits

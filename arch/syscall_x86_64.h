@@ -1,0 +1,32 @@
+/*
+ * Raw system calls for x86_64 Linux.  The runtime uses these instead of libc
+ * wrappers so that it never enters its own interposed functions and never
+ * touches errno: each returns the kernel's result, -errno on failure
+ * (musl's __syscall convention).
+ */
+#ifndef GMP_ARCH_SYSCALL_X86_64_H
+#define GMP_ARCH_SYSCALL_X86_64_H
+
+static inline long gmp_syscall6(long n, long a, long b, long c, long d, long e, long f)
+{
+	long ret;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+#define gmp_sys0(n)             gmp_syscall6((n), 0, 0, 0, 0, 0, 0)
+#define gmp_sys1(n, a)          gmp_syscall6((n), (long)(a), 0, 0, 0, 0, 0)
+#define gmp_sys2(n, a, b)       gmp_syscall6((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define gmp_sys3(n, a, b, c)    gmp_syscall6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define gmp_sys4(n, a, b, c, d) gmp_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define gmp_sys6(n, a, b, c, d, e, f) \
+	gmp_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
+static inline void gmp_cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+#endif

@@ -1,0 +1,331 @@
+/*
+ * Address-keyed wait queues: the one waiting mechanism of the runtime
+ * (DESIGN.md §7), with the kernel futex's semantics so that it can serve
+ * pthread objects, join, once and syscall(SYS_futex) alike.
+ *
+ * A waiter record lives on the waiting thread's stack and is queued in the
+ * bucket of its address.  It is either
+ *   - a G: it parks; gmp_park releases the bucket lock on g0 after the G's
+ *     context is saved, so a waker can never ready a G that is still
+ *     running;
+ *   - a foreign kernel thread: it sleeps in the kernel on w->kword.
+ *
+ * A waker unlinks waiters under the bucket lock, marks each one's result,
+ * and wakes them after dropping the lock.  A foreign waiter that times out
+ * but finds itself already unlinked waits for its kword, so the waker never
+ * touches a record whose stack frame is gone.
+ *
+ * Timed G waits arm a timer (timer.c) whose function unlinks the waiter with
+ * -ETIMEDOUT.  Cost: O(waiters in the bucket) per operation; 4096 buckets.
+ */
+#include "runtime.h"
+
+#include <errno.h>
+#include <limits.h>
+
+#define NBUCKETS 4096
+
+struct waiter {
+	struct gmp_g *g;            /* NULL: a foreign kernel thread */
+	_Atomic uint32_t *addr;     /* bucket lock */
+	uint32_t bitset;
+	struct waiter *next, *prev; /* bucket lock */
+	bool queued;                /* bucket lock */
+	int result;                 /* written by the unlinker under the bucket lock */
+	_Atomic uint32_t kword;     /* foreign: 1 once woken */
+	struct gmp_timer timer;
+};
+
+struct bucket {
+	gmp_lock_t lock;
+	struct waiter *head, *tail;
+} __attribute__((aligned(GMP_CACHELINE)));
+
+static struct bucket buckets[NBUCKETS];
+
+static struct bucket *bucket_of(const void *addr)
+{
+	uintptr_t a = (uintptr_t)addr;
+	a ^= a >> 17;
+	a *= 0x9E3779B97F4A7C15ULL;
+	return &buckets[(a >> 40) % NBUCKETS];
+}
+
+static void enqueue(struct bucket *b, struct waiter *w)
+{
+	w->next = NULL;
+	w->prev = b->tail;
+	if (b->tail)
+		b->tail->next = w;
+	else
+		b->head = w;
+	b->tail = w;
+	w->queued = true;
+}
+
+static void unlink_w(struct bucket *b, struct waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		b->head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		b->tail = w->prev;
+	w->queued = false;
+}
+
+/* Wake an unlinked waiter.  p: the caller's P, or NULL. */
+static void wake_one(struct waiter *w, struct gmp_p *p)
+{
+	struct gmp_g *g = w->g;
+	if (g) {
+		gmp_casgstatus(g, G_WAITING, G_RUNNABLE);
+		gmp_ready(p, g, true);
+	} else {
+		atomic_store_explicit(&w->kword, 1, memory_order_release);
+		gmp_kfutex_wake(&w->kword, 1);
+	}
+}
+
+/*
+ * Lock the bucket w is queued in.  w->addr changes only under the bucket
+ * locks (requeue), so recheck after locking.
+ */
+static struct bucket *lock_bucket_of(struct waiter *w)
+{
+	for (;;) {
+		struct bucket *b = bucket_of((const void *)w->addr);
+		gmp_lock(&b->lock);
+		if (bucket_of((const void *)w->addr) == b)
+			return b;
+		gmp_unlock(&b->lock);
+	}
+}
+
+static void timeout_fn(struct gmp_timer *t, struct gmp_p *runner)
+{
+	struct waiter *w = t->arg;
+	struct bucket *b = lock_bucket_of(w);
+	if (!w->queued) {
+		gmp_unlock(&b->lock);
+		return;
+	}
+	unlink_w(b, w);
+	w->result = -ETIMEDOUT;
+	gmp_unlock(&b->lock);
+	wake_one(w, runner);
+}
+
+int64_t gmp_nanotime(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Convert a timespec to an absolute CLOCK_MONOTONIC deadline in ns.
+ * Returns -EINVAL for a bad timespec.  A deadline in the past is returned
+ * as is (the wait times out at once after the value check).
+ */
+int64_t gmp_deadline_from(const struct timespec *ts, clockid_t clk, bool absolute)
+{
+	if (ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)
+		return -EINVAL;
+	int64_t v = ts->tv_sec < 0 ? 0 : (ts->tv_sec > INT64_MAX / 1000000000 - 1 ? INT64_MAX / 2 :
+						     ts->tv_sec * 1000000000 + ts->tv_nsec);
+	if (!absolute)
+		return gmp_nanotime() + v;
+	if (clk == CLOCK_MONOTONIC)
+		return v ? v : 1;
+	struct timespec now;
+	clock_gettime(clk, &now);
+	int64_t d = v - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+	int64_t r = gmp_nanotime() + d;
+	return r > 0 ? r : 1;
+}
+
+int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline, clockid_t clk,
+		   enum gmp_waitreason why)
+{
+	(void)clk;
+	if (bitset == 0)
+		return -EINVAL;
+	struct bucket *b = bucket_of((const void *)addr);
+	struct waiter w = {.addr = addr, .bitset = bitset};
+	struct gmp_g *g = gmp_getg();
+
+	if (g) {
+		/* Take the P first: getting it may reschedule us, which must not happen under the bucket lock. */
+		struct gmp_p *p = gmp_acquirep_user(g);
+		gmp_lock(&b->lock);
+		int err = 0;
+		if (atomic_load_explicit(addr, memory_order_acquire) != val)
+			err = -EAGAIN;
+		else if (deadline > 0 && deadline <= gmp_nanotime())
+			err = -ETIMEDOUT;
+		if (!err) {
+			w.g = g;
+			enqueue(b, &w);
+			if (deadline > 0) {
+				w.timer.when = deadline;
+				w.timer.fn = timeout_fn;
+				w.timer.arg = &w;
+				if (gmp_timer_add(p, &w.timer) != 0) {
+					unlink_w(b, &w);
+					err = -ENOMEM;
+				}
+			}
+		}
+		if (err) {
+			gmp_unlock(&b->lock);
+			gmp_releasep_user(p);
+			return err;
+		}
+		gmp_park(g, p, gmp_unlock_void, &b->lock, why);
+		if (deadline > 0)
+			gmp_timer_del(&w.timer);
+		return w.result;
+	}
+
+	/* Foreign kernel thread: sleep in the kernel on our own word. */
+	gmp_lock(&b->lock);
+	if (atomic_load_explicit(addr, memory_order_acquire) != val) {
+		gmp_unlock(&b->lock);
+		return -EAGAIN;
+	}
+	enqueue(b, &w);
+	gmp_unlock(&b->lock);
+	for (;;) {
+		if (atomic_load_explicit(&w.kword, memory_order_acquire))
+			return w.result;
+		int r = deadline > 0 ? gmp_kfutex_wait_abs(&w.kword, 0, deadline, CLOCK_MONOTONIC)
+				     : gmp_kfutex_wait(&w.kword, 0, -1);
+		if (r == -ETIMEDOUT) {
+			b = lock_bucket_of(&w);
+			if (w.queued) {
+				unlink_w(b, &w);
+				gmp_unlock(&b->lock);
+				return -ETIMEDOUT;
+			}
+			gmp_unlock(&b->lock);
+			/* a waker unlinked us: wait for its wake-up so it is done with w */
+			while (!atomic_load_explicit(&w.kword, memory_order_acquire))
+				gmp_kfutex_wait(&w.kword, 0, -1);
+			return w.result;
+		}
+	}
+}
+
+int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *p)
+{
+	struct bucket *b = bucket_of((const void *)addr);
+	struct waiter *list = NULL, **tailp = &list;
+	int woken = 0;
+
+	if (n <= 0)
+		return 0;
+	gmp_lock(&b->lock);
+	for (struct waiter *w = b->head, *nx; w && woken < n; w = nx) {
+		nx = w->next;
+		if (w->addr != addr || !(w->bitset & bitset))
+			continue;
+		unlink_w(b, w);
+		w->result = 0;
+		w->next = NULL;
+		*tailp = w;
+		tailp = &w->next;
+		woken++;
+	}
+	gmp_unlock(&b->lock);
+	for (struct waiter *w = list, *nx; w; w = nx) {
+		nx = w->next; /* read before waking: w may vanish after */
+		wake_one(w, p);
+	}
+	return woken;
+}
+
+int gmp_futex_wake(_Atomic uint32_t *addr, int n, uint32_t bitset)
+{
+	struct gmp_g *g = gmp_getg();
+	if (!g)
+		return gmp_futex_wake_p(addr, n, bitset, NULL);
+	/*
+	 * Cheap check first: nobody waiting, nothing to do, no P needed.  The
+	 * fence orders the caller's store to *addr before these loads; a
+	 * waiter reads *addr after its locked CAS on the bucket lock, so one
+	 * of the two sides sees the other.
+	 */
+	struct bucket *b = bucket_of((const void *)addr);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&b->lock.v, memory_order_relaxed) == 0 && b->head == NULL)
+		return 0;
+	struct gmp_p *p = gmp_acquirep_user(g);
+	int r = gmp_futex_wake_p(addr, n, bitset, p);
+	gmp_releasep_user(p);
+	return r;
+}
+
+/*
+ * Wake up to nwake waiters on addr and move up to nmove of the rest to
+ * addr2 (FUTEX_CMP_REQUEUE when cmpval is given).  Lock order between two
+ * buckets: lower address first.
+ */
+int gmp_futex_requeue(_Atomic uint32_t *addr, int nwake, _Atomic uint32_t *addr2, int nmove,
+		      const uint32_t *cmpval)
+{
+	struct bucket *b1 = bucket_of((const void *)addr), *b2 = bucket_of((const void *)addr2);
+	struct waiter *list = NULL, **tailp = &list;
+	int woken = 0, moved = 0;
+
+	if (b1 == b2) {
+		gmp_lock(&b1->lock);
+	} else if (b1 < b2) {
+		gmp_lock(&b1->lock);
+		gmp_lock(&b2->lock);
+	} else {
+		gmp_lock(&b2->lock);
+		gmp_lock(&b1->lock);
+	}
+	if (cmpval && atomic_load_explicit(addr, memory_order_acquire) != *cmpval) {
+		gmp_unlock(&b1->lock);
+		if (b1 != b2)
+			gmp_unlock(&b2->lock);
+		return -EAGAIN;
+	}
+	for (struct waiter *w = b1->head, *nx; w; w = nx) {
+		nx = w->next;
+		if (w->addr != addr)
+			continue;
+		if (woken < nwake) {
+			unlink_w(b1, w);
+			w->result = 0;
+			w->next = NULL;
+			*tailp = w;
+			tailp = &w->next;
+			woken++;
+		} else if (moved < nmove) {
+			unlink_w(b1, w);
+			w->addr = addr2;
+			enqueue(b2, w);
+			moved++;
+		} else {
+			break;
+		}
+	}
+	gmp_unlock(&b1->lock);
+	if (b1 != b2)
+		gmp_unlock(&b2->lock);
+
+	struct gmp_g *g = gmp_getg();
+	struct gmp_p *p = g && list ? gmp_acquirep_user(g) : NULL;
+	for (struct waiter *w = list, *nx; w; w = nx) {
+		nx = w->next;
+		wake_one(w, p);
+	}
+	if (p)
+		gmp_releasep_user(p);
+	return woken + moved;
+}

@@ -1,0 +1,146 @@
+/*
+ * Thread-specific data (pthread keys, C11 tss).
+ *
+ * Values live in this library's own initial-exec TLS, so every thread
+ * that has a TCB has its own table: Gs (their private TCB), Ms and foreign
+ * kernel threads alike.  Two levels, as glibc: 32 lazily allocated blocks
+ * of 32 slots.  A slot remembers the sequence number of the key it was set
+ * for, so a deleted and re-created key reads NULL everywhere without
+ * touching any thread.
+ *
+ * Key table word keys[k].seq: odd = in use, even = free; create and delete
+ * each add one with a CAS.  Destructors run at thread exit in up to
+ * PTHREAD_DESTRUCTOR_ITERATIONS rounds, as POSIX says.  Foreign threads get
+ * theirs through a glibc key whose destructor runs ours.
+ */
+#include "runtime.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#define NKEYS 1024 /* PTHREAD_KEYS_MAX */
+#define BLK 32
+
+struct slot {
+	uint64_t seq;
+	void *val;
+};
+
+static struct {
+	_Atomic uint64_t seq;
+	void (*_Atomic dtor)(void *);
+} keys[NKEYS];
+
+static __thread struct slot *tsd[NKEYS / BLK] __attribute__((tls_model("initial-exec")));
+static __thread bool tsd_foreign_hooked __attribute__((tls_model("initial-exec")));
+static unsigned foreign_key;
+static _Atomic int foreign_key_state; /* 0 none, 1 creating, 2 ready */
+
+int gmp_key_create(unsigned *out, void (*dtor)(void *))
+{
+	for (unsigned k = 0; k < NKEYS; k++) {
+		uint64_t s = atomic_load(&keys[k].seq);
+		if (s & 1)
+			continue;
+		if (s + 2 < s)
+			continue; /* sequence exhausted: never reuse this slot */
+		if (atomic_compare_exchange_strong(&keys[k].seq, &s, s + 1)) {
+			atomic_store(&keys[k].dtor, dtor);
+			*out = k;
+			return 0;
+		}
+	}
+	return EAGAIN;
+}
+
+int gmp_key_delete(unsigned k)
+{
+	if (k >= NKEYS)
+		return EINVAL;
+	uint64_t s = atomic_load(&keys[k].seq);
+	if (!(s & 1) || !atomic_compare_exchange_strong(&keys[k].seq, &s, s + 1))
+		return EINVAL;
+	return 0;
+}
+
+void *gmp_key_get(unsigned k)
+{
+	if (k >= NKEYS)
+		return NULL;
+	struct slot *b = tsd[k / BLK];
+	if (!b)
+		return NULL;
+	struct slot *s = &b[k % BLK];
+	return s->seq == atomic_load_explicit(&keys[k].seq, memory_order_relaxed) ? s->val : NULL;
+}
+
+static void foreign_exit(void *unused)
+{
+	(void)unused;
+	gmp_keys_run_destructors();
+}
+
+int gmp_key_set(unsigned k, const void *val)
+{
+	if (k >= NKEYS)
+		return EINVAL;
+	uint64_t seq = atomic_load_explicit(&keys[k].seq, memory_order_relaxed);
+	if (!(seq & 1))
+		return EINVAL;
+	struct slot *b = tsd[k / BLK];
+	if (!b) {
+		if (!val)
+			return 0;
+		b = calloc(BLK, sizeof *b);
+		if (!b)
+			return ENOMEM;
+		tsd[k / BLK] = b;
+		if (!gmp_getg() && !tsd_foreign_hooked) {
+			/* a kernel thread gmp did not create: have glibc tell us when it exits */
+			int z = 0;
+			if (atomic_compare_exchange_strong(&foreign_key_state, &z, 1)) {
+				gmp_libc.pthread_key_create(&foreign_key, foreign_exit);
+				atomic_store(&foreign_key_state, 2);
+			}
+			while (atomic_load(&foreign_key_state) != 2)
+				gmp_cpu_relax();
+			gmp_libc.pthread_setspecific(foreign_key, (void *)1);
+			tsd_foreign_hooked = true;
+		}
+	}
+	b[k % BLK].seq = seq;
+	b[k % BLK].val = (void *)val;
+	return 0;
+}
+
+void gmp_keys_run_destructors(void)
+{
+	for (int round = 0; round < PTHREAD_DESTRUCTOR_ITERATIONS; round++) {
+		bool any = false;
+		for (unsigned bi = 0; bi < NKEYS / BLK; bi++) {
+			struct slot *b = tsd[bi];
+			if (!b)
+				continue;
+			for (unsigned i = 0; i < BLK; i++) {
+				unsigned k = bi * BLK + i;
+				void *v = b[i].val;
+				if (!v)
+					continue;
+				b[i].val = NULL;
+				void (*d)(void *) = atomic_load(&keys[k].dtor);
+				if (b[i].seq == atomic_load(&keys[k].seq) && d) {
+					d(v);
+					any = true;
+				}
+			}
+		}
+		if (!any)
+			break;
+	}
+	for (unsigned bi = 0; bi < NKEYS / BLK; bi++) {
+		free(tsd[bi]);
+		tsd[bi] = NULL;
+	}
+}

@@ -1,0 +1,375 @@
+/*
+ * gmp runtime: the G, M, P and sched structures and the core entry points.
+ * This header plays the role of Go's runtime2.go.  Every field says who owns
+ * it and how it is protected.  Contexts used in the comments:
+ *
+ *   "G"        a user thread's own stack, FS = its TCB; may park
+ *   "g0"       an M's scheduler stack; FS may still be the last G's TCB
+ *              (written lazily, see HACKING.md), so g0 code never touches
+ *              TLS, never calls malloc and never calls getg()
+ *   "foreign"  a kernel thread gmp did not create (getg() == NULL)
+ *   "any"      any of the above; never parks
+ *   "P held"   the caller owns a P in state P_RUNNING
+ */
+#ifndef GMP_CORE_RUNTIME_H
+#define GMP_CORE_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <sys/types.h>
+
+#include "../arch/arch.h"
+#include "lock.h"
+
+#define GMP_HIDDEN __attribute__((visibility("hidden")))
+#define GMP_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GMP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define GMP_CACHELINE 64
+
+/* ------------------------------------------------------------------ G */
+
+/*
+ * G states.  Every change goes through gmp_casgstatus(), which aborts on an
+ * illegal transition.
+ *
+ *   state        stack owned by            on which queue
+ *   G_IDLE       nobody (being set up)     none (or a free list)
+ *   G_RUNNABLE   the scheduler             a P's runq/runnext or the global runq
+ *   G_RUNNING    the G itself, on g->m     none
+ *   G_SYSCALL    the G, in a kernel call   none; its P may be retaken
+ *   G_WAITING    the scheduler             a wait queue (futex bucket, timer, join)
+ *   G_DEAD       nobody                    none; waiting to be joined or on a free list
+ */
+enum gmp_gstatus {
+	G_IDLE = 0,
+	G_RUNNABLE,
+	G_RUNNING,
+	G_SYSCALL,
+	G_WAITING,
+	G_DEAD,
+	G_NSTATUS
+};
+
+/* Why a G waits (for dumps, schedtrace and the deadlock report). */
+enum gmp_waitreason {
+	WR_NONE = 0,
+	WR_JOIN,
+	WR_MUTEX,
+	WR_COND,
+	WR_RWLOCK,
+	WR_SEM,
+	WR_BARRIER,
+	WR_FUTEX,
+	WR_ONCE,
+	WR_SLEEP,
+	WR_YIELD,
+	WR_NREASONS
+};
+
+/* Join/detach word (g->joinword): bit 0 set once the G has exited; bits 1-2 the mode. */
+#define GMP_JOIN_EXITED   1u
+#define GMP_JOIN_JOINABLE (0u << 1)
+#define GMP_JOIN_DETACHED (1u << 1)
+#define GMP_JOIN_CLAIMED  (2u << 1) /* a joiner has claimed it */
+#define GMP_JOIN_MODE     (3u << 1)
+
+struct gmp_stack {
+	void *map;       /* whole mapping incl. guard; NULL for user stacks */
+	size_t maplen;
+	void *lo;        /* lowest usable byte */
+	size_t size;     /* usable bytes; top of stack = lo + size */
+	size_t guard;    /* guard bytes below lo */
+	bool user;       /* supplied by pthread_attr_setstack: not ours to free */
+};
+
+struct gmp_m;
+struct gmp_p;
+
+struct gmp_g {
+	struct gmp_ctx ctx;             /* saved registers; written by the G itself in gmp_ctx_switch,
+	                                   read by the M that resumes it */
+	_Atomic uint32_t status;        /* enum gmp_gstatus; gmp_casgstatus only */
+	uint32_t index;                 /* immutable: slot number, gives the fake tid */
+	uint64_t goid;                  /* set at creation; immutable while the G lives */
+	struct gmp_m *m;                /* M running it; written by that M on g0 */
+	void *tcb;                      /* immutable: its glibc struct pthread (= pthread_t) */
+	struct gmp_stack stack;         /* owner: the G's creator, then whoever reaps it */
+	struct gmp_g *schedlink;        /* global runq / free lists; protected by the list's lock */
+	struct gmp_g *alllink;          /* allg list; sched.allglock */
+
+	void *(*start)(void *);         /* immutable while alive */
+	void *arg;
+	void *retval;                   /* written by the G at exit, read by its joiner */
+	_Atomic uint32_t joinword;      /* GMP_JOIN_*; CAS only */
+	bool ismain;                    /* the adopted main thread: never pooled */
+	bool isg0;                      /* an M's scheduler context, not a user thread */
+	struct gmp_g *joiner;           /* the G joining this one (EDEADLK check); informational */
+	uint64_t createdby;             /* goid of the creator, 0 for foreign threads */
+	bool fresh_tcb;                 /* TCB never used by a G: needs __ctype_init, not re-imaging */
+	bool c11;                       /* created by thrd_create: returns int */
+
+	uint8_t waitreason;             /* enum gmp_waitreason; written by the G before parking */
+	int64_t waitsince;              /* monotonic ns when it parked */
+	char name[16];                  /* pthread_setname_np; protected by sched.allglock */
+
+	/* Copy of the creation attributes reported by pthread_getattr_np. */
+	int schedpolicy;
+	int schedprio;
+	bool inherit;
+};
+
+/* ------------------------------------------------------------------ P */
+
+/*
+ * P states and who owns the P:
+ *
+ *   P_IDLE     on sched.pidle; sched.lock
+ *   P_RUNNING  owned by p->m, which is in runtime code (on g0, or on a G
+ *              inside the runtime)
+ *   P_USER     p->m runs a G in user code.  The M takes it back with one
+ *              CAS P_USER -> P_RUNNING; sysmon may CAS it to P_RUNNING for
+ *              itself when the G has run too long, and then hands it off.
+ *   P_SYSCALL  as P_USER but the G is in a blocking kernel call; retaken
+ *              sooner (blocking-calls work builds on this state).
+ */
+enum gmp_pstatus { P_IDLE = 0, P_RUNNING, P_USER, P_SYSCALL };
+
+#define GMP_RUNQ_SIZE 256
+
+struct gmp_timer;
+
+struct gmp_p {
+	uint32_t id;                          /* immutable */
+	_Atomic uint32_t status;              /* enum gmp_pstatus; see above */
+	struct gmp_m *m;                      /* owning M; written by the owner or the retaker */
+	struct gmp_p *link;                   /* sched.pidle list; sched.lock */
+	uint32_t schedtick;                   /* bumped by the owner on every execute */
+	uint32_t syscalltick;                 /* bumped by the owner on every kernel call */
+
+	/* Local run queue: single producer (owner), many consumers (thieves). */
+	_Alignas(GMP_CACHELINE) _Atomic uint32_t runqhead; /* consumers CAS */
+	_Atomic uint32_t runqtail;                         /* owner stores (release) */
+	struct gmp_g *_Atomic runnext;                     /* owner sets; thieves may CAS to NULL */
+	struct gmp_g *_Atomic runq[GMP_RUNQ_SIZE];
+
+	/* Free Gs with their stacks and TCBs; owner only. */
+	struct gmp_g *gfree;
+	uint32_t ngfree;
+
+	/* Timer heap (core/timer.c): timerlock. */
+	_Alignas(GMP_CACHELINE) gmp_lock_t timerlock;
+	struct gmp_timer **timers;
+	uint32_t ntimers, timercap;
+	_Atomic int64_t timer0;               /* when of the earliest timer, 0 if none; read without lock */
+
+	/* sysmon's view: its own, no lock. */
+	uint32_t sysmon_tick;
+	int64_t sysmon_when;
+};
+
+/* ------------------------------------------------------------------ M */
+
+struct gmp_m {
+	struct gmp_g g0;                      /* scheduler context; g0.tcb is the M's own TCB */
+	uint64_t id;                          /* immutable */
+	pid_t tid;                            /* immutable: kernel thread id */
+	struct gmp_g *curg;                   /* G running on this M, or NULL; this M only */
+	struct gmp_p *p;                      /* P it holds or held when its G entered user code */
+	struct gmp_p *nextp;                  /* P handed over by startm; read after park wakes */
+	_Atomic uint32_t park;                /* futex word: 0 asleep/running, 1 wake-up pending */
+	bool spinning;                        /* looking for work; counted in sched.nmspinning */
+	bool timer_sleeper;                   /* sleeping until the earliest timer; sched.lock */
+	void *cur_tp;                         /* thread pointer loaded on this kernel thread; this M only */
+	void (*mcall_fn)(struct gmp_m *, struct gmp_g *); /* what g0 does for the G that switched to it */
+	struct gmp_g *mcall_g;
+	void (*unlockf)(void *);              /* park: called on g0 once the G is G_WAITING */
+	void *unlockarg;
+	struct gmp_m *schedlink;              /* sched.midle; sched.lock */
+	struct gmp_m *alllink;                /* sched.allm; immutable once linked */
+	uint64_t fastrand;                    /* this M only */
+	unsigned long pthread;                /* the kernel thread's real pthread_t */
+};
+
+/* ------------------------------------------------------------------ sched */
+
+struct gmp_sched {
+	gmp_lock_t lock;                      /* protects everything below marked "lock" */
+	struct gmp_g *runqhead, *runqtail;    /* global runq; lock */
+	_Atomic int32_t runqsize;             /* written under lock, read without */
+	struct gmp_p *pidle;                  /* lock */
+	_Atomic int32_t npidle;               /* written under lock, read without */
+	struct gmp_m *midle;                  /* lock */
+	int32_t nmidle;                       /* lock */
+	int32_t nmtotal;                      /* Ms created; lock */
+	_Atomic int32_t nmspinning;           /* atomic */
+	struct gmp_g *gfree;                  /* global free Gs; lock */
+	int32_t ngfree;                       /* lock */
+	struct gmp_m *sleeper;                /* the idle M sleeping until sleeper_when; lock */
+	_Atomic int64_t sleeper_when;
+
+	gmp_lock_t allglock;                  /* protects allg, nallg, the G slot counter */
+	struct gmp_g *allg;
+	uint32_t nallg;
+	struct gmp_m *_Atomic allm;           /* push-only list */
+	_Atomic int32_t ngalive;              /* live user threads, incl. main */
+	_Atomic uint64_t goidgen;
+
+	uint32_t nprocs;                      /* immutable after init */
+	uint32_t maxthreads;                  /* immutable after init */
+	size_t stacksize;                     /* default stack reservation; attr_default lock */
+	size_t guardsize;
+	struct gmp_p **allp;                  /* immutable after init */
+	pid_t pid;                            /* refreshed in a fork child */
+	_Atomic int32_t sysmon_wake;          /* futex word sysmon sleeps on when idle */
+};
+
+extern struct gmp_sched gmp_sched GMP_HIDDEN;
+
+/* The running G; NULL on foreign threads.  On g0 it may be stale: don't use it there. */
+extern __thread struct gmp_g *gmp_curg GMP_HIDDEN __attribute__((tls_model("initial-exec")));
+static inline struct gmp_g *gmp_getg(void) { return gmp_curg; }
+
+/* ------------------------------------------------------------------ core entry points */
+
+/* init.c */
+extern _Atomic int gmp_inited GMP_HIDDEN;
+void gmp_init_slow(void) GMP_HIDDEN;                    /* any; idempotent */
+void gmp_init_main(void) GMP_HIDDEN;                    /* main thread: adopt it as the main G */
+static inline void gmp_init(void)
+{
+	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_inited, memory_order_acquire) != 2))
+		gmp_init_slow();
+}
+int64_t gmp_nanotime(void) GMP_HIDDEN;                  /* any: CLOCK_MONOTONIC ns */
+
+/* sched.c */
+void gmp_casgstatus(struct gmp_g *g, uint32_t from, uint32_t to) GMP_HIDDEN;
+struct gmp_p *gmp_acquirep_user(struct gmp_g *g) GMP_HIDDEN; /* G: take own P back (may reschedule) */
+static inline void gmp_releasep_user(struct gmp_p *p)       /* G, P held: back to user code */
+{
+	atomic_store_explicit(&p->status, P_USER, memory_order_release);
+}
+void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *arg,
+	      enum gmp_waitreason why) GMP_HIDDEN;           /* G, P held; returns in user state */
+void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* any; p may be NULL */
+void gmp_yield(struct gmp_g *g) GMP_HIDDEN;                 /* G */
+void gmp_wakep(void) GMP_HIDDEN;                            /* any */
+_Noreturn void gmp_goexit(struct gmp_g *g) GMP_HIDDEN;      /* G: the G ends */
+void gmp_mstart(struct gmp_m *m) GMP_HIDDEN;                /* a new M's g0 */
+void gmp_m0_g0_start(void *m0) GMP_HIDDEN;                  /* m0's g0 entry */
+struct gmp_m *gmp_allocm(void) GMP_HIDDEN;
+void gmp_globrunqput_batch(struct gmp_g *head, struct gmp_g *tail, int n) GMP_HIDDEN; /* lock held */
+struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max) GMP_HIDDEN;                    /* lock held */
+void gmp_handoffp(struct gmp_p *p) GMP_HIDDEN;              /* any; p retaken/owned by caller */
+void gmp_pidleput(struct gmp_p *p) GMP_HIDDEN;              /* lock held */
+struct gmp_p *gmp_pidleget(void) GMP_HIDDEN;                /* lock held */
+uint32_t gmp_fastrand(struct gmp_m *m) GMP_HIDDEN;
+
+/* runq.c: local run queues (see the algorithm notes there). */
+bool gmp_runqput(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* owner; false: moved half to global */
+struct gmp_g *gmp_runqget(struct gmp_p *p, bool *inherit) GMP_HIDDEN;     /* owner */
+struct gmp_g *gmp_runqsteal(struct gmp_p *p, struct gmp_p *victim, bool stealnext) GMP_HIDDEN;
+uint32_t gmp_runqlen(struct gmp_p *p) GMP_HIDDEN;                          /* any, approximate */
+bool gmp_runqempty(struct gmp_p *p) GMP_HIDDEN;
+
+/* stack.c */
+int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard) GMP_HIDDEN; /* any; -EAGAIN */
+void gmp_stack_free(struct gmp_stack *s) GMP_HIDDEN;                           /* any */
+size_t gmp_pagesize(void) GMP_HIDDEN;
+void *gmp_rt_alloc(size_t size) GMP_HIDDEN;        /* any: zeroed pages from mmap, NULL on failure */
+void gmp_rt_free(void *p, size_t size) GMP_HIDDEN;
+
+/* tcb.c: glibc thread control blocks. */
+int gmp_tcb_layout_init(void) GMP_HIDDEN;          /* init: probe and verify offsets */
+void *gmp_tcb_alloc(struct gmp_g *g) GMP_HIDDEN;   /* G or foreign: a fresh TCB for g, NULL on ENOMEM */
+void gmp_tcb_reimage(void *tcb) GMP_HIDDEN;        /* before reuse: fresh TLS images, libc block kept */
+void gmp_tcb_on_start(struct gmp_g *g) GMP_HIDDEN; /* G: first code on a new/reused TCB */
+void gmp_tcb_on_exit(void) GMP_HIDDEN;             /* G: thread_local destructors */
+void gmp_tcb_dlopen_sync(void) GMP_HIDDEN;         /* G or foreign: after dlopen */
+pid_t gmp_tcb_tid(void *tcb) GMP_HIDDEN;
+void **gmp_tcb_tls_slot(void *tcb, void *tls_var_in_current_thread) GMP_HIDDEN;
+
+/* thread.c: creation, exit, join. */
+struct gmp_thread_attr {
+	size_t stacksize, guardsize;
+	void *stackaddr;        /* user stack (lowest address) or NULL */
+	bool detached;
+	int schedpolicy, schedprio;
+	bool inherit;
+	bool c11;
+};
+int gmp_thread_create(void **out_tcb, const struct gmp_thread_attr *a, void *(*fn)(void *), void *arg) GMP_HIDDEN;
+struct gmp_g *gmp_g_from_tcb(void *tcb) GMP_HIDDEN;    /* NULL if not a live gmp G */
+int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk, bool try) GMP_HIDDEN;
+int gmp_thread_detach(struct gmp_g *t) GMP_HIDDEN;
+void gmp_gfput(struct gmp_p *p, struct gmp_g *g) GMP_HIDDEN;     /* P held (or p NULL: global) */
+struct gmp_g *gmp_gfget(struct gmp_p *p) GMP_HIDDEN;
+struct gmp_g *gmp_galloc(void) GMP_HIDDEN;
+_Noreturn void gmp_thread_exit(void *ret) GMP_HIDDEN;          /* G */
+
+/* futex.c: address-keyed wait queues, the one waiting mechanism (DESIGN.md §7). */
+#define GMP_FUTEX_BITSET_ANY 0xffffffffu
+int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline,
+		   clockid_t clk, enum gmp_waitreason why) GMP_HIDDEN; /* G or foreign; 0, -EAGAIN, -ETIMEDOUT, -EINTR */
+int gmp_futex_wake(_Atomic uint32_t *addr, int n, uint32_t bitset) GMP_HIDDEN; /* G or foreign: number woken */
+int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *p) GMP_HIDDEN; /* p held or NULL */
+int gmp_futex_requeue(_Atomic uint32_t *addr, int nwake, _Atomic uint32_t *addr2, int nmove,
+		      const uint32_t *cmpval) GMP_HIDDEN;   /* any: woken+moved, or -EAGAIN on value mismatch */
+int64_t gmp_deadline_from(const struct timespec *ts, clockid_t clk, bool absolute) GMP_HIDDEN;
+
+/* timer.c: per-P timer heaps. */
+struct gmp_timer {
+	int64_t when;                                     /* CLOCK_MONOTONIC ns */
+	void (*fn)(struct gmp_timer *t, struct gmp_p *runner); /* runs with a P held; must not park */
+	void *arg;
+	struct gmp_p *_Atomic owner;                      /* heap it is on; owner->timerlock */
+	int32_t idx;                                      /* heap slot; owner->timerlock */
+	_Atomic uint32_t state;                           /* TIMER_* */
+};
+enum { TIMER_IDLE = 0, TIMER_QUEUED, TIMER_RUNNING, TIMER_DONE };
+int gmp_timer_add(struct gmp_p *p, struct gmp_timer *t) GMP_HIDDEN; /* P held; -ENOMEM */
+bool gmp_timer_del(struct gmp_timer *t) GMP_HIDDEN;   /* any: true if removed before it ran; waits if running */
+int64_t gmp_timers_run(struct gmp_p *pp, struct gmp_p *runner, int64_t now) GMP_HIDDEN; /* runner held */
+int64_t gmp_timers_next(void) GMP_HIDDEN;              /* any: earliest when over all Ps, 0 if none */
+
+/* sysmon.c */
+void gmp_sysmon_start(void) GMP_HIDDEN;
+void gmp_sysmon_kick(void) GMP_HIDDEN;
+
+/* key.c: thread-specific data. */
+void gmp_keys_run_destructors(void) GMP_HIDDEN;        /* G or foreign thread at exit */
+
+/* libc.c: the real libc functions the runtime still needs. */
+struct gmp_libc {
+	int (*pthread_create)(unsigned long *, const void *, void *(*)(void *), void *);
+	int (*pthread_join)(unsigned long, void **);
+	int (*pthread_getattr_np)(unsigned long, void *);
+	int (*pthread_key_create)(unsigned *, void (*)(void *));
+	int (*pthread_setspecific)(unsigned, const void *);
+	void *(*dlopen)(const char *, int);
+	void *(*dlmopen)(long, const char *, int);
+	void *(*allocate_tls)(void *);
+	void (*get_tls_static_info)(size_t *, size_t *);
+	void (*call_tls_dtors)(void);
+	void (*ctype_init)(void);
+};
+extern struct gmp_libc gmp_libc GMP_HIDDEN;
+int gmp_libc_resolve(void) GMP_HIDDEN;
+
+/* fatal.c */
+_Noreturn void gmp_fatal(const char *fmt, ...) GMP_HIDDEN __attribute__((format(printf, 1, 2)));
+void gmp_printf(const char *fmt, ...) GMP_HIDDEN __attribute__((format(printf, 1, 2))); /* raw write(2) */
+void gmp_dump_gs(int fd) GMP_HIDDEN;
+const char *gmp_gstatus_name(uint32_t s) GMP_HIDDEN;
+const char *gmp_waitreason_name(uint32_t w) GMP_HIDDEN;
+
+#define gmp_assert(cond)                                                             \
+	do {                                                                         \
+		if (GMP_UNLIKELY(!(cond)))                                           \
+			gmp_fatal("assertion failed: %s (%s:%d)", #cond, __FILE__, __LINE__); \
+	} while (0)
+
+#endif

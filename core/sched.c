@@ -1,0 +1,666 @@
+/*
+ * The scheduler: G status changes, executing Gs on Ms, finding work,
+ * spinning and idle Ms, and the P ownership protocol (DESIGN.md §3, §6).
+ *
+ * Shape (as Go's proc.go):
+ *
+ *   g0_loop:  [run the G's mcall request] -> findrunnable -> execute -> ...
+ *
+ * A G enters the scheduler only through mcall(): it saves its context and
+ * switches to its M's g0, which runs the requested function (park, yield,
+ * exit, lost P) with the G already off the CPU.  That closes every
+ * "queued but still running" race: a wait-queue lock taken by the G is
+ * released by g0 after the switch (gmp_park's unlockf).
+ *
+ * P ownership: while a G runs user code its P is in P_USER and sysmon may
+ * take it (CAS P_USER -> P_RUNNING) and hand it to another M.  The G takes
+ * its P back with one CAS when it calls into the runtime
+ * (gmp_acquirep_user); if the CAS fails it tries an idle P, and failing
+ * that it queues itself globally and its M goes idle.
+ *
+ * The thread pointer is written only in execute(), and only when the next
+ * G's TCB differs from what this kernel thread has loaded (m->cur_tp).
+ * g0 runs with whatever FS the last G left: on machines without FSGSBASE
+ * an FS write is a system call (~3.4 us measured on a PVM guest), and g0
+ * code needs no TLS.  Rejected: switching FS to the M's own TCB on every
+ * entry to g0 (doubles the cost of every switch).
+ */
+#include "runtime.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sys/syscall.h>
+
+struct gmp_sched gmp_sched;
+__thread struct gmp_g *gmp_curg __attribute__((tls_model("initial-exec")));
+
+/* ------------------------------------------------------------ G status */
+
+static const char *const gstatus_names[G_NSTATUS] = {"idle", "runnable", "running", "syscall", "waiting",
+						     "dead"};
+
+const char *gmp_gstatus_name(uint32_t s) { return s < G_NSTATUS ? gstatus_names[s] : "?"; }
+
+/* Legal transitions; everything else is a broken invariant. */
+static bool gstatus_ok(uint32_t from, uint32_t to)
+{
+	switch (from) {
+	case G_IDLE: return to == G_RUNNABLE || to == G_RUNNING; /* create; adopting main */
+	case G_RUNNABLE: return to == G_RUNNING;
+	case G_RUNNING: return to == G_RUNNABLE || to == G_WAITING || to == G_SYSCALL || to == G_DEAD;
+	case G_SYSCALL: return to == G_RUNNING || to == G_RUNNABLE;
+	case G_WAITING: return to == G_RUNNABLE;
+	case G_DEAD: return to == G_IDLE;
+	}
+	return false;
+}
+
+void gmp_casgstatus(struct gmp_g *g, uint32_t from, uint32_t to)
+{
+	if (GMP_UNLIKELY(!gstatus_ok(from, to)))
+		gmp_fatal("illegal G status change %s -> %s (G %llu)", gmp_gstatus_name(from), gmp_gstatus_name(to),
+			  (unsigned long long)g->goid);
+	uint32_t old = from;
+	if (GMP_UNLIKELY(!atomic_compare_exchange_strong_explicit(&g->status, &old, to, memory_order_acq_rel,
+								  memory_order_acquire)))
+		gmp_fatal("G %llu status is %s, expected %s (-> %s)", (unsigned long long)g->goid,
+			  gmp_gstatus_name(old), gmp_gstatus_name(from), gmp_gstatus_name(to));
+}
+
+uint32_t gmp_fastrand(struct gmp_m *m)
+{
+	/* xorshift64*; per M, no lock */
+	uint64_t x = m->fastrand;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	m->fastrand = x;
+	return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+/* ------------------------------------------------------------ global queue, idle lists */
+
+void gmp_globrunqput_batch(struct gmp_g *head, struct gmp_g *tail, int n)
+{
+	tail->schedlink = NULL;
+	if (gmp_sched.runqtail)
+		gmp_sched.runqtail->schedlink = head;
+	else
+		gmp_sched.runqhead = head;
+	gmp_sched.runqtail = tail;
+	atomic_fetch_add_explicit(&gmp_sched.runqsize, n, memory_order_relaxed);
+}
+
+static struct gmp_g *globrunqpop(void)
+{
+	struct gmp_g *g = gmp_sched.runqhead;
+	if (g) {
+		gmp_sched.runqhead = g->schedlink;
+		if (!gmp_sched.runqhead)
+			gmp_sched.runqtail = NULL;
+		atomic_fetch_sub_explicit(&gmp_sched.runqsize, 1, memory_order_relaxed);
+	}
+	return g;
+}
+
+/* Take a fair share of the global queue; the first G is returned, the rest go to p's ring. */
+struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max)
+{
+	int size = atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed);
+	if (size == 0)
+		return NULL;
+	int n = size / (int)gmp_sched.nprocs + 1;
+	if (n > size)
+		n = size;
+	if (max > 0 && n > max)
+		n = max;
+	if (n > GMP_RUNQ_SIZE / 2)
+		n = GMP_RUNQ_SIZE / 2;
+	struct gmp_g *gp = globrunqpop();
+	while (--n > 0) {
+		struct gmp_g *g = globrunqpop();
+		gmp_runqput(p, g, false);
+	}
+	return gp;
+}
+
+void gmp_pidleput(struct gmp_p *p)
+{
+	gmp_assert(gmp_runqempty(p));
+	atomic_store_explicit(&p->status, P_IDLE, memory_order_release);
+	p->m = NULL;
+	p->link = gmp_sched.pidle;
+	gmp_sched.pidle = p;
+	atomic_fetch_add_explicit(&gmp_sched.npidle, 1, memory_order_relaxed);
+}
+
+struct gmp_p *gmp_pidleget(void)
+{
+	struct gmp_p *p = gmp_sched.pidle;
+	if (p) {
+		gmp_sched.pidle = p->link;
+		atomic_fetch_sub_explicit(&gmp_sched.npidle, 1, memory_order_relaxed);
+		atomic_store_explicit(&p->status, P_RUNNING, memory_order_relaxed);
+	}
+	return p;
+}
+
+static void acquirep(struct gmp_m *m, struct gmp_p *p)
+{
+	m->p = p;
+	p->m = m;
+	atomic_store_explicit(&p->status, P_RUNNING, memory_order_release);
+}
+
+static struct gmp_m *mget(void)
+{
+	struct gmp_m *m = gmp_sched.midle;
+	if (m) {
+		gmp_sched.midle = m->schedlink;
+		gmp_sched.nmidle--;
+		if (m == gmp_sched.sleeper) {
+			gmp_sched.sleeper = NULL;
+			atomic_store_explicit(&gmp_sched.sleeper_when, 0, memory_order_relaxed);
+		}
+	}
+	return m;
+}
+
+static void notewakeup(struct gmp_m *m)
+{
+	atomic_store_explicit(&m->park, 1, memory_order_release);
+	gmp_kfutex_wake(&m->park, 1);
+}
+
+/* ------------------------------------------------------------ starting and stopping Ms */
+
+static void *mthread_main(void *arg)
+{
+	struct gmp_m *m = arg;
+	gmp_mstart(m);
+	return NULL;
+}
+
+/* Create a kernel thread for a new M that starts with p.  Any context. */
+static int newm(struct gmp_p *p, bool spinning)
+{
+	struct gmp_m *m = gmp_allocm();
+	if (!m)
+		return -ENOMEM;
+	m->nextp = p;
+	m->spinning = spinning;
+	p->m = m;
+	/*
+	 * The kernel thread is an ordinary glibc thread: it has its own TCB
+	 * (g0's FS) and is on glibc's thread list, so glibc-internal code that
+	 * walks that list keeps working.  Its stack is g0's stack.
+	 */
+	unsigned long th;
+	int err = gmp_libc.pthread_create(&th, NULL, mthread_main, m);
+	if (err)
+		return -err;
+	return 0;
+}
+
+/*
+ * Give p (or an idle P if p is NULL) to an idle or new M.  spinning: the
+ * caller already counted the new M in nmspinning.  At GMP_MAXTHREADS the P
+ * goes back to the idle list and the work waits for a running M.
+ */
+static void startm(struct gmp_p *p, bool spinning)
+{
+	gmp_lock(&gmp_sched.lock);
+	if (!p) {
+		p = gmp_pidleget();
+		if (!p) {
+			gmp_unlock(&gmp_sched.lock);
+			if (spinning)
+				atomic_fetch_sub(&gmp_sched.nmspinning, 1);
+			return;
+		}
+	}
+	struct gmp_m *m = mget();
+	if (!m) {
+		if ((uint32_t)gmp_sched.nmtotal >= gmp_sched.maxthreads) {
+			gmp_pidleput(p);
+			gmp_unlock(&gmp_sched.lock);
+			if (spinning)
+				atomic_fetch_sub(&gmp_sched.nmspinning, 1);
+			return;
+		}
+		gmp_sched.nmtotal++;
+		gmp_unlock(&gmp_sched.lock);
+		if (newm(p, spinning) != 0) {
+			gmp_lock(&gmp_sched.lock);
+			gmp_sched.nmtotal--;
+			gmp_pidleput(p);
+			gmp_unlock(&gmp_sched.lock);
+			if (spinning)
+				atomic_fetch_sub(&gmp_sched.nmspinning, 1);
+		}
+		return;
+	}
+	gmp_unlock(&gmp_sched.lock);
+	m->spinning = spinning;
+	m->nextp = p;
+	p->m = m;
+	notewakeup(m);
+}
+
+/* Wake an idle P if there is one and no M is already looking for work. */
+void gmp_wakep(void)
+{
+	if (atomic_load_explicit(&gmp_sched.npidle, memory_order_relaxed) == 0)
+		return;
+	int32_t z = 0;
+	if (atomic_load_explicit(&gmp_sched.nmspinning, memory_order_relaxed) != 0 ||
+	    !atomic_compare_exchange_strong(&gmp_sched.nmspinning, &z, 1))
+		return;
+	startm(NULL, true);
+}
+
+/* Hand a P that nobody runs any more to whoever can use it (sysmon, lost Ps). */
+void gmp_handoffp(struct gmp_p *p)
+{
+	if (!gmp_runqempty(p) || atomic_load(&gmp_sched.runqsize) > 0 || atomic_load(&p->timer0) != 0) {
+		startm(p, false);
+		return;
+	}
+	int32_t z = 0;
+	if (atomic_load(&gmp_sched.nmspinning) + atomic_load(&gmp_sched.npidle) == 0 &&
+	    atomic_compare_exchange_strong(&gmp_sched.nmspinning, &z, 1)) {
+		startm(p, true);
+		return;
+	}
+	gmp_lock(&gmp_sched.lock);
+	gmp_pidleput(p);
+	gmp_unlock(&gmp_sched.lock);
+}
+
+/*
+ * Park this M until startm hands it a P.  Called with sched.lock held and
+ * no P; returns without the lock, with m->p set.  The M whose sleep ends
+ * at the earliest timer ("sleeper") wakes by itself and runs timers.
+ */
+static void stopm(struct gmp_m *m)
+{
+	for (;;) {
+		int64_t next = gmp_timers_next();
+		int64_t sw = atomic_load_explicit(&gmp_sched.sleeper_when, memory_order_relaxed);
+		bool sleeper = false;
+		struct gmp_m *old = NULL;
+		if (next != 0 && (gmp_sched.sleeper == NULL || next < sw)) {
+			old = gmp_sched.sleeper;
+			gmp_sched.sleeper = m;
+			atomic_store_explicit(&gmp_sched.sleeper_when, next, memory_order_relaxed);
+			sleeper = true;
+		}
+		m->schedlink = gmp_sched.midle;
+		gmp_sched.midle = m;
+		gmp_sched.nmidle++;
+		gmp_unlock(&gmp_sched.lock);
+		if (old)
+			gmp_kfutex_wake(&old->park, 1); /* it re-evaluates; its park word stays 0 */
+
+		for (;;) {
+			if (atomic_exchange_explicit(&m->park, 0, memory_order_acquire) == 1)
+				goto woken;
+			int64_t timeout = -1;
+			if (sleeper) {
+				timeout = atomic_load_explicit(&gmp_sched.sleeper_when, memory_order_relaxed) -
+					  gmp_nanotime();
+				if (gmp_sched.sleeper != m || timeout <= 0)
+					break;
+			}
+			gmp_kfutex_wait(&m->park, 0, timeout);
+			if (sleeper && gmp_sched.sleeper != m)
+				break; /* replaced by an earlier sleeper: re-evaluate */
+		}
+		/* Timed out (or replaced): leave the idle list unless someone is handing us a P. */
+		gmp_lock(&gmp_sched.lock);
+		struct gmp_m **pp = &gmp_sched.midle;
+		while (*pp && *pp != m)
+			pp = &(*pp)->schedlink;
+		if (*pp == NULL) {
+			/* startm took us: the hand-off is on its way */
+			gmp_unlock(&gmp_sched.lock);
+			while (atomic_exchange_explicit(&m->park, 0, memory_order_acquire) != 1)
+				gmp_kfutex_wait(&m->park, 0, -1);
+			goto woken;
+		}
+		*pp = m->schedlink;
+		gmp_sched.nmidle--;
+		if (gmp_sched.sleeper == m) {
+			gmp_sched.sleeper = NULL;
+			atomic_store_explicit(&gmp_sched.sleeper_when, 0, memory_order_relaxed);
+		}
+		struct gmp_p *p = gmp_pidleget();
+		if (p) {
+			gmp_unlock(&gmp_sched.lock);
+			acquirep(m, p);
+			return;
+		}
+		/* every P is busy; their owners run their timers. Sleep again. */
+	}
+woken:
+	acquirep(m, m->nextp);
+	m->nextp = NULL;
+}
+
+/* A spinning M found work: stop spinning, and let another M look if it was the last. */
+static void resetspinning(struct gmp_m *m)
+{
+	if (!m->spinning)
+		return;
+	m->spinning = false;
+	if (atomic_fetch_sub(&gmp_sched.nmspinning, 1) == 1)
+		gmp_wakep();
+}
+
+/* ------------------------------------------------------------ finding work */
+
+static struct gmp_g *stealwork(struct gmp_m *m, struct gmp_p *p, bool *inherit)
+{
+	uint32_t n = gmp_sched.nprocs;
+	for (int round = 0; round < 4; round++) {
+		bool last = round == 3;
+		uint32_t start = gmp_fastrand(m) % n;
+		for (uint32_t i = 0; i < n; i++) {
+			struct gmp_p *v = gmp_sched.allp[(start + i) % n];
+			if (v == p)
+				continue;
+			if (last) {
+				int64_t t0 = atomic_load_explicit(&v->timer0, memory_order_relaxed);
+				if (t0 != 0) {
+					int64_t now = gmp_nanotime();
+					if (t0 <= now) {
+						gmp_timers_run(v, p, now);
+						struct gmp_g *gp = gmp_runqget(p, inherit);
+						if (gp)
+							return gp;
+					}
+				}
+			}
+			if (!gmp_runqempty(v)) {
+				struct gmp_g *gp = gmp_runqsteal(p, v, last);
+				if (gp) {
+					*inherit = false;
+					return gp;
+				}
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Find a runnable G for m (which holds a P); blocks until there is one. g0 only. */
+static struct gmp_g *findrunnable(struct gmp_m *m, bool *inherit)
+{
+	struct gmp_g *gp;
+top:;
+	struct gmp_p *p = m->p;
+	*inherit = false;
+	int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
+	if (t0 != 0) {
+		int64_t now = gmp_nanotime();
+		if (t0 <= now)
+			gmp_timers_run(p, p, now);
+	}
+	if (p->schedtick % 61 == 0 && atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
+		gmp_lock(&gmp_sched.lock);
+		gp = gmp_globrunqget(p, 1);
+		gmp_unlock(&gmp_sched.lock);
+		if (gp)
+			goto found;
+	}
+	gp = gmp_runqget(p, inherit);
+	if (gp)
+		goto found;
+	if (atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
+		gmp_lock(&gmp_sched.lock);
+		gp = gmp_globrunqget(p, 0);
+		gmp_unlock(&gmp_sched.lock);
+		if (gp)
+			goto found;
+	}
+	/* Steal, unless enough Ms are already spinning (at most half the busy Ps). */
+	int32_t busy = (int32_t)gmp_sched.nprocs - atomic_load_explicit(&gmp_sched.npidle, memory_order_relaxed);
+	if (m->spinning || 2 * atomic_load_explicit(&gmp_sched.nmspinning, memory_order_relaxed) < busy) {
+		if (!m->spinning) {
+			m->spinning = true;
+			atomic_fetch_add(&gmp_sched.nmspinning, 1);
+		}
+		gp = stealwork(m, p, inherit);
+		if (gp)
+			goto found;
+	}
+
+	/* Nothing to do: give up the P, then look once more before sleeping. */
+	gmp_lock(&gmp_sched.lock);
+	if (atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
+		gp = gmp_globrunqget(p, 0);
+		gmp_unlock(&gmp_sched.lock);
+		goto found;
+	}
+	m->p = NULL;
+	gmp_pidleput(p);
+	gmp_unlock(&gmp_sched.lock);
+
+	if (m->spinning) {
+		/*
+		 * Stop spinning first, then recheck every queue: a G made
+		 * runnable after our last look saw nmspinning > 0 and did not
+		 * wake anyone, so it is ours to find (Go's "delicate dance").
+		 */
+		m->spinning = false;
+		atomic_fetch_sub(&gmp_sched.nmspinning, 1);
+		for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
+			if (!gmp_runqempty(gmp_sched.allp[i])) {
+				gmp_lock(&gmp_sched.lock);
+				struct gmp_p *np = gmp_pidleget();
+				gmp_unlock(&gmp_sched.lock);
+				if (np) {
+					acquirep(m, np);
+					m->spinning = true;
+					atomic_fetch_add(&gmp_sched.nmspinning, 1);
+					goto top;
+				}
+				break;
+			}
+		}
+	}
+	gmp_lock(&gmp_sched.lock);
+	if (atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
+		struct gmp_p *np = gmp_pidleget();
+		if (np) {
+			gp = gmp_globrunqget(np, 0);
+			gmp_unlock(&gmp_sched.lock);
+			acquirep(m, np);
+			goto found;
+		}
+	}
+	stopm(m);
+	goto top;
+
+found:
+	resetspinning(m);
+	return gp;
+}
+
+/* Run gp on m until it calls back into the scheduler.  g0 only, P held. */
+static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
+{
+	struct gmp_p *p = m->p;
+	gmp_casgstatus(gp, G_RUNNABLE, G_RUNNING);
+	gp->m = m;
+	m->curg = gp;
+	if (!inherit)
+		p->schedtick++;
+	if (m->cur_tp != gp->tcb) {
+		int err = gmp_arch_set_tp(gp->tcb);
+		if (err)
+			gmp_fatal("cannot set the thread pointer (%d)", err);
+		m->cur_tp = gp->tcb;
+	}
+	atomic_store_explicit(&p->status, P_USER, memory_order_release);
+	gmp_ctx_switch(&m->g0.ctx, &gp->ctx);
+	m->curg = NULL;
+}
+
+static _Noreturn void g0_loop(struct gmp_m *m)
+{
+	for (;;) {
+		void (*fn)(struct gmp_m *, struct gmp_g *) = m->mcall_fn;
+		if (fn) {
+			m->mcall_fn = NULL;
+			fn(m, m->mcall_g);
+		}
+		bool inherit;
+		struct gmp_g *gp = findrunnable(m, &inherit);
+		execute(m, gp, inherit);
+	}
+}
+
+void gmp_mstart(struct gmp_m *m)
+{
+	m->tid = (pid_t)gmp_sys0(SYS_gettid);
+	m->g0.tcb = gmp_arch_get_tp();
+	m->cur_tp = m->g0.tcb;
+	gmp_curg = &m->g0;
+	acquirep(m, m->nextp);
+	m->nextp = NULL;
+	g0_loop(m);
+}
+
+/* Entry of m0's g0, made at init: the main G switched to it for the first time. */
+void gmp_m0_g0_start(void *arg)
+{
+	g0_loop(arg);
+}
+
+/* ------------------------------------------------------------ G side */
+
+static void mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *))
+{
+	struct gmp_m *m = g->m;
+	m->mcall_fn = fn;
+	m->mcall_g = g;
+	gmp_ctx_switch(&g->ctx, &m->g0.ctx);
+	/* resumed, possibly on another M, in user state */
+}
+
+/* g0: the G's P was retaken; queue the G globally and sleep until given a P. */
+static void lostp_m(struct gmp_m *m, struct gmp_g *gp)
+{
+	gmp_casgstatus(gp, G_RUNNING, G_RUNNABLE);
+	gmp_lock(&gmp_sched.lock);
+	gp->schedlink = NULL;
+	gmp_globrunqput_batch(gp, gp, 1);
+	stopm(m);
+}
+
+struct gmp_p *gmp_acquirep_user(struct gmp_g *g)
+{
+	for (;;) {
+		struct gmp_m *m = g->m;
+		struct gmp_p *p = m->p;
+		if (GMP_LIKELY(p != NULL)) {
+			uint32_t s = P_USER;
+			if (GMP_LIKELY(atomic_compare_exchange_strong_explicit(
+				    &p->status, &s, P_RUNNING, memory_order_acquire, memory_order_relaxed)))
+				return p;
+			s = P_SYSCALL;
+			if (atomic_compare_exchange_strong_explicit(&p->status, &s, P_RUNNING, memory_order_acquire,
+								    memory_order_relaxed))
+				return p;
+			m->p = NULL; /* sysmon took it and handed it off */
+		}
+		gmp_lock(&gmp_sched.lock);
+		p = gmp_pidleget();
+		gmp_unlock(&gmp_sched.lock);
+		if (p) {
+			acquirep(m, p);
+			return p;
+		}
+		mcall(g, lostp_m);
+	}
+}
+
+static void park_m(struct gmp_m *m, struct gmp_g *gp)
+{
+	gmp_casgstatus(gp, G_RUNNING, G_WAITING);
+	void (*f)(void *) = m->unlockf;
+	if (f) {
+		m->unlockf = NULL;
+		f(m->unlockarg);
+	}
+}
+
+void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *arg, enum gmp_waitreason why)
+{
+	struct gmp_m *m = g->m;
+	gmp_assert(m->p == p && atomic_load_explicit(&p->status, memory_order_relaxed) == P_RUNNING);
+	g->waitreason = (uint8_t)why;
+	g->waitsince = gmp_nanotime();
+	m->unlockf = unlockf;
+	m->unlockarg = arg;
+	mcall(g, park_m);
+	g->waitreason = WR_NONE;
+}
+
+void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next)
+{
+	if (p) {
+		gmp_runqput(p, gp, next);
+	} else {
+		gmp_lock(&gmp_sched.lock);
+		gp->schedlink = NULL;
+		gmp_globrunqput_batch(gp, gp, 1);
+		gmp_unlock(&gmp_sched.lock);
+	}
+	gmp_wakep();
+}
+
+static void yield_m(struct gmp_m *m, struct gmp_g *gp)
+{
+	(void)m;
+	gmp_casgstatus(gp, G_RUNNING, G_RUNNABLE);
+	gmp_lock(&gmp_sched.lock);
+	gp->schedlink = NULL;
+	gmp_globrunqput_batch(gp, gp, 1);
+	gmp_unlock(&gmp_sched.lock);
+}
+
+void gmp_yield(struct gmp_g *g)
+{
+	(void)gmp_acquirep_user(g);
+	g->waitreason = WR_YIELD;
+	mcall(g, yield_m);
+	g->waitreason = WR_NONE;
+}
+
+/* g0: the G has finished; publish its exit to a joiner or free it. */
+static void goexit_m(struct gmp_m *m, struct gmp_g *gp)
+{
+	gmp_casgstatus(gp, G_RUNNING, G_DEAD);
+	uint32_t old = atomic_load(&gp->joinword);
+	while (!atomic_compare_exchange_weak(&gp->joinword, &old, old | GMP_JOIN_EXITED))
+		;
+	switch (old & GMP_JOIN_MODE) {
+	case GMP_JOIN_DETACHED:
+		gmp_gfput(m->p, gp);
+		break;
+	case GMP_JOIN_CLAIMED:
+		gmp_futex_wake_p(&gp->joinword, INT_MAX, GMP_FUTEX_BITSET_ANY, m->p);
+		break;
+	default:
+		break; /* joinable: waits for pthread_join or pthread_detach to reap it */
+	}
+}
+
+_Noreturn void gmp_goexit(struct gmp_g *g)
+{
+	(void)gmp_acquirep_user(g);
+	mcall(g, goexit_m);
+	gmp_fatal("a dead G was resumed");
+}

@@ -1,0 +1,95 @@
+/*
+ * sysmon: a kernel thread without a P that watches the Ps (DESIGN.md §6).
+ *
+ * It wakes every 20 us while it finds work to do, backing off to 10 ms
+ * after 50 idle rounds (as Go's sysmon).  Each round it
+ *   - retakes a P whose G has run user code for 10 ms without going
+ *     through the scheduler (schedtick unchanged), or has sat in a kernel
+ *     call for 20 us (syscalltick unchanged), and hands the P with its
+ *     queue to another M (gmp_handoffp): so a CPU-bound thread, or one
+ *     blocked inside glibc where gmp cannot see it, never holds up the
+ *     others;
+ *   - starts an M for overdue timers when a P is idle.
+ * The retaken G keeps its M; when it next enters the runtime its CAS on
+ * the P fails and it takes an idle P or queues itself (sched.c).
+ */
+#include "runtime.h"
+
+#include <time.h>
+#include <sys/syscall.h>
+
+#define USER_SLICE_NS (10 * 1000000LL)
+#define SYSCALL_SLICE_NS (20 * 1000LL)
+
+static _Atomic int started;
+
+static int retake(int64_t now)
+{
+	int n = 0;
+	for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
+		struct gmp_p *p = gmp_sched.allp[i];
+		uint32_t s = atomic_load_explicit(&p->status, memory_order_acquire);
+		if (s != P_USER && s != P_SYSCALL) {
+			p->sysmon_when = 0;
+			continue;
+		}
+		uint32_t tick = s == P_USER ? p->schedtick : p->syscalltick + 0x80000000u;
+		if (p->sysmon_when == 0 || p->sysmon_tick != tick) {
+			p->sysmon_tick = tick;
+			p->sysmon_when = now;
+			continue;
+		}
+		int64_t slice = s == P_USER ? USER_SLICE_NS : SYSCALL_SLICE_NS;
+		if (now - p->sysmon_when < slice)
+			continue;
+		if (s == P_SYSCALL && gmp_runqempty(p) && atomic_load(&gmp_sched.nmspinning) +
+								   atomic_load(&gmp_sched.npidle) > 0)
+			continue; /* nothing waits for this P and others are free */
+		if (!atomic_compare_exchange_strong(&p->status, &s, P_RUNNING))
+			continue;
+		p->sysmon_when = 0;
+		gmp_handoffp(p);
+		n++;
+	}
+	return n;
+}
+
+static void *sysmon_main(void *arg)
+{
+	(void)arg;
+	int64_t delay = 20000;
+	int idle = 0;
+	for (;;) {
+		if (idle == 0)
+			delay = 20000;
+		else if (idle > 50)
+			delay *= 2;
+		if (delay > 10000000)
+			delay = 10000000;
+		struct timespec ts = {0, delay};
+		gmp_sys2(SYS_nanosleep, &ts, NULL);
+		int64_t now = gmp_nanotime();
+		int n = retake(now);
+		int64_t next = gmp_timers_next();
+		if (next != 0 && next < now && atomic_load(&gmp_sched.npidle) > 0) {
+			gmp_wakep();
+			n++;
+		}
+		idle = n ? 0 : idle + 1;
+	}
+	return NULL;
+}
+
+void gmp_sysmon_start(void)
+{
+	if (GMP_LIKELY(atomic_load_explicit(&started, memory_order_relaxed)))
+		return;
+	int z = 0;
+	if (!atomic_compare_exchange_strong(&started, &z, 1))
+		return;
+	unsigned long th;
+	if (gmp_libc.pthread_create(&th, NULL, sysmon_main, NULL) != 0)
+		gmp_printf("gmp: warning: cannot start sysmon; long-running threads may delay others\n");
+}
+
+void gmp_sysmon_kick(void) {}

@@ -1,0 +1,346 @@
+/*
+ * Every G has its own glibc thread control block (struct pthread) with
+ * static TLS below it (DESIGN.md §4), so errno, __thread, thread_local,
+ * the C++ exception stack, locale and allocator caches belong to the user
+ * thread and follow it from M to M.
+ *
+ * struct pthread is not ABI.  Its size and the offsets we write come from
+ * libc's GLIBC_PRIVATE _thread_db_* descriptors (made for debuggers) and
+ * from probing one real glibc thread at start-up; each is checked, and an
+ * unknown layout stops the program with a message (gmp_tcb_layout_init).
+ * The tcbhead_t fields at the start are fixed by the compiler ABI
+ * (arch/arch.h).
+ *
+ * Memory: a TCB cell holds static TLS + struct pthread, cut from 2 MiB
+ * chunks; _dl_allocate_tls(cell) (ld.so, GLIBC_PRIVATE) allocates the DTV
+ * and copies every module's TLS image.  A cell belongs to its G struct for
+ * ever (both are pooled), because freeing leaks glibc's per-thread malloc
+ * cache.  Before reuse, gmp_tcb_reimage copies fresh images for every
+ * module except libc's (whose block holds that cache), resets dynamic-TLS
+ * slots, and the G itself resets errno and its locale on start.
+ */
+#include "runtime.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <locale.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#define MAXMODS 256
+
+struct tlsmod {
+	size_t modid;
+	uintptr_t image;
+	size_t filesz, memsz;
+	size_t off; /* block = tp - off; 0 if not in static TLS */
+	bool libc;
+};
+
+static struct {
+	size_t static_size, static_align, sizeof_pthread, cell;
+	size_t off_list, off_tid, off_robust, off_specific, off_specific1, off_res;
+	long robust_futex_offset;
+	long rseq_off;          /* thread pointer to struct rseq, 0 if rseq is not used */
+	long resp_tpoff;        /* thread pointer to the __resp TLS variable */
+	size_t lm_tls_offset;   /* offsetof(struct link_map, l_tls_offset) */
+	size_t lm_tls_modid;
+	uintptr_t stack_guard, pointer_guard;
+	uint64_t feature_1;
+	gmp_lock_t modlock;     /* mods, nmods */
+	struct tlsmod mods[MAXMODS];
+	int nmods;
+	gmp_lock_t celllock;
+	char *chunk;
+	size_t chunkleft;
+} L;
+
+static uint32_t db_off(void *libc, const char *name, bool *ok)
+{
+	const uint32_t *d = dlsym(libc, name);
+	if (!d) {
+		*ok = false;
+		return 0;
+	}
+	return d[2]; /* {bits, count, offset} */
+}
+
+/* ------------------------------------------------------------ TLS module table */
+
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	if (info->dlpi_tls_modid == 0)
+		return 0;
+	for (int i = 0; i < L.nmods; i++)
+		if (L.mods[i].modid == info->dlpi_tls_modid)
+			return 0;
+	if (L.nmods == MAXMODS)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_TLS)
+			continue;
+		struct tlsmod *m = &L.mods[L.nmods++];
+		m->modid = info->dlpi_tls_modid;
+		m->image = info->dlpi_addr + ph->p_vaddr;
+		m->filesz = ph->p_filesz;
+		m->memsz = ph->p_memsz;
+		m->off = 0;
+		const char *n = info->dlpi_name ? info->dlpi_name : "";
+		size_t len = strlen(n);
+		m->libc = len >= 9 && strcmp(n + len - 9, "libc.so.6") == 0;
+		break;
+	}
+	return 0;
+}
+
+/* Fill in static offsets from the link maps (r_debug) for modules that have them. */
+static void link_offsets(void)
+{
+	extern struct r_debug _r_debug;
+	for (struct link_map *lm = _r_debug.r_map; lm; lm = lm->l_next) {
+		size_t modid = *(size_t *)((char *)lm + L.lm_tls_modid);
+		ptrdiff_t off = *(ptrdiff_t *)((char *)lm + L.lm_tls_offset);
+		if (modid == 0)
+			continue;
+		for (int i = 0; i < L.nmods; i++)
+			if (L.mods[i].modid == modid && off > 0 && (size_t)off <= L.static_size)
+				L.mods[i].off = (size_t)off;
+	}
+}
+
+/* Rescan; returns the index of the first module not known before. */
+static int scan_mods(void)
+{
+	int before = L.nmods;
+	dl_iterate_phdr(phdr_cb, NULL);
+	link_offsets();
+	return before;
+}
+
+/* ------------------------------------------------------------ layout probe */
+
+struct probe {
+	size_t off_robust, off_specific1, off_res;
+	long robust_futex_offset, resp_tpoff;
+	bool tid_ok, list_ok;
+};
+
+static void *probe_main(void *arg)
+{
+	struct probe *pr = arg;
+	char *tp = gmp_arch_get_tp();
+	pid_t tid = (pid_t)gmp_sys0(SYS_gettid);
+	pr->tid_ok = *(pid_t *)(tp + L.off_tid) == tid;
+	void **list = (void **)(tp + L.off_list);
+	pr->list_ok = list[0] != NULL && list[1] != NULL && list[0] != (void *)list;
+	/* robust_head.list points to itself in a thread that has not locked a robust mutex */
+	for (size_t o = (L.off_tid + 4 + 7) & ~(size_t)7; o < L.off_specific; o += 8) {
+		if (*(uintptr_t *)(tp + o) == (uintptr_t)(tp + o)) {
+			pr->off_robust = o;
+			pr->robust_futex_offset = *(long *)(tp + o + 8);
+			break;
+		}
+	}
+	char *s0 = *(char **)(tp + L.off_specific);
+	if (s0 > tp && s0 < tp + L.sizeof_pthread)
+		pr->off_specific1 = (size_t)(s0 - tp);
+	char **resp = dlsym(RTLD_DEFAULT, "__resp");
+	if (resp && *resp > tp && *resp < tp + L.sizeof_pthread) {
+		pr->off_res = (size_t)(*resp - tp);
+		pr->resp_tpoff = (char *)resp - tp;
+	}
+	return NULL;
+}
+
+int gmp_tcb_layout_init(void)
+{
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	bool ok = libc != NULL;
+	const uint32_t *sz = libc ? dlsym(libc, "_thread_db_sizeof_pthread") : NULL;
+	if (!sz)
+		return -1;
+	L.sizeof_pthread = *sz;
+	L.off_list = db_off(libc, "_thread_db_pthread_list", &ok);
+	L.off_tid = db_off(libc, "_thread_db_pthread_tid", &ok);
+	L.off_specific = db_off(libc, "_thread_db_pthread_specific", &ok);
+	L.lm_tls_offset = db_off(libc, "_thread_db_link_map_l_tls_offset", &ok);
+	L.lm_tls_modid = db_off(libc, "_thread_db_link_map_l_tls_modid", &ok);
+	if (!ok || !gmp_libc.allocate_tls || !gmp_libc.get_tls_static_info)
+		return -1;
+	if (!(L.off_list < L.off_tid && L.off_tid < L.off_specific && L.off_specific < L.sizeof_pthread))
+		return -1;
+	gmp_libc.get_tls_static_info(&L.static_size, &L.static_align);
+	if (L.static_size <= L.sizeof_pthread || L.static_align == 0 || L.static_align > 4096)
+		return -1;
+	L.cell = (L.static_size + L.static_align - 1) & ~(L.static_align - 1);
+
+	const ptrdiff_t *rso = dlsym(RTLD_DEFAULT, "__rseq_offset");
+	const unsigned *rss = dlsym(RTLD_DEFAULT, "__rseq_size");
+	L.rseq_off = (rso && rss && *rss) ? (long)*rso : 0;
+
+	struct probe pr = {0};
+	unsigned long th;
+	if (gmp_libc.pthread_create(&th, NULL, probe_main, &pr) != 0 || gmp_libc.pthread_join(th, NULL) != 0)
+		return -1;
+	if (!pr.tid_ok || !pr.list_ok || !pr.off_robust || !pr.off_specific1 || !pr.off_res)
+		return -1;
+	L.off_robust = pr.off_robust;
+	L.robust_futex_offset = pr.robust_futex_offset;
+	L.off_specific1 = pr.off_specific1;
+	L.off_res = pr.off_res;
+	L.resp_tpoff = pr.resp_tpoff;
+
+	char *tp = gmp_arch_get_tp();
+	L.stack_guard = *(uintptr_t *)(tp + GMP_TCB_STACK_GUARD);
+	L.pointer_guard = *(uintptr_t *)(tp + GMP_TCB_POINTER_GUARD);
+	L.feature_1 = *(uint64_t *)(tp + GMP_TCB_FEATURE_1);
+
+	scan_mods();
+	for (int i = 0; i < L.nmods; i++)
+		if (L.mods[i].off == 0 || L.mods[i].off > L.static_size)
+			return -1; /* every module loaded at start-up has static TLS */
+	return 0;
+}
+
+/* ------------------------------------------------------------ TCBs */
+
+static void *cell_alloc(void)
+{
+	gmp_lock(&L.celllock);
+	if (L.chunkleft < L.cell) {
+		size_t chunk = 2u << 20;
+		if (chunk < L.cell * 4)
+			chunk = L.cell * 4;
+		char *c = gmp_rt_alloc(chunk);
+		if (!c) {
+			gmp_unlock(&L.celllock);
+			return NULL;
+		}
+		L.chunk = c;
+		L.chunkleft = chunk;
+	}
+	void *r = L.chunk;
+	L.chunk += L.cell;
+	L.chunkleft -= L.cell;
+	gmp_unlock(&L.celllock);
+	return r;
+}
+
+void **gmp_tcb_tls_slot(void *tcb, void *var)
+{
+	return (void **)((char *)tcb + ((char *)var - (char *)gmp_arch_get_tp()));
+}
+
+pid_t gmp_tcb_tid(void *tcb) { return *(pid_t *)((char *)tcb + L.off_tid); }
+
+void *gmp_tcb_alloc(struct gmp_g *g)
+{
+	char *cell = cell_alloc();
+	if (!cell)
+		return NULL;
+	char *tcb = cell + L.static_size - L.sizeof_pthread;
+	if (gmp_libc.allocate_tls(tcb) == NULL)
+		return NULL; /* the cell is lost; only on ENOMEM */
+
+	*(void **)(tcb + GMP_TCB_TCB) = tcb;
+	*(void **)(tcb + GMP_TCB_SELF) = tcb;
+	*(int *)(tcb + GMP_TCB_MULTIPLE) = 1;
+	*(uintptr_t *)(tcb + GMP_TCB_STACK_GUARD) = L.stack_guard;
+	*(uintptr_t *)(tcb + GMP_TCB_POINTER_GUARD) = L.pointer_guard;
+	*(uint64_t *)(tcb + GMP_TCB_FEATURE_1) = L.feature_1;
+	void **list = (void **)(tcb + L.off_list);
+	list[0] = list[1] = list; /* not on glibc's thread lists */
+	/* A unique fake tid above any pid (pid_max <= 2^22) and below 2^30. */
+	*(pid_t *)(tcb + L.off_tid) = (pid_t)((1 << 22) + 1 + g->index);
+	*(void **)(tcb + L.off_robust) = tcb + L.off_robust;
+	*(long *)(tcb + L.off_robust + 8) = L.robust_futex_offset;
+	*(void **)(tcb + L.off_specific) = tcb + L.off_specific1;
+	if (L.rseq_off) {
+		*(uint32_t *)(tcb + L.rseq_off) = 0;                /* cpu_id_start */
+		*(int32_t *)(tcb + L.rseq_off + 4) = -2;            /* cpu_id: not registered */
+	}
+	*(void **)(tcb + L.resp_tpoff) = tcb + L.off_res;
+	return tcb;
+}
+
+void gmp_tcb_reimage(void *tcbv)
+{
+	char *tcb = tcbv;
+	gmp_lock(&L.modlock);
+	for (int i = 0; i < L.nmods; i++) {
+		struct tlsmod *m = &L.mods[i];
+		if (m->libc || m->off == 0)
+			continue;
+		char *dst = tcb - m->off;
+		memcpy(dst, (void *)m->image, m->filesz);
+		memset(dst + m->filesz, 0, m->memsz - m->filesz);
+	}
+	gmp_unlock(&L.modlock);
+	/* Dynamic TLS blocks (dlopen'ed general-dynamic modules) start again unallocated. */
+	struct dtvslot {
+		void *val, *to_free;
+	} *dtv = *(struct dtvslot **)(tcb + GMP_TCB_DTV);
+	size_t n = (size_t)dtv[-1].val;
+	for (size_t i = 1; i <= n; i++) {
+		char *v = dtv[i].val;
+		if (v == (void *)-1L || (v >= tcb - L.static_size && v < tcb))
+			continue;
+		free(dtv[i].to_free);
+		dtv[i].val = (void *)-1L;
+		dtv[i].to_free = NULL;
+	}
+	*(void **)(tcb + L.resp_tpoff) = tcb + L.off_res;
+}
+
+void gmp_tcb_on_start(struct gmp_g *g)
+{
+	if (g->fresh_tcb) {
+		g->fresh_tcb = false;
+		gmp_libc.ctype_init();
+	} else {
+		errno = 0;
+		uselocale(LC_GLOBAL_LOCALE);
+	}
+}
+
+void gmp_tcb_on_exit(void)
+{
+	if (gmp_libc.call_tls_dtors)
+		gmp_libc.call_tls_dtors();
+}
+
+/*
+ * After dlopen: glibc copies a new initial-exec module's TLS image only
+ * into threads on its own lists, which Gs are not on.  Copy it into every
+ * G's TCB, live or pooled.  Threads glibc knows (main, Ms, foreign) were
+ * done by glibc.
+ */
+void gmp_tcb_dlopen_sync(void)
+{
+	gmp_lock(&L.modlock);
+	int first = scan_mods();
+	struct tlsmod newmods[MAXMODS];
+	int n = 0;
+	for (int i = first; i < L.nmods; i++)
+		if (L.mods[i].off)
+			newmods[n++] = L.mods[i];
+	gmp_unlock(&L.modlock);
+	if (n == 0)
+		return;
+	gmp_lock(&gmp_sched.allglock);
+	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink) {
+		if (g->ismain || !g->tcb)
+			continue;
+		for (int i = 0; i < n; i++) {
+			char *dst = (char *)g->tcb - newmods[i].off;
+			memcpy(dst, (void *)newmods[i].image, newmods[i].filesz);
+			memset(dst + newmods[i].filesz, 0, newmods[i].memsz - newmods[i].filesz);
+		}
+	}
+	gmp_unlock(&gmp_sched.allglock);
+}

@@ -1,0 +1,299 @@
+/*
+ * User threads: creation, start, exit, join, detach, and the free lists
+ * that make creation cheap.
+ *
+ * A G struct, its TCB and (for the default size) its stack stay together
+ * for ever: a dead G goes to its P's free list (or the global one), and the
+ * next pthread_create takes it, re-images its TLS and runs.  No system call
+ * and no malloc on that path.
+ *
+ * Join/detach word (g->joinword, runtime.h): one atomic word holds "has
+ * exited" and the mode (joinable, detached, claimed by a joiner), so exit,
+ * detach and join agree by CAS on who frees the G:
+ *   exit sees DETACHED        -> the exiting G's M frees it
+ *   detach sees EXITED        -> the detacher frees it
+ *   join claims, then waits   -> the joiner frees it
+ */
+#include "runtime.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+
+#define GFREE_LOCAL_MAX 64
+
+extern char __libc_single_threaded;
+
+static struct gmp_g *galloc(void)
+{
+	static struct gmp_g *slab; /* allglock */
+	static size_t slableft;    /* allglock */
+	gmp_lock(&gmp_sched.allglock);
+	if (slableft == 0) {
+		size_t n = 256;
+		slab = gmp_rt_alloc(n * sizeof(struct gmp_g));
+		if (!slab) {
+			gmp_unlock(&gmp_sched.allglock);
+			return NULL;
+		}
+		slableft = n;
+	}
+	struct gmp_g *g = slab++;
+	slableft--;
+	g->index = gmp_sched.nallg++;
+	g->alllink = gmp_sched.allg;
+	gmp_sched.allg = g;
+	gmp_unlock(&gmp_sched.allglock);
+	return g;
+}
+
+struct gmp_g *gmp_galloc(void) { return galloc(); }
+
+void gmp_gfput(struct gmp_p *p, struct gmp_g *g)
+{
+	if (g->ismain)
+		return; /* the original main thread's TCB and stack are not ours to reuse */
+	if (g->stack.user || g->stack.size != gmp_sched.stacksize || g->stack.guard != gmp_sched.guardsize)
+		gmp_stack_free(&g->stack);
+	gmp_casgstatus(g, G_DEAD, G_IDLE);
+	if (p) {
+		g->schedlink = p->gfree;
+		p->gfree = g;
+		if (++p->ngfree < GFREE_LOCAL_MAX)
+			return;
+		/* move half to the global list */
+		gmp_lock(&gmp_sched.lock);
+		while (p->ngfree > GFREE_LOCAL_MAX / 2) {
+			struct gmp_g *x = p->gfree;
+			p->gfree = x->schedlink;
+			p->ngfree--;
+			x->schedlink = gmp_sched.gfree;
+			gmp_sched.gfree = x;
+			gmp_sched.ngfree++;
+		}
+		gmp_unlock(&gmp_sched.lock);
+		return;
+	}
+	gmp_lock(&gmp_sched.lock);
+	g->schedlink = gmp_sched.gfree;
+	gmp_sched.gfree = g;
+	gmp_sched.ngfree++;
+	gmp_unlock(&gmp_sched.lock);
+}
+
+struct gmp_g *gmp_gfget(struct gmp_p *p)
+{
+	if (p && !p->gfree && gmp_sched.ngfree > 0) {
+		gmp_lock(&gmp_sched.lock);
+		while (p->ngfree < GFREE_LOCAL_MAX / 2 && gmp_sched.gfree) {
+			struct gmp_g *x = gmp_sched.gfree;
+			gmp_sched.gfree = x->schedlink;
+			gmp_sched.ngfree--;
+			x->schedlink = p->gfree;
+			p->gfree = x;
+			p->ngfree++;
+		}
+		gmp_unlock(&gmp_sched.lock);
+	}
+	struct gmp_g *g;
+	if (p) {
+		g = p->gfree;
+		if (g) {
+			p->gfree = g->schedlink;
+			p->ngfree--;
+		}
+		return g;
+	}
+	gmp_lock(&gmp_sched.lock);
+	g = gmp_sched.gfree;
+	if (g) {
+		gmp_sched.gfree = g->schedlink;
+		gmp_sched.ngfree--;
+	}
+	gmp_unlock(&gmp_sched.lock);
+	return g;
+}
+
+struct gmp_g *gmp_g_from_tcb(void *tcb)
+{
+	if (!tcb)
+		return NULL;
+	struct gmp_g *g = *(struct gmp_g **)gmp_tcb_tls_slot(tcb, &gmp_curg);
+	if (!g || g->tcb != tcb || g->isg0)
+		return NULL;
+	return g;
+}
+
+/* ------------------------------------------------------------ start and exit */
+
+static _Noreturn void gstart(void *arg)
+{
+	struct gmp_g *g = arg;
+	gmp_tcb_on_start(g);
+	void *ret;
+	if (g->c11)
+		ret = (void *)(intptr_t)((int (*)(void *))(void *)g->start)(g->arg);
+	else
+		ret = g->start(g->arg);
+	gmp_thread_exit(ret);
+}
+
+_Noreturn void gmp_thread_exit(void *ret)
+{
+	struct gmp_g *g = gmp_getg();
+	g->retval = ret;
+	gmp_tcb_on_exit();
+	gmp_keys_run_destructors();
+	/* As NPTL: the last thread to exit ends the process with status 0. */
+	if (atomic_fetch_sub(&gmp_sched.ngalive, 1) == 1)
+		exit(0);
+	gmp_goexit(g);
+}
+
+/* ------------------------------------------------------------ create */
+
+int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(void *), void *arg)
+{
+	struct gmp_g *self = gmp_getg();
+	struct gmp_p *p = self ? gmp_acquirep_user(self) : NULL;
+	struct gmp_g *ng = gmp_gfget(p);
+	if (p)
+		gmp_releasep_user(p);
+
+	if (!ng) {
+		ng = galloc();
+		if (!ng)
+			return EAGAIN;
+		ng->tcb = gmp_tcb_alloc(ng);
+		if (!ng->tcb) {
+			atomic_store(&ng->status, G_DEAD);
+			gmp_gfput(NULL, ng); /* keeps the struct; it will get a TCB next time */
+			return EAGAIN;
+		}
+		ng->fresh_tcb = true;
+		atomic_store(&ng->status, G_IDLE);
+	} else if (!ng->tcb) {
+		ng->tcb = gmp_tcb_alloc(ng);
+		if (!ng->tcb) {
+			atomic_store(&ng->status, G_DEAD);
+			gmp_gfput(NULL, ng);
+			return EAGAIN;
+		}
+		ng->fresh_tcb = true;
+	} else {
+		gmp_tcb_reimage(ng->tcb);
+	}
+
+	if (a->stackaddr) {
+		gmp_stack_free(&ng->stack);
+		ng->stack.lo = a->stackaddr;
+		ng->stack.size = a->stacksize;
+		ng->stack.guard = 0;
+		ng->stack.user = true;
+	} else if (!ng->stack.lo || ng->stack.size != a->stacksize || ng->stack.guard != a->guardsize) {
+		gmp_stack_free(&ng->stack);
+		int err = gmp_stack_alloc(&ng->stack, a->stacksize, a->guardsize);
+		if (err) {
+			atomic_store(&ng->status, G_DEAD);
+			gmp_gfput(NULL, ng);
+			return -err;
+		}
+	}
+
+	ng->goid = atomic_fetch_add(&gmp_sched.goidgen, 1) + 1;
+	ng->start = fn;
+	ng->arg = arg;
+	ng->retval = NULL;
+	ng->c11 = a->c11;
+	ng->joiner = NULL;
+	ng->name[0] = 0;
+	ng->schedpolicy = a->schedpolicy;
+	ng->schedprio = a->schedprio;
+	ng->inherit = a->inherit;
+	ng->waitreason = WR_NONE;
+	ng->createdby = self ? self->goid : 0;
+	atomic_store(&ng->joinword, a->detached ? GMP_JOIN_DETACHED : GMP_JOIN_JOINABLE);
+	*gmp_tcb_tls_slot(ng->tcb, &gmp_curg) = ng;
+	gmp_ctx_make(&ng->ctx, (char *)ng->stack.lo + ng->stack.size, gstart, ng);
+
+	if (__libc_single_threaded)
+		__libc_single_threaded = 0;
+	atomic_fetch_add(&gmp_sched.ngalive, 1);
+	*out = ng->tcb; /* visible before the thread can run, as NPTL */
+	gmp_sysmon_start();
+
+	gmp_casgstatus(ng, G_IDLE, G_RUNNABLE);
+	if (self) {
+		p = gmp_acquirep_user(self);
+		gmp_runqput(p, ng, true);
+		gmp_wakep();
+		gmp_releasep_user(p);
+	} else {
+		gmp_ready(NULL, ng, false);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ join and detach */
+
+static void reap(struct gmp_g *t)
+{
+	struct gmp_g *self = gmp_getg();
+	if (self) {
+		struct gmp_p *p = gmp_acquirep_user(self);
+		gmp_gfput(p, t);
+		gmp_releasep_user(p);
+	} else {
+		gmp_gfput(NULL, t);
+	}
+}
+
+int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk, bool try)
+{
+	struct gmp_g *self = gmp_getg();
+	if (t == self)
+		return EDEADLK;
+	if (self && self->joiner == t)
+		return EDEADLK; /* t is joining us: waiting for each other */
+	uint32_t w = atomic_load(&t->joinword);
+	for (;;) {
+		uint32_t mode = w & GMP_JOIN_MODE;
+		if (mode != GMP_JOIN_JOINABLE)
+			return EINVAL; /* detached, or someone else joins it */
+		if (try && !(w & GMP_JOIN_EXITED))
+			return EBUSY;
+		if (atomic_compare_exchange_weak(&t->joinword, &w, (w & GMP_JOIN_EXITED) | GMP_JOIN_CLAIMED))
+			break;
+	}
+	t->joiner = self;
+	while (!((w = atomic_load(&t->joinword)) & GMP_JOIN_EXITED)) {
+		int r = gmp_futex_wait(&t->joinword, w, GMP_FUTEX_BITSET_ANY, deadline, clk, WR_JOIN);
+		if (r == -ETIMEDOUT || r == -ENOMEM) {
+			uint32_t cw = GMP_JOIN_CLAIMED;
+			t->joiner = NULL;
+			if (atomic_compare_exchange_strong(&t->joinword, &cw, GMP_JOIN_JOINABLE))
+				return r == -ETIMEDOUT ? ETIMEDOUT : EAGAIN;
+			/* it exited meanwhile: finish the join */
+		}
+	}
+	if (ret)
+		*ret = t->retval;
+	t->joiner = NULL;
+	reap(t);
+	return 0;
+}
+
+int gmp_thread_detach(struct gmp_g *t)
+{
+	uint32_t w = atomic_load(&t->joinword);
+	for (;;) {
+		if ((w & GMP_JOIN_MODE) != GMP_JOIN_JOINABLE)
+			return EINVAL;
+		if (atomic_compare_exchange_weak(&t->joinword, &w, (w & GMP_JOIN_EXITED) | GMP_JOIN_DETACHED))
+			break;
+	}
+	if (w & GMP_JOIN_EXITED)
+		reap(t);
+	return 0;
+}

@@ -1,0 +1,12 @@
+/*
+ * Library constructor: start the runtime and adopt the main thread.
+ * Interposed functions also start it lazily (gmp_init), because another
+ * library's constructor may create threads before this one runs.
+ */
+#include "export.h"
+
+__attribute__((constructor(101))) static void gmp_preload_init(void)
+{
+	gmp_init();
+	gmp_init_main();
+}

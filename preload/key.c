@@ -1,0 +1,27 @@
+/* Thread-specific data: pthread keys and C11 tss, adapters over core/key.c. */
+#include "export.h"
+
+#include <pthread.h>
+#include <threads.h>
+
+int gmp_key_create(unsigned *out, void (*dtor)(void *)) GMP_HIDDEN;
+int gmp_key_delete(unsigned k) GMP_HIDDEN;
+void *gmp_key_get(unsigned k) GMP_HIDDEN;
+int gmp_key_set(unsigned k, const void *val) GMP_HIDDEN;
+
+GMP_EXPORT int pthread_key_create(pthread_key_t *k, void (*dtor)(void *)) { return gmp_key_create(k, dtor); }
+GMP_EXPORT int pthread_key_delete(pthread_key_t k) { return gmp_key_delete(k); }
+GMP_EXPORT void *pthread_getspecific(pthread_key_t k) { return gmp_key_get(k); }
+GMP_EXPORT int pthread_setspecific(pthread_key_t k, const void *v) { return gmp_key_set(k, v); }
+
+GMP_EXPORT int tss_create(tss_t *k, tss_dtor_t dtor)
+{
+	unsigned key;
+	if (gmp_key_create(&key, dtor) != 0)
+		return thrd_error;
+	*k = key;
+	return thrd_success;
+}
+GMP_EXPORT void tss_delete(tss_t k) { gmp_key_delete(k); }
+GMP_EXPORT void *tss_get(tss_t k) { return gmp_key_get(k); }
+GMP_EXPORT int tss_set(tss_t k, void *v) { return gmp_key_set(k, v) == 0 ? thrd_success : thrd_error; }

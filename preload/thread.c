@@ -1,0 +1,204 @@
+/*
+ * Thread lifecycle: pthread_create, join family, detach, exit, yield,
+ * attributes that describe a running thread, and names.
+ *
+ * pthread_self and pthread_equal are not interposed: a G's pthread_t is its
+ * own TCB, which glibc's versions return and compare already.  The
+ * pthread_attr_* setters and getters are glibc's: they only edit the
+ * attribute object, which pthread_create reads through glibc's getters.
+ */
+#include "export.h"
+
+#include <errno.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+static int attr_read(const pthread_attr_t *attr, struct gmp_thread_attr *a)
+{
+	memset(a, 0, sizeof *a);
+	a->stacksize = gmp_sched.stacksize;
+	a->guardsize = gmp_sched.guardsize;
+	a->inherit = true;
+	if (!attr)
+		return 0;
+	int ds = 0, inh = PTHREAD_INHERIT_SCHED;
+	void *top = NULL;
+	struct sched_param sp = {0};
+	pthread_attr_getdetachstate(attr, &ds);
+	pthread_attr_getstacksize(attr, &a->stacksize);
+	pthread_attr_getguardsize(attr, &a->guardsize);
+	void *lo = NULL;
+	size_t ssz = 0;
+	pthread_attr_getstack(attr, &lo, &ssz); /* lo = top - size; top is NULL unless a stack was given */
+	top = (char *)lo + ssz;
+	pthread_attr_getinheritsched(attr, &inh);
+	pthread_attr_getschedpolicy(attr, &a->schedpolicy);
+	pthread_attr_getschedparam(attr, &sp);
+	a->schedprio = sp.sched_priority;
+	a->inherit = inh == PTHREAD_INHERIT_SCHED;
+	a->detached = ds == PTHREAD_CREATE_DETACHED;
+	if (top) {
+		if (a->stacksize < (size_t)PTHREAD_STACK_MIN)
+			return EINVAL;
+		a->stackaddr = (char *)top - a->stacksize;
+	}
+	return 0;
+}
+
+GMP_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	gmp_init();
+	struct gmp_thread_attr a;
+	int err = attr_read(attr, &a);
+	if (err)
+		return err;
+	void *tcb;
+	err = gmp_thread_create(&tcb, &a, fn, arg);
+	if (err == 0)
+		*th = (pthread_t)tcb;
+	return err;
+}
+
+static int join(pthread_t th, void **ret, const struct timespec *abstime, clockid_t clk, bool try)
+{
+	struct gmp_g *t = gmp_thread_g(th);
+	if (!t) {
+		if (!th)
+			return ESRCH;
+		if (abstime || try)
+			return EINVAL; /* a kernel thread gmp did not create: only plain join is supported */
+		return gmp_libc.pthread_join(th, ret);
+	}
+	int64_t deadline = -1;
+	if (abstime) {
+		if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
+			return EINVAL;
+		deadline = gmp_deadline_from(abstime, clk, true);
+		if (deadline < 0)
+			return EINVAL;
+	}
+	return gmp_thread_join(t, ret, deadline, clk, try);
+}
+
+GMP_EXPORT int pthread_join(pthread_t th, void **ret) { return join(th, ret, NULL, 0, false); }
+
+GMP_EXPORT int pthread_tryjoin_np(pthread_t th, void **ret) { return join(th, ret, NULL, 0, true); }
+
+GMP_EXPORT int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *abstime)
+{
+	return abstime ? join(th, ret, abstime, CLOCK_REALTIME, false) : join(th, ret, NULL, 0, false);
+}
+
+GMP_EXPORT int pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clk, const struct timespec *abstime)
+{
+	return abstime ? join(th, ret, abstime, clk, false) : join(th, ret, NULL, 0, false);
+}
+
+GMP_EXPORT int pthread_detach(pthread_t th)
+{
+	struct gmp_g *t = gmp_thread_g(th);
+	if (!t) {
+		int (*real)(pthread_t) = (int (*)(pthread_t))dlsym(RTLD_NEXT, "pthread_detach");
+		return th && real ? real(th) : ESRCH;
+	}
+	return gmp_thread_detach(t);
+}
+
+GMP_EXPORT void pthread_exit(void *ret)
+{
+	if (gmp_getg() && !gmp_getg()->isg0)
+		gmp_thread_exit(ret);
+	void (*real)(void *) = (void (*)(void *))dlsym(RTLD_NEXT, "pthread_exit");
+	real(ret);
+	__builtin_unreachable();
+}
+
+GMP_EXPORT int sched_yield(void)
+{
+	struct gmp_g *g = gmp_getg();
+	if (g && !g->isg0)
+		gmp_yield(g);
+	else
+		gmp_sys0(SYS_sched_yield);
+	return 0;
+}
+
+/* <pthread.h> redirects pthread_yield to sched_yield; old binaries still import the name. */
+GMP_EXPORT int gmp_pthread_yield(void) __asm__("pthread_yield");
+GMP_EXPORT int gmp_pthread_yield(void) { return sched_yield(); }
+
+GMP_EXPORT int pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
+{
+	struct gmp_g *t = gmp_thread_g(th);
+	if (!t || t->ismain)
+		return gmp_libc.pthread_getattr_np(th, attr); /* glibc knows these threads' stacks */
+	int err = pthread_attr_init(attr);
+	if (err)
+		return err;
+	pthread_attr_setstack(attr, t->stack.lo, t->stack.size);
+	pthread_attr_setguardsize(attr, t->stack.guard);
+	uint32_t mode = atomic_load(&t->joinword) & GMP_JOIN_MODE;
+	pthread_attr_setdetachstate(attr, mode == GMP_JOIN_DETACHED ? PTHREAD_CREATE_DETACHED
+								    : PTHREAD_CREATE_JOINABLE);
+	struct sched_param sp = {.sched_priority = t->schedprio};
+	pthread_attr_setschedpolicy(attr, t->schedpolicy);
+	pthread_attr_setschedparam(attr, &sp);
+	pthread_attr_setinheritsched(attr, t->inherit ? PTHREAD_INHERIT_SCHED : PTHREAD_EXPLICIT_SCHED);
+	return 0;
+}
+
+GMP_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
+{
+	gmp_init();
+	int (*real)(const pthread_attr_t *) =
+		(int (*)(const pthread_attr_t *))dlsym(RTLD_NEXT, "pthread_setattr_default_np");
+	int err = real(attr); /* glibc validates (EINVAL for a stack address, too-small sizes) */
+	if (err)
+		return err;
+	size_t ss = 0, gs = 0;
+	pthread_attr_getstacksize(attr, &ss);
+	pthread_attr_getguardsize(attr, &gs);
+	if (ss)
+		gmp_sched.stacksize = (ss + gmp_pagesize() - 1) & ~(gmp_pagesize() - 1);
+	gmp_sched.guardsize = (gs + gmp_pagesize() - 1) & ~(gmp_pagesize() - 1);
+	return 0;
+}
+
+GMP_EXPORT int pthread_setname_np(pthread_t th, const char *name)
+{
+	struct gmp_g *t = gmp_thread_g(th);
+	if (!t || t->ismain) {
+		int (*real)(pthread_t, const char *) =
+			(int (*)(pthread_t, const char *))dlsym(RTLD_NEXT, "pthread_setname_np");
+		return real(th, name);
+	}
+	size_t n = strlen(name);
+	if (n >= sizeof t->name)
+		return ERANGE;
+	gmp_lock(&gmp_sched.allglock);
+	memcpy(t->name, name, n + 1);
+	gmp_unlock(&gmp_sched.allglock);
+	return 0;
+}
+
+GMP_EXPORT int pthread_getname_np(pthread_t th, char *buf, size_t len)
+{
+	struct gmp_g *t = gmp_thread_g(th);
+	if (!t || t->ismain) {
+		int (*real)(pthread_t, char *, size_t) =
+			(int (*)(pthread_t, char *, size_t))dlsym(RTLD_NEXT, "pthread_getname_np");
+		return real(th, buf, len);
+	}
+	gmp_lock(&gmp_sched.allglock);
+	size_t n = strlen(t->name);
+	int err = 0;
+	if (n >= len)
+		err = ERANGE;
+	else
+		memcpy(buf, t->name, n + 1);
+	gmp_unlock(&gmp_sched.allglock);
+	return err;
+}
