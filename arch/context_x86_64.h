@@ -56,8 +56,9 @@ void gmp_ctx_trampoline(void);
  */
 static inline void gmp_ctx_make(struct gmp_ctx *ctx, void *top, void (*fn)(void *), void *arg)
 {
-	uintptr_t sp = ((uintptr_t)top & ~(uintptr_t)15) - 8; /* as if called: rsp+8 is 16-aligned */
-	*(uintptr_t *)sp = 0;                                  /* fake return address ends backtraces */
+	/* The trampoline runs with rsp 16-aligned, so its call gives fn the ABI's rsp+8 alignment. */
+	uintptr_t sp = ((uintptr_t)top & ~(uintptr_t)15) - 16;
+	*(uintptr_t *)sp = 0; /* a null "return address" above the first frame ends backtraces */
 	ctx->rsp = sp;
 	ctx->rbx = ctx->rbp = ctx->r14 = ctx->r15 = 0;
 	ctx->r12 = (uintptr_t)fn;

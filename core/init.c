@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,8 @@ static void adopt_main(void)
 	gmp_ctx_make(&m0->g0.ctx, (char *)s0.lo + s0.size, gmp_m0_g0_start, m0);
 	m0->tid = (pid_t)gmp_sys0(SYS_gettid);
 	m0->cur_tp = tp;
+	gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &m0->cur_sigmask, 8);
+	g->sigmask = m0->cur_sigmask;
 
 	gmp_casgstatus(g, G_IDLE, G_RUNNING);
 	g->m = m0;

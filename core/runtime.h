@@ -108,6 +108,8 @@ struct gmp_g {
 	bool isg0;                      /* an M's scheduler context, not a user thread */
 	struct gmp_g *joiner;           /* the G joining this one (EDEADLK check); informational */
 	uint64_t createdby;             /* goid of the creator, 0 for foreign threads */
+	_Atomic uint64_t sigpending;    /* signals sent to this G while it was not running; atomic */
+	uint64_t sigmask;               /* the G's blocked set (kernel sigset, 64 bits); the G only */
 	bool fresh_tcb;                 /* TCB never used by a G: needs __ctype_init, not re-imaging */
 	bool c11;                       /* created by thrd_create: returns int */
 
@@ -183,6 +185,7 @@ struct gmp_m {
 	bool spinning;                        /* looking for work; counted in sched.nmspinning */
 	bool timer_sleeper;                   /* sleeping until the earliest timer; sched.lock */
 	void *cur_tp;                         /* thread pointer loaded on this kernel thread; this M only */
+	uint64_t cur_sigmask;                 /* signal mask loaded on this kernel thread; this M only */
 	void (*mcall_fn)(struct gmp_m *, struct gmp_g *); /* what g0 does for the G that switched to it */
 	struct gmp_g *mcall_g;
 	void (*unlockf)(void *);              /* park: called on g0 once the G is G_WAITING */
@@ -256,6 +259,8 @@ void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *a
 	      enum gmp_waitreason why) GMP_HIDDEN;           /* G, P held; returns in user state */
 void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* any; p may be NULL */
 void gmp_yield(struct gmp_g *g) GMP_HIDDEN;                 /* G */
+int gmp_signal_g(struct gmp_g *t, int sig) GMP_HIDDEN;      /* any: pthread_kill to a G */
+void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;       /* G: raise signals queued while it was off */
 void gmp_wakep(void) GMP_HIDDEN;                            /* any */
 _Noreturn void gmp_goexit(struct gmp_g *g) GMP_HIDDEN;      /* G: the G ends */
 void gmp_mstart(struct gmp_m *m) GMP_HIDDEN;                /* a new M's g0 */
@@ -290,6 +295,7 @@ void gmp_tcb_on_start(struct gmp_g *g) GMP_HIDDEN; /* G: first code on a new/reu
 void gmp_tcb_on_exit(void) GMP_HIDDEN;             /* G: thread_local destructors */
 void gmp_tcb_dlopen_sync(void) GMP_HIDDEN;         /* G or foreign: after dlopen */
 pid_t gmp_tcb_tid(void *tcb) GMP_HIDDEN;
+pid_t *gmp_tcb_tid_addr(void *tcb) GMP_HIDDEN;
 void **gmp_tcb_tls_slot(void *tcb, void *tls_var_in_current_thread) GMP_HIDDEN;
 
 /* thread.c: creation, exit, join. */

@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/syscall.h>
 
 struct gmp_sched gmp_sched;
@@ -502,6 +503,11 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 			gmp_fatal("cannot set the thread pointer (%d)", err);
 		m->cur_tp = gp->tcb;
 	}
+	if (GMP_UNLIKELY(m->cur_sigmask != gp->sigmask)) {
+		/* only programs that change masks pay for this */
+		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &gp->sigmask, NULL, 8);
+		m->cur_sigmask = gp->sigmask;
+	}
 	atomic_store_explicit(&p->status, P_USER, memory_order_release);
 	gmp_ctx_switch(&m->g0.ctx, &gp->ctx);
 	m->curg = NULL;
@@ -524,6 +530,7 @@ static _Noreturn void g0_loop(struct gmp_m *m)
 void gmp_mstart(struct gmp_m *m)
 {
 	m->tid = (pid_t)gmp_sys0(SYS_gettid);
+	gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &m->cur_sigmask, 8);
 	m->g0.tcb = gmp_arch_get_tp();
 	m->cur_tp = m->g0.tcb;
 	gmp_curg = &m->g0;
@@ -547,6 +554,37 @@ static void mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *))
 	m->mcall_g = g;
 	gmp_ctx_switch(&g->ctx, &m->g0.ctx);
 	/* resumed, possibly on another M, in user state */
+	if (GMP_UNLIKELY(atomic_load_explicit(&g->sigpending, memory_order_relaxed)))
+		gmp_deliver_pending(g);
+}
+
+/*
+ * Signals to a G.  A running G gets the signal on its M's kernel thread; a
+ * G that is not running keeps it pending until it runs again (mcall's
+ * return), when it raises it on itself.  The window in which the G leaves
+ * its M between the check and tgkill is closed by the recheck below only
+ * for the common case; exact delivery is the signal work's.
+ */
+int gmp_signal_g(struct gmp_g *t, int sig)
+{
+	uint32_t st = atomic_load(&t->status);
+	if (st == G_DEAD)
+		return 0;
+	struct gmp_m *m = t->m;
+	if ((st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t) {
+		long r = gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
+		return r < 0 ? (int)-r : 0;
+	}
+	atomic_fetch_or(&t->sigpending, 1ULL << (sig - 1));
+	return 0;
+}
+
+void gmp_deliver_pending(struct gmp_g *g)
+{
+	uint64_t set = atomic_exchange(&g->sigpending, 0);
+	for (int sig = 1; set; sig++, set >>= 1)
+		if (set & 1)
+			gmp_sys3(SYS_tgkill, gmp_sched.pid, g->m->tid, sig);
 }
 
 /* g0: the G's P was retaken; queue the G globally and sleep until given a P. */

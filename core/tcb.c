@@ -238,6 +238,8 @@ void **gmp_tcb_tls_slot(void *tcb, void *var)
 
 pid_t gmp_tcb_tid(void *tcb) { return *(pid_t *)((char *)tcb + L.off_tid); }
 
+pid_t *gmp_tcb_tid_addr(void *tcb) { return (pid_t *)((char *)tcb + L.off_tid); }
+
 void *gmp_tcb_alloc(struct gmp_g *g)
 {
 	char *cell = cell_alloc();

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 
@@ -213,6 +214,12 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	ng->inherit = a->inherit;
 	ng->waitreason = WR_NONE;
 	ng->createdby = self ? self->goid : 0;
+	/* A new thread starts with its creator's signal mask, as in NPTL. */
+	if (self && !self->isg0)
+		ng->sigmask = self->sigmask;
+	else
+		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &ng->sigmask, 8);
+	atomic_store(&ng->sigpending, 0);
 	atomic_store(&ng->joinword, a->detached ? GMP_JOIN_DETACHED : GMP_JOIN_JOINABLE);
 	*gmp_tcb_tls_slot(ng->tcb, &gmp_curg) = ng;
 	gmp_ctx_make(&ng->ctx, (char *)ng->stack.lo + ng->stack.size, gstart, ng);
@@ -259,10 +266,10 @@ int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk
 	uint32_t w = atomic_load(&t->joinword);
 	for (;;) {
 		uint32_t mode = w & GMP_JOIN_MODE;
+		if (try && !(w & GMP_JOIN_EXITED))
+			return EBUSY; /* NPTL checks "still running" first, whatever the mode */
 		if (mode != GMP_JOIN_JOINABLE)
 			return EINVAL; /* detached, or someone else joins it */
-		if (try && !(w & GMP_JOIN_EXITED))
-			return EBUSY;
 		if (atomic_compare_exchange_weak(&t->joinword, &w, (w & GMP_JOIN_EXITED) | GMP_JOIN_CLAIMED))
 			break;
 	}

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <threads.h>
+#include <pthread.h>
 #include <dlfcn.h>
 #include <sys/syscall.h>
 
@@ -69,3 +70,41 @@ GMP_EXPORT void thrd_yield(void)
 	else
 		gmp_sys0(SYS_sched_yield);
 }
+
+/* ---- C11 mutexes and condition variables: the pthread objects underneath, as glibc. */
+
+#include "../core/sync.h"
+
+GMP_EXPORT int mtx_init(mtx_t *m, int type)
+{
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	if (type & mtx_recursive)
+		pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	int err = pthread_mutex_init((pthread_mutex_t *)m, &a);
+	pthread_mutexattr_destroy(&a);
+	return thrd_err(err);
+}
+
+GMP_EXPORT int mtx_lock(mtx_t *m) { return thrd_err(gmp_mutex_lock((struct gmp_mutex *)m, -1, CLOCK_MONOTONIC, false)); }
+GMP_EXPORT int mtx_trylock(mtx_t *m) { return thrd_err(gmp_mutex_lock((struct gmp_mutex *)m, -1, CLOCK_MONOTONIC, true)); }
+GMP_EXPORT int mtx_timedlock(mtx_t *restrict m, const struct timespec *restrict ts)
+{
+	return thrd_err(gmp_mutex_lock((struct gmp_mutex *)m, gmp_abs_deadline(ts, CLOCK_REALTIME), CLOCK_REALTIME, false));
+}
+GMP_EXPORT int mtx_unlock(mtx_t *m) { return thrd_err(gmp_mutex_unlock((struct gmp_mutex *)m)); }
+
+GMP_EXPORT int cnd_wait(cnd_t *c, mtx_t *m)
+{
+	return thrd_err(gmp_cond_wait((struct gmp_cond *)c, (struct gmp_mutex *)m, -1, CLOCK_REALTIME));
+}
+GMP_EXPORT int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m, const struct timespec *restrict ts)
+{
+	int64_t d = gmp_abs_deadline(ts, CLOCK_REALTIME);
+	if (d == -2)
+		return thrd_error;
+	return thrd_err(gmp_cond_wait((struct gmp_cond *)c, (struct gmp_mutex *)m, d, CLOCK_REALTIME));
+}
+GMP_EXPORT int cnd_signal(cnd_t *c) { return thrd_err(gmp_cond_wake((struct gmp_cond *)c, false)); }
+GMP_EXPORT int cnd_broadcast(cnd_t *c) { return thrd_err(gmp_cond_wake((struct gmp_cond *)c, true)); }
+GMP_EXPORT void cnd_destroy(cnd_t *c) { gmp_cond_destroy((struct gmp_cond *)c); }

@@ -1,0 +1,129 @@
+/*
+ * Synchronization objects, laid over glibc's public object sizes so that
+ * static initializers and attribute-initialised objects keep their meaning
+ * (DESIGN.md §7).  Each overlay names the glibc fields it keeps and the
+ * ones it reuses.  Process-shared objects are not laid over: they live in
+ * memory other processes use with their own glibc, so they are left to
+ * glibc and wait in the kernel.
+ */
+#ifndef GMP_CORE_SYNC_H
+#define GMP_CORE_SYNC_H
+
+#include "runtime.h"
+
+#include <pthread.h>
+#include <semaphore.h>
+
+/*
+ * pthread_mutex_t (40 bytes).  glibc's fields, all kept:
+ *   lock   0 unlocked, 1 locked, 2 locked with possible waiters (futex word)
+ *   count  recursion depth beyond the first lock (recursive kind)
+ *   owner  holder's tid (the G's unique fake tid; real tid for other threads)
+ *   nusers kept at 0
+ *   kind   PTHREAD_MUTEX_* type in the low bits, plus glibc's flags:
+ *          16 robust, 32 prio-inherit, 64 prio-protect, 128 pshared
+ */
+struct gmp_mutex {
+	_Atomic uint32_t lock;
+	uint32_t count;
+	_Atomic int32_t owner;
+	uint32_t nusers;
+	int32_t kind;
+	int16_t spins, elision;
+	void *list[2];
+};
+_Static_assert(sizeof(struct gmp_mutex) == sizeof(pthread_mutex_t), "mutex layout");
+
+#define GMP_MUTEX_KIND_MASK 3
+#define GMP_MUTEX_ROBUST 16
+#define GMP_MUTEX_PSHARED 128
+
+/*
+ * pthread_cond_t (48 bytes).  Kept from glibc: wrefs bit 0 (process-shared)
+ * and bit 1 (clock is CLOCK_MONOTONIC), set by pthread_cond_init through
+ * its condattr.  Reused: the rest.
+ *   seq       futex word, bumped by every signal and broadcast
+ *   nwaiters  waiters inside wait; top bit: destroy is waiting for them
+ *   mutex     the mutex of the current waiters (for requeue on broadcast)
+ */
+struct gmp_cond {
+	struct gmp_mutex *_Atomic mutex; /* 0 */
+	uint64_t unused1;                /* 8 */
+	uint64_t unused2;                /* 16 */
+	uint64_t unused3;                /* 24 */
+	uint32_t unused4;                /* 32 */
+	uint32_t wrefs;                  /* 36: glibc's flags */
+	_Atomic uint32_t seq;            /* 40 */
+	_Atomic uint32_t nwaiters;       /* 44 */
+};
+_Static_assert(sizeof(struct gmp_cond) == sizeof(pthread_cond_t), "cond layout");
+#define GMP_COND_PSHARED 1u
+#define GMP_COND_MONOTONIC 2u
+#define GMP_COND_DESTROYING 0x80000000u
+
+/*
+ * pthread_rwlock_t (56 bytes).  Kept from glibc: shared (28) and flags (48,
+ * the _np kind).  Reused:
+ *   state    bit 31 writer holds it; low bits: number of readers
+ *   wwaiting writers waiting
+ *   rseq     futex word readers wait on
+ *   wseq     futex word writers wait on
+ *   writer   tid of the writer (EDEADLK checks)
+ */
+struct gmp_rwlock {
+	_Atomic uint32_t state;    /* 0 */
+	_Atomic uint32_t wwaiting; /* 4 */
+	_Atomic uint32_t rseq;     /* 8 */
+	_Atomic uint32_t wseq;     /* 12 */
+	uint32_t pad3, pad4;       /* 16 */
+	_Atomic int32_t writer;    /* 24 */
+	int32_t shared;            /* 28 */
+	int8_t elision;            /* 32 */
+	uint8_t pad1[7];
+	uint64_t pad2;             /* 40 */
+	uint32_t flags;            /* 48 */
+	uint32_t pad5;
+};
+_Static_assert(sizeof(struct gmp_rwlock) == sizeof(pthread_rwlock_t), "rwlock layout");
+#define GMP_RW_WRITER 0x80000000u
+
+/*
+ * sem_t (32 bytes).  glibc: 64-bit data word (value in the low half,
+ * waiter count in the high half) and a private flag (0 = process-private,
+ * 128 = shared, as FUTEX_PRIVATE_FLAG).  Kept as is.
+ */
+struct gmp_sem {
+	_Atomic uint32_t value;
+	_Atomic uint32_t nwaiters;
+	int32_t priv;
+	int32_t pad;
+	uint64_t pad2[2];
+};
+_Static_assert(sizeof(struct gmp_sem) == sizeof(sem_t), "sem layout");
+
+/* pthread_barrier_t (32 bytes), our own layout; pthread_barrier_init fills it. */
+struct gmp_barrier {
+	gmp_lock_t lock;
+	uint32_t count;
+	uint32_t arrived;
+	_Atomic uint32_t seq;
+	uint32_t pshared;
+	uint32_t pad[3];
+};
+_Static_assert(sizeof(struct gmp_barrier) <= sizeof(pthread_barrier_t), "barrier layout");
+
+pid_t gmp_self_tid(void) GMP_HIDDEN; /* any: the calling thread's tid as glibc sees it */
+
+int gmp_mutex_lock(struct gmp_mutex *m, int64_t deadline, clockid_t clk, bool try) GMP_HIDDEN;
+int gmp_mutex_unlock(struct gmp_mutex *m) GMP_HIDDEN;
+void gmp_mutex_lock_contended(struct gmp_mutex *m) GMP_HIDDEN; /* cond wake-up: relock as contended */
+int gmp_cond_wait(struct gmp_cond *c, struct gmp_mutex *m, int64_t deadline, clockid_t clk) GMP_HIDDEN;
+int gmp_cond_wake(struct gmp_cond *c, bool all) GMP_HIDDEN;
+int gmp_cond_destroy(struct gmp_cond *c) GMP_HIDDEN;
+int gmp_rwlock_rdlock(struct gmp_rwlock *l, int64_t deadline, bool try) GMP_HIDDEN;
+int gmp_rwlock_wrlock(struct gmp_rwlock *l, int64_t deadline, bool try) GMP_HIDDEN;
+int gmp_rwlock_unlock(struct gmp_rwlock *l) GMP_HIDDEN;
+int gmp_sem_wait(struct gmp_sem *s, int64_t deadline, bool try) GMP_HIDDEN;
+int gmp_sem_post(struct gmp_sem *s) GMP_HIDDEN;
+int gmp_barrier_wait(struct gmp_barrier *b) GMP_HIDDEN;
+#endif

@@ -1,0 +1,159 @@
+/*
+ * Kernel-facing calls that name a thread: scheduling parameters and
+ * signals.  A G is not a kernel thread, so these are kept per G:
+ *   - the scheduling policy and priority are stored and reported back, and
+ *     validated as the kernel would; they do not change how gmp schedules
+ *     (all Gs of a P are equal), which README.md documents;
+ *   - a signal sent to a G goes to the kernel thread running it now, or,
+ *     if it is not running, waits in the G until it next runs.
+ */
+#include "export.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+GMP_EXPORT int pthread_getschedparam(pthread_t th, int *policy, struct sched_param *sp)
+{
+	struct gmp_g *t = gmp_thread_g(th);
+	if (!t || t->ismain) {
+		GMP_REAL(int, pthread_getschedparam, (pthread_t, int *, struct sched_param *));
+		return real_pthread_getschedparam(th, policy, sp);
+	}
+	*policy = t->schedpolicy;
+	sp->sched_priority = t->schedprio;
+	return 0;
+}
+
+static int check_param(int policy, int prio)
+{
+	int lo = sched_get_priority_min(policy), hi = sched_get_priority_max(policy);
+	if (lo < 0 || hi < 0)
+		return EINVAL;
+	if (prio < lo || prio > hi)
+		return EINVAL;
+	return 0;
+}
+
+GMP_EXPORT int pthread_setschedparam(pthread_t th, int policy, const struct sched_param *sp)
+{
+	struct gmp_g *t = gmp_thread_g(th);
+	if (!t || t->ismain) {
+		GMP_REAL(int, pthread_setschedparam, (pthread_t, int, const struct sched_param *));
+		return real_pthread_setschedparam(th, policy, sp);
+	}
+	int err = check_param(policy, sp->sched_priority);
+	if (err)
+		return err;
+	t->schedpolicy = policy;
+	t->schedprio = sp->sched_priority;
+	return 0;
+}
+
+GMP_EXPORT int pthread_setschedprio(pthread_t th, int prio)
+{
+	struct gmp_g *t = gmp_thread_g(th);
+	if (!t || t->ismain) {
+		GMP_REAL(int, pthread_setschedprio, (pthread_t, int));
+		return real_pthread_setschedprio(th, prio);
+	}
+	int err = check_param(t->schedpolicy, prio);
+	if (err)
+		return err;
+	t->schedprio = prio;
+	return 0;
+}
+
+GMP_EXPORT int pthread_kill(pthread_t th, int sig)
+{
+	struct gmp_g *t = gmp_thread_g(th);
+	if (!t || t->ismain) {
+		GMP_REAL(int, pthread_kill, (pthread_t, int));
+		return real_pthread_kill(th, sig);
+	}
+	if (sig < 0 || sig >= _NSIG)
+		return EINVAL;
+	if (sig == 0)
+		return 0;
+	return gmp_signal_g(t, sig);
+}
+
+/*
+ * Signal masks belong to the G.  glibc's internal signals (SIGCANCEL 32,
+ * SIGSETXID 33) are never blocked, as in NPTL.  The M's kernel mask is set
+ * now, and again by the scheduler whenever a G with another mask runs.
+ */
+GMP_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	struct gmp_g *g = gmp_getg();
+	if (!g || g->isg0) {
+		GMP_REAL(int, pthread_sigmask, (int, const sigset_t *, sigset_t *));
+		return real_pthread_sigmask(how, set, old);
+	}
+	uint64_t cur = g->sigmask, nv = cur;
+	if (set) {
+		uint64_t s;
+		memcpy(&s, set, sizeof s);
+		s &= ~((1ULL << (32 - 1)) | (1ULL << (33 - 1)));
+		switch (how) {
+		case SIG_BLOCK: nv = cur | s; break;
+		case SIG_UNBLOCK: nv = cur & ~s; break;
+		case SIG_SETMASK: nv = s; break;
+		default: return EINVAL;
+		}
+	}
+	if (old) {
+		sigemptyset(old);
+		memcpy(old, &cur, sizeof cur);
+	}
+	if (set) {
+		g->sigmask = nv;
+		/* The G cannot change M while it runs user code, so this store and syscall are its M's. */
+		struct gmp_m *m = g->m;
+		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &nv, NULL, 8);
+		m->cur_sigmask = nv;
+		if (GMP_UNLIKELY(atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~nv))
+			gmp_deliver_pending(g);
+	}
+	return 0;
+}
+
+GMP_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	int err = pthread_sigmask(how, set, old);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+GMP_EXPORT int pthread_sigqueue(pthread_t th, int sig, const union sigval val)
+{
+	struct gmp_g *t = gmp_thread_g(th);
+	if (!t || t->ismain) {
+		GMP_REAL(int, pthread_sigqueue, (pthread_t, int, const union sigval));
+		return real_pthread_sigqueue(th, sig, val);
+	}
+	if (sig < 0 || sig >= _NSIG)
+		return EINVAL;
+	if (sig == 0)
+		return 0;
+	struct gmp_m *m = t->m;
+	uint32_t st = atomic_load(&t->status);
+	if ((st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		si.si_signo = sig;
+		si.si_code = SI_QUEUE;
+		si.si_pid = gmp_sched.pid;
+		si.si_uid = getuid();
+		si.si_value = val;
+		long r = gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, &si);
+		return r < 0 ? (int)-r : 0;
+	}
+	return gmp_signal_g(t, sig); /* not running: delivered when it runs (the value is not kept) */
+}

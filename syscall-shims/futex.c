@@ -1,0 +1,135 @@
+/*
+ * syscall(2) and the futex system call.
+ *
+ * Private futex operations on the runtime's wait queues, with the kernel's
+ * semantics (value check, bitsets, relative timeouts on CLOCK_MONOTONIC,
+ * absolute ones with FUTEX_CLOCK_REALTIME or not, EAGAIN / ETIMEDOUT).
+ * This is how Rust's std, C++20 atomic::wait and hand-written locks block.
+ * A wake that finds fewer waiters here than asked also wakes kernel-side
+ * waiters (threads that waited before gmp started, or through a path gmp
+ * does not see).  Shared futexes and PI/robust operations go to the
+ * kernel.  Every other system call number goes straight to the kernel.
+ */
+#include "../preload/export.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+
+static long kernel(long n, long a, long b, long c, long d, long e, long f)
+{
+	long r = gmp_syscall6(n, a, b, c, d, e, f);
+	if ((unsigned long)r > -4096UL) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+static long fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
+/* FUTEX_WAKE_OP's operation on *uaddr2; returns the old value. */
+static bool wake_op(_Atomic uint32_t *u2, uint32_t enc)
+{
+	uint32_t op = (enc >> 28) & 7, cmp = (enc >> 24) & 15;
+	uint32_t oparg = (enc >> 12) & 0xfff, cmparg = enc & 0xfff;
+	if (enc & (FUTEX_OP_OPARG_SHIFT << 28))
+		oparg = 1u << (oparg & 31);
+	uint32_t old = atomic_load(u2), nv;
+	do {
+		switch (op) {
+		case FUTEX_OP_SET: nv = oparg; break;
+		case FUTEX_OP_ADD: nv = old + oparg; break;
+		case FUTEX_OP_OR: nv = old | oparg; break;
+		case FUTEX_OP_ANDN: nv = old & ~oparg; break;
+		case FUTEX_OP_XOR: nv = old ^ oparg; break;
+		default: nv = old; break;
+		}
+	} while (!atomic_compare_exchange_weak(u2, &old, nv));
+	int32_t o = (int32_t)old, a = (int32_t)cmparg;
+	switch (cmp) {
+	case FUTEX_OP_CMP_EQ: return o == a;
+	case FUTEX_OP_CMP_NE: return o != a;
+	case FUTEX_OP_CMP_LT: return o < a;
+	case FUTEX_OP_CMP_LE: return o <= a;
+	case FUTEX_OP_CMP_GT: return o > a;
+	case FUTEX_OP_CMP_GE: return o >= a;
+	}
+	return false;
+}
+
+static long futex(long a, long b, long c, long d, long e, long f)
+{
+	_Atomic uint32_t *uaddr = (_Atomic uint32_t *)a;
+	int op = (int)b, cmd = op & FUTEX_CMD_MASK;
+	uint32_t val = (uint32_t)c;
+	if (!(op & FUTEX_PRIVATE_FLAG) || !gmp_inited)
+		return kernel(SYS_futex, a, b, c, d, e, f);
+	if ((uintptr_t)uaddr & 3)
+		return fail(EINVAL);
+	switch (cmd) {
+	case FUTEX_WAIT:
+	case FUTEX_WAIT_BITSET: {
+		const struct timespec *ts = (const struct timespec *)d;
+		uint32_t bits = cmd == FUTEX_WAIT ? GMP_FUTEX_BITSET_ANY : (uint32_t)f;
+		int64_t deadline = -1;
+		if (ts) {
+			bool absolute = cmd == FUTEX_WAIT_BITSET;
+			clockid_t clk = (op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC;
+			deadline = gmp_deadline_from(ts, clk, absolute);
+			if (deadline < 0)
+				return fail(EINVAL);
+		}
+		int r = gmp_futex_wait(uaddr, val, bits, deadline, CLOCK_MONOTONIC, WR_FUTEX);
+		return r ? fail(-r) : 0;
+	}
+	case FUTEX_WAKE:
+	case FUTEX_WAKE_BITSET: {
+		uint32_t bits = cmd == FUTEX_WAKE ? GMP_FUTEX_BITSET_ANY : (uint32_t)f;
+		if (bits == 0)
+			return fail(EINVAL);
+		int n = (int)val, woken = gmp_futex_wake(uaddr, n, bits);
+		if (woken < n) {
+			long k = gmp_syscall6(SYS_futex, a, b, n - woken, d, e, f);
+			if (k > 0)
+				woken += (int)k;
+		}
+		return woken;
+	}
+	case FUTEX_REQUEUE:
+	case FUTEX_CMP_REQUEUE: {
+		uint32_t cmpv = (uint32_t)f;
+		int r = gmp_futex_requeue(uaddr, (int)val, (_Atomic uint32_t *)e, (int)d,
+					  cmd == FUTEX_CMP_REQUEUE ? &cmpv : NULL);
+		return r < 0 ? fail(-r) : r;
+	}
+	case FUTEX_WAKE_OP: {
+		_Atomic uint32_t *u2 = (_Atomic uint32_t *)e;
+		bool hit = wake_op(u2, (uint32_t)f);
+		int n = gmp_futex_wake(uaddr, (int)val, GMP_FUTEX_BITSET_ANY);
+		if (hit)
+			n += gmp_futex_wake(u2, (int)d, GMP_FUTEX_BITSET_ANY);
+		return n;
+	}
+	default:
+		return kernel(SYS_futex, a, b, c, d, e, f); /* PI and robust operations */
+	}
+}
+
+GMP_EXPORT long syscall(long n, ...)
+{
+	va_list ap;
+	va_start(ap, n);
+	long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
+	long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+	va_end(ap);
+	if (n == SYS_futex)
+		return futex(a, b, c, d, e, f);
+	return kernel(n, a, b, c, d, e, f);
+}

@@ -1,0 +1,243 @@
+/* cancel: deferred cancellation. A thread is cancelled while blocked in a
+ * cancellation point (pthread_cond_wait, nanosleep, read on a pipe,
+ * pthread_join, sem_wait); its cleanup handlers run in reverse order (the
+ * condvar one with the mutex re-acquired), key destructors run, and
+ * pthread_join returns PTHREAD_CANCELED. Cancellation disabled stays pending
+ * until re-enabled and pthread_testcancel; pthread_exit runs cleanup
+ * handlers; cleanup_pop(1) runs one; cancelling a finished thread is 0. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHECK(c) do { if (!(c)) { printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #c); \
+    fflush(stdout); exit(1); } } while (0)
+#define CHECK0(e) do { int r_ = (e); if (r_ != 0) { printf("FAIL %s:%d: %s = %s\n", \
+    __FILE__, __LINE__, #e, strerror(r_)); fflush(stdout); exit(1); } } while (0)
+
+static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t c = PTHREAD_COND_INITIALIZER;      /* never signalled */
+static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ready_cond = PTHREAD_COND_INITIALIZER;
+static int ready;                  /* thread -> main */
+static int go;                     /* main -> thread */
+static char trail[256];            /* cleanup handlers append here */
+static pthread_key_t key;
+static int key_dtor_calls;
+
+static void note(const char *s)
+{
+    strncat(trail, s, sizeof trail - strlen(trail) - 1);
+}
+
+static void set_ready(void)
+{
+    pthread_mutex_lock(&ready_lock);
+    ready = 1;
+    pthread_cond_broadcast(&ready_cond);
+    pthread_mutex_unlock(&ready_lock);
+}
+
+static void wait_ready(void)
+{
+    pthread_mutex_lock(&ready_lock);
+    while (!ready)
+        pthread_cond_wait(&ready_cond, &ready_lock);
+    ready = 0;
+    pthread_mutex_unlock(&ready_lock);
+}
+
+static void set_go(void)
+{
+    pthread_mutex_lock(&ready_lock);
+    go = 1;
+    pthread_cond_broadcast(&ready_cond);
+    pthread_mutex_unlock(&ready_lock);
+}
+
+static void wait_go(void)
+{
+    pthread_mutex_lock(&ready_lock);
+    while (!go)
+        pthread_cond_wait(&ready_cond, &ready_lock);
+    go = 0;
+    pthread_mutex_unlock(&ready_lock);
+}
+
+static void cleanup_unlock(void *arg)
+{
+    /* pthread_cond_wait re-acquires the mutex before cleanup handlers run. */
+    CHECK(pthread_mutex_trylock(&m) == EBUSY);
+    note("unlock ");
+    pthread_mutex_unlock(arg);
+}
+
+static void cleanup_note(void *arg) { note(arg); }
+static void key_dtor(void *v) { (void)v; key_dtor_calls++; }
+
+static void *in_cond_wait(void *arg)
+{
+    (void)arg;
+    CHECK0(pthread_setspecific(key, (void *)1));
+    pthread_cleanup_push(cleanup_note, "outer ");
+    pthread_mutex_lock(&m);
+    pthread_cleanup_push(cleanup_unlock, &m);
+    set_ready();
+    for (;;)
+        pthread_cond_wait(&c, &m);
+    pthread_cleanup_pop(0);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static void *in_sleep(void *arg)
+{
+    (void)arg;
+    pthread_cleanup_push(cleanup_note, "sleep ");
+    set_ready();
+    for (;;) {
+        struct timespec ts = { 10, 0 };
+        nanosleep(&ts, NULL);
+    }
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static int pipefd[2];
+static void *in_read(void *arg)
+{
+    (void)arg;
+    char b;
+    pthread_cleanup_push(cleanup_note, "read ");
+    set_ready();
+    for (;;)
+        if (read(pipefd[0], &b, 1) == 0)
+            break;
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static pthread_t never_ending;
+static void *in_join(void *arg)
+{
+    (void)arg;
+    pthread_cleanup_push(cleanup_note, "join ");
+    set_ready();
+    pthread_join(never_ending, NULL);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static sem_t sem;
+static void *in_sem_wait(void *arg)
+{
+    (void)arg;
+    pthread_cleanup_push(cleanup_note, "sem ");
+    set_ready();
+    for (;;)
+        sem_wait(&sem);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static void *disabled(void *arg)
+{
+    (void)arg;
+    int old;
+    CHECK0(pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old));
+    CHECK(old == PTHREAD_CANCEL_ENABLE);
+    pthread_cleanup_push(cleanup_note, "disabled ");
+    set_ready();
+    wait_go();                         /* main has called pthread_cancel */
+    usleep(1000);                      /* a cancellation point, but disabled */
+    note("survived ");
+    CHECK0(pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old));
+    CHECK(old == PTHREAD_CANCEL_DISABLE);
+    pthread_testcancel();
+    note("NOT-REACHED ");
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static void *exits(void *arg)
+{
+    (void)arg;
+    pthread_cleanup_push(cleanup_note, "first ");
+    pthread_cleanup_push(cleanup_note, "popped ");
+    pthread_cleanup_pop(1);
+    pthread_cleanup_push(cleanup_note, "second ");
+    pthread_exit((void *)5);
+    pthread_cleanup_pop(0);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static void *returns(void *arg) { return arg; }
+
+static void *forever(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+static void run(const char *name, void *(*fn)(void *))
+{
+    pthread_t t;
+    void *ret;
+    trail[0] = '\0';
+    CHECK0(pthread_create(&t, NULL, fn, NULL));
+    wait_ready();
+    CHECK0(pthread_cancel(t));
+    if (fn == disabled)
+        set_go();
+    CHECK0(pthread_join(t, &ret));
+    printf("cancel in %s: %s, cleanup: %s\n", name,
+           ret == PTHREAD_CANCELED ? "PTHREAD_CANCELED" : "not cancelled", trail);
+    CHECK(ret == PTHREAD_CANCELED);
+}
+
+int main(void)
+{
+    CHECK0(pthread_key_create(&key, key_dtor));
+    CHECK(pipe(pipefd) == 0);
+    CHECK(sem_init(&sem, 0, 0) == 0);
+    CHECK0(pthread_create(&never_ending, NULL, forever, NULL));
+
+    run("pthread_cond_wait", in_cond_wait);
+    CHECK(strcmp(trail, "unlock outer ") == 0);
+    CHECK0(pthread_mutex_trylock(&m));          /* the handler released it */
+    CHECK0(pthread_mutex_unlock(&m));
+    CHECK(key_dtor_calls == 1);
+    printf("key destructor after cancellation: %d call\n", key_dtor_calls);
+    run("nanosleep", in_sleep);
+    run("read", in_read);
+    run("pthread_join", in_join);
+    run("sem_wait", in_sem_wait);
+    run("disabled then testcancel", disabled);
+    CHECK(strcmp(trail, "survived disabled ") == 0);
+
+    pthread_t t;
+    void *ret;
+    trail[0] = '\0';
+    CHECK0(pthread_create(&t, NULL, exits, NULL));
+    CHECK0(pthread_join(t, &ret));
+    printf("pthread_exit(5): returned %ld, cleanup: %s\n", (long)(intptr_t)ret, trail);
+    CHECK(ret == (void *)5 && strcmp(trail, "popped second first ") == 0);
+
+    CHECK0(pthread_create(&t, NULL, returns, (void *)9));
+    usleep(10000);
+    CHECK0(pthread_cancel(t));                  /* finished or not: 0 */
+    CHECK0(pthread_join(t, &ret));
+    printf("cancel of a thread that returns without a cancellation point: ok\n");
+    CHECK(ret == (void *)9);
+    printf("ok\n");
+    return 0;
+}

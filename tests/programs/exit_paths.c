@@ -1,0 +1,159 @@
+/* exit_paths: how a process with live threads ends. argv[1] is one of
+ *   return             main returns while other threads block or sleep:
+ *                      the process exits 0 and atexit handlers run once;
+ *   exit_from_thread   a thread calls exit(3) while main is in pthread_join
+ *                      and others run: status 3, the atexit handler once;
+ *   pthread_exit_main  main calls pthread_exit(7): the other threads keep
+ *                      running, one joins main and gets 7, they print in a
+ *                      fixed order, and the process exits 0 when the last
+ *                      thread ends, running the atexit handler once. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHECK(c) do { if (!(c)) { printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #c); \
+    fflush(stdout); exit(1); } } while (0)
+#define CHECK0(e) do { int r_ = (e); if (r_ != 0) { printf("FAIL %s:%d: %s = %s\n", \
+    __FILE__, __LINE__, #e, strerror(r_)); fflush(stdout); exit(1); } } while (0)
+
+#define BLOCKERS 4
+#define SLEEPERS 2
+#define WORKERS  3
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int started, main_exiting, turn;
+static pthread_t main_thread;
+static int atexit_runs;
+
+static void at_exit(void)
+{
+    atexit_runs++;
+    printf("atexit handler: run %d\n", atexit_runs);
+}
+
+static void arrived(void)
+{
+    pthread_mutex_lock(&lock);
+    started++;
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&lock);
+}
+
+static void wait_started(int n)
+{
+    pthread_mutex_lock(&lock);
+    while (started < n)
+        pthread_cond_wait(&cond, &lock);
+    pthread_mutex_unlock(&lock);
+}
+
+/* Blocks for ever on a condition variable nobody signals for it. */
+static void *blocker(void *arg)
+{
+    (void)arg;
+    static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    started++;
+    pthread_cond_broadcast(&cond);
+    for (;;)
+        pthread_cond_wait(&never, &lock);
+    return NULL;
+}
+
+/* Sleeps for ever in short naps. */
+static void *sleeper(void *arg)
+{
+    (void)arg;
+    arrived();
+    for (;;)
+        usleep(1000);
+    return NULL;
+}
+
+static void *exiter(void *arg)
+{
+    (void)arg;
+    wait_started(BLOCKERS + SLEEPERS);
+    printf("thread: calling exit(3)\n");
+    exit(3);
+}
+
+static void *worker(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    pthread_mutex_lock(&lock);
+    while (!main_exiting)
+        pthread_cond_wait(&cond, &lock);
+    pthread_mutex_unlock(&lock);
+
+    if (id == 0) {
+        void *ret;
+        CHECK0(pthread_join(main_thread, &ret));   /* main has really gone */
+        printf("worker 0: joined main, which returned %ld\n", (long)(intptr_t)ret);
+    }
+    pthread_mutex_lock(&lock);
+    while (turn != id)
+        pthread_cond_wait(&cond, &lock);
+    usleep(1000);
+    printf("worker %d: finishing after main's pthread_exit\n", id);
+    fflush(stdout);
+    turn++;
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+static void start_background(void)
+{
+    pthread_t t;
+    for (int i = 0; i < BLOCKERS; i++)
+        CHECK0(pthread_create(&t, NULL, blocker, NULL));
+    for (int i = 0; i < SLEEPERS; i++)
+        CHECK0(pthread_create(&t, NULL, sleeper, NULL));
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "return";
+    main_thread = pthread_self();
+    CHECK(atexit(at_exit) == 0);
+
+    if (strcmp(mode, "return") == 0) {
+        start_background();
+        wait_started(BLOCKERS + SLEEPERS);
+        printf("main: %d threads blocked, %d sleeping; returning 0\n", BLOCKERS, SLEEPERS);
+        return 0;
+    }
+    if (strcmp(mode, "exit_from_thread") == 0) {
+        start_background();
+        /* Flush before the exiting thread exists: exit() flushes stdio
+         * without taking the stream locks, so a concurrent fflush in main
+         * could write the buffer twice. */
+        printf("main: joining the thread that calls exit\n");
+        fflush(stdout);
+        pthread_t t;
+        CHECK0(pthread_create(&t, NULL, exiter, NULL));
+        pthread_join(t, NULL);
+        printf("FAIL: pthread_join returned\n");
+        return 1;
+    }
+    if (strcmp(mode, "pthread_exit_main") == 0) {
+        pthread_t t;
+        for (int i = 0; i < WORKERS; i++)
+            CHECK0(pthread_create(&t, NULL, worker, (void *)(intptr_t)i));
+        printf("main: calling pthread_exit(7) with %d workers waiting\n", WORKERS);
+        fflush(stdout);
+        pthread_mutex_lock(&lock);
+        main_exiting = 1;
+        pthread_cond_broadcast(&cond);
+        pthread_mutex_unlock(&lock);
+        pthread_exit((void *)7);
+    }
+    fprintf(stderr, "usage: exit_paths return|exit_from_thread|pthread_exit_main\n");
+    return 2;
+}

@@ -1,0 +1,211 @@
+/* signals: signals aimed at threads.
+ *  - pthread_kill runs the handler on the target thread (seen through a
+ *    __thread flag) and interrupts its sigsuspend / ppoll with EINTR; the
+ *    signal is unblocked only inside the wait, so this is deterministic;
+ *  - signal masks are per thread and inherited by threads a thread creates;
+ *  - sigwait / sigwaitinfo in one thread receive a signal sent with
+ *    pthread_kill, pthread_sigqueue (with its value) and kill(getpid())
+ *    while every other thread blocks it;
+ *  - raise() in a thread runs the handler on that thread;
+ *  - pthread_kill(t, 0) on a live thread is 0. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHECK(c) do { if (!(c)) { printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #c); \
+    fflush(stdout); exit(1); } } while (0)
+#define CHECK0(e) do { int r_ = (e); if (r_ != 0) { printf("FAIL %s:%d: %s = %s\n", \
+    __FILE__, __LINE__, #e, strerror(r_)); fflush(stdout); exit(1); } } while (0)
+
+static __thread volatile sig_atomic_t got_usr1;
+static volatile sig_atomic_t handler_runs;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    got_usr1++;
+    handler_runs++;
+}
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int ready;
+
+static void set_ready(void)
+{
+    pthread_mutex_lock(&lock);
+    ready = 1;
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&lock);
+}
+
+static void wait_ready(void)
+{
+    pthread_mutex_lock(&lock);
+    while (!ready)
+        pthread_cond_wait(&cond, &lock);
+    ready = 0;
+    pthread_mutex_unlock(&lock);
+}
+
+/* SIGUSR1 and SIGUSR2 are blocked in every thread (main blocks them before
+ * creating any); a waiter unblocks SIGUSR1 only atomically inside its wait. */
+static sigset_t usr_both;
+
+static void *suspender(void *arg)
+{
+    (void)arg;
+    sigset_t during;
+    CHECK0(pthread_sigmask(SIG_BLOCK, NULL, &during));
+    CHECK(sigismember(&during, SIGUSR1));
+    sigdelset(&during, SIGUSR1);
+    set_ready();
+    int r = sigsuspend(&during);
+    CHECK(r == -1 && errno == EINTR);
+    return (void *)(intptr_t)got_usr1;
+}
+
+static void *ppoller(void *arg)
+{
+    (void)arg;
+    sigset_t during;
+    CHECK0(pthread_sigmask(SIG_BLOCK, NULL, &during));
+    sigdelset(&during, SIGUSR1);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    struct pollfd p = { .fd = fds[0], .events = POLLIN };
+    struct timespec ts = { 30, 0 };
+    set_ready();
+    int r = ppoll(&p, 1, &ts, &during);
+    int e = errno;
+    close(fds[0]);
+    close(fds[1]);
+    CHECK(r == -1 && e == EINTR);
+    return (void *)(intptr_t)got_usr1;
+}
+
+static void *mask_child(void *arg)
+{
+    (void)arg;
+    sigset_t now;
+    CHECK0(pthread_sigmask(SIG_BLOCK, NULL, &now));
+    return (void *)(intptr_t)(sigismember(&now, SIGTERM) == 1);
+}
+
+static void *mask_parent(void *arg)
+{
+    (void)arg;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGTERM);
+    CHECK0(pthread_sigmask(SIG_BLOCK, &s, NULL));
+    pthread_t t;
+    void *ret;
+    CHECK0(pthread_create(&t, NULL, mask_child, NULL));
+    CHECK0(pthread_join(t, &ret));
+    return ret;
+}
+
+static void *waiter(void *arg)
+{
+    (void)arg;
+    int results = 0, sig;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    set_ready();
+    CHECK0(sigwait(&s, &sig));               /* pthread_kill */
+    results += sig == SIGUSR2;
+    set_ready();
+    siginfo_t si;
+    CHECK(sigwaitinfo(&s, &si) == SIGUSR2);  /* pthread_sigqueue */
+    results += si.si_code == SI_QUEUE && si.si_value.sival_int == 4321;
+    set_ready();
+    CHECK0(sigwait(&s, &sig));               /* kill(getpid()) */
+    results += sig == SIGUSR2;
+    return (void *)(intptr_t)results;
+}
+
+static void *raiser(void *arg)
+{
+    (void)arg;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    CHECK0(pthread_sigmask(SIG_UNBLOCK, &s, NULL));
+    CHECK(raise(SIGUSR1) == 0);              /* delivered before raise returns */
+    return (void *)(intptr_t)got_usr1;
+}
+
+int main(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;                 /* no SA_RESTART */
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+    sigemptyset(&usr_both);
+    sigaddset(&usr_both, SIGUSR1);
+    sigaddset(&usr_both, SIGUSR2);
+    CHECK0(pthread_sigmask(SIG_BLOCK, &usr_both, NULL));
+
+    pthread_t t;
+    void *ret;
+
+    CHECK0(pthread_create(&t, NULL, suspender, NULL));
+    wait_ready();
+    CHECK0(pthread_kill(t, 0));
+    CHECK0(pthread_kill(t, SIGUSR1));
+    CHECK0(pthread_join(t, &ret));
+    printf("sigsuspend: interrupted with EINTR, handler ran on the target thread %ld time(s)\n",
+           (long)(intptr_t)ret);
+    CHECK(ret == (void *)1);
+
+    CHECK0(pthread_create(&t, NULL, ppoller, NULL));
+    wait_ready();
+    CHECK0(pthread_kill(t, SIGUSR1));
+    CHECK0(pthread_join(t, &ret));
+    printf("ppoll: interrupted with EINTR, handler ran on the target thread %ld time(s)\n",
+           (long)(intptr_t)ret);
+    CHECK(ret == (void *)1);
+    CHECK(got_usr1 == 0);
+    CHECK(handler_runs == 2);
+    printf("main's own flag untouched, handler ran %d times in all\n", (int)handler_runs);
+
+    CHECK0(pthread_create(&t, NULL, mask_parent, NULL));
+    CHECK0(pthread_join(t, &ret));
+    sigset_t now;
+    CHECK0(pthread_sigmask(SIG_BLOCK, NULL, &now));
+    printf("mask: child inherits its creator's blocked SIGTERM: %s; main's mask unchanged: %s\n",
+           ret ? "yes" : "no", sigismember(&now, SIGTERM) ? "no" : "yes");
+    CHECK(ret == (void *)1 && !sigismember(&now, SIGTERM));
+
+    CHECK0(pthread_create(&t, NULL, waiter, NULL));
+    wait_ready();
+    CHECK0(pthread_kill(t, SIGUSR2));
+    wait_ready();
+    union sigval v = { .sival_int = 4321 };
+    CHECK0(pthread_sigqueue(t, SIGUSR2, v));
+    wait_ready();
+    CHECK(kill(getpid(), SIGUSR2) == 0);
+    CHECK0(pthread_join(t, &ret));
+    printf("sigwait: %ld of 3 signals received (pthread_kill, pthread_sigqueue, kill)\n",
+           (long)(intptr_t)ret);
+    CHECK(ret == (void *)3);
+
+    CHECK0(pthread_create(&t, NULL, raiser, NULL));
+    CHECK0(pthread_join(t, &ret));
+    printf("raise in a thread: handler ran on that thread %ld time(s)\n", (long)(intptr_t)ret);
+    CHECK(ret == (void *)1);
+    CHECK(got_usr1 == 0);
+    printf("ok\n");
+    return 0;
+}
