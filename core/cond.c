@@ -17,10 +17,12 @@
 #include "sync.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 
 int gmp_cond_wait(struct gmp_cond *c, struct gmp_mutex *m, int64_t deadline, clockid_t clk)
 {
+	pthread_testcancel();
 	uint32_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
 	atomic_fetch_add_explicit(&c->nwaiters, 1, memory_order_relaxed);
 	atomic_store_explicit(&c->mutex, m, memory_order_relaxed);
@@ -30,13 +32,16 @@ int gmp_cond_wait(struct gmp_cond *c, struct gmp_mutex *m, int64_t deadline, clo
 		atomic_fetch_sub(&c->nwaiters, 1);
 		return err;
 	}
-	int r = gmp_futex_wait(&c->seq, seq, GMP_FUTEX_BITSET_ANY, deadline, clk, WR_COND);
+	(void)clk;
+	int r = gmp_futex_wait_cancel(&c->seq, seq, deadline, WR_COND);
 	uint32_t left = atomic_fetch_sub_explicit(&c->nwaiters, 1, memory_order_acq_rel) - 1;
 	if (left == GMP_COND_DESTROYING)
 		gmp_futex_wake(&c->nwaiters, INT_MAX, GMP_FUTEX_BITSET_ANY);
 
 	/* Relock as contended: requeued waiters behind us are woken by our unlock. */
 	gmp_mutex_lock_contended(m);
+	if (r == -ECANCELED)
+		pthread_testcancel(); /* POSIX: cancellation acts with the mutex held again */
 	return r == -ETIMEDOUT ? ETIMEDOUT : 0;
 }
 

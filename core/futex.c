@@ -147,10 +147,9 @@ int64_t gmp_deadline_from(const struct timespec *ts, clockid_t clk, bool absolut
 	return r > 0 ? r : 1;
 }
 
-int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline, clockid_t clk,
-		   enum gmp_waitreason why)
+static int futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline,
+		      enum gmp_waitreason why, bool cancellable)
 {
-	(void)clk;
 	if (bitset == 0)
 		return -EINVAL;
 	struct bucket *b = bucket_of((const void *)addr);
@@ -160,12 +159,16 @@ int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_
 	if (g) {
 		/* Take the P first: getting it may reschedule us, which must not happen under the bucket lock. */
 		struct gmp_p *p = gmp_acquirep_user(g);
+		if (cancellable)
+			atomic_store(&g->cwait, &w); /* seq_cst: pairs with the canceller's bits-then-cwait */
 		gmp_lock(&b->lock);
 		int err = 0;
 		if (atomic_load_explicit(addr, memory_order_acquire) != val)
 			err = -EAGAIN;
 		else if (deadline > 0 && deadline <= gmp_nanotime())
 			err = -ETIMEDOUT;
+		else if (cancellable && gmp_tcb_cancel_pending(g->tcb))
+			err = -ECANCELED;
 		if (!err) {
 			w.g = g;
 			enqueue(b, &w);
@@ -182,12 +185,18 @@ int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_
 		if (err) {
 			gmp_unlock(&b->lock);
 			gmp_releasep_user(p);
-			return err;
+		} else {
+			gmp_park(g, p, gmp_unlock_void, &b->lock, why);
+			if (deadline > 0)
+				gmp_timer_del(&w.timer);
+			err = w.result;
 		}
-		gmp_park(g, p, gmp_unlock_void, &b->lock, why);
-		if (deadline > 0)
-			gmp_timer_del(&w.timer);
-		return w.result;
+		if (cancellable) {
+			gmp_lock(&g->cwlock); /* a canceller using w finishes first */
+			atomic_store(&g->cwait, NULL);
+			gmp_unlock(&g->cwlock);
+		}
+		return err;
 	}
 
 	/* Foreign kernel thread: sleep in the kernel on our own word. */
@@ -217,6 +226,45 @@ int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_
 			return w.result;
 		}
 	}
+}
+
+int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline, clockid_t clk,
+		   enum gmp_waitreason why)
+{
+	(void)clk;
+	return futex_wait(addr, val, bitset, deadline, why, false);
+}
+
+int gmp_futex_wait_cancel(_Atomic uint32_t *addr, uint32_t val, int64_t deadline, enum gmp_waitreason why)
+{
+	return futex_wait(addr, val, GMP_FUTEX_BITSET_ANY, deadline, why, true);
+}
+
+/*
+ * pthread_cancel's wake-up: if t is parked in a cancellable wait, unlink it
+ * with -ECANCELED.  The caller has already set t's cancellation bits; a
+ * wait that begins later sees them (futex_wait checks after enqueueing).
+ */
+void gmp_futex_cancel_g(struct gmp_g *t)
+{
+	struct gmp_g *self = gmp_getg();
+	struct gmp_p *p = self ? gmp_acquirep_user(self) : NULL;
+	gmp_lock(&t->cwlock);
+	struct waiter *w = atomic_load(&t->cwait);
+	if (w) {
+		struct bucket *b = lock_bucket_of(w);
+		if (w->queued && w->g == t) {
+			unlink_w(b, w);
+			w->result = -ECANCELED;
+			gmp_unlock(&b->lock);
+			wake_one(w, p);
+		} else {
+			gmp_unlock(&b->lock);
+		}
+	}
+	gmp_unlock(&t->cwlock);
+	if (p)
+		gmp_releasep_user(p);
 }
 
 int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *p)
@@ -328,4 +376,13 @@ int gmp_futex_requeue(_Atomic uint32_t *addr, int nwake, _Atomic uint32_t *addr2
 	if (p)
 		gmp_releasep_user(p);
 	return woken + moved;
+}
+
+/* fork child: the waiters were other threads, which do not exist any more. */
+void gmp_futex_reset(void)
+{
+	for (int i = 0; i < NBUCKETS; i++) {
+		buckets[i].lock.v = 0;
+		buckets[i].head = buckets[i].tail = NULL;
+	}
 }

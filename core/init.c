@@ -205,6 +205,7 @@ void gmp_init_slow(void)
 		gmp_pidleput(gmp_sched.allp[i]);
 	gmp_unlock(&gmp_sched.lock);
 
+	gmp_fork_init();
 	if (me == gmp_sched.pid)
 		adopt_main();
 	atomic_store_explicit(&gmp_inited, 2, memory_order_release);

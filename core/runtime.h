@@ -109,6 +109,9 @@ struct gmp_g {
 	struct gmp_g *joiner;           /* the G joining this one (EDEADLK check); informational */
 	uint64_t createdby;             /* goid of the creator, 0 for foreign threads */
 	_Atomic uint64_t sigpending;    /* signals sent to this G while it was not running; atomic */
+	bool exiting;                   /* pthread_exit called: retval holds its value */
+	gmp_lock_t cwlock;              /* protects cwait against a canceller */
+	void *_Atomic cwait;            /* waiter record of a cancellable wait in progress; cwlock */
 	uint64_t sigmask;               /* the G's blocked set (kernel sigset, 64 bits); the G only */
 	bool fresh_tcb;                 /* TCB never used by a G: needs __ctype_init, not re-imaging */
 	bool c11;                       /* created by thrd_create: returns int */
@@ -231,9 +234,17 @@ struct gmp_sched {
 
 extern struct gmp_sched gmp_sched GMP_HIDDEN;
 
-/* The running G; NULL on foreign threads.  On g0 it may be stale: don't use it there. */
+/*
+ * The running user thread; NULL on foreign threads and on an M's own
+ * kernel-thread context (its TLS holds its g0).  On g0 code FS may still
+ * be the last G's, so g0 code never calls this.
+ */
 extern __thread struct gmp_g *gmp_curg GMP_HIDDEN __attribute__((tls_model("initial-exec")));
-static inline struct gmp_g *gmp_getg(void) { return gmp_curg; }
+static inline struct gmp_g *gmp_getg(void)
+{
+	struct gmp_g *g = gmp_curg;
+	return g && !g->isg0 ? g : NULL;
+}
 
 /* ------------------------------------------------------------------ core entry points */
 
@@ -296,6 +307,9 @@ void gmp_tcb_on_exit(void) GMP_HIDDEN;             /* G: thread_local destructor
 void gmp_tcb_dlopen_sync(void) GMP_HIDDEN;         /* G or foreign: after dlopen */
 pid_t gmp_tcb_tid(void *tcb) GMP_HIDDEN;
 pid_t *gmp_tcb_tid_addr(void *tcb) GMP_HIDDEN;
+void **gmp_tcb_cleanup_jmp_buf(void *tcb) GMP_HIDDEN;
+bool gmp_tcb_cancel_pending(void *tcb) GMP_HIDDEN;  /* any */
+bool gmp_tcb_cancel_async(void *tcb) GMP_HIDDEN;    /* any */
 void **gmp_tcb_tls_slot(void *tcb, void *tls_var_in_current_thread) GMP_HIDDEN;
 
 /* thread.c: creation, exit, join. */
@@ -319,7 +333,11 @@ _Noreturn void gmp_thread_exit(void *ret) GMP_HIDDEN;          /* G */
 /* futex.c: address-keyed wait queues, the one waiting mechanism (DESIGN.md §7). */
 #define GMP_FUTEX_BITSET_ANY 0xffffffffu
 int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline,
-		   clockid_t clk, enum gmp_waitreason why) GMP_HIDDEN; /* G or foreign; 0, -EAGAIN, -ETIMEDOUT, -EINTR */
+		   clockid_t clk, enum gmp_waitreason why) GMP_HIDDEN; /* G or foreign; 0, -EAGAIN, -ETIMEDOUT */
+/* As gmp_futex_wait, and a pthread_cancel of the waiting G ends it with -ECANCELED (cancellation points). */
+int gmp_futex_wait_cancel(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
+			  enum gmp_waitreason why) GMP_HIDDEN;
+void gmp_futex_cancel_g(struct gmp_g *t) GMP_HIDDEN; /* G or foreign: end t's cancellable wait */
 int gmp_futex_wake(_Atomic uint32_t *addr, int n, uint32_t bitset) GMP_HIDDEN; /* G or foreign: number woken */
 int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *p) GMP_HIDDEN; /* p held or NULL */
 int gmp_futex_requeue(_Atomic uint32_t *addr, int nwake, _Atomic uint32_t *addr2, int nmove,
@@ -340,6 +358,9 @@ int gmp_timer_add(struct gmp_p *p, struct gmp_timer *t) GMP_HIDDEN; /* P held; -
 bool gmp_timer_del(struct gmp_timer *t) GMP_HIDDEN;   /* any: true if removed before it ran; waits if running */
 int64_t gmp_timers_run(struct gmp_p *pp, struct gmp_p *runner, int64_t now) GMP_HIDDEN; /* runner held */
 int64_t gmp_timers_next(void) GMP_HIDDEN;              /* any: earliest when over all Ps, 0 if none */
+
+/* fork.c */
+void gmp_fork_init(void) GMP_HIDDEN;
 
 /* sysmon.c */
 void gmp_sysmon_start(void) GMP_HIDDEN;

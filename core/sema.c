@@ -11,6 +11,7 @@
 #include "sync.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 
 static bool sem_trydec(struct gmp_sem *s)
@@ -31,10 +32,17 @@ int gmp_sem_wait(struct gmp_sem *s, int64_t deadline, bool try)
 		return EAGAIN;
 	if (deadline == -2)
 		return EINVAL;
+	pthread_testcancel();
 	atomic_fetch_add(&s->nwaiters, 1);
 	int err = 0;
 	while (!sem_trydec(s)) {
-		int r = gmp_futex_wait(&s->value, 0, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC, WR_SEM);
+		int r = gmp_futex_wait_cancel(&s->value, 0, deadline, WR_SEM);
+		if (r == -ECANCELED) {
+			atomic_fetch_sub(&s->nwaiters, 1);
+			pthread_testcancel();
+			atomic_fetch_add(&s->nwaiters, 1);
+			continue;
+		}
 		if (r == -ETIMEDOUT) {
 			err = ETIMEDOUT;
 			break;

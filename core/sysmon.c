@@ -93,3 +93,6 @@ void gmp_sysmon_start(void)
 }
 
 void gmp_sysmon_kick(void) {}
+
+/* fork child: sysmon's thread did not survive; the next thread creation starts it again. */
+void gmp_sysmon_reset(void) { atomic_store(&started, 0); }

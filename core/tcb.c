@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <link.h>
 #include <locale.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -42,6 +43,10 @@ struct tlsmod {
 static struct {
 	size_t static_size, static_align, sizeof_pthread, cell;
 	size_t off_list, off_tid, off_robust, off_specific, off_specific1, off_res;
+	size_t off_cancel;      /* int cancelhandling (descriptor) */
+	size_t off_cleanup_jmp; /* struct pthread_unwind_buf *cleanup_jmp_buf (probed) */
+	size_t off_cleanup;     /* struct _pthread_cleanup_buffer *cleanup (probed) */
+	uint32_t cancel_disabled_bit, cancel_async_bit; /* probed with setcancelstate/type */
 	long robust_futex_offset;
 	long rseq_off;          /* thread pointer to struct rseq, 0 if rseq is not used */
 	long resp_tpoff;        /* thread pointer to the __resp TLS variable */
@@ -125,7 +130,8 @@ static int scan_mods(void)
 /* ------------------------------------------------------------ layout probe */
 
 struct probe {
-	size_t off_robust, off_specific1, off_res;
+	size_t off_robust, off_specific1, off_res, off_cleanup_jmp;
+	uint32_t disabled_bit, async_bit;
 	long robust_futex_offset, resp_tpoff;
 	bool tid_ok, list_ok;
 };
@@ -149,6 +155,24 @@ static void *probe_main(void *arg)
 	char *s0 = *(char **)(tp + L.off_specific);
 	if (s0 > tp && s0 < tp + L.sizeof_pthread)
 		pr->off_specific1 = (size_t)(s0 - tp);
+	/*
+	 * cleanup_jmp_buf: the word before cancelhandling points into this
+	 * thread's stack (start_thread's unwind buffer), and the word before
+	 * it (the old-style cleanup list) is NULL.
+	 */
+	uintptr_t sp = (uintptr_t)&pr;
+	uintptr_t cj = *(uintptr_t *)(tp + L.off_cancel - 8);
+	if (L.off_cancel >= 16 && cj > sp && cj < sp + (1u << 20) && *(void **)(tp + L.off_cancel - 16) == NULL)
+		pr->off_cleanup_jmp = L.off_cancel - 8;
+	/* The cancellation state and type bits, read back from the word. */
+	int old, oldt;
+	uint32_t before = *(uint32_t *)(tp + L.off_cancel);
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	pr->disabled_bit = *(uint32_t *)(tp + L.off_cancel) & ~before;
+	pthread_setcancelstate(old, NULL);
+	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &oldt);
+	pr->async_bit = *(uint32_t *)(tp + L.off_cancel) & ~before;
+	pthread_setcanceltype(oldt, NULL);
 	char **resp = dlsym(RTLD_DEFAULT, "__resp");
 	if (resp && *resp > tp && *resp < tp + L.sizeof_pthread) {
 		pr->off_res = (size_t)(*resp - tp);
@@ -170,6 +194,7 @@ int gmp_tcb_layout_init(void)
 	L.off_specific = db_off(libc, "_thread_db_pthread_specific", &ok);
 	L.lm_tls_offset = db_off(libc, "_thread_db_link_map_l_tls_offset", &ok);
 	L.lm_tls_modid = db_off(libc, "_thread_db_link_map_l_tls_modid", &ok);
+	L.off_cancel = db_off(libc, "_thread_db_pthread_cancelhandling", &ok);
 	if (!ok || !gmp_libc.allocate_tls || !gmp_libc.get_tls_static_info)
 		return -1;
 	if (!(L.off_list < L.off_tid && L.off_tid < L.off_specific && L.off_specific < L.sizeof_pthread))
@@ -187,8 +212,13 @@ int gmp_tcb_layout_init(void)
 	unsigned long th;
 	if (gmp_libc.pthread_create(&th, NULL, probe_main, &pr) != 0 || gmp_libc.pthread_join(th, NULL) != 0)
 		return -1;
-	if (!pr.tid_ok || !pr.list_ok || !pr.off_robust || !pr.off_specific1 || !pr.off_res)
+	if (!pr.tid_ok || !pr.list_ok || !pr.off_robust || !pr.off_specific1 || !pr.off_res ||
+	    !pr.off_cleanup_jmp || __builtin_popcount(pr.disabled_bit) != 1 || __builtin_popcount(pr.async_bit) != 1)
 		return -1;
+	L.off_cleanup_jmp = pr.off_cleanup_jmp;
+	L.off_cleanup = pr.off_cleanup_jmp - 8;
+	L.cancel_disabled_bit = pr.disabled_bit;
+	L.cancel_async_bit = pr.async_bit;
 	L.off_robust = pr.off_robust;
 	L.robust_futex_offset = pr.robust_futex_offset;
 	L.off_specific1 = pr.off_specific1;
@@ -297,6 +327,29 @@ void gmp_tcb_reimage(void *tcbv)
 		dtv[i].to_free = NULL;
 	}
 	*(void **)(tcb + L.resp_tpoff) = tcb + L.off_res;
+	*(uint32_t *)(tcb + L.off_cancel) = 0;
+	*(void **)(tcb + L.off_cleanup) = NULL;
+	*(void **)(tcb + L.off_cleanup_jmp) = NULL;
+}
+
+void **gmp_tcb_cleanup_jmp_buf(void *tcb) { return (void **)((char *)tcb + L.off_cleanup_jmp); }
+
+/*
+ * Cancellation requested, enabled, and not already exiting?  glibc's word:
+ * the enable/disable and deferred/async bits are probed; CANCELED is the
+ * bit pthread_cancel sets after them (bit 3) and EXITING bit 4, as in
+ * glibc 2.34 and later.
+ */
+bool gmp_tcb_cancel_pending(void *tcb)
+{
+	uint32_t ch = atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel));
+	return (ch & (L.cancel_disabled_bit | 8u | 16u)) == 8u;
+}
+
+bool gmp_tcb_cancel_async(void *tcb)
+{
+	uint32_t ch = atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel));
+	return (ch & (L.cancel_disabled_bit | L.cancel_async_bit)) == L.cancel_async_bit;
 }
 
 void gmp_tcb_on_start(struct gmp_g *g)

@@ -18,7 +18,10 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 
@@ -128,15 +131,33 @@ struct gmp_g *gmp_g_from_tcb(void *tcb)
 
 /* ------------------------------------------------------------ start and exit */
 
+/*
+ * First code of every new G, on its own stack with its own TCB.  Like
+ * glibc's start_thread it plants an unwind buffer in the TCB: glibc's
+ * pthread_exit and cancellation unwind the G's stack (running C cleanup
+ * handlers and C++ destructors) and land back here.
+ */
 static _Noreturn void gstart(void *arg)
 {
-	struct gmp_g *g = arg;
+	struct gmp_g *volatile g = arg;
 	gmp_tcb_on_start(g);
+	__pthread_unwind_buf_t ub;
+	memset(ub.__pad, 0, sizeof ub.__pad);
 	void *ret;
-	if (g->c11)
-		ret = (void *)(intptr_t)((int (*)(void *))(void *)g->start)(g->arg);
-	else
-		ret = g->start(g->arg);
+	/* __pthread_unwind_buf_t is smaller than jmp_buf; setjmp uses only the common prefix. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+	int unwound = __sigsetjmp((struct __jmp_buf_tag *)(void *)ub.__cancel_jmp_buf, 0);
+#pragma GCC diagnostic pop
+	if (unwound == 0) {
+		*gmp_tcb_cleanup_jmp_buf(g->tcb) = &ub;
+		if (g->c11)
+			ret = (void *)(intptr_t)((int (*)(void *))(void *)g->start)(g->arg);
+		else
+			ret = g->start(g->arg);
+	} else {
+		ret = g->exiting ? g->retval : PTHREAD_CANCELED; /* unwound by pthread_exit or cancellation */
+	}
 	gmp_thread_exit(ret);
 }
 
@@ -206,6 +227,8 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	ng->start = fn;
 	ng->arg = arg;
 	ng->retval = NULL;
+	ng->exiting = false;
+	atomic_store(&ng->cwait, NULL);
 	ng->c11 = a->c11;
 	ng->joiner = NULL;
 	ng->name[0] = 0;
@@ -215,7 +238,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	ng->waitreason = WR_NONE;
 	ng->createdby = self ? self->goid : 0;
 	/* A new thread starts with its creator's signal mask, as in NPTL. */
-	if (self && !self->isg0)
+	if (self)
 		ng->sigmask = self->sigmask;
 	else
 		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &ng->sigmask, 8);
@@ -224,8 +247,11 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	*gmp_tcb_tls_slot(ng->tcb, &gmp_curg) = ng;
 	gmp_ctx_make(&ng->ctx, (char *)ng->stack.lo + ng->stack.size, gstart, ng);
 
-	if (__libc_single_threaded)
+	if (__libc_single_threaded) {
+		/* first thread (also again in a fork child): glibc must take its locks from now on */
 		__libc_single_threaded = 0;
+		*(int *)((char *)gmp_arch_get_tp() + GMP_TCB_MULTIPLE) = 1;
+	}
 	atomic_fetch_add(&gmp_sched.ngalive, 1);
 	*out = ng->tcb; /* visible before the thread can run, as NPTL */
 	gmp_sysmon_start();
@@ -259,6 +285,8 @@ static void reap(struct gmp_g *t)
 int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk, bool try)
 {
 	struct gmp_g *self = gmp_getg();
+	if (!try)
+		pthread_testcancel();
 	if (t == self)
 		return EDEADLK;
 	if (self && self->joiner == t)
@@ -274,13 +302,18 @@ int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk
 			break;
 	}
 	t->joiner = self;
+	(void)clk;
 	while (!((w = atomic_load(&t->joinword)) & GMP_JOIN_EXITED)) {
-		int r = gmp_futex_wait(&t->joinword, w, GMP_FUTEX_BITSET_ANY, deadline, clk, WR_JOIN);
-		if (r == -ETIMEDOUT || r == -ENOMEM) {
+		/* A cancellation point: a canceled joiner leaves t joinable, as NPTL. */
+		int r = gmp_futex_wait_cancel(&t->joinword, w, deadline, WR_JOIN);
+		if (r == -ETIMEDOUT || r == -ENOMEM || r == -ECANCELED) {
 			uint32_t cw = GMP_JOIN_CLAIMED;
 			t->joiner = NULL;
-			if (atomic_compare_exchange_strong(&t->joinword, &cw, GMP_JOIN_JOINABLE))
+			if (atomic_compare_exchange_strong(&t->joinword, &cw, GMP_JOIN_JOINABLE)) {
+				if (r == -ECANCELED)
+					pthread_testcancel();
 				return r == -ETIMEDOUT ? ETIMEDOUT : EAGAIN;
+			}
 			/* it exited meanwhile: finish the join */
 		}
 	}

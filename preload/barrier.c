@@ -90,7 +90,7 @@ GMP_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
 			continue;
 		}
 		struct gmp_g *g = gmp_getg();
-		if (g && !g->isg0)
+		if (g)
 			gmp_yield(g);
 		else
 			gmp_sys0(SYS_sched_yield);

@@ -55,7 +55,7 @@ GMP_EXPORT int thrd_detach(thrd_t thr)
 GMP_EXPORT _Noreturn void thrd_exit(int res)
 {
 	struct gmp_g *g = gmp_getg();
-	if (g && !g->isg0)
+	if (g)
 		gmp_thread_exit((void *)(intptr_t)res);
 	void (*real)(void *) = (void (*)(void *))dlsym(RTLD_NEXT, "pthread_exit");
 	real((void *)(intptr_t)res);
@@ -65,7 +65,7 @@ GMP_EXPORT _Noreturn void thrd_exit(int res)
 GMP_EXPORT void thrd_yield(void)
 {
 	struct gmp_g *g = gmp_getg();
-	if (g && !g->isg0)
+	if (g)
 		gmp_yield(g);
 	else
 		gmp_sys0(SYS_sched_yield);

@@ -89,7 +89,7 @@ GMP_EXPORT int pthread_kill(pthread_t th, int sig)
 GMP_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
 	struct gmp_g *g = gmp_getg();
-	if (!g || g->isg0) {
+	if (!g) {
 		GMP_REAL(int, pthread_sigmask, (int, const sigset_t *, sigset_t *));
 		return real_pthread_sigmask(how, set, old);
 	}

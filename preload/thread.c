@@ -107,10 +107,21 @@ GMP_EXPORT int pthread_detach(pthread_t th)
 	return gmp_thread_detach(t);
 }
 
+/*
+ * pthread_exit unwinds the G's stack through glibc (cleanup handlers, C++
+ * destructors) back to gstart, which finishes the thread.  The main G was
+ * started by glibc, whose start code would end the kernel thread after
+ * unwinding, so it exits without unwinding (README.md lists this).
+ */
 GMP_EXPORT void pthread_exit(void *ret)
 {
-	if (gmp_getg() && !gmp_getg()->isg0)
+	struct gmp_g *g = gmp_getg();
+	if (g && g->ismain)
 		gmp_thread_exit(ret);
+	if (g) {
+		g->retval = ret;
+		g->exiting = true;
+	}
 	void (*real)(void *) = (void (*)(void *))dlsym(RTLD_NEXT, "pthread_exit");
 	real(ret);
 	__builtin_unreachable();
@@ -119,7 +130,7 @@ GMP_EXPORT void pthread_exit(void *ret)
 GMP_EXPORT int sched_yield(void)
 {
 	struct gmp_g *g = gmp_getg();
-	if (g && !g->isg0)
+	if (g)
 		gmp_yield(g);
 	else
 		gmp_sys0(SYS_sched_yield);
@@ -201,4 +212,28 @@ GMP_EXPORT int pthread_getname_np(pthread_t th, char *buf, size_t len)
 		memcpy(buf, t->name, n + 1);
 	gmp_unlock(&gmp_sched.allglock);
 	return err;
+}
+
+/*
+ * pthread_cancel: glibc sets the request in the target's TCB (a G's own);
+ * gmp then makes it act: a G parked in a cancellable wait is woken, and a
+ * running G with asynchronous cancellation enabled (glibc turns it on
+ * around blocking system calls) gets SIGCANCEL on the kernel thread
+ * running it.
+ */
+GMP_EXPORT int pthread_cancel(pthread_t th)
+{
+	GMP_REAL(int, pthread_cancel, (pthread_t));
+	struct gmp_g *t = gmp_thread_g(th);
+	if (!t || t->ismain)
+		return real_pthread_cancel(th);
+	if (atomic_load(&t->status) == G_DEAD)
+		return 0;
+	if (t == gmp_getg())
+		return real_pthread_cancel(th);
+	(void)real_pthread_cancel(th); /* its signal to a fake tid cannot arrive; ours below does */
+	if (gmp_tcb_cancel_async(t->tcb))
+		gmp_signal_g(t, 32 /* SIGCANCEL */);
+	gmp_futex_cancel_g(t);
+	return 0;
 }

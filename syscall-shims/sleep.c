@@ -10,6 +10,7 @@
 #include "../preload/export.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,16 +18,21 @@
 static bool on_g(void)
 {
 	struct gmp_g *g = gmp_getg();
-	return g && !g->isg0;
+	return g != NULL;
 }
 
 /* Park until the absolute CLOCK_MONOTONIC deadline. */
 static void park_until(int64_t deadline)
 {
 	_Atomic uint32_t word = 0;
-	while (gmp_nanotime() < deadline)
-		if (gmp_futex_wait(&word, 0, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC, WR_SLEEP) == -ENOMEM)
+	pthread_testcancel(); /* sleeps are cancellation points */
+	while (gmp_nanotime() < deadline) {
+		int r = gmp_futex_wait_cancel(&word, 0, deadline, WR_SLEEP);
+		if (r == -ECANCELED)
+			pthread_testcancel();
+		if (r == -ENOMEM)
 			break;
+	}
 }
 
 static bool clock_ok(clockid_t c)

@@ -1,0 +1,119 @@
+/*
+ * fork: the child continues with only the calling thread (DESIGN.md §11).
+ *
+ * The handlers are registered with glibc's pthread_atfork at start-up, so
+ * the prepare handler runs after every handler the program registers
+ * later (prepare handlers run in reverse order) and the child handler
+ * before them.  Prepare takes the scheduler locks, so the child sees the
+ * scheduler's lists in a consistent state; the child then rebuilds the
+ * scheduler around the calling thread: one M (this kernel thread), its P
+ * if it had one, every other P idle, no other Ms, no queued Gs, no timers,
+ * empty wait queues.  Gs that were other threads are marked dead and never
+ * run, as POSIX says.  sysmon is started again by the next thread creation.
+ * The parent is untouched.
+ */
+#include "runtime.h"
+
+#include <pthread.h>
+#include <sys/syscall.h>
+
+void gmp_futex_reset(void) GMP_HIDDEN;
+void gmp_sysmon_reset(void) GMP_HIDDEN;
+
+static void prepare(void)
+{
+	gmp_lock(&gmp_sched.lock);
+	gmp_lock(&gmp_sched.allglock);
+}
+
+static void parent(void)
+{
+	gmp_unlock(&gmp_sched.allglock);
+	gmp_unlock(&gmp_sched.lock);
+}
+
+static void child(void)
+{
+	struct gmp_g *self = gmp_getg();
+	struct gmp_m *m = self && !self->isg0 ? self->m : NULL;
+	struct gmp_p *mine = m ? m->p : NULL;
+
+	gmp_sched.lock.v = 0;
+	gmp_sched.allglock.v = 0;
+	gmp_sched.pid = (pid_t)gmp_sys0(SYS_getpid);
+	gmp_sched.runqhead = gmp_sched.runqtail = NULL;
+	atomic_store(&gmp_sched.runqsize, 0);
+	gmp_sched.pidle = NULL;
+	atomic_store(&gmp_sched.npidle, 0);
+	gmp_sched.midle = NULL;
+	gmp_sched.nmidle = 0;
+	gmp_sched.nmtotal = m ? 1 : 0;
+	atomic_store(&gmp_sched.nmspinning, 0);
+	gmp_sched.sleeper = NULL;
+	atomic_store(&gmp_sched.sleeper_when, 0);
+
+	for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
+		struct gmp_p *p = gmp_sched.allp[i];
+		atomic_store(&p->runqhead, 0);
+		atomic_store(&p->runqtail, 0);
+		atomic_store(&p->runnext, NULL);
+		p->timerlock.v = 0;
+		p->ntimers = 0;
+		atomic_store(&p->timer0, 0);
+		p->sysmon_when = 0;
+	}
+	for (uint32_t i = gmp_sched.nprocs; i-- > 0;) {
+		struct gmp_p *p = gmp_sched.allp[i];
+		if (p == mine)
+			continue;
+		gmp_pidleput(p);
+	}
+	if (mine) {
+		mine->m = m;
+		/* The forking G was in the runtime (P_RUNNING) or in user code. */
+		uint32_t s = atomic_load(&mine->status);
+		if (s != P_RUNNING)
+			atomic_store(&mine->status, P_USER);
+	}
+	if (m) {
+		m->tid = (pid_t)gmp_sys0(SYS_gettid);
+		m->spinning = false;
+		m->nextp = NULL;
+		/*
+		 * glibc's child sees only the forking thread (the G's TCB) and
+		 * puts the stack and TCB of this kernel thread's glibc thread,
+		 * which were our g0's, in its stack cache for reuse.  Give g0 a
+		 * stack of ours, like m0's.
+		 */
+		if (!m->g0.stack.map) {
+			struct gmp_stack s0;
+			if (gmp_stack_alloc(&s0, 256 * 1024, gmp_pagesize()) != 0)
+				gmp_fatal("fork child: cannot allocate a scheduler stack");
+			m->g0.stack = s0;
+		}
+		gmp_ctx_make(&m->g0.ctx, (char *)m->g0.stack.lo + m->g0.stack.size, gmp_m0_g0_start, m);
+		m->g0.tcb = NULL;
+	}
+
+	/* Every other user thread is gone. */
+	int32_t alive = 0;
+	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink) {
+		uint32_t st = atomic_load(&g->status);
+		if (g == self) {
+			alive++;
+			continue;
+		}
+		if (st == G_RUNNABLE || st == G_RUNNING || st == G_SYSCALL || st == G_WAITING) {
+			atomic_store(&g->status, G_DEAD);
+			atomic_store(&g->joinword, GMP_JOIN_EXITED | GMP_JOIN_CLAIMED); /* never reaped */
+		}
+	}
+	atomic_store(&gmp_sched.ngalive, alive ? alive : 1);
+	gmp_futex_reset();
+	gmp_sysmon_reset();
+}
+
+void gmp_fork_init(void)
+{
+	pthread_atfork(prepare, parent, child);
+}
