@@ -14,7 +14,7 @@
 #include <sys/syscall.h>
 
 static const char *const wr_names[WR_NREASONS] = {
-	"", "join", "mutex", "cond", "rwlock", "semaphore", "barrier", "futex", "once", "sleep", "yield",
+	"", "join", "mutex", "cond", "rwlock", "semaphore", "barrier", "futex", "once", "sleep", "yield", "netpoll", "syscall",
 };
 
 const char *gmp_waitreason_name(uint32_t w) { return w < WR_NREASONS ? wr_names[w] : "?"; }
@@ -56,7 +56,10 @@ void gmp_dump_gs(int fd)
 		char line[256];
 		int n = snprintf(line, sizeof line, "goroutine %llu [%s", (unsigned long long)g->goid,
 				 gmp_gstatus_name(st));
-		if (st == G_WAITING)
+		if (st == G_WAITING && g->waitreason == WR_NETPOLL && g->npfd)
+			n += snprintf(line + n, sizeof line - (size_t)n, ", netpoll fd %d %s, %lld ms", g->npfd - 1,
+				      g->npmode ? "write" : "read", (long long)((now - g->waitsince) / 1000000));
+		else if (st == G_WAITING)
 			n += snprintf(line + n, sizeof line - (size_t)n, ", %s, %lld ms",
 				      gmp_waitreason_name(g->waitreason),
 				      (long long)((now - g->waitsince) / 1000000));

@@ -205,6 +205,7 @@ void gmp_init_slow(void)
 		gmp_pidleput(gmp_sched.allp[i]);
 	gmp_unlock(&gmp_sched.lock);
 
+	atomic_store(&gmp_sched.lastpoll, 1);
 	gmp_fork_init();
 	if (me == gmp_sched.pid)
 		adopt_main();

@@ -66,6 +66,8 @@ enum gmp_waitreason {
 	WR_ONCE,
 	WR_SLEEP,
 	WR_YIELD,
+	WR_NETPOLL,
+	WR_SYSCALL,
 	WR_NREASONS
 };
 
@@ -110,6 +112,8 @@ struct gmp_g {
 	uint64_t createdby;             /* goid of the creator, 0 for foreign threads */
 	_Atomic uint64_t sigpending;    /* signals sent to this G while it was not running; atomic */
 	bool exiting;                   /* pthread_exit called: retval holds its value */
+	int npfd;                       /* fd+1 while parked in the netpoller, else 0; the G */
+	uint8_t npmode;
 	gmp_lock_t cwlock;              /* protects cwait against a canceller */
 	void *_Atomic cwait;            /* waiter record of a cancellable wait in progress; cwlock */
 	uint64_t sigmask;               /* the G's blocked set (kernel sigset, 64 bits); the G only */
@@ -186,7 +190,7 @@ struct gmp_m {
 	struct gmp_p *nextp;                  /* P handed over by startm; read after park wakes */
 	_Atomic uint32_t park;                /* futex word: 0 asleep/running, 1 wake-up pending */
 	bool spinning;                        /* looking for work; counted in sched.nmspinning */
-	bool timer_sleeper;                   /* sleeping until the earliest timer; sched.lock */
+	_Atomic bool in_poll;                 /* blocked in the netpoller: wake it with a poll break */
 	void *cur_tp;                         /* thread pointer loaded on this kernel thread; this M only */
 	uint64_t cur_sigmask;                 /* signal mask loaded on this kernel thread; this M only */
 	void (*mcall_fn)(struct gmp_m *, struct gmp_g *); /* what g0 does for the G that switched to it */
@@ -230,6 +234,7 @@ struct gmp_sched {
 	struct gmp_p **allp;                  /* immutable after init */
 	pid_t pid;                            /* refreshed in a fork child */
 	_Atomic int32_t sysmon_wake;          /* futex word sysmon sleeps on when idle */
+	_Atomic int64_t lastpoll;             /* when the netpoller was last polled; 0: an M blocks in it */
 };
 
 extern struct gmp_sched gmp_sched GMP_HIDDEN;
@@ -270,9 +275,12 @@ void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *a
 	      enum gmp_waitreason why) GMP_HIDDEN;           /* G, P held; returns in user state */
 void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* any; p may be NULL */
 void gmp_yield(struct gmp_g *g) GMP_HIDDEN;                 /* G */
+void gmp_entersyscall(struct gmp_g *g) GMP_HIDDEN;          /* G: a blocking kernel call follows */
+void gmp_exitsyscall(struct gmp_g *g) GMP_HIDDEN;           /* G: it returned; may reschedule */
 int gmp_signal_g(struct gmp_g *t, int sig) GMP_HIDDEN;      /* any: pthread_kill to a G */
 void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;       /* G: raise signals queued while it was off */
 void gmp_wakep(void) GMP_HIDDEN;                            /* any */
+void gmp_mkick_sleeper(struct gmp_m *m) GMP_HIDDEN;         /* any: end an idle M's sleep or poll */
 _Noreturn void gmp_goexit(struct gmp_g *g) GMP_HIDDEN;      /* G: the G ends */
 void gmp_mstart(struct gmp_m *m) GMP_HIDDEN;                /* a new M's g0 */
 void gmp_m0_g0_start(void *m0) GMP_HIDDEN;                  /* m0's g0 entry */
@@ -361,6 +369,13 @@ int64_t gmp_timers_next(void) GMP_HIDDEN;              /* any: earliest when ove
 
 /* fork.c */
 void gmp_fork_init(void) GMP_HIDDEN;
+
+/* netpoll.c (scheduler side) */
+bool gmp_netpoll_waiters(void) GMP_HIDDEN;
+int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list) GMP_HIDDEN;
+void gmp_netpoll_os_break(void) GMP_HIDDEN;
+void gmp_inject(struct gmp_g *list, int n) GMP_HIDDEN;
+void gmp_netpoll_cancel_g(struct gmp_g *t) GMP_HIDDEN; /* any: Gs made ready by the poller -> global queue */
 
 /* sysmon.c */
 void gmp_sysmon_start(void) GMP_HIDDEN;

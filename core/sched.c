@@ -167,10 +167,34 @@ static struct gmp_m *mget(void)
 	return m;
 }
 
+/* Wake an idle M from its futex sleep or its blocking poll. */
+static void mkick(struct gmp_m *m)
+{
+	gmp_kfutex_wake(&m->park, 1);
+	if (atomic_load(&m->in_poll))
+		gmp_netpoll_os_break();
+}
+
 static void notewakeup(struct gmp_m *m)
 {
-	atomic_store_explicit(&m->park, 1, memory_order_release);
-	gmp_kfutex_wake(&m->park, 1);
+	atomic_store_explicit(&m->park, 1, memory_order_seq_cst);
+	mkick(m);
+}
+
+void gmp_mkick_sleeper(struct gmp_m *m) { mkick(m); }
+
+void gmp_inject(struct gmp_g *list, int n)
+{
+	if (!list)
+		return;
+	struct gmp_g *tail = list;
+	while (tail->schedlink)
+		tail = tail->schedlink;
+	gmp_lock(&gmp_sched.lock);
+	gmp_globrunqput_batch(list, tail, n);
+	gmp_unlock(&gmp_sched.lock);
+	for (int i = 0; i < n && atomic_load(&gmp_sched.npidle) > 0; i++)
+		gmp_wakep();
 }
 
 /* ------------------------------------------------------------ starting and stopping Ms */
@@ -287,6 +311,8 @@ static void stopm(struct gmp_m *m)
 {
 	for (;;) {
 		int64_t next = gmp_timers_next();
+		if (next == 0 && gmp_netpoll_waiters())
+			next = INT64_MAX; /* no timer, but someone must poll */
 		int64_t sw = atomic_load_explicit(&gmp_sched.sleeper_when, memory_order_relaxed);
 		bool sleeper = false;
 		struct gmp_m *old = NULL;
@@ -301,19 +327,35 @@ static void stopm(struct gmp_m *m)
 		gmp_sched.nmidle++;
 		gmp_unlock(&gmp_sched.lock);
 		if (old)
-			gmp_kfutex_wake(&old->park, 1); /* it re-evaluates; its park word stays 0 */
+			mkick(old); /* it re-evaluates; its park word stays 0 */
 
 		for (;;) {
 			if (atomic_exchange_explicit(&m->park, 0, memory_order_acquire) == 1)
 				goto woken;
 			int64_t timeout = -1;
 			if (sleeper) {
-				timeout = atomic_load_explicit(&gmp_sched.sleeper_when, memory_order_relaxed) -
-					  gmp_nanotime();
-				if (gmp_sched.sleeper != m || timeout <= 0)
+				int64_t when = atomic_load_explicit(&gmp_sched.sleeper_when, memory_order_relaxed);
+				timeout = when == INT64_MAX ? -1 : when - gmp_nanotime();
+				if (gmp_sched.sleeper != m || (when != INT64_MAX && timeout <= 0))
 					break;
 			}
-			gmp_kfutex_wait(&m->park, 0, timeout);
+			if (sleeper && gmp_netpoll_waiters()) {
+				/* The sleeper blocks in the poller: fd events, timers and kicks all end it. */
+				atomic_store(&m->in_poll, true);
+				atomic_store(&gmp_sched.lastpoll, 0);
+				struct gmp_g *list = NULL;
+				int n = 0;
+				if (atomic_load(&m->park) == 0)
+					n = gmp_netpoll_poll(timeout, &list);
+				atomic_store(&m->in_poll, false);
+				atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
+				if (n > 0) {
+					gmp_inject(list, n);
+					break; /* try to get a P and run them */
+				}
+			} else {
+				gmp_kfutex_wait(&m->park, 0, timeout);
+			}
 			if (sleeper && gmp_sched.sleeper != m)
 				break; /* replaced by an earlier sleeper: re-evaluate */
 		}
@@ -423,6 +465,22 @@ top:;
 		gmp_unlock(&gmp_sched.lock);
 		if (gp)
 			goto found;
+	}
+	/* Poll the network without blocking, unless an M is blocked in the poller already. */
+	if (gmp_netpoll_waiters() && atomic_load_explicit(&gmp_sched.lastpoll, memory_order_relaxed) != 0) {
+		struct gmp_g *list;
+		int n = gmp_netpoll_poll(0, &list);
+		atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
+		if (n > 0) {
+			gp = list;
+			for (struct gmp_g *g = list->schedlink, *nx; g; g = nx) {
+				nx = g->schedlink;
+				gmp_runqput(p, g, false);
+			}
+			if (n > 1)
+				gmp_wakep();
+			goto found;
+		}
 	}
 	/* Steal, unless enough Ms are already spinning (at most half the busy Ps). */
 	int32_t busy = (int32_t)gmp_sched.nprocs - atomic_load_explicit(&gmp_sched.npidle, memory_order_relaxed);
@@ -701,4 +759,41 @@ _Noreturn void gmp_goexit(struct gmp_g *g)
 	(void)gmp_acquirep_user(g);
 	mcall(g, goexit_m);
 	gmp_fatal("a dead G was resumed");
+}
+
+/* ------------------------------------------------------------ kernel calls (hand-off) */
+
+/*
+ * Around a kernel call that may block, the G's P goes from P_USER to
+ * P_SYSCALL: sysmon takes it after ~20 us if other work waits for it, and
+ * hands it to another M (DESIGN.md §6).  This M keeps the G and the call.
+ * Cost on the fast path: two CAS on the P and two on the G.
+ */
+void gmp_entersyscall(struct gmp_g *g)
+{
+	gmp_casgstatus(g, G_RUNNING, G_SYSCALL);
+	struct gmp_p *p = g->m->p;
+	if (p) {
+		p->syscalltick++;
+		uint32_t s = P_USER;
+		atomic_compare_exchange_strong_explicit(&p->status, &s, P_SYSCALL, memory_order_release,
+							memory_order_relaxed);
+	}
+}
+
+void gmp_exitsyscall(struct gmp_g *g)
+{
+	gmp_casgstatus(g, G_SYSCALL, G_RUNNING);
+	struct gmp_p *p = g->m->p;
+	if (p) {
+		uint32_t s = P_SYSCALL;
+		if (atomic_compare_exchange_strong_explicit(&p->status, &s, P_USER, memory_order_acquire,
+							    memory_order_relaxed))
+			return;
+		if (s == P_USER)
+			return; /* never left user state (it was retaken and given back meanwhile) */
+	}
+	/* Retaken: get any P back, or queue ourselves and let this M sleep. */
+	p = gmp_acquirep_user(g);
+	gmp_releasep_user(p);
 }

@@ -42,8 +42,8 @@ static int retake(int64_t now)
 		int64_t slice = s == P_USER ? USER_SLICE_NS : SYSCALL_SLICE_NS;
 		if (now - p->sysmon_when < slice)
 			continue;
-		if (s == P_SYSCALL && gmp_runqempty(p) && atomic_load(&gmp_sched.nmspinning) +
-								   atomic_load(&gmp_sched.npidle) > 0)
+		if (s == P_SYSCALL && gmp_runqempty(p) && now - p->sysmon_when < USER_SLICE_NS &&
+		    atomic_load(&gmp_sched.nmspinning) + atomic_load(&gmp_sched.npidle) > 0)
 			continue; /* nothing waits for this P and others are free */
 		if (!atomic_compare_exchange_strong(&p->status, &s, P_RUNNING))
 			continue;
@@ -70,6 +70,17 @@ static void *sysmon_main(void *arg)
 		gmp_sys2(SYS_nanosleep, &ts, NULL);
 		int64_t now = gmp_nanotime();
 		int n = retake(now);
+		/* Nobody has polled the network for 10 ms (every P busy): do it here. */
+		int64_t lp = atomic_load(&gmp_sched.lastpoll);
+		if (gmp_netpoll_waiters() && lp != 0 && now - lp > 10000000) {
+			struct gmp_g *list;
+			int k = gmp_netpoll_poll(0, &list);
+			atomic_store(&gmp_sched.lastpoll, now);
+			if (k > 0) {
+				gmp_inject(list, k);
+				n++;
+			}
+		}
 		int64_t next = gmp_timers_next();
 		if (next != 0 && next < now && atomic_load(&gmp_sched.npidle) > 0) {
 			gmp_wakep();

@@ -164,6 +164,8 @@ static _Noreturn void gstart(void *arg)
 _Noreturn void gmp_thread_exit(void *ret)
 {
 	struct gmp_g *g = gmp_getg();
+	if (atomic_load(&g->status) == G_SYSCALL)
+		gmp_exitsyscall(g); /* cancelled inside a kernel call: unwound past its exitsyscall */
 	g->retval = ret;
 	gmp_tcb_on_exit();
 	gmp_keys_run_destructors();

@@ -122,7 +122,7 @@ int gmp_timer_add(struct gmp_p *p, struct gmp_timer *t)
 		}
 		gmp_unlock(&gmp_sched.lock);
 		if (s)
-			gmp_kfutex_wake(&s->park, 1);
+			gmp_mkick_sleeper(s);
 	} else if (sw == 0) {
 		gmp_wakep(); /* nobody sleeps on timers: an idle P with a spinning M will see it */
 	}
@@ -167,7 +167,10 @@ int64_t gmp_timers_run(struct gmp_p *pp, struct gmp_p *runner, int64_t now)
 		atomic_store_explicit(&t->state, TIMER_RUNNING, memory_order_relaxed);
 		gmp_unlock(&pp->timerlock);
 		t->fn(t, runner);
-		atomic_store_explicit(&t->state, TIMER_DONE, memory_order_release);
+		/* DONE unless the function queued the timer again */
+		uint32_t st = TIMER_RUNNING;
+		atomic_compare_exchange_strong_explicit(&t->state, &st, TIMER_DONE, memory_order_release,
+							memory_order_relaxed);
 	}
 }
 

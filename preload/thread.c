@@ -235,5 +235,6 @@ GMP_EXPORT int pthread_cancel(pthread_t th)
 	if (gmp_tcb_cancel_async(t->tcb))
 		gmp_signal_g(t, 32 /* SIGCANCEL */);
 	gmp_futex_cancel_g(t);
+	gmp_netpoll_cancel_g(t);
 	return 0;
 }

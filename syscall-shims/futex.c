@@ -131,5 +131,16 @@ GMP_EXPORT long syscall(long n, ...)
 	va_end(ap);
 	if (n == SYS_futex)
 		return futex(a, b, c, d, e, f);
-	return kernel(n, a, b, c, d, e, f);
+	/* Any other number may block: hand-off when a G makes it. */
+	struct gmp_g *g = gmp_getg();
+	if (!g)
+		return kernel(n, a, b, c, d, e, f);
+	gmp_entersyscall(g);
+	long r = gmp_syscall6(n, a, b, c, d, e, f);
+	gmp_exitsyscall(g);
+	if ((unsigned long)r > -4096UL) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
 }

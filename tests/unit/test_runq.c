@@ -21,6 +21,8 @@ static void setup(void)
 
 static void teardown(void) {}
 
+static inline struct gmp_g *runnext(struct gmp_p *p) { return atomic_load(&p->runnext); }
+
 /* Start p's ring at an arbitrary counter value (the counters are free-running and wrap). */
 static void set_ring_base(struct gmp_p *p, uint32_t base)
 {
@@ -41,7 +43,7 @@ START_TEST(test_put_get_fifo)
 		ck_assert(gmp_runqput(P0, &g[i], false));
 		ck_assert_uint_eq(gmp_runqlen(P0), (uint32_t)i + 1);
 	}
-	ck_assert_ptr_null(atomic_load(&P0->runnext));
+	ck_assert_ptr_null(runnext(P0));
 	for (int i = 0; i < 100; i++) {
 		inherit = true;
 		ck_assert_ptr_eq(gmp_runqget(P0, &inherit), &g[i]);
@@ -49,9 +51,9 @@ START_TEST(test_put_get_fifo)
 		ck_assert_uint_eq(gmp_runqlen(P0), 99u - (uint32_t)i);
 	}
 	ck_assert_ptr_null(gmp_runqget(P0, &inherit));
-	ck_assert_uint_eq(atomic_load(&P0->runqhead), 100);
-	ck_assert_uint_eq(atomic_load(&P0->runqtail), 100);
-	ck_assert_int_eq(atomic_load(&gmp_sched.runqsize), 0);
+	ck_assert_uint_eq(unit_head(P0), 100);
+	ck_assert_uint_eq(unit_tail(P0), 100);
+	ck_assert_int_eq(unit_globsize(), 0);
 }
 END_TEST
 
@@ -65,7 +67,7 @@ START_TEST(test_put_get_counter_wrap)
 	for (int i = 0; i < N; i++)
 		ck_assert(gmp_runqput(P0, &g[i], false));
 	ck_assert_uint_eq(gmp_runqlen(P0), N);
-	ck_assert_uint_eq(atomic_load(&P0->runqtail), (uint32_t)(UINT32_MAX - 99 + N));
+	ck_assert_uint_eq(unit_tail(P0), (uint32_t)(UINT32_MAX - 99 + N));
 	for (int i = 0; i < N; i++)
 		ck_assert_ptr_eq(gmp_runqget(P0, &inherit), &g[i]);
 	ck_assert_ptr_null(gmp_runqget(P0, &inherit));
@@ -81,13 +83,13 @@ START_TEST(test_runnext_priority)
 
 	ck_assert(gmp_runqput(P0, &g[0], false));
 	ck_assert(gmp_runqput(P0, &g[1], true));
-	ck_assert_ptr_eq(atomic_load(&P0->runnext), &g[1]);
+	ck_assert_ptr_eq(runnext(P0), &g[1]);
 	ck_assert_uint_eq(unit_ring(P0, ring, N), 1);
 	ck_assert_uint_eq(gmp_runqlen(P0), 2);
 
 	/* a second "next" displaces g1 to the tail of the ring */
 	ck_assert(gmp_runqput(P0, &g[2], true));
-	ck_assert_ptr_eq(atomic_load(&P0->runnext), &g[2]);
+	ck_assert_ptr_eq(runnext(P0), &g[2]);
 	ck_assert_uint_eq(unit_ring(P0, ring, N), 2);
 	ck_assert_ptr_eq(ring[0], &g[0]);
 	ck_assert_ptr_eq(ring[1], &g[1]);
@@ -97,7 +99,7 @@ START_TEST(test_runnext_priority)
 	inherit = false;
 	ck_assert_ptr_eq(gmp_runqget(P0, &inherit), &g[2]);
 	ck_assert_msg(inherit, "runnext inherits the time slice");
-	ck_assert_ptr_null(atomic_load(&P0->runnext));
+	ck_assert_ptr_null(runnext(P0));
 	const int want[] = {0, 1, 3};
 	for (int i = 0; i < 3; i++) {
 		inherit = true;
@@ -116,7 +118,7 @@ START_TEST(test_runnext_only)
 	bool inherit = false;
 
 	ck_assert(gmp_runqput(P0, &g[0], true));
-	ck_assert_uint_eq(atomic_load(&P0->runqtail), 0);
+	ck_assert_uint_eq(unit_tail(P0), 0);
 	ck_assert_ptr_eq(gmp_runqget(P0, &inherit), &g[0]);
 	ck_assert(inherit);
 	ck_assert_ptr_null(gmp_runqget(P0, &inherit));
@@ -133,7 +135,7 @@ static void check_overflow(struct gmp_g *g, int base, struct gmp_g *newg, uint32
 
 	/* one batch: the older half of the ring (in order), then the new G */
 	ck_assert_uint_eq(ng, globstart + N / 2 + 1);
-	ck_assert_int_eq(atomic_load(&gmp_sched.runqsize), (int)ng);
+	ck_assert_int_eq(unit_globsize(), (int)ng);
 	for (int i = 0; i < N / 2; i++)
 		ck_assert_ptr_eq(glob[globstart + (uint32_t)i], &g[base + i]);
 	ck_assert_ptr_eq(glob[globstart + N / 2], newg);
@@ -143,7 +145,7 @@ static void check_overflow(struct gmp_g *g, int base, struct gmp_g *newg, uint32
 	ck_assert_uint_eq(unit_ring(P0, ring, N), N / 2);
 	for (int i = 0; i < N / 2; i++)
 		ck_assert_ptr_eq(ring[i], &g[base + N / 2 + i]);
-	ck_assert_uint_eq(atomic_load(&gmp_sched.lock.v), 0); /* released */
+	ck_assert_uint_eq(unit_lockword(&gmp_sched.lock), 0); /* released */
 }
 
 START_TEST(test_full_ring_moves_half)
@@ -152,7 +154,7 @@ START_TEST(test_full_ring_moves_half)
 
 	for (int i = 0; i < N; i++)
 		ck_assert(gmp_runqput(P0, &g[i], false));
-	ck_assert_int_eq(atomic_load(&gmp_sched.runqsize), 0);
+	ck_assert_int_eq(unit_globsize(), 0);
 	ck_assert_msg(!gmp_runqput(P0, &g[N], false), "a put on a full ring reports the move to the global queue");
 	check_overflow(g, 0, &g[N], 0);
 	ck_assert_uint_eq(gmp_runqlen(P0), N / 2);
@@ -185,7 +187,7 @@ START_TEST(test_full_ring_runnext_displaced)
 		ck_assert(gmp_runqput(P0, &g[i], false));
 	ck_assert_uint_eq(gmp_runqlen(P0), N + 1);
 	ck_assert(!gmp_runqput(P0, &g[N + 1], true));
-	ck_assert_ptr_eq(atomic_load(&P0->runnext), &g[N + 1]);
+	ck_assert_ptr_eq(runnext(P0), &g[N + 1]);
 	check_overflow(g, 0, &g[N], 0);
 	ck_assert_uint_eq(gmp_runqlen(P0), N / 2 + 1);
 }
@@ -229,7 +231,7 @@ START_TEST(test_steal_half)
 		ck_assert_uint_eq(unit_ring(v, ring, N), n - k);
 		for (uint32_t i = 0; i < n - k; i++)
 			ck_assert_ptr_eq(ring[i], &g[k + i]);
-		ck_assert_ptr_eq(atomic_load(&v->runnext), &g[n]);
+		ck_assert_ptr_eq(runnext(v), &g[n]);
 		ck_assert_uint_eq(gmp_runqlen(v), n - k + 1);
 		ck_assert_uint_eq(gmp_runqlen(t), k - 1);
 		free(g);
@@ -249,14 +251,14 @@ START_TEST(test_steal_runnext)
 
 	ck_assert(gmp_runqput(P0, &g[0], true));
 	ck_assert_ptr_null(gmp_runqsteal(P1, P0, false));
-	ck_assert_ptr_eq(atomic_load(&P0->runnext), &g[0]);
+	ck_assert_ptr_eq(runnext(P0), &g[0]);
 	ck_assert(!gmp_runqempty(P0));
 
 	ck_assert_ptr_eq(gmp_runqsteal(P1, P0, true), &g[0]);
-	ck_assert_ptr_null(atomic_load(&P0->runnext));
+	ck_assert_ptr_null(runnext(P0));
 	ck_assert(gmp_runqempty(P0));
 	ck_assert(gmp_runqempty(P1)); /* the stolen G is returned, not queued on the thief */
-	ck_assert_uint_eq(atomic_load(&P1->runqtail), 0);
+	ck_assert_uint_eq(unit_tail(P1), 0);
 	ck_assert_ptr_null(gmp_runqsteal(P1, P0, true));
 }
 END_TEST
@@ -300,6 +302,7 @@ struct conc {
 	_Atomic int ready, go, done;
 	_Atomic uint64_t bad;      /* Gs outside the array (torn or stale slot reads) */
 	_Atomic uint64_t stolen;   /* Gs consumed by thieves */
+	bool alwaysnext;           /* thieves always pass stealnext (else every other attempt) */
 };
 
 static void see(struct conc *c, struct gmp_g *g)
@@ -328,7 +331,7 @@ static void *thief_main(void *arg)
 	while (!atomic_load(&c->go))
 		sched_yield();
 	while (!atomic_load_explicit(&c->done, memory_order_acquire)) {
-		bool stealnext = (++iter & 1) != 0;
+		bool stealnext = c->alwaysnext || (++iter & 1) != 0;
 		struct gmp_g *g = gmp_runqsteal(p, c->owner, stealnext);
 		if (!g) {
 			if (++idle % 16 == 0)
@@ -356,6 +359,54 @@ static void drain_local(struct conc *c, struct gmp_p *p)
 		see(c, g);
 }
 
+/* Stop the thieves, collect every G still queued anywhere, check each was seen exactly once. */
+static int32_t finish(struct conc *c, int nthieves, pthread_t *tid)
+{
+	atomic_store_explicit(&c->done, 1, memory_order_release);
+	for (int i = 0; i < nthieves; i++)
+		ck_assert_int_eq(pthread_join(tid[i], NULL), 0);
+
+	/* Everything left: the owner's P, the thieves' Ps, the global queue. */
+	drain_local(c, c->owner);
+	for (int i = 0; i < nthieves; i++) {
+		ck_assert_msg(gmp_runqempty(c->thiefp[i]), "thief %d left Gs on its own P", i);
+		drain_local(c, c->thiefp[i]);
+	}
+	int32_t gsize = atomic_load(&gmp_sched.runqsize);
+	int32_t walked = 0;
+	for (struct gmp_g *g = gmp_sched.runqhead; g; g = g->schedlink, walked++)
+		see(c, g);
+	ck_assert_int_eq(walked, gsize);
+
+	ck_assert_uint_eq(atomic_load(&c->bad), 0);
+	size_t lost = 0, dup = 0, firstbad = c->n;
+	for (size_t i = 0; i < c->n; i++) {
+		uint32_t s = atomic_load(&c->seen[i]);
+		if (s == 0)
+			lost++;
+		if (s > 1)
+			dup++;
+		if (s != 1 && firstbad == c->n)
+			firstbad = i;
+	}
+	ck_assert_msg(lost == 0 && dup == 0, "%zu Gs lost, %zu seen more than once (first: g[%zu]), %d thieves",
+		      lost, dup, firstbad, nthieves);
+	ck_assert_msg(atomic_load(&c->stolen) >= 1, "the thieves emptied the owner's P, so they stole");
+	return gsize;
+}
+
+static void start_thieves(struct conc *c, int nthieves, pthread_t *tid, struct thief *th)
+{
+	for (int i = 0; i < nthieves; i++) {
+		c->thiefp[i] = gmp_sched.allp[1 + i];
+		th[i] = (struct thief){c, i};
+		ck_assert_int_eq(pthread_create(&tid[i], NULL, thief_main, &th[i]), 0);
+	}
+	while (atomic_load(&c->ready) < nthieves) /* all thieves on a CPU before the owner starts */
+		sched_yield();
+	atomic_store(&c->go, 1);
+}
+
 /* Owner on the test's thread, _i + 1 thieves on their own pthreads and Ps. */
 START_TEST(test_concurrent_steal)
 {
@@ -365,18 +416,9 @@ START_TEST(test_concurrent_steal)
 	c.gs = unit_newgs(c.n);
 	c.seen = calloc(c.n, sizeof *c.seen);
 	ck_assert_ptr_nonnull(c.seen);
-	for (int i = 0; i < nthieves; i++)
-		c.thiefp[i] = gmp_sched.allp[1 + i];
-
 	pthread_t tid[MAXTHIEVES];
 	struct thief th[MAXTHIEVES];
-	for (int i = 0; i < nthieves; i++) {
-		th[i] = (struct thief){&c, i};
-		ck_assert_int_eq(pthread_create(&tid[i], NULL, thief_main, &th[i]), 0);
-	}
-	while (atomic_load(&c.ready) < nthieves) /* all thieves on a CPU before the owner starts */
-		sched_yield();
-	atomic_store(&c.go, 1);
+	start_thieves(&c, nthieves, tid, th);
 
 	uint64_t rs = unit_seed() + (uint64_t)nthieves;
 	size_t pushed = 0, final = c.n > 64 ? c.n - 64 : 0;
@@ -419,39 +461,51 @@ START_TEST(test_concurrent_steal)
 	while (!gmp_runqempty(P0))
 		sched_yield();
 
-	atomic_store_explicit(&c.done, 1, memory_order_release);
-	for (int i = 0; i < nthieves; i++)
-		ck_assert_int_eq(pthread_join(tid[i], NULL), 0);
-
-	/* Everything left: the owner's P, the thieves' Ps, the global queue. */
-	drain_local(&c, P0);
-	for (int i = 0; i < nthieves; i++) {
-		ck_assert_msg(gmp_runqempty(c.thiefp[i]), "thief %d left Gs on its own P", i);
-		drain_local(&c, c.thiefp[i]);
-	}
-	int32_t gsize = atomic_load(&gmp_sched.runqsize);
-	int32_t walked = 0;
-	for (struct gmp_g *g = gmp_sched.runqhead; g; g = g->schedlink, walked++)
-		see(&c, g);
-	ck_assert_int_eq(walked, gsize);
-
-	ck_assert_uint_eq(atomic_load(&c.bad), 0);
-	size_t lost = 0, dup = 0, firstbad = c.n;
-	for (size_t i = 0; i < c.n; i++) {
-		uint32_t s = atomic_load(&c.seen[i]);
-		if (s == 0)
-			lost++;
-		if (s > 1)
-			dup++;
-		if (s != 1 && firstbad == c.n)
-			firstbad = i;
-	}
-	ck_assert_msg(lost == 0 && dup == 0, "%zu Gs lost, %zu seen more than once (first: g[%zu]), %d thieves",
-		      lost, dup, firstbad, nthieves);
-	ck_assert_msg(atomic_load(&c.stolen) >= 1, "the thieves emptied the owner's P, so they stole");
+	int32_t gsize = finish(&c, nthieves, tid);
 	if (getenv("GMP_TEST_VERBOSE"))
 		fprintf(stderr, "%d thieves: %zu Gs, %llu stolen, %lu overflows, %d left global\n", nthieves,
-			c.n, (unsigned long long)c.stolen, overflows, gsize);
+			c.n, (unsigned long long)atomic_load(&c.stolen), overflows, gsize);
+	free(c.seen);
+	free(c.gs);
+}
+END_TEST
+
+/*
+ * The runnext race: the owner makes one G runnable as "next" and takes it
+ * back at once, while thieves that always pass stealnext CAS runnext away
+ * on the (mostly empty) ring.  Exactly one side must get each G.
+ */
+START_TEST(test_concurrent_runnext)
+{
+	int nthieves = _i + 1;
+	struct conc c = {.owner = P0, .alwaysnext = true};
+	c.n = unit_scaled(200000);
+	c.gs = unit_newgs(c.n);
+	c.seen = calloc(c.n, sizeof *c.seen);
+	ck_assert_ptr_nonnull(c.seen);
+	pthread_t tid[MAXTHIEVES];
+	struct thief th[MAXTHIEVES];
+	start_thieves(&c, nthieves, tid, th);
+
+	uint64_t rs = unit_seed() ^ (uint64_t)nthieves;
+	bool inherit;
+	for (size_t i = 0; i < c.n; i++) {
+		gmp_runqput(P0, &c.gs[i], true);
+		/* the last G is left to the thieves, so at least one steal is certain */
+		if (i + 1 < c.n && unit_rand(&rs) % 4 != 0) {
+			struct gmp_g *g = gmp_runqget(P0, &inherit);
+			if (g)
+				see(&c, g);
+		}
+		if (i % 64 == 0)
+			sched_yield();
+	}
+	while (!gmp_runqempty(P0))
+		sched_yield();
+	finish(&c, nthieves, tid);
+	if (getenv("GMP_TEST_VERBOSE"))
+		fprintf(stderr, "runnext, %d thieves: %zu Gs, %llu stolen\n", nthieves, c.n,
+			(unsigned long long)atomic_load(&c.stolen));
 	free(c.seen);
 	free(c.gs);
 }
@@ -478,13 +532,19 @@ static Suite *runq_suite(void)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		TCase *tc = tcase_create(cases[i].name);
 		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, 30);
 		tcase_add_test(tc, cases[i].fn);
 		suite_add_tcase(s, tc);
 	}
 	TCase *tc = tcase_create("concurrent_steal");
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tc, 60 * unit_scale());
 	tcase_add_loop_test(tc, test_concurrent_steal, 0, MAXTHIEVES); /* 1, 2, 3 thieves */
+	suite_add_tcase(s, tc);
+	tc = tcase_create("concurrent_runnext");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60 * unit_scale());
+	tcase_add_loop_test(tc, test_concurrent_runnext, 0, MAXTHIEVES);
 	suite_add_tcase(s, tc);
 	return s;
 }

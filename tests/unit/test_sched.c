@@ -56,7 +56,7 @@ START_TEST(test_gstatus_legal)
 				continue;
 			atomic_store(&g.status, f);
 			gmp_casgstatus(&g, f, t);
-			ck_assert_msg(atomic_load(&g.status) == t, "%s -> %s left status %s", gmp_gstatus_name(f),
+			ck_assert_msg(unit_gstatus(&g) == t, "%s -> %s left status %s", gmp_gstatus_name(f),
 				      gmp_gstatus_name(t), gmp_gstatus_name(atomic_load(&g.status)));
 			n++;
 		}
@@ -68,7 +68,7 @@ START_TEST(test_gstatus_legal)
 	atomic_store(&g.status, G_IDLE);
 	for (size_t i = 1; i < sizeof life / sizeof life[0]; i++) {
 		gmp_casgstatus(&g, life[i - 1], life[i]);
-		ck_assert_uint_eq(atomic_load(&g.status), life[i]);
+		ck_assert_uint_eq(unit_gstatus(&g), life[i]);
 	}
 }
 END_TEST
@@ -80,8 +80,10 @@ START_TEST(test_gstatus_illegal_aborts)
 	struct pair pr = illegal[_i];
 	/* the G really is in `from` (when from is a real state): only the table can object */
 	atomic_store(&g.status, pr.from);
-	unit_quiet_stderr();
+	int err = unit_quiet_stderr();
 	gmp_casgstatus(&g, pr.from, pr.to);
+	dprintf(err, "illegal G status change %s -> %s was accepted\n", gmp_gstatus_name(pr.from),
+		gmp_gstatus_name(pr.to));
 	ck_abort_msg("%u -> %u was accepted", pr.from, pr.to);
 }
 END_TEST
@@ -128,8 +130,9 @@ START_TEST(test_gstatus_wrong_current_aborts)
 {
 	struct gmp_g g = {.goid = 5};
 	atomic_store(&g.status, G_WAITING);
-	unit_quiet_stderr();
+	int err = unit_quiet_stderr();
 	gmp_casgstatus(&g, G_RUNNING, G_RUNNABLE);
+	dprintf(err, "CAS running -> runnable on a waiting G was accepted\n");
 	ck_abort_msg("CAS from the wrong status was accepted");
 }
 END_TEST
@@ -188,12 +191,12 @@ START_TEST(test_globrunq_put_batch)
 	ck_assert_ptr_eq(gmp_sched.runqhead, &g[0]);
 	ck_assert_ptr_eq(gmp_sched.runqtail, &g[0]);
 	ck_assert_ptr_null(g[0].schedlink);
-	ck_assert_int_eq(atomic_load(&gmp_sched.runqsize), 1);
+	ck_assert_int_eq(unit_globsize(), 1);
 
 	unit_globput(gs + 1, 5);
 	g[9].schedlink = &g[0];
 	unit_globput(gs + 6, 4);
-	ck_assert_int_eq(atomic_load(&gmp_sched.runqsize), 10);
+	ck_assert_int_eq(unit_globsize(), 10);
 	ck_assert_uint_eq(unit_glob(out, 16), 10);
 	for (int i = 0; i < 10; i++)
 		ck_assert_ptr_eq(out[i], &g[i]);
@@ -263,7 +266,7 @@ START_TEST(test_globrunqget_share)
 	ck_assert_ptr_null(atomic_load(&p->runnext));
 	/* what is left globally is the tail of the original order */
 	int left = c->size - c->want;
-	ck_assert_int_eq(atomic_load(&gmp_sched.runqsize), left);
+	ck_assert_int_eq(unit_globsize(), left);
 	struct gmp_g **out = calloc((size_t)c->size + 1, sizeof *out);
 	ck_assert_uint_eq(unit_glob(out, (uint32_t)c->size + 1), (uint32_t)left);
 	for (int i = 0; i < left; i++)
@@ -306,7 +309,7 @@ START_TEST(test_globrunqget_drain_order)
 		struct gmp_g *x;
 		while ((x = gmp_runqget(p, &inherit)) != NULL)
 			ck_assert_ptr_eq(x, &g[next++]);
-		ck_assert_int_eq(atomic_load(&gmp_sched.runqsize), size - want);
+		ck_assert_int_eq(unit_globsize(), size - want);
 		takes++;
 	}
 	ck_assert_int_eq(next, NG);
@@ -325,14 +328,14 @@ START_TEST(test_pidle_lifo)
 	for (uint32_t i = 0; i < 4; i++) {
 		gmp_sched.allp[i]->m = (struct gmp_m *)(uintptr_t)0x1000; /* stale owner: cleared */
 		gmp_pidleput(gmp_sched.allp[i]);
-		ck_assert_uint_eq(atomic_load(&gmp_sched.allp[i]->status), P_IDLE);
+		ck_assert_uint_eq(unit_pstatus(gmp_sched.allp[i]), P_IDLE);
 		ck_assert_ptr_null(gmp_sched.allp[i]->m);
 		ck_assert_int_eq(atomic_load(&gmp_sched.npidle), (int)i + 1);
 	}
 	for (int i = 3; i >= 0; i--) {
 		struct gmp_p *p = gmp_pidleget();
 		ck_assert_ptr_eq(p, gmp_sched.allp[i]);
-		ck_assert_uint_eq(atomic_load(&p->status), P_RUNNING);
+		ck_assert_uint_eq(unit_pstatus(p), P_RUNNING);
 		ck_assert_int_eq(atomic_load(&gmp_sched.npidle), i);
 	}
 	ck_assert_ptr_null(gmp_pidleget());
@@ -347,8 +350,9 @@ START_TEST(test_pidleput_nonempty_aborts)
 	struct gmp_p *p = gmp_sched.allp[2];
 	gmp_runqput(p, &g[0], true);
 	gmp_lock(&gmp_sched.lock);
-	unit_quiet_stderr();
+	int err = unit_quiet_stderr();
 	gmp_pidleput(p);
+	dprintf(err, "a P with a runnext G went idle\n");
 	ck_abort_msg("a P with a runnext G went idle");
 }
 END_TEST
@@ -357,6 +361,7 @@ static TCase *tcase(Suite *s, const char *name)
 {
 	TCase *tc = tcase_create(name);
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return tc;
 }

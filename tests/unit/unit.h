@@ -104,6 +104,14 @@ static inline struct gmp_g *unit_newgs(size_t n)
 	return g;
 }
 
+/* Plain reads of atomics, so Check's failure messages stay readable. */
+static inline int32_t unit_globsize(void) { return atomic_load(&gmp_sched.runqsize); }
+static inline uint32_t unit_lockword(gmp_lock_t *l) { return atomic_load(&l->v); }
+static inline uint32_t unit_head(struct gmp_p *p) { return atomic_load(&p->runqhead); }
+static inline uint32_t unit_tail(struct gmp_p *p) { return atomic_load(&p->runqtail); }
+static inline uint32_t unit_pstatus(struct gmp_p *p) { return atomic_load(&p->status); }
+static inline uint32_t unit_gstatus(struct gmp_g *g) { return atomic_load(&g->status); }
+
 /* Local ring contents of p from head to tail (not runnext), without consuming them. */
 static inline uint32_t unit_ring(struct gmp_p *p, struct gmp_g **out, uint32_t max)
 {
@@ -141,14 +149,18 @@ static inline void unit_globput(struct gmp_g **gs, int n)
 
 /*
  * In a test that is expected to abort, send the runtime's fatal message to
- * /dev/null: the _message tests check its text through unit_crash.
+ * /dev/null (the _message tests check its text through unit_crash).
+ * Returns a duplicate of the old stderr, for saying what went wrong when
+ * the abort does not come (Check reports only "early exit" then).
  */
-static inline void unit_quiet_stderr(void)
+static inline int unit_quiet_stderr(void)
 {
+	int saved = dup(2);
 	int fd = open("/dev/null", O_WRONLY);
 	ck_assert_int_ge(fd, 0);
 	dup2(fd, 2);
 	close(fd);
+	return saved;
 }
 
 /*

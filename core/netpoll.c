@@ -1,0 +1,308 @@
+/*
+ * Netpoller: fd table and parking on fd readiness.
+ *
+ * A G whose non-blocking call returned EAGAIN calls gmp_netpoll_wait: the
+ * G is recorded in the fd's record, the fd is armed for its direction, and
+ * the G parks; the poller (gmp_netpoll_poll, run by an idle M blocking in
+ * the kernel or by any M looking for work) readies it when the fd is
+ * ready, and the call is retried.
+ * One reader and one writer may park per fd, as in Go; a second parked
+ * reader on the same fd waits its turn on the record (rare in real
+ * programs, and correct: it is woken by the first one's wake-up).
+ *
+ * The table is indexed by fd, grown in pages of 1024 records that are
+ * never freed, so a record pointer stays valid however the table grows.
+ */
+#include "netpoll.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/syscall.h>
+
+#define PAGE_FDS 1024
+#define MAX_PAGES 1024 /* 1M fds */
+
+static struct gmp_pollfd *_Atomic pages[MAX_PAGES];
+static gmp_lock_t initlock;
+static _Atomic int inited; /* 0 no, 1 yes, -1 failed */
+static _Atomic int32_t nwaiters;
+
+static struct gmp_pollfd *rec(int fd, bool create)
+{
+	if (fd < 0 || fd >= PAGE_FDS * MAX_PAGES)
+		return NULL;
+	struct gmp_pollfd *pg = atomic_load_explicit(&pages[fd / PAGE_FDS], memory_order_acquire);
+	if (!pg) {
+		if (!create)
+			return NULL;
+		struct gmp_pollfd *np = gmp_rt_alloc(PAGE_FDS * sizeof *np);
+		if (!np)
+			return NULL;
+		struct gmp_pollfd *z = NULL;
+		if (atomic_compare_exchange_strong(&pages[fd / PAGE_FDS], &z, np))
+			pg = np;
+		else {
+			gmp_rt_free(np, PAGE_FDS * sizeof *np);
+			pg = z;
+		}
+	}
+	return &pg[fd % PAGE_FDS];
+}
+
+struct gmp_pollfd *gmp_fd_get(int fd)
+{
+	struct gmp_pollfd *pd = rec(fd, false);
+	return pd && pd->managed ? pd : NULL;
+}
+
+bool gmp_netpoll_waiters(void) { return atomic_load_explicit(&nwaiters, memory_order_relaxed) > 0; }
+
+static int ensure_init(void)
+{
+	int s = atomic_load(&inited);
+	if (s)
+		return s > 0 ? 0 : -ENOMEM;
+	gmp_lock(&initlock);
+	if (!atomic_load(&inited))
+		atomic_store(&inited, gmp_netpoll_os_init() == 0 ? 1 : -1);
+	gmp_unlock(&initlock);
+	return atomic_load(&inited) > 0 ? 0 : -ENOMEM;
+}
+
+int gmp_fd_manage(int fd, bool user_nonblock)
+{
+	if (ensure_init() != 0)
+		return -ENOMEM;
+	struct gmp_pollfd *pd = rec(fd, true);
+	if (!pd)
+		return -ENOMEM;
+	gmp_lock(&pd->lock);
+	pd->seq++;
+	pd->managed = true;
+	pd->forced_nonblock = false;
+	pd->user_nonblock = user_nonblock;
+	pd->fd = fd;
+	pd->rg = pd->wg = NULL;
+	uint64_t token = (uint64_t)fd << 32 | pd->seq;
+	pd->registered = gmp_netpoll_os_add(fd, token) == 0;
+	if (!pd->registered)
+		pd->managed = false; /* e.g. a regular file: epoll refuses it; plain hand-off then */
+	gmp_unlock(&pd->lock);
+	return 0;
+}
+
+/* Take the parked G of one direction, telling it res.  pd->lock held. */
+static struct gmp_g *take(struct gmp_pollfd *pd, int mode, int res)
+{
+	struct gmp_g **slot = mode == GMP_NETPOLL_READ ? &pd->rg : &pd->wg;
+	struct gmp_g *g = *slot;
+	if (g) {
+		*slot = NULL;
+		if (mode == GMP_NETPOLL_READ)
+			pd->rres = res;
+		else
+			pd->wres = res;
+		atomic_fetch_sub(&nwaiters, 1);
+	}
+	return g;
+}
+
+static void wake(struct gmp_g *g, struct gmp_p *p)
+{
+	gmp_casgstatus(g, G_WAITING, G_RUNNABLE);
+	gmp_ready(p, g, true);
+}
+
+static struct gmp_p *caller_p(struct gmp_g **self)
+{
+	*self = gmp_getg();
+	return *self ? gmp_acquirep_user(*self) : NULL;
+}
+
+void gmp_fd_close(int fd)
+{
+	struct gmp_pollfd *pd = rec(fd, false);
+	if (!pd || !pd->managed)
+		return;
+	struct gmp_g *self;
+	struct gmp_p *p = caller_p(&self);
+	gmp_lock(&pd->lock);
+	pd->managed = false;
+	pd->seq++;
+	struct gmp_g *r = take(pd, GMP_NETPOLL_READ, -EBADF), *w = take(pd, GMP_NETPOLL_WRITE, -EBADF);
+	gmp_unlock(&pd->lock);
+	if (r)
+		wake(r, p);
+	if (w)
+		wake(w, p);
+	if (p)
+		gmp_releasep_user(p);
+}
+
+/* pthread_cancel: end t's wait on an fd, if it is in one. */
+void gmp_netpoll_cancel_g(struct gmp_g *t)
+{
+	int fd = t->npfd - 1;
+	if (fd < 0)
+		return;
+	struct gmp_pollfd *pd = rec(fd, false);
+	if (!pd)
+		return;
+	struct gmp_g *self;
+	struct gmp_p *p = caller_p(&self);
+	gmp_lock(&pd->lock);
+	struct gmp_g *g = NULL;
+	if (pd->rg == t)
+		g = take(pd, GMP_NETPOLL_READ, -ECANCELED);
+	else if (pd->wg == t)
+		g = take(pd, GMP_NETPOLL_WRITE, -ECANCELED);
+	gmp_unlock(&pd->lock);
+	if (g)
+		wake(g, p);
+	if (p)
+		gmp_releasep_user(p);
+}
+
+struct waitarg {
+	struct gmp_pollfd *pd;
+	int mode;
+};
+
+static void timeout_fn(struct gmp_timer *t, struct gmp_p *runner)
+{
+	struct waitarg *wa = t->arg;
+	gmp_lock(&wa->pd->lock);
+	struct gmp_g *g = take(wa->pd, wa->mode, -ETIMEDOUT);
+	gmp_unlock(&wa->pd->lock);
+	if (g)
+		wake(g, runner);
+}
+
+int gmp_netpoll_wait(int fd, int mode, int64_t deadline)
+{
+	struct gmp_pollfd *pd = rec(fd, false);
+	struct gmp_g *g = gmp_getg();
+	if (!pd || !g)
+		return -EBADF;
+	for (;;) {
+		struct gmp_p *p = gmp_acquirep_user(g);
+		gmp_lock(&pd->lock);
+		if (!pd->managed) {
+			gmp_unlock(&pd->lock);
+			gmp_releasep_user(p);
+			return -EBADF;
+		}
+		if (deadline > 0 && deadline <= gmp_nanotime()) {
+			gmp_unlock(&pd->lock);
+			gmp_releasep_user(p);
+			return -ETIMEDOUT;
+		}
+		struct gmp_g **slot = mode == GMP_NETPOLL_READ ? &pd->rg : &pd->wg;
+		if (*slot) {
+			/*
+			 * Another G of the same direction is parked.  Wait until it
+			 * is woken, then let the caller retry its call: the edge that
+			 * woke the other G may have made room or data for us too,
+			 * and no new edge will come for it.
+			 */
+			uint32_t turn = atomic_load(&pd->turn);
+			gmp_unlock(&pd->lock);
+			gmp_releasep_user(p);
+			int r = gmp_futex_wait(&pd->turn, turn, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC,
+					       WR_NETPOLL);
+			return r == -ETIMEDOUT ? -ETIMEDOUT : 0;
+		}
+		*slot = g;
+		g->npfd = fd + 1;
+		g->npmode = (uint8_t)mode;
+		if (atomic_fetch_add(&nwaiters, 1) == 0) {
+			/* An idle M sleeping on a far timer must switch to polling now. */
+			struct gmp_m *sl = gmp_sched.sleeper;
+			if (sl)
+				gmp_mkick_sleeper(sl);
+		}
+		/* Arm for every direction that has a parked G; a ready fd fires at once. */
+		if (gmp_netpoll_os_arm(fd, (uint64_t)fd << 32 | pd->seq, (pd->rg ? 1 : 0) | (pd->wg ? 2 : 0)) != 0) {
+			*slot = NULL;
+			g->npfd = 0;
+			atomic_fetch_sub(&nwaiters, 1);
+			gmp_unlock(&pd->lock);
+			gmp_releasep_user(p);
+			return 0; /* cannot poll it (closed under us?): let the call itself report */
+		}
+		struct waitarg wa = {pd, mode};
+		struct gmp_timer *t = mode == GMP_NETPOLL_READ ? &pd->rtimer : &pd->wtimer;
+		if (deadline > 0) {
+			t->when = deadline;
+			t->fn = timeout_fn;
+			t->arg = &wa;
+			if (gmp_timer_add(p, t) != 0)
+				deadline = 0;
+		}
+		gmp_park(g, p, gmp_unlock_void, &pd->lock, WR_NETPOLL);
+		g->npfd = 0;
+		if (deadline > 0)
+			gmp_timer_del(t);
+		int res = mode == GMP_NETPOLL_READ ? pd->rres : pd->wres;
+		atomic_fetch_add(&pd->turn, 1); /* others of this direction may park now */
+		gmp_futex_wake(&pd->turn, INT_MAX, GMP_FUTEX_BITSET_ANY);
+		if (res != 0)
+			return res;
+		/* woken by an edge: the caller retries its call */
+		return 0;
+	}
+}
+
+struct pollctx {
+	struct gmp_g *head, *tail;
+	int n;
+};
+
+static void on_event(uint64_t token, int rw, void *arg)
+{
+	struct pollctx *c = arg;
+	int fd = (int)(token >> 32);
+	uint32_t seq = (uint32_t)token;
+	struct gmp_pollfd *pd = rec(fd, false);
+	if (!pd)
+		return;
+	gmp_lock(&pd->lock);
+	if (pd->seq != seq || !pd->managed) {
+		gmp_unlock(&pd->lock);
+		return; /* an event for an fd number that was closed since */
+	}
+	struct gmp_g *gs[2] = {NULL, NULL};
+	if (rw & 1)
+		gs[0] = take(pd, GMP_NETPOLL_READ, 0);
+	if (rw & 2)
+		gs[1] = take(pd, GMP_NETPOLL_WRITE, 0);
+	/* One-shot: re-arm for a direction that still has a parked G. */
+	if (pd->rg || pd->wg)
+		gmp_netpoll_os_arm(fd, token, (pd->rg ? 1 : 0) | (pd->wg ? 2 : 0));
+	gmp_unlock(&pd->lock);
+	for (int i = 0; i < 2; i++) {
+		struct gmp_g *g = gs[i];
+		if (!g)
+			continue;
+		gmp_casgstatus(g, G_WAITING, G_RUNNABLE);
+		g->schedlink = NULL;
+		if (c->tail)
+			c->tail->schedlink = g;
+		else
+			c->head = g;
+		c->tail = g;
+		c->n++;
+	}
+}
+
+int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list)
+{
+	*list = NULL;
+	if (atomic_load(&inited) <= 0)
+		return 0;
+	struct pollctx c = {0};
+	gmp_netpoll_os_wait(timeout_ns, on_event, &c);
+	*list = c.head;
+	return c.n;
+}

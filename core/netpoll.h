@@ -1,0 +1,55 @@
+/*
+ * The netpoller (DESIGN.md §8): fds that can be polled park their G until
+ * the kernel says they are ready.  OS backends (netpoll_epoll.c) provide the
+ * gmp_netpoll_os_* functions; netpoll.c holds the fd table and the waiting.
+ */
+#ifndef GMP_CORE_NETPOLL_H
+#define GMP_CORE_NETPOLL_H
+
+#include "runtime.h"
+
+/*
+ * Per-fd record.  Created when the program creates a pollable fd (socket,
+ * pipe, accept, eventfd, FIFO it opened, ...), which is then registered in
+ * the poller, armed only while a G is parked on it.  The fd's O_NONBLOCK flag stays what the
+ * program set: a call the program makes blocking is done non-blocking per
+ * call instead (RWF_NOWAIT, MSG_DONTWAIT), so glibc-internal users of the
+ * same fd (stdio on an fdopen'ed pipe) see a normal blocking fd.
+ * user_nonblock mirrors the program's view.  Only listening sockets are
+ * switched to O_NONBLOCK underneath (forced_nonblock; accept has no
+ * per-call flag), and then fcntl and FIONBIO show the program's view.  An fd
+ * the process inherited has no record: it keeps blocking, with hand-off.
+ */
+struct gmp_pollfd {
+	gmp_lock_t lock;          /* protects everything below */
+	uint32_t seq;             /* bumped on close: stale events are dropped */
+	bool managed;             /* O_NONBLOCK is ours to keep; user_nonblock is the program's view */
+	bool user_nonblock;
+	bool forced_nonblock;     /* O_NONBLOCK set by gmp underneath (listening sockets) */
+	bool registered;          /* in the poller */
+	int fd;                   /* the fd this record is for */
+	struct gmp_g *rg, *wg;    /* parked reader / writer */
+	int rres, wres;           /* what the parked G is told: 0 ready, -EBADF closed, -ETIMEDOUT */
+	struct gmp_timer rtimer, wtimer;
+	_Atomic uint32_t turn;    /* futex word: a second waiter of one direction waits here */
+};
+
+#define GMP_NETPOLL_READ 0
+#define GMP_NETPOLL_WRITE 1
+
+struct gmp_pollfd *gmp_fd_get(int fd) GMP_HIDDEN;             /* any: the record, or NULL if unmanaged */
+int gmp_fd_manage(int fd, bool user_nonblock) GMP_HIDDEN;      /* any: a new pollable fd; 0 or -errno */
+void gmp_fd_close(int fd) GMP_HIDDEN;                          /* any: before close: wake parked Gs with EBADF */
+int gmp_netpoll_wait(int fd, int mode, int64_t deadline) GMP_HIDDEN; /* G: 0 ready, -EBADF, -ETIMEDOUT */
+bool gmp_netpoll_waiters(void) GMP_HIDDEN;                      /* any */
+int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list) GMP_HIDDEN; /* any: Gs made ready, linked by schedlink */
+
+/* Backend (netpoll_epoll.c). */
+int gmp_netpoll_os_init(void) GMP_HIDDEN;
+int gmp_netpoll_os_add(int fd, uint64_t token) GMP_HIDDEN;
+int gmp_netpoll_os_arm(int fd, uint64_t token, int rw) GMP_HIDDEN; /* rw: 1 read, 2 write */
+/* Wait up to timeout_ns (-1 forever, 0 poll); calls ready(token, mode-mask) for each event. */
+int gmp_netpoll_os_wait(int64_t timeout_ns, void (*ready)(uint64_t token, int rw, void *arg), void *arg) GMP_HIDDEN;
+void gmp_netpoll_os_break(void) GMP_HIDDEN;
+int gmp_netpoll_os_fd(void) GMP_HIDDEN;
+#endif

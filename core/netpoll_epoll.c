@@ -1,0 +1,116 @@
+/*
+ * Linux backend of the netpoller: one epoll set, plus an eventfd that
+ * breaks a blocking wait.  fds are armed one-shot and level-triggered for
+ * exactly the directions that have a parked G, each time a G parks:
+ * arming reports an fd that is ready already, so no readiness can be lost
+ * between the failed call and the park.  (Edge-triggered registration was
+ * tried first and lost wake-ups on pipes: epoll reports an edge with the
+ * readiness of harvest time, and a pipe's writers refill it in between.)  epoll_pwait2 gives the wait a
+ * nanosecond timeout, so a 100 us sleep does not become 1 ms; on kernels
+ * without it (ENOSYS) the timeout is rounded up to milliseconds.
+ */
+#include "netpoll.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+
+#ifndef SYS_epoll_pwait2
+#define SYS_epoll_pwait2 441
+#endif
+
+#define BREAK_TOKEN (~0ULL)
+
+static int epfd = -1, evfd = -1;
+static _Atomic int breaking; /* a break is pending in the eventfd */
+static bool no_pwait2;
+
+int gmp_netpoll_os_fd(void) { return epfd; }
+
+int gmp_netpoll_os_init(void)
+{
+	int e = (int)gmp_sys1(SYS_epoll_create1, EPOLL_CLOEXEC);
+	if (e < 0)
+		return e;
+	int v = (int)gmp_sys2(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (v < 0) {
+		gmp_sys1(SYS_close, e);
+		return v;
+	}
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = BREAK_TOKEN};
+	long r = gmp_sys4(SYS_epoll_ctl, e, EPOLL_CTL_ADD, v, &ev);
+	if (r < 0) {
+		gmp_sys1(SYS_close, e);
+		gmp_sys1(SYS_close, v);
+		return (int)r;
+	}
+	epfd = e;
+	evfd = v;
+	return 0;
+}
+
+int gmp_netpoll_os_add(int fd, uint64_t token)
+{
+	struct epoll_event ev = {.events = EPOLLONESHOT, .data.u64 = token}; /* disarmed until a G parks */
+	long r = gmp_sys4(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, fd, &ev);
+	if (r == -EEXIST)
+		r = gmp_sys4(SYS_epoll_ctl, epfd, EPOLL_CTL_MOD, fd, &ev);
+	return (int)r;
+}
+
+int gmp_netpoll_os_arm(int fd, uint64_t token, int rw)
+{
+	uint32_t e = EPOLLONESHOT;
+	if (rw & 1)
+		e |= EPOLLIN | EPOLLRDHUP;
+	if (rw & 2)
+		e |= EPOLLOUT;
+	struct epoll_event ev = {.events = e, .data.u64 = token};
+	return (int)gmp_sys4(SYS_epoll_ctl, epfd, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void gmp_netpoll_os_break(void)
+{
+	int z = 0;
+	if (!atomic_compare_exchange_strong(&breaking, &z, 1))
+		return;
+	uint64_t one = 1;
+	gmp_sys3(SYS_write, evfd, &one, sizeof one);
+}
+
+int gmp_netpoll_os_wait(int64_t timeout_ns, void (*ready)(uint64_t, int, void *), void *arg)
+{
+	struct epoll_event evs[128];
+	long n;
+	if (!no_pwait2) {
+		struct timespec ts = {timeout_ns / 1000000000, timeout_ns % 1000000000};
+		n = gmp_sys6(SYS_epoll_pwait2, epfd, evs, 128, timeout_ns < 0 ? NULL : &ts, NULL, 8);
+		if (n == -ENOSYS)
+			no_pwait2 = true;
+	}
+	if (no_pwait2) {
+		int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+		n = gmp_sys4(SYS_epoll_wait, epfd, evs, 128, ms);
+	}
+	if (n < 0)
+		return (int)n;
+	int got = 0;
+	for (long i = 0; i < n; i++) {
+		if (evs[i].data.u64 == BREAK_TOKEN) {
+			uint64_t v;
+			gmp_sys3(SYS_read, evfd, &v, sizeof v);
+			atomic_store(&breaking, 0);
+			continue;
+		}
+		int rw = 0;
+		uint32_t e = evs[i].events;
+		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			rw |= 1;
+		if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+			rw |= 2;
+		ready(evs[i].data.u64, rw, arg);
+		got++;
+	}
+	return got;
+}

@@ -1,0 +1,253 @@
+/*
+ * File descriptors: creation of pollable fds (which gmp then manages),
+ * close/dup, the blocking-mode view (fcntl, ioctl FIONBIO), socket
+ * timeouts, listen and open.  See core/netpoll.h for what "managed" means;
+ * dup'ed fds share the file description, so they are managed with the
+ * same view.
+ */
+/* The 32-bit-offset names are defined here; meson's _FILE_OFFSET_BITS would rename them. */
+#undef _FILE_OFFSET_BITS
+#include "shim.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/signalfd.h>
+#include <sys/inotify.h>
+
+/* Socket timeouts recorded by setsockopt, in ns; 0 = none.  Indexed by fd. */
+#define MAXTO 65536
+static _Atomic int64_t rcvto[MAXTO], sndto[MAXTO];
+
+int64_t gmp_fd_timeout(int fd, int mode)
+{
+	if (fd < 0 || fd >= MAXTO)
+		return 0;
+	return atomic_load_explicit(mode == GMP_NETPOLL_READ ? &rcvto[fd] : &sndto[fd], memory_order_relaxed);
+}
+
+static int manage(long fd, bool nonblock)
+{
+	if (fd >= 0 && gmp_inited == 2) {
+		gmp_fd_manage((int)fd, nonblock);
+		if (fd < MAXTO) {
+			atomic_store(&rcvto[fd], 0);
+			atomic_store(&sndto[fd], 0);
+		}
+	}
+	return (int)fd;
+}
+
+int gmp_fd_adopt_accepted(int nfd, int flags) { return manage(nfd, flags & SOCK_NONBLOCK); }
+
+GMP_EXPORT int socket(int dom, int type, int proto)
+{
+	return manage(shim_ret(gmp_sys3(SYS_socket, dom, type, proto)), type & SOCK_NONBLOCK);
+}
+
+GMP_EXPORT int socketpair(int dom, int type, int proto, int sv[2])
+{
+	long r = shim_ret(gmp_sys4(SYS_socketpair, dom, type, proto, sv));
+	if (r == 0) {
+		manage(sv[0], type & SOCK_NONBLOCK);
+		manage(sv[1], type & SOCK_NONBLOCK);
+	}
+	return (int)r;
+}
+
+GMP_EXPORT int pipe2(int fds[2], int flags)
+{
+	long r = shim_ret(gmp_sys2(SYS_pipe2, fds, flags));
+	if (r == 0) {
+		manage(fds[0], flags & O_NONBLOCK);
+		manage(fds[1], flags & O_NONBLOCK);
+	}
+	return (int)r;
+}
+
+GMP_EXPORT int pipe(int fds[2]) { return pipe2(fds, 0); }
+
+GMP_EXPORT int eventfd(unsigned v, int flags)
+{
+	return manage(shim_ret(gmp_sys2(SYS_eventfd2, v, flags)), flags & EFD_NONBLOCK);
+}
+
+GMP_EXPORT int timerfd_create(int clk, int flags)
+{
+	return manage(shim_ret(gmp_sys2(SYS_timerfd_create, clk, flags)), flags & TFD_NONBLOCK);
+}
+
+GMP_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
+{
+	long r = shim_ret(gmp_sys4(SYS_signalfd4, fd, mask, 8, flags));
+	if (r >= 0 && fd == -1)
+		manage(r, flags & SFD_NONBLOCK);
+	return (int)r;
+}
+
+GMP_EXPORT int inotify_init1(int flags) { return manage(shim_ret(gmp_sys1(SYS_inotify_init1, flags)), flags & IN_NONBLOCK); }
+GMP_EXPORT int inotify_init(void) { return inotify_init1(0); }
+
+GMP_EXPORT int close(int fd)
+{
+	gmp_fd_close(fd);
+	return (int)shim_ret(gmp_sys1(SYS_close, fd));
+}
+
+static int dup_like(long r, int oldfd)
+{
+	if (r >= 0) {
+		struct gmp_pollfd *pd = gmp_fd_get(oldfd);
+		if (pd) {
+			manage(r, pd->user_nonblock);
+			if (oldfd < MAXTO && r < MAXTO) {
+				atomic_store(&rcvto[r], atomic_load(&rcvto[oldfd]));
+				atomic_store(&sndto[r], atomic_load(&sndto[oldfd]));
+			}
+		}
+	}
+	return (int)r;
+}
+
+GMP_EXPORT int dup(int fd) { return dup_like(shim_ret(gmp_sys1(SYS_dup, fd)), fd); }
+
+GMP_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	if (oldfd != newfd)
+		gmp_fd_close(newfd); /* Gs parked on the fd being replaced get EBADF */
+	return dup_like(shim_ret(gmp_sys3(SYS_dup3, oldfd, newfd, flags)), oldfd);
+}
+
+GMP_EXPORT int dup2(int oldfd, int newfd)
+{
+	if (oldfd == newfd) /* dup2 only checks validity then */
+		return (int)shim_ret(gmp_sys2(SYS_fcntl, oldfd, F_GETFD)) < 0 ? -1 : newfd;
+	return dup3(oldfd, newfd, 0);
+}
+
+GMP_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long);
+	va_end(ap);
+	struct gmp_pollfd *pd = gmp_fd_get(fd);
+	switch (cmd) {
+	case F_GETFL: {
+		long r = shim_ret(gmp_sys2(SYS_fcntl, fd, F_GETFL));
+		if (r >= 0 && pd && pd->forced_nonblock)
+			r = (r & ~O_NONBLOCK) | (pd->user_nonblock ? O_NONBLOCK : 0);
+		return (int)r;
+	}
+	case F_SETFL:
+		if (pd) {
+			long r = shim_ret(gmp_sys3(SYS_fcntl, fd, F_SETFL, pd->forced_nonblock ? arg | O_NONBLOCK : arg));
+			if (r == 0)
+				pd->user_nonblock = (arg & O_NONBLOCK) != 0;
+			return (int)r;
+		}
+		break;
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		return dup_like(shim_ret(gmp_sys3(SYS_fcntl, fd, cmd, arg)), fd);
+	case F_SETLKW:
+	case F_OFD_SETLKW:
+		return (int)shim_handoff6(SYS_fcntl, fd, cmd, arg, 0, 0, 0); /* waits for a file lock */
+	}
+	return (int)shim_ret(gmp_sys3(SYS_fcntl, fd, cmd, arg));
+}
+
+GMP_EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
+
+GMP_EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	long arg = va_arg(ap, long);
+	va_end(ap);
+	struct gmp_pollfd *pd;
+	if (req == FIONBIO && (pd = gmp_fd_get(fd)) != NULL) {
+		int on = *(int *)arg;
+		pd->user_nonblock = on != 0;
+		if (pd->forced_nonblock)
+			return 0; /* stays non-blocking underneath */
+	}
+	return (int)shim_ret(gmp_sys3(SYS_ioctl, fd, req, arg));
+}
+
+GMP_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	long r = shim_ret(gmp_sys6(SYS_setsockopt, fd, level, name, val, len, 0));
+	if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) && fd >= 0 &&
+	    fd < MAXTO && len >= sizeof(struct timeval)) {
+		const struct timeval *tv = val;
+		int64_t ns = (int64_t)tv->tv_sec * 1000000000 + tv->tv_usec * 1000;
+		atomic_store(name == SO_RCVTIMEO ? &rcvto[fd] : &sndto[fd], ns);
+	}
+	return (int)r;
+}
+
+/*
+ * listen: accept has no per-call non-blocking flag, so a listening socket
+ * is made O_NONBLOCK underneath; fcntl and FIONBIO keep showing the
+ * program's own view.  Listening sockets are not read through stdio.
+ */
+GMP_EXPORT int listen(int fd, int backlog)
+{
+	long r = shim_ret(gmp_sys2(SYS_listen, fd, backlog));
+	struct gmp_pollfd *pd = gmp_fd_get(fd);
+	if (r == 0 && pd && !pd->forced_nonblock) {
+		long fl = gmp_sys2(SYS_fcntl, fd, F_GETFL);
+		if (fl >= 0 && gmp_sys3(SYS_fcntl, fd, F_SETFL, fl | O_NONBLOCK) == 0) {
+			pd->user_nonblock = (fl & O_NONBLOCK) != 0;
+			pd->forced_nonblock = true;
+		}
+	}
+	return (int)r;
+}
+
+/*
+ * open: may block (a FIFO waits for its other end), so it is a hand-off.
+ * A FIFO the program opened is then managed like a pipe.
+ */
+static int open_common(int dirfd, const char *path, int flags, mode_t mode)
+{
+	long r = shim_handoff6(SYS_openat, dirfd, (long)path, flags, mode, 0, 0);
+	if (r >= 0 && !(flags & O_PATH)) {
+		struct stat st;
+		if (gmp_sys2(SYS_fstat, r, &st) == 0 && S_ISFIFO(st.st_mode))
+			manage(r, flags & O_NONBLOCK);
+	}
+	return (int)r;
+}
+
+static mode_t mode_arg(int flags, va_list ap)
+{
+	return (flags & (O_CREAT | __O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+}
+
+GMP_EXPORT int open(const char *path, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	mode_t m = mode_arg(flags, ap);
+	va_end(ap);
+	return open_common(AT_FDCWD, path, flags, m);
+}
+
+GMP_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	mode_t m = mode_arg(flags, ap);
+	va_end(ap);
+	return open_common(dirfd, path, flags, m);
+}
+
+GMP_EXPORT int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+GMP_EXPORT int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));

@@ -1,0 +1,256 @@
+/*
+ * Reads, writes, sends, receives, accept and connect.  On an fd gmp
+ * manages (made by the program: sockets, pipes, eventfd, ...) a call the
+ * program made blocking parks the G until the fd is ready; on any other fd
+ * it is a hand-off.  Short reads and writes are returned exactly as the
+ * kernel gives them.  SO_RCVTIMEO/SO_SNDTIMEO are honoured from what
+ * setsockopt recorded (fd.c).
+ */
+/* The 32-bit-offset names are defined here; meson's _FILE_OFFSET_BITS would rename them. */
+#undef _FILE_OFFSET_BITS
+#include "shim.h"
+
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <poll.h>
+#include <fcntl.h>
+
+int64_t gmp_fd_timeout(int fd, int mode) GMP_HIDDEN;
+
+/*
+ * The blocking call of a G on a managed fd: try it non-blocking, park on
+ * EAGAIN, retry.  nr/args is the non-blocking form of the call.  A G with
+ * a receive/send timeout gets EAGAIN when it expires, as from the kernel.
+ */
+long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long e, long f)
+{
+	pthread_testcancel();
+	int64_t to = gmp_fd_timeout(fd, mode), deadline = to > 0 ? gmp_nanotime() + to : -1;
+	for (;;) {
+		long r = gmp_syscall6(nr, a, b, c, d, e, f);
+		if (r != -EAGAIN)
+			return r;
+		if (nr == SYS_preadv2 || nr == SYS_pwritev2) {
+			/*
+			 * RWF_NOWAIT on a pipe also fails when the pipe's lock is
+			 * merely contended, a state change no epoll edge reports.
+			 * Ask the kernel whether the fd is ready before parking.
+			 */
+			struct pollfd pfd = {fd, mode == GMP_NETPOLL_READ ? POLLIN : POLLOUT, 0};
+			if (gmp_sys3(SYS_poll, &pfd, 1, 0) > 0) {
+				gmp_yield(gmp_getg()); /* let the lock holder finish */
+				continue;
+			}
+		}
+		int w = gmp_netpoll_wait(fd, mode, deadline);
+		if (w == -ETIMEDOUT)
+			return -EAGAIN;
+		if (w == -ECANCELED)
+			pthread_testcancel();
+		else if (w < 0)
+			return w;
+	}
+}
+
+#define RD GMP_NETPOLL_READ
+#define WR GMP_NETPOLL_WRITE
+
+/* The record of a managed fd the program uses in blocking mode, else NULL. */
+static struct gmp_pollfd *blocking_managed(int fd)
+{
+	if (!gmp_getg())
+		return NULL;
+	struct gmp_pollfd *pd = gmp_fd_get(fd);
+	return pd && !pd->user_nonblock ? pd : NULL;
+}
+
+/* Writes on a blocking fd complete fully (a pipe or stream socket blocks until all is written). */
+static long write_all(int fd, long nr, const struct iovec *iov, int cnt, int flags, long e, long f)
+{
+	struct iovec local[64];
+	if (cnt > 64)
+		return gmp_shim_io(fd, WR, nr, fd, (long)iov, cnt, nr == SYS_pwritev2 ? -1 : flags,
+				   nr == SYS_pwritev2 ? 0 : e, nr == SYS_pwritev2 ? RWF_NOWAIT : f);
+	size_t total = 0, want = 0;
+	for (int i = 0; i < cnt; i++) {
+		local[i] = iov[i];
+		want += iov[i].iov_len;
+	}
+	struct iovec *v = local;
+	while (total < want) {
+		long r = nr == SYS_pwritev2 ? gmp_shim_io(fd, WR, SYS_pwritev2, fd, (long)v, cnt, -1, 0, RWF_NOWAIT)
+					    : gmp_shim_io(fd, WR, SYS_sendmsg, fd, e, flags, 0, 0, 0);
+		if (r < 0)
+			return total ? (long)total : r;
+		total += (size_t)r;
+		if (nr != SYS_pwritev2)
+			return (long)total; /* sendmsg on a stream socket: the kernel already sent it all */
+		while (cnt && (size_t)r >= v->iov_len) {
+			r -= (long)v->iov_len;
+			v++;
+			cnt--;
+		}
+		if (cnt) {
+			v->iov_base = (char *)v->iov_base + r;
+			v->iov_len -= (size_t)r;
+		}
+	}
+	return (long)total;
+}
+
+GMP_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	if (!blocking_managed(fd))
+		return gmp_fd_get(fd) ? shim_ret(gmp_sys3(SYS_read, fd, buf, n))
+				      : shim_handoff6(SYS_read, fd, (long)buf, (long)n, 0, 0, 0);
+	struct iovec v = {buf, n};
+	return shim_ret(gmp_shim_io(fd, RD, SYS_preadv2, fd, (long)&v, 1, -1, 0, RWF_NOWAIT));
+}
+
+GMP_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
+{
+	if (!blocking_managed(fd))
+		return gmp_fd_get(fd) ? shim_ret(gmp_sys3(SYS_readv, fd, v, n))
+				      : shim_handoff6(SYS_readv, fd, (long)v, n, 0, 0, 0);
+	return shim_ret(gmp_shim_io(fd, RD, SYS_preadv2, fd, (long)v, n, -1, 0, RWF_NOWAIT));
+}
+
+GMP_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (!blocking_managed(fd))
+		return gmp_fd_get(fd) ? shim_ret(gmp_sys3(SYS_write, fd, buf, n))
+				      : shim_handoff6(SYS_write, fd, (long)buf, (long)n, 0, 0, 0);
+	struct iovec v = {(void *)buf, n};
+	return shim_ret(write_all(fd, SYS_pwritev2, &v, 1, 0, 0, 0));
+}
+
+GMP_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
+{
+	if (!blocking_managed(fd))
+		return gmp_fd_get(fd) ? shim_ret(gmp_sys3(SYS_writev, fd, v, n))
+				      : shim_handoff6(SYS_writev, fd, (long)v, n, 0, 0, 0);
+	return shim_ret(write_all(fd, SYS_pwritev2, v, n, 0, 0, 0));
+}
+
+/* Socket calls take a per-call MSG_DONTWAIT. */
+static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long a4, long a5, int flagpos)
+{
+	if (!blocking_managed(fd)) {
+		long args[6] = {fd, a1, a2, flags, a4, a5};
+		if (flagpos == 2) {
+			args[2] = flags;
+			args[3] = a4;
+			args[4] = a5;
+		}
+		return gmp_fd_get(fd) ? shim_ret(gmp_syscall6(nr, args[0], args[1], args[2], args[3], args[4], args[5]))
+				      : shim_handoff6(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+	}
+	int fl = flags | MSG_DONTWAIT;
+	if (flagpos == 2)
+		return shim_ret(gmp_shim_io(fd, mode, nr, fd, a1, fl, a4, a5, 0));
+	if (mode == RD && (flags & MSG_WAITALL) && nr == SYS_recvfrom) {
+		/* MSG_WAITALL: keep receiving until the buffer is full, EOF or an error */
+		size_t got = 0, want = (size_t)a2;
+		while (got < want) {
+			long r = gmp_shim_io(fd, RD, nr, fd, a1 + (long)got, (long)(want - got), fl, a4, a5);
+			if (r <= 0)
+				return got ? (long)got : shim_ret(r);
+			got += (size_t)r;
+		}
+		return (long)got;
+	}
+	return shim_ret(gmp_shim_io(fd, mode, nr, fd, a1, a2, fl, a4, a5));
+}
+
+GMP_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl) { return sock_io(fd, RD, SYS_recvfrom, (long)buf, (long)n, fl, 0, 0, 3); }
+GMP_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *sa, socklen_t *sl)
+{
+	return sock_io(fd, RD, SYS_recvfrom, (long)buf, (long)n, fl, (long)sa, (long)sl, 3);
+}
+GMP_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl) { return sock_io(fd, RD, SYS_recvmsg, (long)m, fl, fl, 0, 0, 2); }
+GMP_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int fl, struct timespec *t)
+{
+	(void)t;
+	return (int)sock_io(fd, RD, SYS_recvmmsg, (long)v, n, fl, 0, 0, 3);
+}
+GMP_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl) { return sock_io(fd, WR, SYS_sendto, (long)buf, (long)n, fl, 0, 0, 3); }
+GMP_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const struct sockaddr *sa, socklen_t sl)
+{
+	return sock_io(fd, WR, SYS_sendto, (long)buf, (long)n, fl, (long)sa, sl, 3);
+}
+GMP_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl) { return sock_io(fd, WR, SYS_sendmsg, (long)m, fl, fl, 0, 0, 2); }
+GMP_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int fl) { return (int)sock_io(fd, WR, SYS_sendmmsg, (long)v, n, fl, 0, 0, 3); }
+
+/* pread/pwrite address a file offset: regular files, so a hand-off. */
+GMP_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off) { return shim_handoff6(SYS_pread64, fd, (long)buf, (long)n, off, 0, 0); }
+GMP_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) { return shim_handoff6(SYS_pwrite64, fd, (long)buf, (long)n, off, 0, 0); }
+GMP_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off) __attribute__((alias("pread")));
+GMP_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) __attribute__((alias("pwrite")));
+
+int gmp_fd_adopt_accepted(int nfd, int flags) GMP_HIDDEN;
+static long connect_wait(int fd, const struct sockaddr *sa, socklen_t sl);
+
+GMP_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *sl, int flags)
+{
+	long r;
+	struct gmp_pollfd *pd = gmp_getg() ? gmp_fd_get(fd) : NULL;
+	if (pd && pd->forced_nonblock && !pd->user_nonblock)
+		r = shim_ret(gmp_shim_io(fd, RD, SYS_accept4, fd, (long)sa, (long)sl, flags, 0, 0));
+	else if (pd)
+		r = shim_ret(gmp_sys4(SYS_accept4, fd, sa, sl, flags));
+	else
+		r = shim_handoff6(SYS_accept4, fd, (long)sa, (long)sl, flags, 0, 0);
+	if (r >= 0)
+		gmp_fd_adopt_accepted((int)r, flags);
+	return (int)r;
+}
+
+GMP_EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *sl) { return accept4(fd, sa, sl, 0); }
+
+GMP_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t sl)
+{
+	struct gmp_pollfd *pd = blocking_managed(fd);
+	if (!pd)
+		return (int)(gmp_fd_get(fd) ? shim_ret(gmp_sys3(SYS_connect, fd, sa, sl))
+					    : shim_handoff6(SYS_connect, fd, (long)sa, sl, 0, 0, 0));
+	pthread_testcancel();
+	/* connect has no per-call flag: non-blocking for the duration of the call only */
+	long fl = gmp_sys2(SYS_fcntl, fd, F_GETFL);
+	if (!pd->forced_nonblock)
+		gmp_sys3(SYS_fcntl, fd, F_SETFL, fl | O_NONBLOCK);
+	long r = gmp_sys3(SYS_connect, fd, sa, sl);
+	if (r != -EINPROGRESS) {
+		if (!pd->forced_nonblock)
+			gmp_sys3(SYS_fcntl, fd, F_SETFL, fl);
+		return (int)shim_ret(r);
+	}
+	r = connect_wait(fd, sa, sl);
+	if (!pd->forced_nonblock)
+		gmp_sys3(SYS_fcntl, fd, F_SETFL, fl);
+	return (int)shim_ret(r);
+}
+
+static long connect_wait(int fd, const struct sockaddr *sa, socklen_t sl)
+{
+	long r;
+	/*
+	 * A blocking connect: wait for writability, then ask the kernel again;
+	 * a repeated connect says EALREADY while in progress, EISCONN once
+	 * done, or the error.  (A writability edge may predate the connect.)
+	 */
+	for (;;) {
+		int w = gmp_netpoll_wait(fd, WR, -1);
+		if (w == -ECANCELED) {
+			pthread_testcancel();
+			continue;
+		}
+		if (w < 0)
+			return w;
+		r = gmp_sys3(SYS_connect, fd, sa, sl);
+		if (r == 0 || r == -EISCONN)
+			return 0;
+		if (r != -EALREADY && r != -EINPROGRESS)
+			return r;
+	}
+}

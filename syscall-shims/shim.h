@@ -1,0 +1,54 @@
+/*
+ * Shared by the syscall shims: the two ways a G makes a kernel call that
+ * may block (DESIGN.md §8).
+ *
+ *   park:     pollable fds gmp manages are non-blocking underneath; on
+ *             EAGAIN the G parks on the netpoller and retries when ready.
+ *   hand-off: anything else runs on this M inside entersyscall/exitsyscall,
+ *             so sysmon can give the P to another M while the call blocks.
+ *
+ * Shims convert core's -errno results to the libc convention at the end.
+ */
+#ifndef GMP_SHIM_H
+#define GMP_SHIM_H
+
+#include "../core/netpoll.h"
+#include "../preload/export.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+static inline long shim_ret(long r)
+{
+	if ((unsigned long)r > -4096UL) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* A raw system call with hand-off when the caller is a G. */
+static inline long shim_handoff6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	struct gmp_g *g = gmp_getg();
+	if (!g)
+		return shim_ret(gmp_syscall6(nr, a, b, c, d, e, f));
+	gmp_entersyscall(g);
+	long r = gmp_syscall6(nr, a, b, c, d, e, f);
+	gmp_exitsyscall(g);
+	return shim_ret(r);
+}
+
+/* Run an arbitrary blocking libc call with hand-off: HANDOFF(g, r = real_x(...)). */
+#define HANDOFF(stmt)                                      \
+	do {                                               \
+		struct gmp_g *g_ = gmp_getg();             \
+		if (g_)                                    \
+			gmp_entersyscall(g_);              \
+		stmt;                                      \
+		if (g_)                                    \
+			gmp_exitsyscall(g_);               \
+	} while (0)
+
+long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long e, long f) GMP_HIDDEN;
+#endif
