@@ -15,6 +15,7 @@ int gmp_libc_resolve(void)
 {
 	gmp_libc.pthread_create = dlsym(RTLD_NEXT, "pthread_create");
 	gmp_libc.pthread_join = dlsym(RTLD_NEXT, "pthread_join");
+	gmp_libc.pthread_exit = dlsym(RTLD_NEXT, "pthread_exit");
 	gmp_libc.pthread_getattr_np = dlsym(RTLD_NEXT, "pthread_getattr_np");
 	gmp_libc.pthread_key_create = dlsym(RTLD_NEXT, "pthread_key_create");
 	gmp_libc.pthread_setspecific = dlsym(RTLD_NEXT, "pthread_setspecific");
@@ -24,7 +25,7 @@ int gmp_libc_resolve(void)
 	gmp_libc.get_tls_static_info = dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
 	gmp_libc.call_tls_dtors = dlsym(RTLD_DEFAULT, "__call_tls_dtors");
 	gmp_libc.ctype_init = dlsym(RTLD_DEFAULT, "__ctype_init");
-	if (!gmp_libc.pthread_create || !gmp_libc.pthread_join || !gmp_libc.pthread_key_create ||
+	if (!gmp_libc.pthread_create || !gmp_libc.pthread_join || !gmp_libc.pthread_exit || !gmp_libc.pthread_key_create ||
 	    !gmp_libc.pthread_setspecific || !gmp_libc.dlopen || !gmp_libc.allocate_tls ||
 	    !gmp_libc.get_tls_static_info || !gmp_libc.ctype_init || !gmp_libc.pthread_getattr_np)
 		return -1;

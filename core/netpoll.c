@@ -143,7 +143,7 @@ void gmp_fd_close(int fd)
 /* pthread_cancel: end t's wait on an fd, if it is in one. */
 void gmp_netpoll_cancel_g(struct gmp_g *t)
 {
-	int fd = t->npfd - 1;
+	int fd = atomic_load(&t->npfd) - 1;
 	if (fd < 0)
 		return;
 	struct gmp_pollfd *pd = rec(fd, false);
@@ -214,8 +214,15 @@ int gmp_netpoll_wait(int fd, int mode, int64_t deadline)
 			return r == -ETIMEDOUT ? -ETIMEDOUT : 0;
 		}
 		*slot = g;
-		g->npfd = fd + 1;
 		g->npmode = (uint8_t)mode;
+		atomic_store(&g->npfd, fd + 1); /* seq_cst: pairs with pthread_cancel's bits-then-npfd */
+		if (gmp_tcb_cancel_pending(g->tcb)) {
+			*slot = NULL;
+			atomic_store(&g->npfd, 0);
+			gmp_unlock(&pd->lock);
+			gmp_releasep_user(p);
+			return -ECANCELED;
+		}
 		if (atomic_fetch_add(&nwaiters, 1) == 0) {
 			/* An idle M sleeping on a far timer must switch to polling now. */
 			struct gmp_m *sl = gmp_sched.sleeper;

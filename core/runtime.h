@@ -112,12 +112,13 @@ struct gmp_g {
 	uint64_t createdby;             /* goid of the creator, 0 for foreign threads */
 	_Atomic uint64_t sigpending;    /* signals sent to this G while it was not running; atomic */
 	bool exiting;                   /* pthread_exit called: retval holds its value */
-	int npfd;                       /* fd+1 while parked in the netpoller, else 0; the G */
+	_Atomic int npfd;               /* fd+1 while parked in the netpoller, else 0; the G */
 	uint8_t npmode;
 	gmp_lock_t cwlock;              /* protects cwait against a canceller */
 	void *_Atomic cwait;            /* waiter record of a cancellable wait in progress; cwlock */
 	uint64_t sigmask;               /* the G's blocked set (kernel sigset, 64 bits); the G only */
 	bool fresh_tcb;                 /* TCB never used by a G: needs __ctype_init, not re-imaging */
+	bool stack_trimmed;             /* pooled, and its stack pages were given back */
 	bool c11;                       /* created by thrd_create: returns int */
 
 	uint8_t waitreason;             /* enum gmp_waitreason; written by the G before parking */
@@ -379,7 +380,7 @@ void gmp_netpoll_cancel_g(struct gmp_g *t) GMP_HIDDEN; /* any: Gs made ready by 
 
 /* sysmon.c */
 void gmp_sysmon_start(void) GMP_HIDDEN;
-void gmp_sysmon_kick(void) GMP_HIDDEN;
+void gmp_trim_pooled_stacks(void) GMP_HIDDEN;
 
 /* key.c: thread-specific data. */
 void gmp_keys_run_destructors(void) GMP_HIDDEN;        /* G or foreign thread at exit */
@@ -388,6 +389,7 @@ void gmp_keys_run_destructors(void) GMP_HIDDEN;        /* G or foreign thread at
 struct gmp_libc {
 	int (*pthread_create)(unsigned long *, const void *, void *(*)(void *), void *);
 	int (*pthread_join)(unsigned long, void **);
+	void (*pthread_exit)(void *) __attribute__((noreturn));
 	int (*pthread_getattr_np)(unsigned long, void *);
 	int (*pthread_key_create)(unsigned *, void (*)(void *));
 	int (*pthread_setspecific)(unsigned, const void *);

@@ -303,6 +303,36 @@ void gmp_handoffp(struct gmp_p *p)
 }
 
 /*
+ * An idle M that slept IDLE_M_REAP_NS without being needed ends its kernel
+ * thread, as long as GMP_IDLE_MS spares remain.  Only Ms that run on a
+ * glibc thread of their own (not m0, not a fork child's) are reaped: they
+ * exit through glibc with their own TCB loaded again.  Returns true if m
+ * stays.
+ */
+#define IDLE_M_REAP_NS (5 * 1000000000LL)
+#define GMP_IDLE_MS 2
+
+static bool reap_idle_m(struct gmp_m *m)
+{
+	gmp_lock(&gmp_sched.lock);
+	struct gmp_m **pp = &gmp_sched.midle;
+	while (*pp && *pp != m)
+		pp = &(*pp)->schedlink;
+	if (*pp == NULL || gmp_sched.nmidle <= GMP_IDLE_MS || atomic_load(&m->park)) {
+		gmp_unlock(&gmp_sched.lock);
+		return true; /* being handed a P, or a spare we keep */
+	}
+	*pp = m->schedlink;
+	gmp_sched.nmidle--;
+	gmp_sched.nmtotal--;
+	gmp_unlock(&gmp_sched.lock);
+	if (m->cur_tp != m->g0.tcb)
+		gmp_arch_set_tp(m->g0.tcb); /* glibc's thread exit needs its own TCB */
+	gmp_libc.pthread_exit(NULL);
+	return true;
+}
+
+/*
  * Park this M until startm hands it a P.  Called with sched.lock held and
  * no P; returns without the lock, with m->p set.  The M whose sleep ends
  * at the earliest timer ("sleeper") wakes by itself and runs timers.
@@ -354,7 +384,11 @@ static void stopm(struct gmp_m *m)
 					break; /* try to get a P and run them */
 				}
 			} else {
-				gmp_kfutex_wait(&m->park, 0, timeout);
+				if (!sleeper && m->g0.stack.map == NULL)
+					timeout = IDLE_M_REAP_NS; /* a spare M that sleeps this long is reaped */
+				int r = gmp_kfutex_wait(&m->park, 0, timeout);
+				if (!sleeper && r == -ETIMEDOUT && reap_idle_m(m))
+					continue; /* not reaped after all: sleep again */
 			}
 			if (sleeper && gmp_sched.sleeper != m)
 				break; /* replaced by an earlier sleeper: re-evaluate */

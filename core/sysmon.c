@@ -57,7 +57,7 @@ static int retake(int64_t now)
 static void *sysmon_main(void *arg)
 {
 	(void)arg;
-	int64_t delay = 20000;
+	int64_t delay = 20000, last_trim = 0;
 	int idle = 0;
 	for (;;) {
 		if (idle == 0)
@@ -81,6 +81,10 @@ static void *sysmon_main(void *arg)
 				n++;
 			}
 		}
+		if (now - last_trim > 1000000000LL) {
+			last_trim = now;
+			gmp_trim_pooled_stacks();
+		}
 		int64_t next = gmp_timers_next();
 		if (next != 0 && next < now && atomic_load(&gmp_sched.npidle) > 0) {
 			gmp_wakep();
@@ -103,7 +107,6 @@ void gmp_sysmon_start(void)
 		gmp_printf("gmp: warning: cannot start sysmon; long-running threads may delay others\n");
 }
 
-void gmp_sysmon_kick(void) {}
 
 /* fork child: sysmon's thread did not survive; the next thread creation starts it again. */
 void gmp_sysmon_reset(void) { atomic_store(&started, 0); }

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #define GFREE_LOCAL_MAX 64
@@ -208,6 +209,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	} else {
 		gmp_tcb_reimage(ng->tcb);
 	}
+	ng->stack_trimmed = false;
 
 	if (a->stackaddr) {
 		gmp_stack_free(&ng->stack);
@@ -338,4 +340,52 @@ int gmp_thread_detach(struct gmp_g *t)
 	if (w & GMP_JOIN_EXITED)
 		reap(t);
 	return 0;
+}
+
+/*
+ * sysmon, about once a second: stacks of pooled Gs on the global free list
+ * give back their pages below a warm top part (DESIGN.md §5).  Pages are
+ * committed again on first touch.  Per-P caches (at most 64 Gs each) stay
+ * warm.  Gs are taken off the list in small batches so that sched.lock is
+ * not held across the system calls.
+ */
+void gmp_trim_pooled_stacks(void)
+{
+	const size_t warm = 16 * 1024;
+	for (int batch = 0; batch < 64; batch++) {
+		struct gmp_g *list = NULL, *untrimmed = NULL;
+		int n = 0;
+		gmp_lock(&gmp_sched.lock);
+		struct gmp_g **pp = &gmp_sched.gfree;
+		while (*pp && n < 32) {
+			struct gmp_g *g = *pp;
+			if (!g->stack_trimmed && g->stack.map && g->stack.size > warm) {
+				*pp = g->schedlink;
+				gmp_sched.ngfree--;
+				g->schedlink = untrimmed;
+				untrimmed = g;
+				n++;
+			} else {
+				pp = &g->schedlink;
+			}
+		}
+		gmp_unlock(&gmp_sched.lock);
+		if (!n)
+			return;
+		for (struct gmp_g *g = untrimmed, *nx; g; g = nx) {
+			nx = g->schedlink;
+			gmp_sys3(SYS_madvise, g->stack.lo, g->stack.size - warm, MADV_DONTNEED);
+			g->stack_trimmed = true;
+			g->schedlink = list;
+			list = g;
+		}
+		gmp_lock(&gmp_sched.lock);
+		for (struct gmp_g *g = list, *nx; g; g = nx) {
+			nx = g->schedlink;
+			g->schedlink = gmp_sched.gfree;
+			gmp_sched.gfree = g;
+			gmp_sched.ngfree++;
+		}
+		gmp_unlock(&gmp_sched.lock);
+	}
 }
