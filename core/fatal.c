@@ -43,33 +43,6 @@ void gmp_printf(const char *fmt, ...)
 	va_end(ap);
 }
 
-void gmp_dump_gs(int fd)
-{
-	int64_t now = gmp_nanotime();
-	gmp_printf("gmp: %u Ps, %d Ms, %d live threads\n", gmp_sched.nprocs, gmp_sched.nmtotal,
-		   atomic_load(&gmp_sched.ngalive));
-	/* allg is push-only: walking it without the lock is safe (and a dump must not block). */
-	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink) {
-		uint32_t st = atomic_load(&g->status);
-		if (st == G_IDLE || st == G_DEAD)
-			continue;
-		char line[256];
-		int n = snprintf(line, sizeof line, "goroutine %llu [%s", (unsigned long long)g->goid,
-				 gmp_gstatus_name(st));
-		if (st == G_WAITING && g->waitreason == WR_NETPOLL && g->npfd)
-			n += snprintf(line + n, sizeof line - (size_t)n, ", netpoll fd %d %s, %lld ms", g->npfd - 1,
-				      g->npmode ? "write" : "read", (long long)((now - g->waitsince) / 1000000));
-		else if (st == G_WAITING)
-			n += snprintf(line + n, sizeof line - (size_t)n, ", %s, %lld ms",
-				      gmp_waitreason_name(g->waitreason),
-				      (long long)((now - g->waitsince) / 1000000));
-		snprintf(line + n, sizeof line - (size_t)n, "]%s%s created by %llu\n", g->name[0] ? " " : "",
-			 g->name, (unsigned long long)g->createdby);
-		gmp_printf("%s", line);
-	}
-	(void)fd;
-}
-
 _Noreturn void gmp_fatal(const char *fmt, ...)
 {
 	char msg[400];

@@ -407,6 +407,18 @@ int gmp_libc_resolve(void) GMP_HIDDEN;
 _Noreturn void gmp_fatal(const char *fmt, ...) GMP_HIDDEN __attribute__((format(printf, 1, 2)));
 void gmp_printf(const char *fmt, ...) GMP_HIDDEN __attribute__((format(printf, 1, 2))); /* raw write(2) */
 void gmp_dump_gs(int fd) GMP_HIDDEN;
+
+/* debug.c: GMP_DEBUG options, schedtrace, dump, deadlock report. */
+struct gmp_debug {
+	int schedtrace_ms;   /* immutable after init */
+	int scheddetail;
+	int dumpsignal;
+	bool deadlock_abort;
+};
+extern struct gmp_debug gmp_debug GMP_HIDDEN;
+void gmp_debug_init(void) GMP_HIDDEN;
+void gmp_schedtrace(int64_t now) GMP_HIDDEN;   /* sysmon */
+void gmp_deadlock_check(void) GMP_HIDDEN;      /* sysmon */
 const char *gmp_gstatus_name(uint32_t s) GMP_HIDDEN;
 const char *gmp_waitreason_name(uint32_t w) GMP_HIDDEN;
 

@@ -57,15 +57,18 @@ static int retake(int64_t now)
 static void *sysmon_main(void *arg)
 {
 	(void)arg;
-	int64_t delay = 20000, last_trim = 0;
+	int64_t delay = 20000, last_trim = 0, last_trace = 0, idle_since = 0;
 	int idle = 0;
+	int64_t maxdelay = 10000000;
+	if (gmp_debug.schedtrace_ms > 0 && gmp_debug.schedtrace_ms < 10)
+		maxdelay = gmp_debug.schedtrace_ms * 1000000LL;
 	for (;;) {
 		if (idle == 0)
 			delay = 20000;
 		else if (idle > 50)
 			delay *= 2;
-		if (delay > 10000000)
-			delay = 10000000;
+		if (delay > maxdelay)
+			delay = maxdelay;
 		struct timespec ts = {0, delay};
 		gmp_sys2(SYS_nanosleep, &ts, NULL);
 		int64_t now = gmp_nanotime();
@@ -91,6 +94,21 @@ static void *sysmon_main(void *arg)
 			n++;
 		}
 		idle = n ? 0 : idle + 1;
+		if (gmp_debug.schedtrace_ms > 0 && now - last_trace >= gmp_debug.schedtrace_ms * 1000000LL) {
+			last_trace = now;
+			gmp_schedtrace(now);
+		}
+		/* Quiet for a second: see whether everyone is stuck. */
+		if (atomic_load(&gmp_sched.npidle) == (int32_t)gmp_sched.nprocs) {
+			if (!idle_since)
+				idle_since = now;
+			else if (now - idle_since > 1000000000LL) {
+				idle_since = now;
+				gmp_deadlock_check();
+			}
+		} else {
+			idle_since = 0;
+		}
 	}
 	return NULL;
 }
