@@ -58,6 +58,33 @@ struct gmp_pollfd *gmp_fd_get(int fd)
 
 bool gmp_netpoll_waiters(void) { return atomic_load_explicit(&nwaiters, memory_order_relaxed) > 0; }
 
+_Atomic uint32_t gmp_fd_viewgen;
+
+/* A listener's O_NONBLOCK view changed through one fd: all its dups see it (rare: a scan). */
+void gmp_fd_set_forced_view(uint64_t ino, bool nonblock)
+{
+	for (int pg = 0; pg < MAX_PAGES; pg++) {
+		struct gmp_pollfd *p = atomic_load(&pages[pg]);
+		if (!p)
+			continue;
+		for (int i = 0; i < PAGE_FDS; i++)
+			if (p[i].managed && p[i].forced_nonblock && p[i].ino == ino)
+				p[i].user_nonblock = nonblock;
+	}
+}
+
+bool gmp_fd_nonblock(int fd, struct gmp_pollfd *pd)
+{
+	uint32_t gen = atomic_load_explicit(&gmp_fd_viewgen, memory_order_acquire);
+	if (GMP_LIKELY(pd->viewgen == gen) || pd->forced_nonblock)
+		return pd->user_nonblock;
+	long fl = gmp_sys2(SYS_fcntl, fd, F_GETFL);
+	if (fl >= 0)
+		pd->user_nonblock = (fl & O_NONBLOCK) != 0;
+	pd->viewgen = gen;
+	return pd->user_nonblock;
+}
+
 static int ensure_init(void)
 {
 	int s = atomic_load(&inited);
@@ -81,6 +108,8 @@ int gmp_fd_manage(int fd, bool user_nonblock)
 	pd->seq++;
 	pd->managed = true;
 	pd->forced_nonblock = false;
+	pd->no_nowait = false;
+	pd->viewgen = atomic_load(&gmp_fd_viewgen);
 	pd->user_nonblock = user_nonblock;
 	pd->fd = fd;
 	pd->rg = pd->wg = NULL;

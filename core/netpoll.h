@@ -26,6 +26,9 @@ struct gmp_pollfd {
 	bool managed;             /* O_NONBLOCK is ours to keep; user_nonblock is the program's view */
 	bool user_nonblock;
 	bool forced_nonblock;     /* O_NONBLOCK set by gmp underneath (listening sockets) */
+	bool no_nowait;           /* RWF_NOWAIT unsupported (named FIFOs): blocking calls hand off */
+	uint32_t viewgen;         /* gmp_fd_viewgen when user_nonblock was last read from the kernel */
+	uint64_t ino;             /* forced_nonblock: the socket's inode, shared by its dups */
 	bool registered;          /* in the poller */
 	int fd;                   /* the fd this record is for */
 	struct gmp_g *rg, *wg;    /* parked reader / writer */
@@ -38,6 +41,15 @@ struct gmp_pollfd {
 #define GMP_NETPOLL_WRITE 1
 
 struct gmp_pollfd *gmp_fd_get(int fd) GMP_HIDDEN;             /* any: the record, or NULL if unmanaged */
+/*
+ * O_NONBLOCK belongs to the open file description, which dup'ed fds share.
+ * Every change the program makes through fcntl/ioctl bumps this counter;
+ * a record whose viewgen is older rereads the flag before trusting
+ * user_nonblock.  Changes are rare, so reads stay free of system calls.
+ */
+extern _Atomic uint32_t gmp_fd_viewgen GMP_HIDDEN;
+bool gmp_fd_nonblock(int fd, struct gmp_pollfd *pd) GMP_HIDDEN; /* the program's current O_NONBLOCK view */
+void gmp_fd_set_forced_view(uint64_t ino, bool nonblock) GMP_HIDDEN; /* every dup of a forced listener */
 int gmp_fd_manage(int fd, bool user_nonblock) GMP_HIDDEN;      /* any: a new pollable fd; 0 or -errno */
 void gmp_fd_close(int fd) GMP_HIDDEN;                          /* any: before close: wake parked Gs with EBADF */
 int gmp_netpoll_wait(int fd, int mode, int64_t deadline) GMP_HIDDEN; /* G: 0 ready, -EBADF, -ETIMEDOUT */

@@ -15,6 +15,7 @@
  */
 #include "runtime.h"
 
+#include <signal.h>
 #include <time.h>
 #include <sys/syscall.h>
 
@@ -57,6 +58,9 @@ static int retake(int64_t now)
 static void *sysmon_main(void *arg)
 {
 	(void)arg;
+	/* gmp's own thread: process-directed signals must go to the program's threads. */
+	uint64_t all = ~0ULL;
+	gmp_sys4(SYS_rt_sigprocmask, SIG_BLOCK, &all, NULL, 8);
 	int64_t delay = 20000, last_trim = 0, last_trace = 0, idle_since = 0;
 	int idle = 0;
 	int64_t maxdelay = 10000000;

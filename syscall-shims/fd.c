@@ -104,7 +104,14 @@ static int dup_like(long r, int oldfd)
 	if (r >= 0) {
 		struct gmp_pollfd *pd = gmp_fd_get(oldfd);
 		if (pd) {
-			manage(r, pd->user_nonblock);
+			manage(r, gmp_fd_nonblock(oldfd, pd));
+			struct gmp_pollfd *np = gmp_fd_get((int)r);
+			if (np) {
+				np->forced_nonblock = pd->forced_nonblock; /* same file description */
+				np->no_nowait = pd->no_nowait;
+				np->ino = pd->ino;
+				np->user_nonblock = pd->user_nonblock;
+			}
 			if (oldfd < MAXTO && r < MAXTO) {
 				atomic_store(&rcvto[r], atomic_load(&rcvto[oldfd]));
 				atomic_store(&sndto[r], atomic_load(&sndto[oldfd]));
@@ -147,8 +154,12 @@ GMP_EXPORT int fcntl(int fd, int cmd, ...)
 	case F_SETFL:
 		if (pd) {
 			long r = shim_ret(gmp_sys3(SYS_fcntl, fd, F_SETFL, pd->forced_nonblock ? arg | O_NONBLOCK : arg));
-			if (r == 0)
+			if (r == 0) {
 				pd->user_nonblock = (arg & O_NONBLOCK) != 0;
+				pd->viewgen = atomic_fetch_add(&gmp_fd_viewgen, 1) + 1; /* dups reread */
+				if (pd->forced_nonblock)
+					gmp_fd_set_forced_view(pd->ino, pd->user_nonblock);
+			}
 			return (int)r;
 		}
 		break;
@@ -174,8 +185,13 @@ GMP_EXPORT int ioctl(int fd, unsigned long req, ...)
 	if (req == FIONBIO && (pd = gmp_fd_get(fd)) != NULL) {
 		int on = *(int *)arg;
 		pd->user_nonblock = on != 0;
-		if (pd->forced_nonblock)
+		if (pd->forced_nonblock) {
+			gmp_fd_set_forced_view(pd->ino, pd->user_nonblock);
 			return 0; /* stays non-blocking underneath */
+		}
+		long r = shim_ret(gmp_sys3(SYS_ioctl, fd, req, arg));
+		pd->viewgen = atomic_fetch_add(&gmp_fd_viewgen, 1) + 1;
+		return (int)r;
 	}
 	return (int)shim_ret(gmp_sys3(SYS_ioctl, fd, req, arg));
 }
@@ -203,9 +219,13 @@ GMP_EXPORT int listen(int fd, int backlog)
 	struct gmp_pollfd *pd = gmp_fd_get(fd);
 	if (r == 0 && pd && !pd->forced_nonblock) {
 		long fl = gmp_sys2(SYS_fcntl, fd, F_GETFL);
-		if (fl >= 0 && gmp_sys3(SYS_fcntl, fd, F_SETFL, fl | O_NONBLOCK) == 0) {
+		struct stat st;
+		if (fl >= 0 && gmp_sys2(SYS_fstat, fd, &st) == 0 &&
+		    gmp_sys3(SYS_fcntl, fd, F_SETFL, fl | O_NONBLOCK) == 0) {
 			pd->user_nonblock = (fl & O_NONBLOCK) != 0;
+			pd->ino = st.st_ino;
 			pd->forced_nonblock = true;
+			gmp_fd_set_forced_view(pd->ino, pd->user_nonblock); /* dups made before listen() */
 		}
 	}
 	return (int)r;

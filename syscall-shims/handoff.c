@@ -34,13 +34,6 @@ WRAP(int, waitid, (idtype_t t, id_t id, siginfo_t *si, int opt), (t, id, si, opt
 WRAP(int, fsync, (int fd), (fd))
 WRAP(int, fdatasync, (int fd), (fd))
 WRAP(int, flock, (int fd, int op), (fd, op))
-WRAP(int, poll, (struct pollfd *f, nfds_t n, int to), (f, n, to))
-WRAP(int, ppoll, (struct pollfd *f, nfds_t n, const struct timespec *to, const sigset_t *m), (f, n, to, m))
-WRAP(int, select, (int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *to), (n, r, w, e, to))
-WRAP(int, pselect, (int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *to, const sigset_t *m),
-     (n, r, w, e, to, m))
-WRAP(int, epoll_wait, (int ep, struct epoll_event *ev, int n, int to), (ep, ev, n, to))
-WRAP(int, epoll_pwait, (int ep, struct epoll_event *ev, int n, int to, const sigset_t *m), (ep, ev, n, to, m))
 WRAP(int, sigwait, (const sigset_t *set, int *sig), (set, sig))
 WRAP(int, sigwaitinfo, (const sigset_t *set, siginfo_t *si), (set, si))
 WRAP(int, sigtimedwait, (const sigset_t *set, siginfo_t *si, const struct timespec *to), (set, si, to))

@@ -56,82 +56,113 @@ long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long
 #define RD GMP_NETPOLL_READ
 #define WR GMP_NETPOLL_WRITE
 
+static long write_all(int fd, const struct iovec *iov, int cnt);
+
 /* The record of a managed fd the program uses in blocking mode, else NULL. */
 static struct gmp_pollfd *blocking_managed(int fd)
 {
 	if (!gmp_getg())
 		return NULL;
 	struct gmp_pollfd *pd = gmp_fd_get(fd);
-	return pd && !pd->user_nonblock ? pd : NULL;
+	return pd && !gmp_fd_nonblock(fd, pd) ? pd : NULL;
 }
 
-/* Writes on a blocking fd complete fully (a pipe or stream socket blocks until all is written). */
-static long write_all(int fd, long nr, const struct iovec *iov, int cnt, int flags, long e, long f)
+/* Blocking read/write family on a managed fd: per-call RWF_NOWAIT, else a hand-off. */
+static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov, int cnt)
 {
-	struct iovec local[64];
-	if (cnt > 64)
-		return gmp_shim_io(fd, WR, nr, fd, (long)iov, cnt, nr == SYS_pwritev2 ? -1 : flags,
-				   nr == SYS_pwritev2 ? 0 : e, nr == SYS_pwritev2 ? RWF_NOWAIT : f);
-	size_t total = 0, want = 0;
-	for (int i = 0; i < cnt; i++) {
-		local[i] = iov[i];
-		want += iov[i].iov_len;
+	struct gmp_pollfd *pd = blocking_managed(fd);
+	if (!pd) {
+		if (gmp_fd_get(fd))
+			return gmp_syscall6(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
+		struct gmp_g *g = gmp_getg();
+		if (!g)
+			return gmp_syscall6(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
+		gmp_entersyscall(g);
+		long r = gmp_syscall6(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
+		gmp_exitsyscall(g);
+		return r;
 	}
-	struct iovec *v = local;
-	while (total < want) {
-		long r = nr == SYS_pwritev2 ? gmp_shim_io(fd, WR, SYS_pwritev2, fd, (long)v, cnt, -1, 0, RWF_NOWAIT)
-					    : gmp_shim_io(fd, WR, SYS_sendmsg, fd, e, flags, 0, 0, 0);
+	if (!pd->no_nowait) {
+		long r = mode == GMP_NETPOLL_READ ? gmp_shim_io(fd, RD, SYS_preadv2, fd, (long)iov, cnt, -1, 0, RWF_NOWAIT)
+						  : write_all(fd, iov, cnt);
+		if (r != -EOPNOTSUPP)
+			return r;
+		pd->no_nowait = true; /* a named FIFO: no per-call non-blocking I/O */
+	}
+	struct gmp_g *g = gmp_getg();
+	gmp_entersyscall(g);
+	long r = gmp_syscall6(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
+	gmp_exitsyscall(g);
+	return r;
+}
+
+/*
+ * Writes on a blocking fd complete fully, as the kernel's blocking write
+ * to a pipe or stream socket does: keep writing the rest, parking when
+ * the fd is full.
+ */
+static long write_all_ex(int fd, const struct iovec *iov, int cnt, const struct msghdr *mh, int flags);
+
+static long write_all(int fd, const struct iovec *iov, int cnt) { return write_all_ex(fd, iov, cnt, NULL, 0); }
+
+/* With mh, the pieces go out with sendmsg(mh's address and control data, flags); else pwritev2. */
+static long write_all_ex(int fd, const struct iovec *iov, int cnt, const struct msghdr *mh, int flags)
+{
+	size_t total = 0;
+	int i = 0;
+	size_t off = 0; /* bytes of iov[i] already written */
+	struct iovec chunk[64];
+	while (i < cnt) {
+		int n = 0;
+		for (int k = i; k < cnt && n < 64; k++, n++) {
+			chunk[n] = iov[k];
+			if (k == i) {
+				chunk[n].iov_base = (char *)chunk[n].iov_base + off;
+				chunk[n].iov_len -= off;
+			}
+		}
+		long r;
+		if (mh) {
+			struct msghdr m = *mh;
+			m.msg_iov = chunk;
+			m.msg_iovlen = (size_t)n;
+			if (total) {
+				m.msg_control = NULL; /* ancillary data goes with the first piece only */
+				m.msg_controllen = 0;
+			}
+			r = gmp_shim_io(fd, WR, SYS_sendmsg, fd, (long)&m, flags | MSG_DONTWAIT, 0, 0, 0);
+		} else {
+			r = gmp_shim_io(fd, WR, SYS_pwritev2, fd, (long)chunk, n, -1, 0, RWF_NOWAIT);
+		}
 		if (r < 0)
 			return total ? (long)total : r;
 		total += (size_t)r;
-		if (nr != SYS_pwritev2)
-			return (long)total; /* sendmsg on a stream socket: the kernel already sent it all */
-		while (cnt && (size_t)r >= v->iov_len) {
-			r -= (long)v->iov_len;
-			v++;
-			cnt--;
+		size_t left = (size_t)r;
+		while (i < cnt && left >= iov[i].iov_len - off) {
+			left -= iov[i].iov_len - off;
+			off = 0;
+			i++;
 		}
-		if (cnt) {
-			v->iov_base = (char *)v->iov_base + r;
-			v->iov_len -= (size_t)r;
-		}
+		off += left;
 	}
 	return (long)total;
 }
 
 GMP_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-	if (!blocking_managed(fd))
-		return gmp_fd_get(fd) ? shim_ret(gmp_sys3(SYS_read, fd, buf, n))
-				      : shim_handoff6(SYS_read, fd, (long)buf, (long)n, 0, 0, 0);
 	struct iovec v = {buf, n};
-	return shim_ret(gmp_shim_io(fd, RD, SYS_preadv2, fd, (long)&v, 1, -1, 0, RWF_NOWAIT));
+	return shim_ret(rw_blocking(fd, RD, SYS_readv, &v, 1));
 }
 
-GMP_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
-{
-	if (!blocking_managed(fd))
-		return gmp_fd_get(fd) ? shim_ret(gmp_sys3(SYS_readv, fd, v, n))
-				      : shim_handoff6(SYS_readv, fd, (long)v, n, 0, 0, 0);
-	return shim_ret(gmp_shim_io(fd, RD, SYS_preadv2, fd, (long)v, n, -1, 0, RWF_NOWAIT));
-}
+GMP_EXPORT ssize_t readv(int fd, const struct iovec *v, int n) { return shim_ret(rw_blocking(fd, RD, SYS_readv, v, n)); }
 
 GMP_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-	if (!blocking_managed(fd))
-		return gmp_fd_get(fd) ? shim_ret(gmp_sys3(SYS_write, fd, buf, n))
-				      : shim_handoff6(SYS_write, fd, (long)buf, (long)n, 0, 0, 0);
 	struct iovec v = {(void *)buf, n};
-	return shim_ret(write_all(fd, SYS_pwritev2, &v, 1, 0, 0, 0));
+	return shim_ret(rw_blocking(fd, WR, SYS_writev, &v, 1));
 }
 
-GMP_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
-{
-	if (!blocking_managed(fd))
-		return gmp_fd_get(fd) ? shim_ret(gmp_sys3(SYS_writev, fd, v, n))
-				      : shim_handoff6(SYS_writev, fd, (long)v, n, 0, 0, 0);
-	return shim_ret(write_all(fd, SYS_pwritev2, v, n, 0, 0, 0));
-}
+GMP_EXPORT ssize_t writev(int fd, const struct iovec *v, int n) { return shim_ret(rw_blocking(fd, WR, SYS_writev, v, n)); }
 
 /* Socket calls take a per-call MSG_DONTWAIT. */
 static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long a4, long a5, int flagpos)
@@ -147,6 +178,21 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 				      : shim_handoff6(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
 	}
 	int fl = flags | MSG_DONTWAIT;
+	if (mode == WR && nr == SYS_sendmsg) {
+		const struct msghdr *mh = (const struct msghdr *)a1;
+		return shim_ret(write_all_ex(fd, mh->msg_iov, (int)mh->msg_iovlen, mh, flags));
+	}
+	if (mode == WR && nr == SYS_sendto) {
+		/* a blocking send completes fully on a stream socket (datagrams go out whole or not at all) */
+		size_t sent = 0, want = (size_t)a2;
+		do {
+			long r = gmp_shim_io(fd, WR, nr, fd, a1 + (long)sent, (long)(want - sent), fl, a4, a5);
+			if (r < 0)
+				return sent ? (long)sent : shim_ret(r);
+			sent += (size_t)r;
+		} while (sent < want);
+		return (long)sent;
+	}
 	if (flagpos == 2)
 		return shim_ret(gmp_shim_io(fd, mode, nr, fd, a1, fl, a4, a5, 0));
 	if (mode == RD && (flags & MSG_WAITALL) && nr == SYS_recvfrom) {

@@ -51,6 +51,8 @@ static bool clock_ok(clockid_t c)
 
 GMP_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, struct timespec *rem)
 {
+	if (clk == CLOCK_THREAD_CPUTIME_ID)
+		return EINVAL; /* as glibc: a thread cannot sleep on its own CPU clock */
 	if (!on_g() || !clock_ok(clk))
 		return (int)-gmp_sys4(SYS_clock_nanosleep, clk, flags, req, rem);
 	if (req->tv_nsec < 0 || req->tv_nsec >= 1000000000 || req->tv_sec < 0)

@@ -162,7 +162,8 @@ int main()
                 std::this_thread::sleep_for(std::chrono::microseconds(200));
             }
         });
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        while (spins.load() == 0) /* wait until it runs, however loaded the machine */
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
         jt.request_stop();
         jt.join();
         CHECK(spins.load() > 0);

@@ -1,0 +1,212 @@
+/*
+ * poll, ppoll, select, pselect, epoll_wait, epoll_pwait park the G.
+ *
+ * A call that would block is turned into a wait on one pollable fd that the
+ * netpoller watches like any other: for epoll_wait the program's own epoll
+ * fd; for poll and select a short-lived epoll instance holding the
+ * program's fds (level-triggered, so a ready fd shows at once).  When it
+ * reports readiness, or the timeout passes, the call is made again with a
+ * zero timeout and its result is returned.  This costs a few system calls
+ * per blocking call (one per fd to fill the instance) and no kernel thread.
+ * ppoll/pselect/epoll_pwait with a signal mask keep the kernel's atomic mask
+ * swap: they run with hand-off.  A G that the kernel would interrupt with
+ * EINTR is not interrupted by a signal while parked (README.md).
+ */
+#include "shim.h"
+
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
+
+/* Park until fd `ep` is readable or the deadline passes; 0, -ETIMEDOUT, or other -errno. */
+static int park_on(int ep, int64_t deadline)
+{
+	pthread_testcancel();
+	int w = gmp_netpoll_wait(ep, GMP_NETPOLL_READ, deadline);
+	if (w == -ECANCELED)
+		pthread_testcancel();
+	return w;
+}
+
+static int64_t deadline_ms(int timeout)
+{
+	return timeout < 0 ? -1 : gmp_nanotime() + (int64_t)timeout * 1000000;
+}
+
+static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
+{
+	long r = gmp_sys3(SYS_poll, fds, n, 0);
+	if (r != 0 || timeout == 0)
+		return (int)shim_ret(r);
+	int64_t deadline = deadline_ms(timeout);
+	int ep = (int)gmp_sys1(SYS_epoll_create1, EPOLL_CLOEXEC);
+	if (ep < 0)
+		return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);
+	for (nfds_t i = 0; i < n; i++) {
+		if (fds[i].fd < 0)
+			continue;
+		struct epoll_event ev = {.events = 0, .data.u64 = i};
+		if (fds[i].events & (POLLIN | POLLPRI | POLLRDNORM | POLLRDBAND))
+			ev.events |= EPOLLIN | EPOLLPRI;
+		if (fds[i].events & (POLLOUT | POLLWRNORM | POLLWRBAND))
+			ev.events |= EPOLLOUT;
+		if (fds[i].events & POLLRDHUP)
+			ev.events |= EPOLLRDHUP;
+		if (gmp_sys4(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, fds[i].fd, &ev) < 0) {
+			/* not pollable through epoll (a regular file): poll itself would say ready */
+			gmp_sys1(SYS_close, ep);
+			return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);
+		}
+	}
+	gmp_fd_manage(ep, false);
+	for (;;) {
+		int w = park_on(ep, deadline);
+		r = gmp_sys3(SYS_poll, fds, n, 0);
+		if (r != 0 || w == -ETIMEDOUT || w < 0)
+			break;
+	}
+	gmp_fd_close(ep);
+	gmp_sys1(SYS_close, ep);
+	return (int)shim_ret(r);
+}
+
+GMP_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	if (!gmp_getg())
+		return (int)shim_ret(gmp_sys3(SYS_poll, fds, n, timeout));
+	return poll_parked(fds, n, timeout);
+}
+
+GMP_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+	if (!gmp_getg() || mask) /* the atomic mask swap is the kernel's */
+		return (int)shim_handoff6(SYS_ppoll, (long)fds, (long)n, (long)ts, (long)mask, 8, 0);
+	if (ts && (ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000 || ts->tv_sec < 0))
+		return (int)shim_ret(-EINVAL);
+	long ms = ts ? ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000 : -1;
+	return poll_parked(fds, n, ms > 0x7fffffff ? 0x7fffffff : (int)ms);
+}
+
+/* select through poll_parked; the fd sets are rebuilt from the poll result. */
+static int select_parked(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int timeout)
+{
+	if (nfds < 0 || nfds > FD_SETSIZE)
+		return (int)shim_ret(-EINVAL);
+	struct pollfd pf[FD_SETSIZE];
+	nfds_t n = 0;
+	for (int fd = 0; fd < nfds; fd++) {
+		short ev = 0;
+		if (rd && FD_ISSET(fd, rd))
+			ev |= POLLIN;
+		if (wr && FD_ISSET(fd, wr))
+			ev |= POLLOUT;
+		if (ex && FD_ISSET(fd, ex))
+			ev |= POLLPRI;
+		if (ev)
+			pf[n++] = (struct pollfd){fd, ev, 0};
+	}
+	int r = poll_parked(pf, n, timeout);
+	if (r < 0)
+		return r;
+	for (nfds_t i = 0; i < n; i++)
+		if (pf[i].revents & POLLNVAL)
+			return (int)shim_ret(-EBADF);
+	int count = 0;
+	if (rd)
+		FD_ZERO(rd);
+	if (wr)
+		FD_ZERO(wr);
+	if (ex)
+		FD_ZERO(ex);
+	for (nfds_t i = 0; i < n; i++) {
+		short re = pf[i].revents;
+		if (rd && (pf[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR))) {
+			FD_SET(pf[i].fd, rd);
+			count++;
+		}
+		if (wr && (pf[i].events & POLLOUT) && (re & (POLLOUT | POLLERR))) {
+			FD_SET(pf[i].fd, wr);
+			count++;
+		}
+		if (ex && (pf[i].events & POLLPRI) && (re & POLLPRI)) {
+			FD_SET(pf[i].fd, ex);
+			count++;
+		}
+	}
+	return count;
+}
+
+GMP_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+	if (!gmp_getg())
+		return (int)shim_ret(gmp_sys6(SYS_select, nfds, rd, wr, ex, tv, 0));
+	if (tv && (tv->tv_usec < 0 || tv->tv_usec >= 1000000 || tv->tv_sec < 0))
+		return (int)shim_ret(-EINVAL);
+	long ms = tv ? tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000 : -1;
+	int64_t start = gmp_nanotime();
+	int r = select_parked(nfds, rd, wr, ex, ms > 0x7fffffff ? 0x7fffffff : (int)ms);
+	if (tv && r >= 0) {
+		/* Linux select reports the time not slept */
+		int64_t left = (int64_t)ms * 1000000 - (gmp_nanotime() - start);
+		if (left < 0)
+			left = 0;
+		tv->tv_sec = left / 1000000000;
+		tv->tv_usec = (left % 1000000000) / 1000;
+	}
+	return r;
+}
+
+GMP_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
+		       const sigset_t *mask)
+{
+	if (!gmp_getg() || mask) {
+		struct {
+			const sigset_t *ss;
+			size_t len;
+		} m = {mask, 8};
+		struct timespec t, *tp = NULL;
+		if (ts) {
+			t = *ts; /* the kernel updates it; pselect's must not change */
+			tp = &t;
+		}
+		return (int)shim_handoff6(SYS_pselect6, nfds, (long)rd, (long)wr, (long)ex, (long)tp, (long)&m);
+	}
+	if (ts && (ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000 || ts->tv_sec < 0))
+		return (int)shim_ret(-EINVAL);
+	long ms = ts ? ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000 : -1;
+	return select_parked(nfds, rd, wr, ex, ms > 0x7fffffff ? 0x7fffffff : (int)ms);
+}
+
+/* epoll_wait: the program's epoll fd is itself pollable; watch it. */
+static int epoll_parked(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+	long r = gmp_sys4(SYS_epoll_wait, epfd, ev, max, 0);
+	if (r != 0 || timeout == 0)
+		return (int)shim_ret(r);
+	if (!gmp_fd_get(epfd))
+		gmp_fd_manage(epfd, false); /* an epoll fd is ours to watch: it is never read through stdio */
+	if (!gmp_fd_get(epfd))
+		return (int)shim_handoff6(SYS_epoll_wait, epfd, (long)ev, max, timeout, 0, 0);
+	int64_t deadline = deadline_ms(timeout);
+	for (;;) {
+		int w = park_on(epfd, deadline);
+		r = gmp_sys4(SYS_epoll_wait, epfd, ev, max, 0);
+		if (r != 0 || w == -ETIMEDOUT || (w < 0 && w != -EAGAIN))
+			return (int)shim_ret(r);
+	}
+}
+
+GMP_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+	if (!gmp_getg() || max <= 0)
+		return (int)shim_ret(gmp_sys4(SYS_epoll_wait, epfd, ev, max, timeout));
+	return epoll_parked(epfd, ev, max, timeout);
+}
+
+GMP_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
+{
+	if (!gmp_getg() || mask || max <= 0)
+		return (int)shim_handoff6(SYS_epoll_pwait, epfd, (long)ev, max, timeout, (long)mask, 8);
+	return epoll_parked(epfd, ev, max, timeout);
+}

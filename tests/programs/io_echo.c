@@ -1,0 +1,305 @@
+/* io_echo: a thread-per-connection TCP echo server on 127.0.0.1.
+ *  - one thread accepts in a loop and starts a thread per connection; 200
+ *    client threads each connect, send 50 messages of varying sizes, check
+ *    every echoed byte and close;
+ *  - a client with SO_RCVTIMEO on a connection nobody answers gets
+ *    EAGAIN/EWOULDBLOCK from recv and read after (at least) the timeout;
+ *  - connect to a port nobody listens on gives ECONNREFUSED;
+ *  - send() and write() of 8 MiB on a blocking TCP socket return the full
+ *    count (a blocking stream socket waits until all of it is queued). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHECK(c) do { if (!(c)) { printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #c); \
+    fflush(stdout); exit(1); } } while (0)
+#define CHECK0(e) do { int r_ = (e); if (r_ != 0) { printf("FAIL %s:%d: %s = %s\n", \
+    __FILE__, __LINE__, #e, strerror(r_)); fflush(stdout); exit(1); } } while (0)
+#define CHECKSYS(e) do { if ((e) < 0) { printf("FAIL %s:%d: %s: %s\n", __FILE__, __LINE__, \
+    #e, strerror(errno)); fflush(stdout); exit(1); } } while (0)
+
+#define CLIENTS 200
+#define MSGS 50
+#define MAXMSG 20000
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A listening socket on 127.0.0.1, port chosen by the kernel. */
+static int listener(struct sockaddr_in *addr, int backlog)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECKSYS(fd);
+    int one = 1;
+    CHECKSYS(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECKSYS(bind(fd, (struct sockaddr *)addr, sizeof *addr));
+    socklen_t len = sizeof *addr;
+    CHECKSYS(getsockname(fd, (struct sockaddr *)addr, &len));
+    CHECKSYS(listen(fd, backlog));
+    return fd;
+}
+
+static int connect_to(const struct sockaddr_in *addr)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECKSYS(fd);
+    CHECKSYS(connect(fd, (const struct sockaddr *)addr, sizeof *addr));
+    return fd;
+}
+
+static void send_all(int fd, const void *buf, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = send(fd, (const char *)buf + done, n - done, 0);
+        CHECKSYS(r);
+        done += (size_t)r;
+    }
+}
+
+/* ---- echo server ---- */
+static struct sockaddr_in echo_addr;
+static int echo_lfd;
+static long echoed_bytes[CLIENTS];
+
+static void *conn_handler(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char *buf = malloc(65536);
+    CHECK(buf);
+    long total = 0;
+    for (;;) {
+        ssize_t r = recv(fd, buf, 65536, 0);
+        CHECKSYS(r);
+        if (r == 0)
+            break;
+        send_all(fd, buf, (size_t)r);
+        total += r;
+    }
+    CHECKSYS(close(fd));
+    free(buf);
+    return (void *)total;
+}
+
+static void *acceptor(void *arg)
+{
+    (void)arg;
+    pthread_t *handlers = calloc(CLIENTS, sizeof *handlers);
+    CHECK(handlers);
+    long accepted = 0, total = 0;
+    while (accepted < CLIENTS) {
+        struct sockaddr_in peer;
+        socklen_t len = sizeof peer;
+        int fd = accept(echo_lfd, (struct sockaddr *)&peer, &len);
+        CHECKSYS(fd);
+        CHECK(peer.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+        CHECK0(pthread_create(&handlers[accepted], NULL, conn_handler, (void *)(intptr_t)fd));
+        accepted++;
+    }
+    for (long i = 0; i < accepted; i++) {
+        void *r;
+        CHECK0(pthread_join(handlers[i], &r));
+        total += (long)r;
+    }
+    free(handlers);
+    return (void *)total;
+}
+
+static size_t msg_size(int c, int i) { return 1 + (size_t)((c * 7919u + i * 104729u) % MAXMSG); }
+static unsigned char msg_byte(int c, int i, size_t k) { return (unsigned char)(c * 17 + i * 5 + k * 3); }
+
+static void *client(void *arg)
+{
+    int c = (int)(intptr_t)arg;
+    int fd = connect_to(&echo_addr);
+    unsigned char *out = malloc(MAXMSG), *in = malloc(MAXMSG);
+    CHECK(out && in);
+    long bad = 0;
+    for (int i = 0; i < MSGS; i++) {
+        size_t n = msg_size(c, i);
+        for (size_t k = 0; k < n; k++)
+            out[k] = msg_byte(c, i, k);
+        send_all(fd, out, n);
+        size_t got = 0;
+        while (got < n) {
+            ssize_t r = recv(fd, in + got, n - got, 0);
+            CHECKSYS(r);
+            CHECK(r > 0);
+            got += (size_t)r;
+        }
+        if (memcmp(in, out, n) != 0)
+            bad++;
+        echoed_bytes[c] += (long)n;
+    }
+    CHECKSYS(close(fd));
+    free(out);
+    free(in);
+    return (void *)bad;
+}
+
+static void test_echo(void)
+{
+    echo_lfd = listener(&echo_addr, CLIENTS + 16);
+    pthread_t acc, cl[CLIENTS];
+    CHECK0(pthread_create(&acc, NULL, acceptor, NULL));
+    for (intptr_t c = 0; c < CLIENTS; c++)
+        CHECK0(pthread_create(&cl[c], NULL, client, (void *)c));
+    long bad = 0, expect = 0, sent = 0;
+    for (int c = 0; c < CLIENTS; c++) {
+        void *r;
+        CHECK0(pthread_join(cl[c], &r));
+        bad += (long)r;
+        sent += echoed_bytes[c];
+        for (int i = 0; i < MSGS; i++)
+            expect += (long)msg_size(c, i);
+    }
+    void *total;
+    CHECK0(pthread_join(acc, &total));
+    CHECKSYS(close(echo_lfd));
+    CHECK(bad == 0);
+    CHECK(sent == expect && (long)total == expect);
+    printf("echo: %d clients x %d messages, %ld bytes echoed, all intact\n", CLIENTS, MSGS, expect);
+}
+
+/* ---- SO_RCVTIMEO on a connection nobody answers ---- */
+static void test_rcvtimeo(void)
+{
+    struct sockaddr_in addr;
+    int lfd = listener(&addr, 4);
+    int fd = connect_to(&addr);           /* completes from the backlog; never accepted */
+    struct timeval tv = {0, 200000};
+    CHECKSYS(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    char c;
+    int64_t t0 = now_ns();
+    ssize_t r = recv(fd, &c, 1, 0);
+    int e = errno;
+    int64_t dt = now_ns() - t0;
+    CHECK(r == -1);
+    printf("recv with SO_RCVTIMEO 200 ms: %s\n",
+           e == EAGAIN || e == EWOULDBLOCK ? "EAGAIN/EWOULDBLOCK" : strerror(e));
+    printf("recv waited at least the timeout: %s\n", dt >= 190000000 ? "yes" : "no");
+    t0 = now_ns();
+    r = read(fd, &c, 1);
+    e = errno;
+    dt = now_ns() - t0;
+    CHECK(r == -1);
+    printf("read with SO_RCVTIMEO 200 ms: %s\n",
+           e == EAGAIN || e == EWOULDBLOCK ? "EAGAIN/EWOULDBLOCK" : strerror(e));
+    printf("read waited at least the timeout: %s\n", dt >= 190000000 ? "yes" : "no");
+    CHECK(dt < 3000000000LL);
+    close(fd);
+    close(lfd);
+}
+
+/* ---- connect to a closed port ---- */
+static void test_refused(void)
+{
+    /* A port that was just bound and released: nobody listens on it. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECKSYS(fd);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECKSYS(bind(fd, (struct sockaddr *)&addr, sizeof addr));
+    socklen_t len = sizeof addr;
+    CHECKSYS(getsockname(fd, (struct sockaddr *)&addr, &len));
+    CHECKSYS(close(fd));
+    for (int i = 0; i < 3; i++) {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        CHECKSYS(fd);
+        int r = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+        int e = errno;
+        printf("connect to a closed port: %s\n", r == 0 ? "connected" : e == ECONNREFUSED ? "ECONNREFUSED" : strerror(e));
+        close(fd);
+    }
+}
+
+/* ---- a large send on a blocking TCP socket ---- */
+#define BIG (8 << 20)
+
+struct sink {
+    int fd;
+    long total, bad;
+};
+
+static void *sink_reader(void *arg)
+{
+    struct sink *s = arg;
+    unsigned char buf[7000];
+    usleep(50000);                        /* let the sender fill the buffers first */
+    for (;;) {
+        ssize_t r = recv(s->fd, buf, sizeof buf, 0);
+        CHECKSYS(r);
+        if (r == 0)
+            break;
+        for (ssize_t i = 0; i < r; i++)
+            if (buf[i] != (unsigned char)((s->total + i) * 7 >> 3))
+                s->bad++;
+        s->total += r;
+    }
+    return NULL;
+}
+
+static void test_big_send(const char *how)
+{
+    struct sockaddr_in addr;
+    int lfd = listener(&addr, 4);
+    int fd = connect_to(&addr);
+    int afd = accept(lfd, NULL, NULL);
+    CHECKSYS(afd);
+    unsigned char *buf = malloc(BIG);
+    CHECK(buf);
+    for (long i = 0; i < BIG; i++)
+        buf[i] = (unsigned char)(i * 7 >> 3);
+    struct sink s = {.fd = afd};
+    pthread_t t;
+    CHECK0(pthread_create(&t, NULL, sink_reader, &s));
+    ssize_t r = how[0] == 's' ? send(fd, buf, BIG, 0) : write(fd, buf, BIG);
+    CHECKSYS(r);
+    printf("%s of 8 MiB on a blocking TCP socket returned %s\n", how, r == BIG ? "the full count" : "a short count");
+    if (r != BIG)
+        fprintf(stderr, "io_echo: %s returned %zd of %d\n", how, r, BIG);
+    if (r < BIG)                          /* finish it, so the reader's check still means something */
+        send_all(fd, buf + r, (size_t)(BIG - r));
+    CHECKSYS(shutdown(fd, SHUT_WR));
+    CHECK0(pthread_join(t, NULL));
+    CHECK(s.total == BIG && s.bad == 0);
+    close(fd);
+    close(afd);
+    close(lfd);
+    free(buf);
+    if (r != BIG) {
+        printf("FAIL: short %s\n", how);
+        fflush(stdout);
+        exit(1);
+    }
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    test_echo();
+    test_rcvtimeo();
+    test_refused();
+    test_big_send("write");
+    test_big_send("send");
+    printf("ok\n");
+    return 0;
+}
