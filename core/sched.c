@@ -125,9 +125,14 @@ struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max)
 	return gp;
 }
 
+/*
+ * An idle P normally has an empty run queue.  The exception is the
+ * GMP_MAXTHREADS cap: startm cannot start an M for a P with work, so the P
+ * waits on the idle list with its queue; the next M that takes an idle P or
+ * steals runs it, and sysmon keeps trying to start one.
+ */
 void gmp_pidleput(struct gmp_p *p)
 {
-	gmp_assert(gmp_runqempty(p));
 	atomic_store_explicit(&p->status, P_IDLE, memory_order_release);
 	p->m = NULL;
 	p->link = gmp_sched.pidle;

@@ -92,6 +92,14 @@ static void *sysmon_main(void *arg)
 			last_trim = now;
 			gmp_trim_pooled_stacks();
 		}
+		/* Work left on an idle P (GMP_MAXTHREADS was reached): try again to start an M. */
+		for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
+			struct gmp_p *p = gmp_sched.allp[i];
+			if (atomic_load(&p->status) == P_IDLE && !gmp_runqempty(p)) {
+				gmp_wakep();
+				break;
+			}
+		}
 		int64_t next = gmp_timers_next();
 		if (next != 0 && next < now && atomic_load(&gmp_sched.npidle) > 0) {
 			gmp_wakep();

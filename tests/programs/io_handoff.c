@@ -2,15 +2,17 @@
  * running (meant to run with a single processor for user code,
  * GMP_MAXPROCS=1). The "work" is a round of 1,000 mutex/condvar hand-offs
  * between two threads plus 20 short sleeps. Cases:
- *  - poll, select and epoll_wait with a 300 ms timeout on an empty pipe;
- *  - waitpid on a child that sleeps 300 ms;
+ *  - poll, select and epoll_wait with a 300 ms timeout on an empty pipe
+ *    (return 0), and without a timeout on a pipe written after the work;
+ *  - waitpid on a child that is let go after the work, then sleeps 300 ms;
  *  - sigwait for a signal sent only after the work is done;
  *  - reads of a 4 MiB regular file, checked, while the work runs;
  *  - a FIFO: the reader waits in open (nobody has opened it for writing
  *    yet) and then in read, and the work runs during each wait; the writer
  *    opens and writes only after the work.
- * For the timed cases the work takes a few ms against 300 ms, and the
- * program checks that the call was still in progress when the work ended. */
+ * Except with the 300 ms timeouts, the call cannot end before the work has
+ * (what ends it happens after), and the program checks that it was still in
+ * progress when the work ended: without hand-off the work could not run. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -99,8 +101,10 @@ static void *blocked_main(void *arg)
 }
 
 /* Start b, wait until it is about to make its call, do the work while the
- * call is in progress, report, then join. */
-static void work_during(const char *what, struct blocked *b)
+ * call is in progress, then end the call with release (NULL: it ends by
+ * itself) and join.  With a release, the call cannot have returned before
+ * the work ended, however slow the machine: that is checked. */
+static void work_during(const char *what, struct blocked *b, void (*release)(struct blocked *))
 {
     pthread_t t;
     CHECK0(pthread_create(&t, NULL, blocked_main, b));
@@ -108,55 +112,91 @@ static void work_during(const char *what, struct blocked *b)
         usleep(1000);
     long n = work();
     int still = !__atomic_load_n(&b->returned, __ATOMIC_SEQ_CST);
+    if (release)
+        release(b);
     CHECK0(pthread_join(t, NULL));
-    printf("%s: work counted %ld %s\n", what, n, still ? "while the call was in progress" : "but the call had returned first");
+    if (release) {
+        printf("%s: work counted %ld %s\n", what, n, still ? "while the call was in progress" : "but the call had returned first");
+        CHECK(still);
+    } else {
+        printf("%s: work counted %ld meanwhile\n", what, n);
+    }
     CHECK(n == HANDOFFS + NAPS);
-    CHECK(still);
 }
 
-static int empty_pipe[2];
+static int wake_pipe[2];
+static int timeout_ms;
 
 static void do_poll(struct blocked *b)
 {
-    struct pollfd p = {empty_pipe[0], POLLIN, 0};
+    struct pollfd p = {wake_pipe[0], POLLIN, 0};
     b->entered = 1;
-    b->r = poll(&p, 1, 300);
+    b->r = poll(&p, 1, timeout_ms);
 }
 
 static void do_select(struct blocked *b)
 {
     fd_set rd;
     FD_ZERO(&rd);
-    FD_SET(empty_pipe[0], &rd);
-    struct timeval tv = {0, 300000};
+    FD_SET(wake_pipe[0], &rd);
+    struct timeval tv = {timeout_ms / 1000, timeout_ms % 1000 * 1000};
     b->entered = 1;
-    b->r = select(empty_pipe[0] + 1, &rd, NULL, NULL, &tv);
+    b->r = select(wake_pipe[0] + 1, &rd, NULL, NULL, &tv);
 }
 
 static void do_epoll(struct blocked *b)
 {
     int ep = epoll_create1(0);
     CHECKSYS(ep);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = empty_pipe[0]};
-    CHECKSYS(epoll_ctl(ep, EPOLL_CTL_ADD, empty_pipe[0], &ev));
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = wake_pipe[0]};
+    CHECKSYS(epoll_ctl(ep, EPOLL_CTL_ADD, wake_pipe[0], &ev));
     b->entered = 1;
-    b->r = epoll_wait(ep, &ev, 1, 300);
+    b->r = epoll_wait(ep, &ev, 1, timeout_ms);
     close(ep);
 }
 
-static void test_timeouts(void)
+/* Make the pipe readable; the woken call's thread is joined, then the byte is taken back. */
+static void wake_write(struct blocked *b)
 {
-    CHECKSYS(pipe(empty_pipe));
+    (void)b;
+    CHECK(write(wake_pipe[1], "w", 1) == 1);
+}
+
+static void take_back(void)
+{
+    char c;
+    CHECK(read(wake_pipe[0], &c, 1) == 1);
+}
+
+static void test_polling(void)
+{
+    CHECKSYS(pipe(wake_pipe));
+    /* nothing ready for 300 ms: each returns 0 after its timeout */
+    timeout_ms = 300;
     struct blocked b1 = {.fn = do_poll}, b2 = {.fn = do_select}, b3 = {.fn = do_epoll};
-    work_during("poll 300 ms", &b1);
+    work_during("poll 300 ms timeout", &b1, NULL);
     printf("  poll returned %ld\n", b1.r);
-    work_during("select 300 ms", &b2);
+    work_during("select 300 ms timeout", &b2, NULL);
     printf("  select returned %ld\n", b2.r);
-    work_during("epoll_wait 300 ms", &b3);
+    work_during("epoll_wait 300 ms timeout", &b3, NULL);
     printf("  epoll_wait returned %ld\n", b3.r);
     CHECK(b1.r == 0 && b2.r == 0 && b3.r == 0);
-    close(empty_pipe[0]);
-    close(empty_pipe[1]);
+
+    /* made ready only after the work (timeout 10 s) */
+    timeout_ms = 10000;
+    struct blocked c1 = {.fn = do_poll}, c2 = {.fn = do_select}, c3 = {.fn = do_epoll};
+    work_during("poll until a write after the work", &c1, wake_write);
+    take_back();
+    printf("  poll returned %ld\n", c1.r);
+    work_during("select until a write after the work", &c2, wake_write);
+    take_back();
+    printf("  select returned %ld\n", c2.r);
+    work_during("epoll_wait until a write after the work", &c3, wake_write);
+    take_back();
+    printf("  epoll_wait returned %ld\n", c3.r);
+    CHECK(c1.r == 1 && c2.r == 1 && c3.r == 1);
+    close(wake_pipe[0]);
+    close(wake_pipe[1]);
 }
 
 static void do_waitpid(struct blocked *b)
@@ -165,20 +205,36 @@ static void do_waitpid(struct blocked *b)
     b->r = waitpid(b->pid, &b->status, 0);
 }
 
+static int go_pipe[2];
+
+static void let_child_go(struct blocked *b)
+{
+    (void)b;
+    CHECK(write(go_pipe[1], "g", 1) == 1);
+}
+
+/* The child waits for a byte from the parent (sent after the work), then
+ * sleeps 300 ms and exits 7. */
 static void test_waitpid(void)
 {
+    CHECKSYS(pipe(go_pipe));
     fflush(stdout);
     pid_t pid = fork();
     CHECKSYS(pid);
     if (pid == 0) {
+        char c;
+        if (read(go_pipe[0], &c, 1) != 1)
+            _exit(99);
         struct timespec ts = {0, 300000000};
         nanosleep(&ts, NULL);
         _exit(7);
     }
     struct blocked b = {.fn = do_waitpid, .pid = pid};
-    work_during("waitpid on a child sleeping 300 ms", &b);
+    work_during("waitpid on a child that then sleeps 300 ms", &b, let_child_go);
     CHECK(b.r == pid);
     printf("  child exited with %d\n", WIFEXITED(b.status) ? WEXITSTATUS(b.status) : -1);
+    close(go_pipe[0]);
+    close(go_pipe[1]);
 }
 
 static void do_sigwait(struct blocked *b)
@@ -340,7 +396,7 @@ int main(void)
 {
     CHECK(mkdtemp(tmpdir));
     atexit(cleanup);
-    test_timeouts();
+    test_polling();
     test_waitpid();
     test_sigwait();
     test_regular_file();
