@@ -98,6 +98,7 @@ int gmp_key_set(unsigned k, const void *val)
 			return ENOMEM;
 		tsd[k / BLK] = b;
 		if (!gmp_getg() && !tsd_foreign_hooked) {
+			gmp_init(); /* e.g. another library's constructor, before gmp's */
 			/* a kernel thread gmp did not create: have glibc tell us when it exits */
 			int z = 0;
 			if (atomic_compare_exchange_strong(&foreign_key_state, &z, 1)) {

@@ -98,9 +98,10 @@ int gmp_netpoll_os_wait(int64_t timeout_ns, void (*ready)(uint64_t, int, void *)
 	int got = 0;
 	for (long i = 0; i < n; i++) {
 		if (evs[i].data.u64 == BREAK_TOKEN) {
+			/* Reset first: a break that comes while we drain writes again and is not lost. */
+			atomic_store(&breaking, 0);
 			uint64_t v;
 			gmp_sys3(SYS_read, evfd, &v, sizeof v);
-			atomic_store(&breaking, 0);
 			continue;
 		}
 		int rw = 0;

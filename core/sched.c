@@ -307,6 +307,8 @@ void gmp_handoffp(struct gmp_p *p)
 	gmp_unlock(&gmp_sched.lock);
 }
 
+static _Atomic int32_t netpoll_blocker; /* 1 while an M blocks in the poller */
+
 /*
  * An idle M that slept IDLE_M_REAP_NS without being needed ends its kernel
  * thread, as long as GMP_IDLE_MS spares remain.  Only Ms that run on a
@@ -374,8 +376,13 @@ static void stopm(struct gmp_m *m)
 				if (gmp_sched.sleeper != m || (when != INT64_MAX && timeout <= 0))
 					break;
 			}
-			if (sleeper && gmp_netpoll_waiters()) {
-				/* The sleeper blocks in the poller: fd events, timers and kicks all end it. */
+			int32_t z = 0;
+			if (sleeper && gmp_netpoll_waiters() && atomic_compare_exchange_strong(&netpoll_blocker, &z, 1)) {
+				/*
+				 * The sleeper blocks in the poller: fd events, timers and
+				 * kicks all end it.  Only one M blocks there at a time
+				 * (netpoll_blocker), so a poll break always reaches it.
+				 */
 				atomic_store(&m->in_poll, true);
 				atomic_store(&gmp_sched.lastpoll, 0);
 				struct gmp_g *list = NULL;
@@ -383,6 +390,7 @@ static void stopm(struct gmp_m *m)
 				if (atomic_load(&m->park) == 0)
 					n = gmp_netpoll_poll(timeout, &list);
 				atomic_store(&m->in_poll, false);
+				atomic_store(&netpoll_blocker, 0);
 				atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
 				if (n > 0) {
 					gmp_inject(list, n);
@@ -694,19 +702,36 @@ static void lostp_m(struct gmp_m *m, struct gmp_g *gp)
 	stopm(m);
 }
 
+/*
+ * Take the P back from P_USER/P_SYSCALL.  The status alone cannot tell
+ * whether the P is still ours: sysmon may have retaken it and handed it to
+ * another M whose G is now in user code, so the word reads P_USER again
+ * (ABA).  Ownership is p->m, which the retaker clears at once and a new
+ * owner sets: check it before the CAS, and again after it, giving the P
+ * back untouched if it changed hands in between.
+ */
+static bool reclaim_p(struct gmp_m *m, struct gmp_p *p, uint32_t from)
+{
+	if (p->m != m)
+		return false;
+	uint32_t s = from;
+	if (!atomic_compare_exchange_strong_explicit(&p->status, &s, P_RUNNING, memory_order_acq_rel,
+						     memory_order_relaxed))
+		return false;
+	if (GMP_UNLIKELY(p->m != m)) {
+		atomic_store_explicit(&p->status, from, memory_order_release); /* not ours: put it back */
+		return false;
+	}
+	return true;
+}
+
 struct gmp_p *gmp_acquirep_user(struct gmp_g *g)
 {
 	for (;;) {
 		struct gmp_m *m = g->m;
 		struct gmp_p *p = m->p;
 		if (GMP_LIKELY(p != NULL)) {
-			uint32_t s = P_USER;
-			if (GMP_LIKELY(atomic_compare_exchange_strong_explicit(
-				    &p->status, &s, P_RUNNING, memory_order_acquire, memory_order_relaxed)))
-				return p;
-			s = P_SYSCALL;
-			if (atomic_compare_exchange_strong_explicit(&p->status, &s, P_RUNNING, memory_order_acquire,
-								    memory_order_relaxed))
+			if (GMP_LIKELY(reclaim_p(m, p, P_USER)) || reclaim_p(m, p, P_SYSCALL))
 				return p;
 			m->p = NULL; /* sysmon took it and handed it off */
 		}
@@ -811,27 +836,32 @@ _Noreturn void gmp_goexit(struct gmp_g *g)
 void gmp_entersyscall(struct gmp_g *g)
 {
 	gmp_casgstatus(g, G_RUNNING, G_SYSCALL);
-	struct gmp_p *p = g->m->p;
+	struct gmp_m *m = g->m;
+	struct gmp_p *p = m->p;
 	if (p) {
 		p->syscalltick++;
 		uint32_t s = P_USER;
-		atomic_compare_exchange_strong_explicit(&p->status, &s, P_SYSCALL, memory_order_release,
-							memory_order_relaxed);
+		if (p->m != m || !atomic_compare_exchange_strong_explicit(&p->status, &s, P_SYSCALL,
+									   memory_order_release, memory_order_relaxed))
+			m->p = NULL; /* already retaken */
 	}
 }
 
 void gmp_exitsyscall(struct gmp_g *g)
 {
 	gmp_casgstatus(g, G_SYSCALL, G_RUNNING);
-	struct gmp_p *p = g->m->p;
-	if (p) {
+	struct gmp_m *m = g->m;
+	struct gmp_p *p = m->p;
+	if (p && p->m == m) {
 		uint32_t s = P_SYSCALL;
-		if (atomic_compare_exchange_strong_explicit(&p->status, &s, P_USER, memory_order_acquire,
-							    memory_order_relaxed))
-			return;
-		if (s == P_USER)
-			return; /* never left user state (it was retaken and given back meanwhile) */
+		if (atomic_compare_exchange_strong_explicit(&p->status, &s, P_USER, memory_order_acq_rel,
+							    memory_order_relaxed)) {
+			if (GMP_LIKELY(p->m == m))
+				return;
+			atomic_store_explicit(&p->status, P_SYSCALL, memory_order_release); /* not ours */
+		}
 	}
+	m->p = NULL;
 	/* Retaken: get any P back, or queue ourselves and let this M sleep. */
 	p = gmp_acquirep_user(g);
 	gmp_releasep_user(p);

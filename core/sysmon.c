@@ -48,6 +48,7 @@ static int retake(int64_t now)
 			continue; /* nothing waits for this P and others are free */
 		if (!atomic_compare_exchange_strong(&p->status, &s, P_RUNNING))
 			continue;
+		p->m = NULL; /* the old M must see at once that the P is no longer its own */
 		p->sysmon_when = 0;
 		gmp_handoffp(p);
 		n++;

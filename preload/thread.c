@@ -64,6 +64,7 @@ GMP_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(
 
 static int join(pthread_t th, void **ret, const struct timespec *abstime, clockid_t clk, bool try)
 {
+	gmp_init();
 	struct gmp_g *t = gmp_thread_g(th);
 	if (!t) {
 		if (!th)
@@ -143,6 +144,7 @@ GMP_EXPORT int gmp_pthread_yield(void) { return sched_yield(); }
 
 GMP_EXPORT int pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
 {
+	gmp_init();
 	struct gmp_g *t = gmp_thread_g(th);
 	if (!t || t->ismain)
 		return gmp_libc.pthread_getattr_np(th, attr); /* glibc knows these threads' stacks */
