@@ -15,7 +15,9 @@
 #   GMP_PRELOAD    "$GMP_BUILD/libgmp_preload.so"
 #
 # Packages the project needs on a fresh Debian 12.  GMP_PKGS_BENCH are
-# optional: a benchmark run without them loses the chart, not the table.
+# optional: a benchmark run without them loses the chart (python3-matplotlib)
+# or the real-binary figures that need them (linux-perf: perf bench,
+# sysbench, rt-tests: hackbench), not the table.
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
 GMP_PKGS_BUILD=(build-essential meson ninja-build pkg-config check libunwind-dev python3 procps)
