@@ -84,6 +84,7 @@ struct gmp_stack {
 	void *lo;        /* lowest usable byte */
 	size_t size;     /* usable bytes; top of stack = lo + size */
 	size_t guard;    /* guard bytes below lo */
+	size_t reqguard; /* guard asked for (0 given beyond the mapping budget, core/stack.c) */
 	bool user;       /* supplied by pthread_attr_setstack: not ours to free */
 };
 

@@ -4,11 +4,14 @@
  * A thread stack is one private anonymous mapping, MAP_NORESERVE so that
  * pages are committed on first touch: a thread that uses 8 KiB of an 8 MiB
  * reservation costs 8 KiB.  The guard area at the bottom is made
- * PROT_NONE, which splits the mapping in two kernel VMAs; vm.max_map_count
- * (65530 by default) therefore bounds the number of guarded stacks to about
- * 32,000.  At that limit mmap or mprotect fails with ENOMEM and
- * pthread_create returns EAGAIN; nothing crashes.  (Slab allocation of
- * stacks beyond that limit is future work, see README.md.)
+ * PROT_NONE, which splits the mapping in two kernel VMAs, so
+ * vm.max_map_count (65530 by default) bounds the number of guarded stacks
+ * to about 32,000.  Guards are given while the mapping budget lasts (40% of
+ * vm.max_map_count in guarded stacks); beyond it stacks come without a
+ * guard, and the kernel merges adjacent unguarded stacks into few VMAs, so
+ * the thread count is bounded by memory, not by mappings.
+ * GMP_STACKGUARD=strict refuses instead: pthread_create returns EAGAIN at
+ * the budget.  Any mmap/mprotect failure is EAGAIN, never a crash.
  *
  * Stacks of the default size stay with their G when it dies (thread.c's
  * free lists), so a create after an exit makes no system call at all.
@@ -18,9 +21,32 @@
 #include <errno.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static size_t pagesz;
+static _Atomic long guarded;     /* live guarded stacks */
+static long guard_budget = -1;   /* set on first use */
+static bool guard_strict;
+
+static void guard_init(void)
+{
+	char buf[32];
+	long maxmap = 65530;
+	int fd = (int)gmp_sys3(SYS_openat, -100 /* AT_FDCWD */, "/proc/sys/vm/max_map_count", 0);
+	if (fd >= 0) {
+		long n = gmp_sys3(SYS_read, fd, buf, sizeof buf - 1);
+		gmp_sys1(SYS_close, fd);
+		if (n > 0) {
+			buf[n] = 0;
+			maxmap = atol(buf);
+		}
+	}
+	const char *e = getenv("GMP_STACKGUARD");
+	guard_strict = e && strcmp(e, "strict") == 0;
+	guard_budget = maxmap * 4 / 10 / 2;
+}
 
 size_t gmp_pagesize(void)
 {
@@ -50,6 +76,16 @@ void gmp_rt_free(void *p, size_t size)
 int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard)
 {
 	size_t ps = gmp_pagesize();
+	if (GMP_UNLIKELY(guard_budget < 0))
+		guard_init();
+	size_t asked = guard;
+	bool guarded_one = guard != 0;
+	if (guarded_one && atomic_load_explicit(&guarded, memory_order_relaxed) >= guard_budget) {
+		if (guard_strict)
+			return -EAGAIN;
+		guard = 0; /* over the mapping budget: no guard page (see above) */
+		guarded_one = false;
+	}
 	size = (size + ps - 1) & ~(ps - 1);
 	guard = (guard + ps - 1) & ~(ps - 1);
 	size_t len = size + guard;
@@ -60,19 +96,25 @@ int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard)
 		gmp_sys2(SYS_munmap, map, len);
 		return -EAGAIN;
 	}
+	if (guarded_one)
+		atomic_fetch_add_explicit(&guarded, 1, memory_order_relaxed);
 	s->map = map;
 	s->maplen = len;
 	s->lo = (char *)map + guard;
 	s->size = size;
 	s->guard = guard;
+	s->reqguard = asked;
 	s->user = false;
 	return 0;
 }
 
 void gmp_stack_free(struct gmp_stack *s)
 {
-	if (s->map && !s->user)
+	if (s->map && !s->user) {
 		gmp_sys2(SYS_munmap, s->map, s->maplen);
+		if (s->guard)
+			atomic_fetch_sub_explicit(&guarded, 1, memory_order_relaxed);
+	}
 	s->map = NULL;
 	s->lo = NULL;
 	s->size = s->guard = s->maplen = 0;

@@ -59,7 +59,7 @@ void gmp_gfput(struct gmp_p *p, struct gmp_g *g)
 {
 	if (g->ismain)
 		return; /* the original main thread's TCB and stack are not ours to reuse */
-	if (g->stack.user || g->stack.size != gmp_sched.stacksize || g->stack.guard != gmp_sched.guardsize)
+	if (g->stack.user || g->stack.size != gmp_sched.stacksize || g->stack.reqguard != gmp_sched.guardsize)
 		gmp_stack_free(&g->stack);
 	gmp_casgstatus(g, G_DEAD, G_IDLE);
 	if (p) {
@@ -217,7 +217,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 		ng->stack.size = a->stacksize;
 		ng->stack.guard = 0;
 		ng->stack.user = true;
-	} else if (!ng->stack.lo || ng->stack.size != a->stacksize || ng->stack.guard != a->guardsize) {
+	} else if (!ng->stack.lo || ng->stack.user || ng->stack.size != a->stacksize || ng->stack.reqguard != a->guardsize) {
 		gmp_stack_free(&ng->stack);
 		int err = gmp_stack_alloc(&ng->stack, a->stacksize, a->guardsize);
 		if (err) {

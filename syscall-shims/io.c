@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <poll.h>
 #include <fcntl.h>
 
 int64_t gmp_fd_timeout(int fd, int mode) GMP_HIDDEN;
@@ -31,18 +30,11 @@ long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long
 		long r = gmp_syscall6(nr, a, b, c, d, e, f);
 		if (r != -EAGAIN)
 			return r;
-		if (nr == SYS_preadv2 || nr == SYS_pwritev2) {
-			/*
-			 * RWF_NOWAIT on a pipe also fails when the pipe's lock is
-			 * merely contended, a state change no epoll edge reports.
-			 * Ask the kernel whether the fd is ready before parking.
-			 */
-			struct pollfd pfd = {fd, mode == GMP_NETPOLL_READ ? POLLIN : POLLOUT, 0};
-			if (gmp_sys3(SYS_poll, &pfd, 1, 0) > 0) {
-				gmp_yield(gmp_getg()); /* let the lock holder finish */
-				continue;
-			}
-		}
+		/*
+		 * RWF_NOWAIT on a pipe also fails when the pipe's lock is merely
+		 * contended; the park below still returns at once then, because
+		 * arming is level-triggered and sees the fd ready.
+		 */
 		int w = gmp_netpoll_wait(fd, mode, deadline);
 		if (w == -ETIMEDOUT)
 			return -EAGAIN;
