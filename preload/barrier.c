@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 
 #include "../core/sync.h"
+#include "../syscall-shims/shim.h"
 
 #define B(x) ((struct gmp_barrier *)(x))
 #define BARRIER_MAGIC 0x676d7062u /* "gmpb" */
@@ -35,7 +36,9 @@ GMP_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
 {
 	if (!ours(b)) {
 		GMP_REAL(int, pthread_barrier_wait, (pthread_barrier_t *));
-		return real_pthread_barrier_wait(b);
+		int r;
+		HANDOFF(r = real_pthread_barrier_wait(b)); /* a shared barrier waits in the kernel */
+		return r;
 	}
 	return gmp_barrier_wait(B(b));
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "../core/sync.h"
+#include "../syscall-shims/shim.h"
 
 #define C(x) ((struct gmp_cond *)(x))
 #define M(x) ((struct gmp_mutex *)(x))
@@ -30,7 +31,9 @@ GMP_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
 	if (GMP_UNLIKELY(kernel_side(c, m))) {
 		GMP_REAL(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *));
-		return real_pthread_cond_wait(c, m);
+		int r;
+		HANDOFF(r = real_pthread_cond_wait(c, m)); /* waits in the kernel: let the P go */
+		return r;
 	}
 	return wait(c, m, CLOCK_MONOTONIC, NULL);
 }
@@ -39,7 +42,9 @@ GMP_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, con
 {
 	if (GMP_UNLIKELY(kernel_side(c, m))) {
 		GMP_REAL(int, pthread_cond_timedwait, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *));
-		return real_pthread_cond_timedwait(c, m, ts);
+		int r;
+		HANDOFF(r = real_pthread_cond_timedwait(c, m, ts));
+		return r;
 	}
 	return wait(c, m, (C(c)->wrefs & GMP_COND_MONOTONIC) ? CLOCK_MONOTONIC : CLOCK_REALTIME, ts);
 }
@@ -50,7 +55,9 @@ GMP_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clo
 	if (GMP_UNLIKELY(kernel_side(c, m))) {
 		GMP_REAL(int, pthread_cond_clockwait,
 			 (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *));
-		return real_pthread_cond_clockwait(c, m, clk, ts);
+		int r;
+		HANDOFF(r = real_pthread_cond_clockwait(c, m, clk, ts));
+		return r;
 	}
 	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
 		return EINVAL;

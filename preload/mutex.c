@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "../core/sync.h"
+#include "../syscall-shims/shim.h"
 
 #define M(x) ((struct gmp_mutex *)(x))
 #define KERNEL_KIND (GMP_MUTEX_PSHARED | GMP_MUTEX_ROBUST)
@@ -19,7 +20,9 @@ GMP_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	if (GMP_UNLIKELY(M(m)->kind & KERNEL_KIND)) {
 		GMP_REAL(int, pthread_mutex_lock, (pthread_mutex_t *));
-		return real_pthread_mutex_lock(m);
+		int r;
+		HANDOFF(r = real_pthread_mutex_lock(m)); /* waits in the kernel: let the P go */
+		return r;
 	}
 	return gmp_mutex_lock(M(m), -1, CLOCK_MONOTONIC, false);
 }
@@ -37,7 +40,9 @@ GMP_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const 
 {
 	if (GMP_UNLIKELY(M(m)->kind & KERNEL_KIND)) {
 		GMP_REAL(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *));
-		return real_pthread_mutex_clocklock(m, clk, ts);
+		int r;
+		HANDOFF(r = real_pthread_mutex_clocklock(m, clk, ts));
+		return r;
 	}
 	if (!clock_ok(clk))
 		return EINVAL;
@@ -48,7 +53,9 @@ GMP_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec
 {
 	if (GMP_UNLIKELY(M(m)->kind & KERNEL_KIND)) {
 		GMP_REAL(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *));
-		return real_pthread_mutex_timedlock(m, ts);
+		int r;
+		HANDOFF(r = real_pthread_mutex_timedlock(m, ts));
+		return r;
 	}
 	return gmp_mutex_lock(M(m), gmp_abs_deadline(ts, CLOCK_REALTIME), CLOCK_REALTIME, false);
 }

@@ -10,6 +10,7 @@
 #include <semaphore.h>
 
 #include "../core/sync.h"
+#include "../syscall-shims/shim.h"
 
 #define S(x) ((struct gmp_sem *)(x))
 
@@ -27,7 +28,9 @@ GMP_EXPORT int sem_wait(sem_t *s)
 {
 	if (GMP_UNLIKELY(shared(s))) {
 		GMP_REAL(int, sem_wait, (sem_t *));
-		return real_sem_wait(s);
+		int r;
+		HANDOFF(r = real_sem_wait(s)); /* a shared semaphore waits in the kernel */
+		return r;
 	}
 	return ret(gmp_sem_wait(S(s), -1, false));
 }
@@ -45,7 +48,9 @@ GMP_EXPORT int sem_timedwait(sem_t *s, const struct timespec *ts)
 {
 	if (GMP_UNLIKELY(shared(s))) {
 		GMP_REAL(int, sem_timedwait, (sem_t *, const struct timespec *));
-		return real_sem_timedwait(s, ts);
+		int r;
+		HANDOFF(r = real_sem_timedwait(s, ts));
+		return r;
 	}
 	return ret(gmp_sem_wait(S(s), gmp_abs_deadline(ts, CLOCK_REALTIME), false));
 }
@@ -54,7 +59,9 @@ GMP_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *ts)
 {
 	if (GMP_UNLIKELY(shared(s))) {
 		GMP_REAL(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *));
-		return real_sem_clockwait(s, clk, ts);
+		int r;
+		HANDOFF(r = real_sem_clockwait(s, clk, ts));
+		return r;
 	}
 	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
 		return ret(EINVAL);
