@@ -63,5 +63,4 @@ int gmp_netpoll_os_arm(int fd, uint64_t token, int rw) GMP_HIDDEN; /* rw: 1 read
 /* Wait up to timeout_ns (-1 forever, 0 poll); calls ready(token, mode-mask) for each event. */
 int gmp_netpoll_os_wait(int64_t timeout_ns, void (*ready)(uint64_t token, int rw, void *arg), void *arg) GMP_HIDDEN;
 void gmp_netpoll_os_break(void) GMP_HIDDEN;
-int gmp_netpoll_os_fd(void) GMP_HIDDEN;
 #endif

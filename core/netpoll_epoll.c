@@ -26,8 +26,6 @@ static int epfd = -1, evfd = -1;
 static _Atomic int breaking; /* a break is pending in the eventfd */
 static bool no_pwait2;
 
-int gmp_netpoll_os_fd(void) { return epfd; }
-
 int gmp_netpoll_os_init(void)
 {
 	int e = (int)gmp_sys1(SYS_epoll_create1, EPOLL_CLOEXEC);

@@ -235,7 +235,6 @@ struct gmp_sched {
 	size_t guardsize;
 	struct gmp_p **allp;                  /* immutable after init */
 	pid_t pid;                            /* refreshed in a fork child */
-	_Atomic int32_t sysmon_wake;          /* futex word sysmon sleeps on when idle */
 	_Atomic int64_t lastpoll;             /* when the netpoller was last polled; 0: an M blocks in it */
 };
 
@@ -315,7 +314,6 @@ void gmp_tcb_reimage(void *tcb) GMP_HIDDEN;        /* before reuse: fresh TLS im
 void gmp_tcb_on_start(struct gmp_g *g) GMP_HIDDEN; /* G: first code on a new/reused TCB */
 void gmp_tcb_on_exit(void) GMP_HIDDEN;             /* G: thread_local destructors */
 void gmp_tcb_dlopen_sync(void) GMP_HIDDEN;         /* G or foreign: after dlopen */
-pid_t gmp_tcb_tid(void *tcb) GMP_HIDDEN;
 pid_t *gmp_tcb_tid_addr(void *tcb) GMP_HIDDEN;
 void **gmp_tcb_cleanup_jmp_buf(void *tcb) GMP_HIDDEN;
 bool gmp_tcb_cancel_pending(void *tcb) GMP_HIDDEN;  /* any */

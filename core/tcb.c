@@ -266,8 +266,6 @@ void **gmp_tcb_tls_slot(void *tcb, void *var)
 	return (void **)((char *)tcb + ((char *)var - (char *)gmp_arch_get_tp()));
 }
 
-pid_t gmp_tcb_tid(void *tcb) { return *(pid_t *)((char *)tcb + L.off_tid); }
-
 pid_t *gmp_tcb_tid_addr(void *tcb) { return (pid_t *)((char *)tcb + L.off_tid); }
 
 void *gmp_tcb_alloc(struct gmp_g *g)

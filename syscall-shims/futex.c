@@ -10,7 +10,7 @@
  * does not see).  Shared futexes and PI/robust operations go to the
  * kernel.  Every other system call number goes straight to the kernel.
  */
-#include "../preload/export.h"
+#include "shim.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -18,20 +18,9 @@
 #include <stdarg.h>
 #include <sys/syscall.h>
 
-static long kernel(long n, long a, long b, long c, long d, long e, long f)
+static long shim_kernel(long n, long a, long b, long c, long d, long e, long f)
 {
-	long r = gmp_syscall6(n, a, b, c, d, e, f);
-	if ((unsigned long)r > -4096UL) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
-}
-
-static long fail(int err)
-{
-	errno = err;
-	return -1;
+	return shim_ret(gmp_syscall6(n, a, b, c, d, e, f));
 }
 
 /* FUTEX_WAKE_OP's operation on *uaddr2; returns the old value. */
@@ -70,9 +59,9 @@ static long futex(long a, long b, long c, long d, long e, long f)
 	int op = (int)b, cmd = op & FUTEX_CMD_MASK;
 	uint32_t val = (uint32_t)c;
 	if (!(op & FUTEX_PRIVATE_FLAG) || !gmp_inited)
-		return kernel(SYS_futex, a, b, c, d, e, f);
+		return shim_kernel(SYS_futex, a, b, c, d, e, f);
 	if ((uintptr_t)uaddr & 3)
-		return fail(EINVAL);
+		return shim_ret(-EINVAL);
 	switch (cmd) {
 	case FUTEX_WAIT:
 	case FUTEX_WAIT_BITSET: {
@@ -84,16 +73,16 @@ static long futex(long a, long b, long c, long d, long e, long f)
 			clockid_t clk = (op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC;
 			deadline = gmp_deadline_from(ts, clk, absolute);
 			if (deadline < 0)
-				return fail(EINVAL);
+				return shim_ret(-EINVAL);
 		}
 		int r = gmp_futex_wait(uaddr, val, bits, deadline, CLOCK_MONOTONIC, WR_FUTEX);
-		return r ? fail(-r) : 0;
+		return r ? shim_ret(r) : 0;
 	}
 	case FUTEX_WAKE:
 	case FUTEX_WAKE_BITSET: {
 		uint32_t bits = cmd == FUTEX_WAKE ? GMP_FUTEX_BITSET_ANY : (uint32_t)f;
 		if (bits == 0)
-			return fail(EINVAL);
+			return shim_ret(-EINVAL);
 		int n = (int)val, woken = gmp_futex_wake(uaddr, n, bits);
 		if (woken < n) {
 			long k = gmp_syscall6(SYS_futex, a, b, n - woken, d, e, f);
@@ -107,7 +96,7 @@ static long futex(long a, long b, long c, long d, long e, long f)
 		uint32_t cmpv = (uint32_t)f;
 		int r = gmp_futex_requeue(uaddr, (int)val, (_Atomic uint32_t *)e, (int)d,
 					  cmd == FUTEX_CMP_REQUEUE ? &cmpv : NULL);
-		return r < 0 ? fail(-r) : r;
+		return r < 0 ? shim_ret(r) : r;
 	}
 	case FUTEX_WAKE_OP: {
 		_Atomic uint32_t *u2 = (_Atomic uint32_t *)e;
@@ -118,7 +107,7 @@ static long futex(long a, long b, long c, long d, long e, long f)
 		return n;
 	}
 	default:
-		return kernel(SYS_futex, a, b, c, d, e, f); /* PI and robust operations */
+		return shim_kernel(SYS_futex, a, b, c, d, e, f); /* PI and robust operations */
 	}
 }
 
@@ -132,15 +121,5 @@ GMP_EXPORT long syscall(long n, ...)
 	if (n == SYS_futex)
 		return futex(a, b, c, d, e, f);
 	/* Any other number may block: hand-off when a G makes it. */
-	struct gmp_g *g = gmp_getg();
-	if (!g)
-		return kernel(n, a, b, c, d, e, f);
-	gmp_entersyscall(g);
-	long r = gmp_syscall6(n, a, b, c, d, e, f);
-	gmp_exitsyscall(g);
-	if ((unsigned long)r > -4096UL) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
+	return shim_ret(shim_handoff_raw(n, a, b, c, d, e, f));
 }

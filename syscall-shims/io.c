@@ -63,17 +63,9 @@ static struct gmp_pollfd *blocking_managed(int fd)
 static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov, int cnt)
 {
 	struct gmp_pollfd *pd = blocking_managed(fd);
-	if (!pd) {
-		if (gmp_fd_get(fd))
-			return gmp_syscall6(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
-		struct gmp_g *g = gmp_getg();
-		if (!g)
-			return gmp_syscall6(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
-		gmp_entersyscall(g);
-		long r = gmp_syscall6(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
-		gmp_exitsyscall(g);
-		return r;
-	}
+	if (!pd)
+		return gmp_fd_get(fd) ? gmp_syscall6(plain_nr, fd, (long)iov, cnt, 0, 0, 0)
+				      : shim_handoff_raw(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
 	if (!pd->no_nowait) {
 		long r = mode == GMP_NETPOLL_READ ? gmp_shim_io(fd, RD, SYS_preadv2, fd, (long)iov, cnt, -1, 0, RWF_NOWAIT)
 						  : write_all(fd, iov, cnt);
@@ -81,11 +73,7 @@ static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov
 			return r;
 		pd->no_nowait = true; /* a named FIFO: no per-call non-blocking I/O */
 	}
-	struct gmp_g *g = gmp_getg();
-	gmp_entersyscall(g);
-	long r = gmp_syscall6(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
-	gmp_exitsyscall(g);
-	return r;
+	return shim_handoff_raw(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
 }
 
 /*

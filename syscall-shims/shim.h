@@ -27,16 +27,22 @@ static inline long shim_ret(long r)
 	return r;
 }
 
-/* A raw system call with hand-off when the caller is a G. */
-static inline long shim_handoff6(long nr, long a, long b, long c, long d, long e, long f)
+/* A raw system call with hand-off when the caller is a G; returns -errno. */
+static inline long shim_handoff_raw(long nr, long a, long b, long c, long d, long e, long f)
 {
 	struct gmp_g *g = gmp_getg();
 	if (!g)
-		return shim_ret(gmp_syscall6(nr, a, b, c, d, e, f));
+		return gmp_syscall6(nr, a, b, c, d, e, f);
 	gmp_entersyscall(g);
 	long r = gmp_syscall6(nr, a, b, c, d, e, f);
 	gmp_exitsyscall(g);
-	return shim_ret(r);
+	return r;
+}
+
+/* The same, with the libc convention (errno, -1). */
+static inline long shim_handoff6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	return shim_ret(shim_handoff_raw(nr, a, b, c, d, e, f));
 }
 
 /* Run an arbitrary blocking libc call with hand-off: HANDOFF(g, r = real_x(...)). */
