@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sys/syscall.h>
 
 #define NBUCKETS 4096
 
@@ -321,6 +322,83 @@ int gmp_futex_wake(_Atomic uint32_t *addr, int n, uint32_t bitset)
  * addr2 (FUTEX_CMP_REQUEUE when cmpval is given).  Lock order between two
  * buckets: lower address first.
  */
+/*
+ * Waking from a signal handler (sem_post is async-signal-safe).  The
+ * handler may have interrupted runtime code on this very thread: a bucket
+ * or scheduler lock may be held below us, and the P may be in use.  So the
+ * wake runs inline only when that provably is not so: the caller is a G on
+ * its own stack, running on its M, whose P it can take back from user or
+ * kernel-call state (runtime code holds its P as P_RUNNING and every lock
+ * the wake needs is taken under it), and the bucket lock is free.
+ * Otherwise the address goes to a small lock-free set of deferred wakes,
+ * and sysmon or an M of the scheduler wakes every waiter on it soon after
+ * (a semaphore waiter rechecks the value, so waking all is harmless).
+ */
+#define NDEFER 64
+static _Atomic(uintptr_t) deferred[NDEFER];
+_Atomic uint32_t gmp_ndeferred;
+
+static void defer_wake(_Atomic uint32_t *addr)
+{
+	uintptr_t a = (uintptr_t)addr;
+	for (;;) {
+		for (int i = 0; i < NDEFER; i++) {
+			uintptr_t v = atomic_load(&deferred[i]);
+			if (v == a)
+				goto kick; /* pending already, and taken after our increment */
+			uintptr_t z = 0;
+			if (v == 0 && atomic_compare_exchange_strong(&deferred[i], &z, a))
+				goto kick;
+		}
+		gmp_sys0(SYS_sched_yield); /* full: the runners free slots */
+	}
+kick:
+	atomic_fetch_add(&gmp_ndeferred, 1);
+	gmp_sysmon_kick();
+	struct gmp_m *s = gmp_sched.sleeper; /* racy reads: Ms are never freed */
+	if (!s)
+		s = gmp_sched.midle;
+	if (s)
+		gmp_mkick_sleeper(s);
+}
+
+void gmp_futex_run_deferred(struct gmp_p *p)
+{
+	if (atomic_exchange(&gmp_ndeferred, 0) == 0)
+		return;
+	for (int i = 0; i < NDEFER; i++) {
+		uintptr_t a = atomic_exchange(&deferred[i], 0);
+		if (a)
+			gmp_futex_wake_p((_Atomic uint32_t *)a, INT_MAX, GMP_FUTEX_BITSET_ANY, p);
+	}
+}
+
+void gmp_futex_wake_async(_Atomic uint32_t *addr, int n)
+{
+	struct bucket *b = bucket_of((const void *)addr);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&b->lock.v, memory_order_relaxed) == 0 && b->head == NULL)
+		return;
+	struct gmp_g *g = gmp_getg();
+	uint32_t from;
+	struct gmp_p *p = g ? gmp_acquirep_async(g, &from) : NULL;
+	if (p) {
+		for (int i = 0; i < 100; i++) {
+			uint32_t z = 0;
+			if (atomic_compare_exchange_weak_explicit(&b->lock.v, &z, 1, memory_order_acquire,
+								  memory_order_relaxed)) {
+				gmp_unlock(&b->lock);
+				gmp_futex_wake_p(addr, n, GMP_FUTEX_BITSET_ANY, p);
+				atomic_store_explicit(&p->status, from, memory_order_release);
+				return;
+			}
+			gmp_cpu_relax();
+		}
+		atomic_store_explicit(&p->status, from, memory_order_release);
+	}
+	defer_wake(addr);
+}
+
 int gmp_futex_requeue(_Atomic uint32_t *addr, int nwake, _Atomic uint32_t *addr2, int nmove,
 		      const uint32_t *cmpval)
 {

@@ -115,6 +115,7 @@ static void adopt_main(void)
 	g->ismain = true;
 	g->goid = atomic_fetch_add(&gmp_sched.goidgen, 1) + 1;
 	g->stack.user = true;
+	gmp_main_stack_note((uintptr_t)__builtin_frame_address(0));
 	atomic_store(&g->joinword, GMP_JOIN_JOINABLE);
 	*(int *)((char *)tp + GMP_TCB_MULTIPLE) = 1;
 

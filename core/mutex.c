@@ -15,6 +15,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 static long tid_off = -1; /* thread pointer to glibc's tid field; set once */
 
@@ -22,7 +24,64 @@ pid_t gmp_self_tid(void)
 {
 	if (GMP_UNLIKELY(tid_off < 0))
 		tid_off = (long)((char *)gmp_tcb_tid_addr(gmp_arch_get_tp()) - (char *)gmp_arch_get_tp());
-	return *(pid_t *)((char *)gmp_arch_get_tp() + tid_off);
+	pid_t t = *(pid_t *)((char *)gmp_arch_get_tp() + tid_off);
+	if (GMP_UNLIKELY(t <= (1 << 22))) {
+		/* a real tid: a foreign thread, main, or a G locked to its M (whose owner id stays its own) */
+		struct gmp_g *g = gmp_getg();
+		if (g && g->lockedm)
+			return g->lockedm_savedtid;
+	}
+	return t;
+}
+
+/*
+ * A G locked to its M ends while its M lives on, so the kernel will not
+ * walk its robust list: do what the kernel does for a dying thread
+ * (kernel/futex: handle_futex_death).  Every listed lock word, and the
+ * one being locked or unlocked (list_op_pending), that still names this
+ * thread gets FUTEX_OWNER_DIED with the waiters bit kept, and one waiter
+ * is woken; the next locker gets EOWNERDEAD.  Robust mutexes wait in the
+ * kernel with shared futexes, as glibc's do.  Priority-inheritance entries
+ * are the kernel's pi_state's: they are marked, not handed over.  g0.
+ */
+#define ROBUST_LIST_LIMIT 2048
+
+static void wake_shared(uint32_t *word) { gmp_sys3(SYS_futex, word, FUTEX_WAKE, 1); }
+
+static void robust_death(uint32_t *word, pid_t tid, bool pending)
+{
+	for (;;) {
+		uint32_t v = atomic_load((_Atomic uint32_t *)word);
+		if ((v & FUTEX_TID_MASK) != (uint32_t)tid) {
+			if (pending && v == 0)
+				wake_shared(word); /* died between unlock and wake */
+			return;
+		}
+		uint32_t nv = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+		if (atomic_compare_exchange_strong((_Atomic uint32_t *)word, &v, nv)) {
+			if (v & FUTEX_WAITERS)
+				wake_shared(word);
+			return;
+		}
+	}
+}
+
+void gmp_robust_exit(struct gmp_g *g, pid_t tid)
+{
+	struct robust_list_head *h = gmp_tcb_robust_head(g->tcb);
+	uintptr_t pending = (uintptr_t)h->list_op_pending;
+	struct robust_list *e = h->list.next;
+	for (int n = 0; e != &h->list && n < ROBUST_LIST_LIMIT; n++) {
+		struct robust_list *next = (struct robust_list *)((uintptr_t)e->next & ~(uintptr_t)1);
+		bool pi = (uintptr_t)e->next & 1;
+		if ((uintptr_t)e != (pending & ~(uintptr_t)1) && !pi)
+			robust_death((uint32_t *)((char *)e + h->futex_offset), tid, false);
+		e = next;
+	}
+	if (pending && !(pending & 1))
+		robust_death((uint32_t *)((char *)(pending & ~(uintptr_t)1) + h->futex_offset), tid, true);
+	h->list.next = &h->list;
+	h->list_op_pending = NULL;
 }
 
 static int lock_slow(struct gmp_mutex *m, int64_t deadline, clockid_t clk)

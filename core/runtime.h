@@ -121,6 +121,8 @@ struct gmp_g {
 	bool fresh_tcb;                 /* TCB never used by a G: needs __ctype_init, not re-imaging */
 	bool stack_trimmed;             /* pooled, and its stack pages were given back */
 	bool c11;                       /* created by thrd_create: returns int */
+	struct gmp_m *lockedm;          /* the M this G is locked to for life, or NULL; the G sets it */
+	pid_t lockedm_savedtid;         /* its TCB tid before locking (restored at exit) */
 
 	uint8_t waitreason;             /* enum gmp_waitreason; written by the G before parking */
 	int64_t waitsince;              /* monotonic ns when it parked */
@@ -203,6 +205,7 @@ struct gmp_m {
 	struct gmp_m *alllink;                /* sched.allm; immutable once linked */
 	uint64_t fastrand;                    /* this M only */
 	unsigned long pthread;                /* the kernel thread's real pthread_t */
+	struct gmp_g *lockedg;                /* the only G this M runs, or NULL; see gmp_lockm */
 };
 
 /* ------------------------------------------------------------------ sched */
@@ -283,6 +286,11 @@ void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;       /* G: raise signals 
 void gmp_wakep(void) GMP_HIDDEN;                            /* any */
 void gmp_mkick_sleeper(struct gmp_m *m) GMP_HIDDEN;         /* any: end an idle M's sleep or poll */
 _Noreturn void gmp_goexit(struct gmp_g *g) GMP_HIDDEN;      /* G: the G ends */
+struct gmp_p *gmp_acquirep_async(struct gmp_g *g, uint32_t *from) GMP_HIDDEN; /* signal handler; may fail */
+bool gmp_on_g_stack(struct gmp_g *g, uintptr_t sp) GMP_HIDDEN;
+void gmp_main_stack_note(uintptr_t sp) GMP_HIDDEN;   /* init: the main thread's frame */
+void gmp_lockm(struct gmp_g *g) GMP_HIDDEN;                 /* G: lock the G to its M for life */
+void gmp_robust_exit(struct gmp_g *g, pid_t tid) GMP_HIDDEN; /* g0: the kernel's robust-list walk */
 void gmp_mstart(struct gmp_m *m) GMP_HIDDEN;                /* a new M's g0 */
 void gmp_m0_g0_start(void *m0) GMP_HIDDEN;                  /* m0's g0 entry */
 struct gmp_m *gmp_allocm(void) GMP_HIDDEN;
@@ -315,6 +323,7 @@ void gmp_tcb_on_start(struct gmp_g *g) GMP_HIDDEN; /* G: first code on a new/reu
 void gmp_tcb_on_exit(void) GMP_HIDDEN;             /* G: thread_local destructors */
 void gmp_tcb_dlopen_sync(void) GMP_HIDDEN;         /* G or foreign: after dlopen */
 pid_t *gmp_tcb_tid_addr(void *tcb) GMP_HIDDEN;
+void *gmp_tcb_robust_head(void *tcb) GMP_HIDDEN;    /* glibc's struct robust_list_head in the TCB */
 void **gmp_tcb_cleanup_jmp_buf(void *tcb) GMP_HIDDEN;
 bool gmp_tcb_cancel_pending(void *tcb) GMP_HIDDEN;  /* any */
 bool gmp_tcb_cancel_async(void *tcb) GMP_HIDDEN;    /* any */
@@ -348,6 +357,9 @@ int gmp_futex_wait_cancel(_Atomic uint32_t *addr, uint32_t val, int64_t deadline
 void gmp_futex_cancel_g(struct gmp_g *t) GMP_HIDDEN; /* G or foreign: end t's cancellable wait */
 int gmp_futex_wake(_Atomic uint32_t *addr, int n, uint32_t bitset) GMP_HIDDEN; /* G or foreign: number woken */
 int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *p) GMP_HIDDEN; /* p held or NULL */
+void gmp_futex_wake_async(_Atomic uint32_t *addr, int n) GMP_HIDDEN; /* any, also a signal handler */
+void gmp_futex_run_deferred(struct gmp_p *p) GMP_HIDDEN; /* g0 or sysmon: wakes deferred by handlers */
+extern _Atomic uint32_t gmp_ndeferred GMP_HIDDEN;        /* deferred wakes pending */
 int gmp_futex_requeue(_Atomic uint32_t *addr, int nwake, _Atomic uint32_t *addr2, int nmove,
 		      const uint32_t *cmpval) GMP_HIDDEN;   /* any: woken+moved, or -EAGAIN on value mismatch */
 int64_t gmp_deadline_from(const struct timespec *ts, clockid_t clk, bool absolute) GMP_HIDDEN;
@@ -379,6 +391,7 @@ void gmp_netpoll_cancel_g(struct gmp_g *t) GMP_HIDDEN; /* any: Gs made ready by 
 
 /* sysmon.c */
 void gmp_sysmon_start(void) GMP_HIDDEN;
+void gmp_sysmon_kick(void) GMP_HIDDEN; /* any, async-signal-safe: sysmon looks now */
 void gmp_trim_pooled_stacks(void) GMP_HIDDEN;
 
 /* key.c: thread-specific data. */

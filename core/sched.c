@@ -367,6 +367,8 @@ static void stopm(struct gmp_m *m)
 			mkick(old); /* it re-evaluates; its park word stays 0 */
 
 		for (;;) {
+			if (GMP_UNLIKELY(atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) != 0))
+				gmp_futex_run_deferred(NULL); /* a signal handler's wake-ups */
 			if (atomic_exchange_explicit(&m->park, 0, memory_order_acquire) == 1)
 				goto woken;
 			int64_t timeout = -1;
@@ -490,6 +492,8 @@ static struct gmp_g *findrunnable(struct gmp_m *m, bool *inherit)
 top:;
 	struct gmp_p *p = m->p;
 	*inherit = false;
+	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) != 0))
+		gmp_futex_run_deferred(p);
 	int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
 	if (t0 != 0) {
 		int64_t now = gmp_nanotime();
@@ -618,6 +622,75 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 	m->curg = NULL;
 }
 
+/* ------------------------------------------------------------ locked Gs */
+
+/*
+ * A G locked to its M (gmp_lockm) runs only on that M, and the M runs no
+ * other G.  When the G stops (parks, yields, loses its P), its M gives
+ * its P away and sleeps here; whichever M later picks the runnable G hands
+ * that M its own P (startlockedm).  g0, P held or not; returns with a P.
+ */
+static void stoplockedm(struct gmp_m *m)
+{
+	struct gmp_p *p = m->p;
+	if (p) {
+		m->p = NULL;
+		p->m = NULL;
+		gmp_handoffp(p);
+	}
+	while (atomic_exchange_explicit(&m->park, 0, memory_order_acquire) != 1)
+		gmp_kfutex_wait(&m->park, 0, -1);
+	acquirep(m, m->nextp);
+	m->nextp = NULL;
+}
+
+/* g0, P held: gp is locked to another M.  Give it our P, then go idle. */
+static void startlockedm(struct gmp_m *m, struct gmp_g *gp)
+{
+	struct gmp_m *lm = gp->lockedm;
+	struct gmp_p *p = m->p;
+	m->p = NULL;
+	lm->nextp = p;
+	p->m = lm;
+	notewakeup(lm);
+	gmp_lock(&gmp_sched.lock);
+	stopm(m);
+}
+
+/*
+ * Lock g to the M it runs on, for the rest of its life (as a goroutine
+ * that calls LockOSThread and never unlocks).  The kernel knows the owner
+ * of a robust or priority-inheritance futex by its kernel thread: glibc
+ * writes the tid from the TCB into the lock word, and the kernel walks the
+ * robust list registered by the kernel thread when it dies.  So the G's
+ * TCB gets the M's real tid and the M registers the G's robust list.  A
+ * G runs on one M between scheduling points, so no P is needed here.
+ */
+void gmp_lockm(struct gmp_g *g)
+{
+	if (g->lockedm)
+		return;
+	struct gmp_m *m = g->m;
+	pid_t *tid = gmp_tcb_tid_addr(g->tcb);
+	g->lockedm_savedtid = *tid;
+	*tid = m->tid;
+	gmp_sys2(SYS_set_robust_list, gmp_tcb_robust_head(g->tcb), 24);
+	m->lockedg = g;
+	g->lockedm = m;
+}
+
+/* g0: a locked G ends.  Do what the kernel does for a dying thread's robust list, then unlock. */
+static void unlockm(struct gmp_m *m, struct gmp_g *gp)
+{
+	pid_t *tid = gmp_tcb_tid_addr(gp->tcb);
+	gmp_robust_exit(gp, *tid);
+	*tid = gp->lockedm_savedtid;
+	if (m->g0.tcb)
+		gmp_sys2(SYS_set_robust_list, gmp_tcb_robust_head(m->g0.tcb), 24);
+	m->lockedg = NULL;
+	gp->lockedm = NULL;
+}
+
 static _Noreturn void g0_loop(struct gmp_m *m)
 {
 	for (;;) {
@@ -626,8 +699,17 @@ static _Noreturn void g0_loop(struct gmp_m *m)
 			m->mcall_fn = NULL;
 			fn(m, m->mcall_g);
 		}
+		if (GMP_UNLIKELY(m->lockedg != NULL)) {
+			stoplockedm(m);
+			execute(m, m->lockedg, false);
+			continue;
+		}
 		bool inherit;
 		struct gmp_g *gp = findrunnable(m, &inherit);
+		if (GMP_UNLIKELY(gp->lockedm != NULL)) {
+			startlockedm(m, gp);
+			continue;
+		}
 		execute(m, gp, inherit);
 	}
 }
@@ -699,6 +781,10 @@ static void lostp_m(struct gmp_m *m, struct gmp_g *gp)
 	gmp_lock(&gmp_sched.lock);
 	gp->schedlink = NULL;
 	gmp_globrunqput_batch(gp, gp, 1);
+	if (m->lockedg) {
+		gmp_unlock(&gmp_sched.lock);
+		return; /* g0_loop waits in stoplockedm */
+	}
 	stopm(m);
 }
 
@@ -744,6 +830,32 @@ struct gmp_p *gmp_acquirep_user(struct gmp_g *g)
 		}
 		mcall(g, lostp_m);
 	}
+}
+
+/*
+ * From a signal handler: take the P back only if that cannot disturb the
+ * code the signal interrupted (see gmp_futex_wake_async).  The handler must
+ * run on g's own stack (not g0's, not an alternate signal stack), g must be
+ * its M's current G, and the P must be in user or kernel-call state; the
+ * caller stores *from back into p->status when done.  NULL otherwise.
+ */
+struct gmp_p *gmp_acquirep_async(struct gmp_g *g, uint32_t *from)
+{
+	struct gmp_m *m = g->m;
+	if (!m || m->curg != g || !gmp_on_g_stack(g, (uintptr_t)__builtin_frame_address(0)))
+		return NULL;
+	struct gmp_p *p = m->p;
+	if (!p)
+		return NULL;
+	if (reclaim_p(m, p, P_USER)) {
+		*from = P_USER;
+		return p;
+	}
+	if (reclaim_p(m, p, P_SYSCALL)) {
+		*from = P_SYSCALL;
+		return p;
+	}
+	return NULL;
 }
 
 static void park_m(struct gmp_m *m, struct gmp_g *gp)
@@ -802,6 +914,8 @@ void gmp_yield(struct gmp_g *g)
 /* g0: the G has finished; publish its exit to a joiner or free it. */
 static void goexit_m(struct gmp_m *m, struct gmp_g *gp)
 {
+	if (GMP_UNLIKELY(gp->lockedm != NULL))
+		unlockm(m, gp);
 	gmp_casgstatus(gp, G_RUNNING, G_DEAD);
 	uint32_t old = atomic_load(&gp->joinword);
 	while (!atomic_compare_exchange_weak(&gp->joinword, &old, old | GMP_JOIN_EXITED))

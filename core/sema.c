@@ -65,7 +65,7 @@ int gmp_sem_post(struct gmp_sem *s)
 	} while (!atomic_compare_exchange_weak_explicit(&s->value, &v, v + 1, memory_order_seq_cst,
 							memory_order_relaxed));
 	if (atomic_load_explicit(&s->nwaiters, memory_order_seq_cst))
-		gmp_futex_wake(&s->value, 1, GMP_FUTEX_BITSET_ANY);
+		gmp_futex_wake_async(&s->value, 1); /* sem_post is async-signal-safe */
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,4 +120,32 @@ void gmp_stack_free(struct gmp_stack *s)
 	s->lo = NULL;
 	s->size = s->guard = s->maplen = 0;
 	s->user = false;
+}
+
+/*
+ * Is sp on g's stack?  The main thread's stack is not ours: its range is
+ * taken as RLIMIT_STACK below the frame seen at start-up (at most 120 MiB:
+ * the kernel keeps mmap areas at least 128 MiB below the stack top) and a
+ * little above it (the caller frames, argv and the environment).
+ */
+static uintptr_t main_lo, main_hi;
+
+void gmp_main_stack_note(uintptr_t sp)
+{
+	struct rlimit rl;
+	uint64_t lim = 8 << 20;
+	if (gmp_sys2(SYS_getrlimit, RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		lim = rl.rlim_cur;
+	if (lim > (120ULL << 20))
+		lim = 120ULL << 20;
+	main_lo = sp - lim;
+	main_hi = sp + (4 << 20);
+}
+
+bool gmp_on_g_stack(struct gmp_g *g, uintptr_t sp)
+{
+	if (g->ismain)
+		return sp >= main_lo && sp < main_hi;
+	uintptr_t lo = (uintptr_t)g->stack.lo;
+	return sp >= lo && sp < lo + g->stack.size;
 }

@@ -36,6 +36,7 @@ _Static_assert(sizeof(struct gmp_mutex) == sizeof(pthread_mutex_t), "mutex layou
 
 #define GMP_MUTEX_KIND_MASK 3
 #define GMP_MUTEX_ROBUST 16
+#define GMP_MUTEX_PRIO_INHERIT 32
 #define GMP_MUTEX_PSHARED 128
 
 /*

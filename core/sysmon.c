@@ -56,6 +56,14 @@ static int retake(int64_t now)
 	return n;
 }
 
+static _Atomic uint32_t kick; /* 1: look now (a signal handler deferred a wake-up) */
+
+void gmp_sysmon_kick(void)
+{
+	atomic_store(&kick, 1);
+	gmp_kfutex_wake(&kick, 1);
+}
+
 static void *sysmon_main(void *arg)
 {
 	(void)arg;
@@ -74,8 +82,11 @@ static void *sysmon_main(void *arg)
 			delay *= 2;
 		if (delay > maxdelay)
 			delay = maxdelay;
-		struct timespec ts = {0, delay};
-		gmp_sys2(SYS_nanosleep, &ts, NULL);
+		gmp_kfutex_wait(&kick, 0, delay);
+		if (atomic_exchange(&kick, 0)) {
+			idle = 0;
+			gmp_futex_run_deferred(NULL);
+		}
 		int64_t now = gmp_nanotime();
 		int n = retake(now);
 		/* Nobody has polled the network for 10 ms (every P busy): do it here. */

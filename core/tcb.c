@@ -267,6 +267,7 @@ void **gmp_tcb_tls_slot(void *tcb, void *var)
 }
 
 pid_t *gmp_tcb_tid_addr(void *tcb) { return (pid_t *)((char *)tcb + L.off_tid); }
+void *gmp_tcb_robust_head(void *tcb) { return (char *)tcb + L.off_robust; }
 
 void *gmp_tcb_alloc(struct gmp_g *g)
 {
