@@ -1,11 +1,13 @@
 /* many_threads: N threads (argv[1], default 10000) alive at once, each
- * blocked on a condition variable until main broadcasts; main checks that all
- * started, releases them and joins them all. Stacks are 64 KiB so that the
+ * blocked until main releases it: a third on a condition variable, a third on
+ * a mutex main holds, a third on a semaphore; main checks that all started,
+ * releases them and joins them all. Stacks are 64 KiB so that the
  * native run fits; if the native system refuses a thread (EAGAIN) the
  * program exits 77, which compare.sh reports as a skip. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,19 +22,35 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t all_started = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t go_cond = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+static sem_t sem;
 static long started, released, n;
 static int go;
 
 static void *worker(void *arg)
 {
+    intptr_t i = (intptr_t)arg;
     pthread_mutex_lock(&lock);
     if (++started == n)
         pthread_cond_signal(&all_started);
-    while (!go)
-        pthread_cond_wait(&go_cond, &lock);
+    if (i % 3 == 0) {
+        while (!go)
+            pthread_cond_wait(&go_cond, &lock);
+        pthread_mutex_unlock(&lock);
+    } else if (i % 3 == 1) {
+        pthread_mutex_unlock(&lock);
+        pthread_mutex_lock(&gate);
+        pthread_mutex_unlock(&gate);
+    } else {
+        pthread_mutex_unlock(&lock);
+        while (sem_wait(&sem) != 0)
+            CHECK(errno == EINTR);
+    }
+    pthread_mutex_lock(&lock);
+    CHECK(go);
     released++;
     pthread_mutex_unlock(&lock);
-    return (void *)((intptr_t)arg + 1);
+    return (void *)(i + 1);
 }
 
 int main(int argc, char **argv)
@@ -41,6 +59,8 @@ int main(int argc, char **argv)
     CHECK(n > 0);
     pthread_t *ts = calloc(n, sizeof *ts);
     CHECK(ts != NULL);
+    CHECK(sem_init(&sem, 0, 0) == 0);
+    pthread_mutex_lock(&gate);
 
     pthread_attr_t attr;
     CHECK0(pthread_attr_init(&attr));
@@ -61,9 +81,15 @@ int main(int argc, char **argv)
         pthread_cond_wait(&all_started, &lock);
     CHECK(started == n);
     CHECK(released == 0);
+    pthread_mutex_unlock(&lock);
+    usleep(100 * 1000); /* let the last ones reach their mutex or semaphore */
+    pthread_mutex_lock(&lock);
     go = 1;
     pthread_cond_broadcast(&go_cond);
     pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&gate);
+    for (long i = 2; i < n; i += 3)
+        CHECK(sem_post(&sem) == 0);
     printf("started %ld threads, all alive and blocked at once\n", started);
 
     long sum = 0;
