@@ -25,6 +25,8 @@
 #include <sys/syscall.h>
 
 #define NBUCKETS 4096
+#define WAIT_CANCEL 1 /* a cancellation point: pthread_cancel ends it with -ECANCELED */
+#define WAIT_INTR 2   /* a signal to the G ends it with -EINTR (every G wait: the handler runs at once) */
 
 struct waiter {
 	struct gmp_g *g;            /* NULL: a foreign kernel thread */
@@ -32,6 +34,7 @@ struct waiter {
 	uint32_t bitset;
 	struct waiter *next, *prev; /* bucket lock */
 	bool queued;                /* bucket lock */
+	uint8_t ends;               /* WAIT_CANCEL / WAIT_INTR: what may end the wait early; immutable */
 	int result;                 /* written by the unlinker under the bucket lock */
 	_Atomic uint32_t kword;     /* foreign: 1 once woken */
 	struct gmp_timer timer;
@@ -149,12 +152,13 @@ int64_t gmp_deadline_from(const struct timespec *ts, clockid_t clk, bool absolut
 }
 
 static int futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline,
-		      enum gmp_waitreason why, bool cancellable)
+		      enum gmp_waitreason why, uint8_t ends)
 {
 	if (bitset == 0)
 		return -EINVAL;
 	struct bucket *b = bucket_of((const void *)addr);
-	struct waiter w = {.addr = addr, .bitset = bitset};
+	struct waiter w = {.addr = addr, .bitset = bitset, .ends = ends};
+	bool cancellable = ends != 0; /* registered in g->cwait */
 	struct gmp_g *g = gmp_getg();
 
 	if (g) {
@@ -168,8 +172,10 @@ static int futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int
 			err = -EAGAIN;
 		else if (deadline > 0 && deadline <= gmp_nanotime())
 			err = -ETIMEDOUT;
-		else if (cancellable && gmp_tcb_cancel_pending(g->tcb))
+		else if ((ends & WAIT_CANCEL) && gmp_tcb_cancel_pending(g->tcb))
 			err = -ECANCELED;
+		else if ((ends & WAIT_INTR) && (atomic_load(&g->sigpending) & ~g->sigmask))
+			err = -EINTR; /* a signal came before we queued: take it now */
 		if (!err) {
 			w.g = g;
 			enqueue(b, &w);
@@ -186,6 +192,8 @@ static int futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int
 		if (err) {
 			gmp_unlock(&b->lock);
 			gmp_releasep_user(p);
+			if (err == -EINTR)
+				gmp_deliver_pending(g); /* the handlers run now, as after a park */
 		} else {
 			gmp_park(g, p, gmp_unlock_void, &b->lock, why);
 			if (deadline > 0)
@@ -233,30 +241,33 @@ int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_
 		   enum gmp_waitreason why)
 {
 	(void)clk;
-	return futex_wait(addr, val, bitset, deadline, why, false);
+	return futex_wait(addr, val, bitset, deadline, why, WAIT_INTR);
 }
 
 int gmp_futex_wait_cancel(_Atomic uint32_t *addr, uint32_t val, int64_t deadline, enum gmp_waitreason why)
 {
-	return futex_wait(addr, val, GMP_FUTEX_BITSET_ANY, deadline, why, true);
+	return futex_wait(addr, val, GMP_FUTEX_BITSET_ANY, deadline, why, WAIT_CANCEL | WAIT_INTR);
 }
 
+
 /*
- * pthread_cancel's wake-up: if t is parked in a cancellable wait, unlink it
- * with -ECANCELED.  The caller has already set t's cancellation bits; a
- * wait that begins later sees them (futex_wait checks after enqueueing).
+ * pthread_cancel's and signals' wake-up: if t is parked in a wait that res
+ * (-ECANCELED or -EINTR) may end, unlink it with res.  The caller has
+ * already set t's cancellation bits or pending signals; a wait that begins
+ * later sees them (futex_wait checks after enqueueing).
  */
-void gmp_futex_cancel_g(struct gmp_g *t)
+void gmp_futex_cancel_g(struct gmp_g *t, int res)
 {
+	uint8_t need = res == -ECANCELED ? WAIT_CANCEL : WAIT_INTR;
 	struct gmp_g *self = gmp_getg();
 	struct gmp_p *p = self ? gmp_acquirep_user(self) : NULL;
 	gmp_lock(&t->cwlock);
 	struct waiter *w = atomic_load(&t->cwait);
 	if (w) {
 		struct bucket *b = lock_bucket_of(w);
-		if (w->queued && w->g == t) {
+		if (w->queued && w->g == t && (w->ends & need)) {
 			unlink_w(b, w);
-			w->result = -ECANCELED;
+			w->result = res;
 			gmp_unlock(&b->lock);
 			wake_one(w, p);
 		} else {

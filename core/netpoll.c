@@ -169,8 +169,8 @@ void gmp_fd_close(int fd)
 		gmp_releasep_user(p);
 }
 
-/* pthread_cancel: end t's wait on an fd, if it is in one. */
-void gmp_netpoll_cancel_g(struct gmp_g *t)
+/* pthread_cancel (-ECANCELED) or a signal (-EINTR): end t's wait on an fd, if it is in one. */
+void gmp_netpoll_cancel_g(struct gmp_g *t, int res)
 {
 	int fd = atomic_load(&t->npfd) - 1;
 	if (fd < 0)
@@ -183,9 +183,9 @@ void gmp_netpoll_cancel_g(struct gmp_g *t)
 	gmp_lock(&pd->lock);
 	struct gmp_g *g = NULL;
 	if (pd->rg == t)
-		g = take(pd, GMP_NETPOLL_READ, -ECANCELED);
+		g = take(pd, GMP_NETPOLL_READ, res);
 	else if (pd->wg == t)
-		g = take(pd, GMP_NETPOLL_WRITE, -ECANCELED);
+		g = take(pd, GMP_NETPOLL_WRITE, res);
 	gmp_unlock(&pd->lock);
 	if (g)
 		wake(g, p);
@@ -238,19 +238,22 @@ int gmp_netpoll_wait(int fd, int mode, int64_t deadline)
 			uint32_t turn = atomic_load(&pd->turn);
 			gmp_unlock(&pd->lock);
 			gmp_releasep_user(p);
-			int r = gmp_futex_wait(&pd->turn, turn, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC,
-					       WR_NETPOLL);
-			return r == -ETIMEDOUT ? -ETIMEDOUT : 0;
+			int r = gmp_futex_wait(&pd->turn, turn, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC, WR_NETPOLL);
+			return r == -ETIMEDOUT || r == -EINTR ? r : 0;
 		}
 		*slot = g;
 		g->npmode = (uint8_t)mode;
 		atomic_store(&g->npfd, fd + 1); /* seq_cst: pairs with pthread_cancel's bits-then-npfd */
-		if (gmp_tcb_cancel_pending(g->tcb)) {
+		bool canceled = gmp_tcb_cancel_pending(g->tcb);
+		if (canceled || (atomic_load(&g->sigpending) & ~g->sigmask)) {
+			/* pthread_cancel or a signal came before we were queued */
 			*slot = NULL;
 			atomic_store(&g->npfd, 0);
 			gmp_unlock(&pd->lock);
 			gmp_releasep_user(p);
-			return -ECANCELED;
+			if (!canceled)
+				gmp_deliver_pending(g); /* the handlers run now, as after a park */
+			return canceled ? -ECANCELED : -EINTR;
 		}
 		if (atomic_fetch_add(&nwaiters, 1) == 0) {
 			/* An idle M sleeping on a far timer must switch to polling now. */

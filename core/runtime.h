@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <time.h>
 #include <sys/types.h>
 
@@ -112,6 +113,7 @@ struct gmp_g {
 	struct gmp_g *joiner;           /* the G joining this one (EDEADLK check); informational */
 	uint64_t createdby;             /* goid of the creator, 0 for foreign threads */
 	_Atomic uint64_t sigpending;    /* signals sent to this G while it was not running; atomic */
+	bool sig_norestart;             /* a handler without SA_RESTART ran at the last delivery; the G */
 	bool exiting;                   /* pthread_exit called: retval holds its value */
 	_Atomic int npfd;               /* fd+1 while parked in the netpoller, else 0; the G */
 	uint8_t npmode;
@@ -281,7 +283,7 @@ void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* any;
 void gmp_yield(struct gmp_g *g) GMP_HIDDEN;                 /* G */
 void gmp_entersyscall(struct gmp_g *g) GMP_HIDDEN;          /* G: a blocking kernel call follows */
 void gmp_exitsyscall(struct gmp_g *g) GMP_HIDDEN;           /* G: it returned; may reschedule */
-int gmp_signal_g(struct gmp_g *t, int sig) GMP_HIDDEN;      /* any: pthread_kill to a G */
+int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info) GMP_HIDDEN; /* any: pthread_kill/sigqueue to a G */
 void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;       /* G: raise signals queued while it was off */
 void gmp_wakep(void) GMP_HIDDEN;                            /* any */
 void gmp_mkick_sleeper(struct gmp_m *m) GMP_HIDDEN;         /* any: end an idle M's sleep or poll */
@@ -350,11 +352,11 @@ _Noreturn void gmp_thread_exit(void *ret) GMP_HIDDEN;          /* G */
 /* futex.c: address-keyed wait queues, the one waiting mechanism (DESIGN.md §7). */
 #define GMP_FUTEX_BITSET_ANY 0xffffffffu
 int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline,
-		   clockid_t clk, enum gmp_waitreason why) GMP_HIDDEN; /* G or foreign; 0, -EAGAIN, -ETIMEDOUT */
+		   clockid_t clk, enum gmp_waitreason why) GMP_HIDDEN; /* G or foreign; 0, -EAGAIN, -ETIMEDOUT, -EINTR (a handler ran) */
 /* As gmp_futex_wait, and a pthread_cancel of the waiting G ends it with -ECANCELED (cancellation points). */
 int gmp_futex_wait_cancel(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
 			  enum gmp_waitreason why) GMP_HIDDEN;
-void gmp_futex_cancel_g(struct gmp_g *t) GMP_HIDDEN; /* G or foreign: end t's cancellable wait */
+void gmp_futex_cancel_g(struct gmp_g *t, int res) GMP_HIDDEN; /* G or foreign: end t's wait: -ECANCELED or -EINTR */
 int gmp_futex_wake(_Atomic uint32_t *addr, int n, uint32_t bitset) GMP_HIDDEN; /* G or foreign: number woken */
 int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *p) GMP_HIDDEN; /* p held or NULL */
 void gmp_futex_wake_async(_Atomic uint32_t *addr, int n) GMP_HIDDEN; /* any, also a signal handler */
@@ -386,8 +388,8 @@ void gmp_fork_init(void) GMP_HIDDEN;
 bool gmp_netpoll_waiters(void) GMP_HIDDEN;
 int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list) GMP_HIDDEN;
 void gmp_netpoll_os_break(void) GMP_HIDDEN;
-void gmp_inject(struct gmp_g *list, int n) GMP_HIDDEN;
-void gmp_netpoll_cancel_g(struct gmp_g *t) GMP_HIDDEN; /* any: Gs made ready by the poller -> global queue */
+void gmp_inject(struct gmp_g *list, int n) GMP_HIDDEN; /* any: Gs made ready by the poller -> global queue */
+void gmp_netpoll_cancel_g(struct gmp_g *t, int res) GMP_HIDDEN; /* any: end t's fd wait with res */
 
 /* sysmon.c */
 void gmp_sysmon_start(void) GMP_HIDDEN;

@@ -745,35 +745,6 @@ static void mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *))
 		gmp_deliver_pending(g);
 }
 
-/*
- * Signals to a G.  A running G gets the signal on its M's kernel thread; a
- * G that is not running keeps it pending until it runs again (mcall's
- * return), when it raises it on itself.  The window in which the G leaves
- * its M between the check and tgkill is closed by the recheck below only
- * for the common case; exact delivery is the signal work's.
- */
-int gmp_signal_g(struct gmp_g *t, int sig)
-{
-	uint32_t st = atomic_load(&t->status);
-	if (st == G_DEAD)
-		return 0;
-	struct gmp_m *m = t->m;
-	if ((st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t) {
-		long r = gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
-		return r < 0 ? (int)-r : 0;
-	}
-	atomic_fetch_or(&t->sigpending, 1ULL << (sig - 1));
-	return 0;
-}
-
-void gmp_deliver_pending(struct gmp_g *g)
-{
-	uint64_t set = atomic_exchange(&g->sigpending, 0);
-	for (int sig = 1; set; sig++, set >>= 1)
-		if (set & 1)
-			gmp_sys3(SYS_tgkill, gmp_sched.pid, g->m->tid, sig);
-}
-
 /* g0: the G's P was retaken; queue the G globally and sleep until given a P. */
 static void lostp_m(struct gmp_m *m, struct gmp_g *gp)
 {

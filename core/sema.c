@@ -47,8 +47,8 @@ int gmp_sem_wait(struct gmp_sem *s, int64_t deadline, bool try)
 			err = ETIMEDOUT;
 			break;
 		}
-		if (r == -EINTR) {
-			err = EINTR;
+		if (r == -EINTR && (deadline >= 0 || gmp_getg()->sig_norestart)) {
+			err = EINTR; /* sem_wait is restarted after SA_RESTART handlers, sem_timedwait never */
 			break;
 		}
 	}

@@ -75,7 +75,10 @@ static long futex(long a, long b, long c, long d, long e, long f)
 			if (deadline < 0)
 				return shim_ret(-EINVAL);
 		}
-		int r = gmp_futex_wait(uaddr, val, bits, deadline, CLOCK_MONOTONIC, WR_FUTEX);
+		int r;
+		do /* as the kernel: an untimed wait is restarted after SA_RESTART handlers */
+			r = gmp_futex_wait(uaddr, val, bits, deadline, CLOCK_MONOTONIC, WR_FUTEX);
+		while (r == -EINTR && !ts && shim_restart(0));
 		return r ? shim_ret(r) : 0;
 	}
 	case FUTEX_WAKE:

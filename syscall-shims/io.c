@@ -40,6 +40,8 @@ long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long
 			return -EAGAIN;
 		if (w == -ECANCELED)
 			pthread_testcancel();
+		else if (w == -EINTR && shim_restart(to))
+			continue; /* every handler that ran has SA_RESTART */
 		else if (w < 0)
 			return w;
 	}
@@ -271,6 +273,8 @@ static long connect_wait(int fd, const struct sockaddr *sa, socklen_t sl)
 			pthread_testcancel();
 			continue;
 		}
+		if (w == -EINTR && shim_restart(0))
+			continue;
 		if (w < 0)
 			return w;
 		r = gmp_sys3(SYS_connect, fd, sa, sl);

@@ -9,8 +9,8 @@
  * zero timeout and its result is returned.  This costs a few system calls
  * per blocking call (one per fd to fill the instance) and no kernel thread.
  * ppoll/pselect/epoll_pwait with a signal mask keep the kernel's atomic mask
- * swap: they run with hand-off.  A G that the kernel would interrupt with
- * EINTR is not interrupted by a signal while parked (README.md).
+ * swap: they run with hand-off.  A signal handler that runs while the G is
+ * parked ends the call with EINTR, as the kernel's (never restarted).
  */
 #include "shim.h"
 
@@ -63,6 +63,8 @@ static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
 	for (;;) {
 		int w = park_on(ep, deadline);
 		r = gmp_sys3(SYS_poll, fds, n, 0);
+		if (r == 0 && w == -EINTR)
+			r = -EINTR; /* a handler ran: poll is never restarted */
 		if (r != 0 || w == -ETIMEDOUT || w < 0)
 			break;
 	}
@@ -192,6 +194,8 @@ static int epoll_parked(int epfd, struct epoll_event *ev, int max, int timeout)
 	for (;;) {
 		int w = park_on(epfd, deadline);
 		r = gmp_sys4(SYS_epoll_wait, epfd, ev, max, 0);
+		if (r == 0 && w == -EINTR)
+			r = -EINTR; /* a handler ran: epoll_wait is never restarted */
 		if (r != 0 || w == -ETIMEDOUT || (w < 0 && w != -EAGAIN))
 			return (int)shim_ret(r);
 	}

@@ -56,5 +56,16 @@ static inline long shim_handoff6(long nr, long a, long b, long c, long d, long e
 			gmp_exitsyscall(g_);               \
 	} while (0)
 
+/*
+ * After a parked call ended with -EINTR (a handler ran): is it restarted?
+ * As the kernel: yes when every handler had SA_RESTART, except for socket
+ * calls with a receive/send timeout (signal(7)).
+ */
+static inline bool shim_restart(int64_t timeout)
+{
+	struct gmp_g *g = gmp_getg();
+	return timeout <= 0 && g && !g->sig_norestart;
+}
+
 long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long e, long f) GMP_HIDDEN;
 #endif

@@ -4,8 +4,8 @@
  *
  * A sleeping G waits on its own stack word with a deadline: the runtime's
  * futex wait gives the timer handling (per-P heaps, timeouts run by any
- * M) for free.  Interruption by signals (EINTR with the remaining time) is
- * the signal work's; until then a sleep always runs to its end.
+ * M) for free.  A signal handler that runs ends the sleep with EINTR and
+ * the time left (core/signal.c interrupts the wait).
  */
 #include "../preload/export.h"
 
@@ -21,8 +21,8 @@ static bool on_g(void)
 	return g != NULL;
 }
 
-/* Park until the absolute CLOCK_MONOTONIC deadline. */
-static void park_until(int64_t deadline)
+/* Park until the absolute CLOCK_MONOTONIC deadline; 0, or EINTR when a signal handler ran. */
+static int park_until(int64_t deadline)
 {
 	_Atomic uint32_t word = 0;
 	pthread_testcancel(); /* sleeps are cancellation points */
@@ -30,9 +30,12 @@ static void park_until(int64_t deadline)
 		int r = gmp_futex_wait_cancel(&word, 0, deadline, WR_SLEEP);
 		if (r == -ECANCELED)
 			pthread_testcancel();
+		if (r == -EINTR)
+			return EINTR;
 		if (r == -ENOMEM)
 			break;
 	}
+	return 0;
 }
 
 static bool clock_ok(clockid_t c)
@@ -71,8 +74,15 @@ GMP_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *
 			return 0;
 		deadline = gmp_deadline_from(req, CLOCK_MONOTONIC, false);
 	}
-	park_until(deadline);
-	return 0;
+	int err = park_until(deadline);
+	if (err == EINTR && rem && !(flags & TIMER_ABSTIME)) {
+		int64_t left = deadline - gmp_nanotime();
+		if (left < 0)
+			left = 0;
+		rem->tv_sec = left / 1000000000;
+		rem->tv_nsec = left % 1000000000;
+	}
+	return err;
 }
 
 GMP_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
@@ -93,8 +103,11 @@ GMP_EXPORT int usleep(useconds_t us)
 
 GMP_EXPORT unsigned sleep(unsigned s)
 {
-	struct timespec ts = {s, 0};
-	return nanosleep(&ts, NULL) == 0 ? 0 : s;
+	struct timespec ts = {s, 0}, rem = {0, 0};
+	if (nanosleep(&ts, &rem) == 0)
+		return 0;
+	/* interrupted: the whole seconds left, rounded up as glibc does */
+	return (unsigned)rem.tv_sec + (rem.tv_nsec >= 500000000);
 }
 
 GMP_EXPORT int thrd_sleep(const struct timespec *req, struct timespec *rem)
