@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "../arch/arch.h"
+#include "faultinj.h"
 #include "lock.h"
 
 #define GMP_HIDDEN __attribute__((visibility("hidden")))
@@ -378,7 +379,7 @@ void gmp_inject(struct gmp_g *list, int n) GMP_HIDDEN;
 void gmp_netpoll_cancel_g(struct gmp_g *t) GMP_HIDDEN; /* any: Gs made ready by the poller -> global queue */
 
 /* sysmon.c */
-void gmp_sysmon_start(void) GMP_HIDDEN;
+int gmp_sysmon_start(void) GMP_HIDDEN;                  /* G or foreign: 0 or -EAGAIN */
 void gmp_trim_pooled_stacks(void) GMP_HIDDEN;
 
 /* key.c: thread-specific data. */
