@@ -194,6 +194,15 @@ static int futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int
 			gmp_releasep_user(p);
 			if (err == -EINTR)
 				gmp_deliver_pending(g); /* the handlers run now, as after a park */
+			if (err == -ENOMEM) {
+				/*
+				 * The timer heap could not grow: no timed park.  Yield and
+				 * report a spurious wake-up; every caller checks its
+				 * condition and deadline and waits again.
+				 */
+				gmp_yield(g);
+				err = 0;
+			}
 		} else {
 			gmp_park(g, p, gmp_unlock_void, &b->lock, why);
 			if (deadline > 0)

@@ -83,7 +83,7 @@ static uint32_t default_procs(void)
 struct gmp_m *gmp_allocm(void)
 {
 	static _Atomic uint64_t mid;
-	struct gmp_m *m = gmp_rt_alloc(sizeof *m);
+	struct gmp_m *m = GMP_FAULT(M_ALLOC) ? NULL : gmp_rt_alloc(sizeof *m);
 	if (!m)
 		return NULL;
 	m->id = atomic_fetch_add(&mid, 1);
@@ -103,13 +103,23 @@ static void refuse(const char *why)
 	_exit(127);
 }
 
+/*
+ * The one failure that cannot be reported to a caller: memory for the main
+ * thread's G, m0 and m0's scheduler stack, or the Ps, at start-up.
+ */
+static void startup_nomem(const char *what)
+{
+	gmp_printf("gmp: fatal: out of memory at start-up (%s); cannot run the program\n", what);
+	_exit(127);
+}
+
 /* Make the calling (main) thread the main G, running on m0. */
 static void adopt_main(void)
 {
 	struct gmp_g *g = gmp_galloc();
 	struct gmp_m *m0 = gmp_allocm();
 	if (!g || !m0)
-		refuse("out of memory at start-up");
+		startup_nomem(g ? "m0" : "the main thread's G");
 	void *tp = gmp_arch_get_tp();
 	g->tcb = tp;
 	g->ismain = true;
@@ -122,7 +132,7 @@ static void adopt_main(void)
 	/* m0's g0 gets a stack of its own; the original stack stays the main G's. */
 	struct gmp_stack s0;
 	if (gmp_stack_alloc(&s0, 256 * 1024, gmp_pagesize()) != 0)
-		refuse("cannot allocate the scheduler stack");
+		startup_nomem("m0's scheduler stack");
 	m0->g0.stack = s0;
 	gmp_ctx_make(&m0->g0.ctx, (char *)s0.lo + s0.size, gmp_m0_g0_start, m0);
 	m0->tid = (pid_t)gmp_sys0(SYS_gettid);
@@ -193,11 +203,11 @@ void gmp_init_slow(void)
 
 	gmp_sched.allp = gmp_rt_alloc(np * sizeof(struct gmp_p *));
 	if (!gmp_sched.allp)
-		refuse("out of memory at start-up");
+		startup_nomem("the P table");
 	for (uint32_t i = 0; i < np; i++) {
 		struct gmp_p *p = gmp_rt_alloc(sizeof(struct gmp_p));
 		if (!p)
-			refuse("out of memory at start-up");
+			startup_nomem("a P");
 		p->id = i;
 		gmp_sched.allp[i] = p;
 	}

@@ -93,7 +93,7 @@ int gmp_key_set(unsigned k, const void *val)
 	if (!b) {
 		if (!val)
 			return 0;
-		b = calloc(BLK, sizeof *b);
+		b = GMP_FAULT(KEY_BLOCK) ? NULL : calloc(BLK, sizeof *b);
 		if (!b)
 			return ENOMEM;
 		tsd[k / BLK] = b;

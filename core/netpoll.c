@@ -25,7 +25,7 @@
 
 static struct gmp_pollfd *_Atomic pages[MAX_PAGES];
 static gmp_lock_t initlock;
-static _Atomic int inited; /* 0 no, 1 yes, -1 failed */
+static _Atomic int inited; /* 0 no (or it failed: tried again), 1 yes */
 static _Atomic int32_t nwaiters;
 
 static struct gmp_pollfd *rec(int fd, bool create)
@@ -36,7 +36,7 @@ static struct gmp_pollfd *rec(int fd, bool create)
 	if (!pg) {
 		if (!create)
 			return NULL;
-		struct gmp_pollfd *np = gmp_rt_alloc(PAGE_FDS * sizeof *np);
+		struct gmp_pollfd *np = GMP_FAULT(FD_PAGE) ? NULL : gmp_rt_alloc(PAGE_FDS * sizeof *np);
 		if (!np)
 			return NULL;
 		struct gmp_pollfd *z = NULL;
@@ -87,12 +87,12 @@ bool gmp_fd_nonblock(int fd, struct gmp_pollfd *pd)
 
 static int ensure_init(void)
 {
-	int s = atomic_load(&inited);
-	if (s)
-		return s > 0 ? 0 : -ENOMEM;
+	if (atomic_load(&inited) > 0)
+		return 0;
+	/* A failure (no fds, no memory) is not remembered: the next pollable fd tries again. */
 	gmp_lock(&initlock);
-	if (!atomic_load(&inited))
-		atomic_store(&inited, gmp_netpoll_os_init() == 0 ? 1 : -1);
+	if (!atomic_load(&inited) && gmp_netpoll_os_init() == 0)
+		atomic_store(&inited, 1);
 	gmp_unlock(&initlock);
 	return atomic_load(&inited) > 0 ? 0 : -ENOMEM;
 }
@@ -276,8 +276,16 @@ int gmp_netpoll_wait(int fd, int mode, int64_t deadline)
 			t->when = deadline;
 			t->fn = timeout_fn;
 			t->arg = &wa;
-			if (gmp_timer_add(p, t) != 0)
-				deadline = 0;
+			if (gmp_timer_add(p, t) != 0) {
+				/* The timer heap could not grow: no timed park; yield, the caller retries. */
+				*slot = NULL;
+				g->npfd = 0;
+				atomic_fetch_sub(&nwaiters, 1);
+				gmp_unlock(&pd->lock);
+				gmp_releasep_user(p);
+				gmp_yield(g);
+				return 0;
+			}
 		}
 		gmp_park(g, p, gmp_unlock_void, &pd->lock, WR_NETPOLL);
 		g->npfd = 0;

@@ -28,10 +28,10 @@ static bool no_pwait2;
 
 int gmp_netpoll_os_init(void)
 {
-	int e = (int)gmp_sys1(SYS_epoll_create1, EPOLL_CLOEXEC);
+	int e = GMP_FAULT(EPOLL_CREATE) ? -EMFILE : (int)gmp_sys1(SYS_epoll_create1, EPOLL_CLOEXEC);
 	if (e < 0)
 		return e;
-	int v = (int)gmp_sys2(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int v = GMP_FAULT(EVENTFD) ? -EMFILE : (int)gmp_sys2(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (v < 0) {
 		gmp_sys1(SYS_close, e);
 		return v;

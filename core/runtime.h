@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "../arch/arch.h"
+#include "faultinj.h"
 #include "lock.h"
 
 #define GMP_HIDDEN __attribute__((visibility("hidden")))
@@ -392,7 +393,7 @@ void gmp_inject(struct gmp_g *list, int n) GMP_HIDDEN; /* any: Gs made ready by 
 void gmp_netpoll_cancel_g(struct gmp_g *t, int res) GMP_HIDDEN; /* any: end t's fd wait with res */
 
 /* sysmon.c */
-void gmp_sysmon_start(void) GMP_HIDDEN;
+int gmp_sysmon_start(void) GMP_HIDDEN;                  /* G or foreign: 0 or -EAGAIN */
 void gmp_sysmon_kick(void) GMP_HIDDEN; /* any, async-signal-safe: sysmon looks now */
 void gmp_trim_pooled_stacks(void) GMP_HIDDEN;
 

@@ -211,10 +211,24 @@ static void *mthread_main(void *arg)
 	return NULL;
 }
 
-/* Create a kernel thread for a new M that starts with p.  Any context. */
+/* Ms whose kernel thread could not be created, kept for the next newm; sched.lock. */
+static struct gmp_m *mspare;
+
+/*
+ * Create a kernel thread for a new M that starts with p.  Any context.
+ * On failure (-ENOMEM, -EAGAIN) nothing is kept: the M struct waits on
+ * mspare (Ms are on the push-only allm list and never freed) and the
+ * caller gives p back.
+ */
 static int newm(struct gmp_p *p, bool spinning)
 {
-	struct gmp_m *m = gmp_allocm();
+	gmp_lock(&gmp_sched.lock);
+	struct gmp_m *m = mspare;
+	if (m)
+		mspare = m->schedlink;
+	gmp_unlock(&gmp_sched.lock);
+	if (!m)
+		m = gmp_allocm();
 	if (!m)
 		return -ENOMEM;
 	m->nextp = p;
@@ -226,9 +240,15 @@ static int newm(struct gmp_p *p, bool spinning)
 	 * walks that list keeps working.  Its stack is g0's stack.
 	 */
 	unsigned long th;
-	int err = gmp_libc.pthread_create(&th, NULL, mthread_main, m);
-	if (err)
+	int err = GMP_FAULT(M_CLONE) ? EAGAIN : gmp_libc.pthread_create(&th, NULL, mthread_main, m);
+	if (err) {
+		m->nextp = NULL;
+		gmp_lock(&gmp_sched.lock);
+		m->schedlink = mspare;
+		mspare = m;
+		gmp_unlock(&gmp_sched.lock);
 		return -err;
+	}
 	return 0;
 }
 

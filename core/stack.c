@@ -11,7 +11,8 @@
  * guard, and the kernel merges adjacent unguarded stacks into few VMAs, so
  * the thread count is bounded by memory, not by mappings.
  * GMP_STACKGUARD=strict refuses instead: pthread_create returns EAGAIN at
- * the budget.  Any mmap/mprotect failure is EAGAIN, never a crash.
+ * the budget.  GMP_STACKGUARD_BUDGET=N sets the budget to N guarded stacks
+ * (m0's scheduler stack is one of them).  Any mmap/mprotect failure is EAGAIN, never a crash.
  *
  * Stacks of the default size stay with their G when it dies (thread.c's
  * free lists), so a create after an exit makes no system call at all.
@@ -47,6 +48,10 @@ static void guard_init(void)
 	const char *e = getenv("GMP_STACKGUARD");
 	guard_strict = e && strcmp(e, "strict") == 0;
 	guard_budget = maxmap * 4 / 10 / 2;
+	/* GMP_STACKGUARD_BUDGET=N: N guarded stacks instead (tests reach the limit with it) */
+	const char *b = getenv("GMP_STACKGUARD_BUDGET");
+	if (b && atol(b) > 0)
+		guard_budget = atol(b);
 }
 
 size_t gmp_pagesize(void)
@@ -90,10 +95,11 @@ int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard)
 	size = (size + ps - 1) & ~(ps - 1);
 	guard = (guard + ps - 1) & ~(ps - 1);
 	size_t len = size + guard;
-	void *map = rawmmap(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK);
+	void *map = GMP_FAULT(STACK_MMAP) ? NULL
+		  : rawmmap(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK);
 	if (!map)
 		return -EAGAIN;
-	if (guard && gmp_sys3(SYS_mprotect, map, guard, PROT_NONE) != 0) {
+	if (guard && (GMP_FAULT(STACK_MPROTECT) || gmp_sys3(SYS_mprotect, map, guard, PROT_NONE) != 0)) {
 		gmp_sys2(SYS_munmap, map, len);
 		return -EAGAIN;
 	}

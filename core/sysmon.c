@@ -15,6 +15,7 @@
  */
 #include "runtime.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <time.h>
 #include <sys/syscall.h>
@@ -22,7 +23,7 @@
 #define USER_SLICE_NS (10 * 1000000LL)
 #define SYSCALL_SLICE_NS (20 * 1000LL)
 
-static _Atomic int started;
+static _Atomic int started; /* 0 not running, 1 being started, 2 running */
 
 static int retake(int64_t now)
 {
@@ -104,14 +105,19 @@ static void *sysmon_main(void *arg)
 			last_trim = now;
 			gmp_trim_pooled_stacks();
 		}
-		/* Work left on an idle P (GMP_MAXTHREADS was reached): try again to start an M. */
-		for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
+		/*
+		 * Work left on an idle P, or on the global queue while every P is
+		 * idle (GMP_MAXTHREADS was reached, or an M could not be created):
+		 * try again to start an M.
+		 */
+		bool stranded = atomic_load(&gmp_sched.runqsize) > 0 &&
+				atomic_load(&gmp_sched.npidle) == (int32_t)gmp_sched.nprocs;
+		for (uint32_t i = 0; i < gmp_sched.nprocs && !stranded; i++) {
 			struct gmp_p *p = gmp_sched.allp[i];
-			if (atomic_load(&p->status) == P_IDLE && !gmp_runqempty(p)) {
-				gmp_wakep();
-				break;
-			}
+			stranded = atomic_load(&p->status) == P_IDLE && !gmp_runqempty(p);
 		}
+		if (stranded)
+			gmp_wakep();
 		int64_t next = gmp_timers_next();
 		if (next != 0 && next < now && atomic_load(&gmp_sched.npidle) > 0) {
 			gmp_wakep();
@@ -137,16 +143,29 @@ static void *sysmon_main(void *arg)
 	return NULL;
 }
 
-void gmp_sysmon_start(void)
+/*
+ * Start sysmon with the first thread creation.  If its kernel thread
+ * cannot be created, the creation fails with EAGAIN (sysmon is what
+ * retries a failed M start, so running without it could hang) and the
+ * next creation tries again.
+ */
+int gmp_sysmon_start(void)
 {
-	if (GMP_LIKELY(atomic_load_explicit(&started, memory_order_relaxed)))
-		return;
+	if (GMP_LIKELY(atomic_load_explicit(&started, memory_order_acquire) == 2))
+		return 0;
 	int z = 0;
-	if (!atomic_compare_exchange_strong(&started, &z, 1))
-		return;
+	if (!atomic_compare_exchange_strong(&started, &z, 1)) {
+		while (atomic_load(&started) == 1)
+			gmp_cpu_relax(); /* another creator is starting it */
+		return atomic_load(&started) == 2 ? 0 : -EAGAIN;
+	}
 	unsigned long th;
-	if (gmp_libc.pthread_create(&th, NULL, sysmon_main, NULL) != 0)
-		gmp_printf("gmp: warning: cannot start sysmon; long-running threads may delay others\n");
+	if (GMP_FAULT(SYSMON_CLONE) || gmp_libc.pthread_create(&th, NULL, sysmon_main, NULL) != 0) {
+		atomic_store(&started, 0);
+		return -EAGAIN;
+	}
+	atomic_store_explicit(&started, 2, memory_order_release);
+	return 0;
 }
 
 

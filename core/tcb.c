@@ -57,9 +57,10 @@ static struct {
 	gmp_lock_t modlock;     /* mods, nmods */
 	struct tlsmod mods[MAXMODS];
 	int nmods;
-	gmp_lock_t celllock;
+	gmp_lock_t celllock;    /* chunk, chunkleft, spare */
 	char *chunk;
 	size_t chunkleft;
+	void *spare;            /* cells given back after a failed _dl_allocate_tls, linked by their first word */
 } L;
 
 static uint32_t db_off(void *libc, const char *name, bool *ok)
@@ -242,11 +243,18 @@ int gmp_tcb_layout_init(void)
 static void *cell_alloc(void)
 {
 	gmp_lock(&L.celllock);
+	if (L.spare) {
+		void *r = L.spare;
+		L.spare = *(void **)r;
+		*(void **)r = NULL;
+		gmp_unlock(&L.celllock);
+		return r;
+	}
 	if (L.chunkleft < L.cell) {
 		size_t chunk = 2u << 20;
 		if (chunk < L.cell * 4)
 			chunk = L.cell * 4;
-		char *c = gmp_rt_alloc(chunk);
+		char *c = GMP_FAULT(TCB_CELL) ? NULL : gmp_rt_alloc(chunk);
 		if (!c) {
 			gmp_unlock(&L.celllock);
 			return NULL;
@@ -275,8 +283,14 @@ void *gmp_tcb_alloc(struct gmp_g *g)
 	if (!cell)
 		return NULL;
 	char *tcb = cell + L.static_size - L.sizeof_pthread;
-	if (gmp_libc.allocate_tls(tcb) == NULL)
-		return NULL; /* the cell is lost; only on ENOMEM */
+	if (GMP_FAULT(TCB_DTV) || gmp_libc.allocate_tls(tcb) == NULL) {
+		/* ENOMEM: keep the cell for the next TCB; _dl_allocate_tls wrote nothing in it */
+		gmp_lock(&L.celllock);
+		*(void **)cell = L.spare;
+		L.spare = cell;
+		gmp_unlock(&L.celllock);
+		return NULL;
+	}
 
 	*(void **)(tcb + GMP_TCB_TCB) = tcb;
 	*(void **)(tcb + GMP_TCB_SELF) = tcb;

@@ -37,7 +37,7 @@ static struct gmp_g *galloc(void)
 	gmp_lock(&gmp_sched.allglock);
 	if (slableft == 0) {
 		size_t n = 256;
-		slab = gmp_rt_alloc(n * sizeof(struct gmp_g));
+		slab = GMP_FAULT(G_SLAB) ? NULL : gmp_rt_alloc(n * sizeof(struct gmp_g));
 		if (!slab) {
 			gmp_unlock(&gmp_sched.allglock);
 			return NULL;
@@ -227,6 +227,12 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 		}
 	}
 
+	if (gmp_sysmon_start() != 0) {
+		atomic_store(&ng->status, G_DEAD);
+		gmp_gfput(NULL, ng);
+		return EAGAIN;
+	}
+
 	ng->goid = atomic_fetch_add(&gmp_sched.goidgen, 1) + 1;
 	ng->start = fn;
 	ng->arg = arg;
@@ -258,7 +264,6 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	}
 	atomic_fetch_add(&gmp_sched.ngalive, 1);
 	*out = ng->tcb; /* visible before the thread can run, as NPTL */
-	gmp_sysmon_start();
 
 	gmp_casgstatus(ng, G_IDLE, G_RUNNABLE);
 	if (self) {

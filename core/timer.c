@@ -91,7 +91,9 @@ int gmp_timer_add(struct gmp_p *p, struct gmp_timer *t)
 	if (p->ntimers == p->timercap) {
 		size_t ncap = p->timercap ? p->timercap * 2 : 512;
 		void *nm;
-		if (p->timers)
+		if (GMP_FAULT(TIMER_GROW))
+			nm = (void *)(long)-ENOMEM;
+		else if (p->timers)
 			nm = (void *)gmp_sys4(SYS_mremap, p->timers, p->timercap * sizeof(void *),
 					      ncap * sizeof(void *), MREMAP_MAYMOVE);
 		else

@@ -33,7 +33,7 @@ static int attr_read(const pthread_attr_t *attr, struct gmp_thread_attr *a)
 	void *lo = NULL;
 	size_t ssz = 0;
 	pthread_attr_getstack(attr, &lo, &ssz); /* lo = top - size; top is NULL unless a stack was given */
-	top = (char *)lo + ssz;
+	top = (void *)((uintptr_t)lo + ssz); /* integer sum: NULL - size + size must not be pointer arithmetic */
 	pthread_attr_getinheritsched(attr, &inh);
 	pthread_attr_getschedpolicy(attr, &a->schedpolicy);
 	pthread_attr_getschedparam(attr, &sp);

@@ -28,7 +28,7 @@ static bool wake_op(_Atomic uint32_t *u2, uint32_t enc)
 {
 	uint32_t op = (enc >> 28) & 7, cmp = (enc >> 24) & 15;
 	uint32_t oparg = (enc >> 12) & 0xfff, cmparg = enc & 0xfff;
-	if (enc & (FUTEX_OP_OPARG_SHIFT << 28))
+	if (enc & ((uint32_t)FUTEX_OP_OPARG_SHIFT << 28))
 		oparg = 1u << (oparg & 31);
 	uint32_t old = atomic_load(u2), nv;
 	do {

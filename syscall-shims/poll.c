@@ -59,7 +59,10 @@ static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
 			return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);
 		}
 	}
-	gmp_fd_manage(ep, false);
+	if (gmp_fd_manage(ep, false) != 0 || !gmp_fd_get(ep)) {
+		gmp_sys1(SYS_close, ep); /* no fd record (out of memory): poll in the kernel */
+		return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);
+	}
 	for (;;) {
 		int w = park_on(ep, deadline);
 		r = gmp_sys3(SYS_poll, fds, n, 0);

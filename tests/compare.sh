@@ -12,6 +12,11 @@
 #   COMPARE_ENV      "VAR=val ..." exported for the gmp run only; values are
 #                    split on white space, so they cannot contain spaces
 #   MAX_KTHREADS     if set, the gmp run fails when its peak exceeds it
+#   GMP_LIB_PRELOAD  libraries put before GMP_LIB in LD_PRELOAD for the gmp
+#                    run (space-separated), for a sanitizer runtime that must
+#                    be loaded first: "libasan.so.8" for an ASan-built
+#                    GMP_LIB.  A UBSan-built GMP_LIB needs none: libubsan is
+#                    its DT_NEEDED and may load after the program.
 #
 # Exit status: 0 same behaviour, 1 different (a unified diff is printed, and
 # the stderr of both runs), 77 skip (no GMP_LIB, or the program itself exits
@@ -125,7 +130,7 @@ if [[ $native_status == timeout* ]]; then
     exit 1
 fi
 
-run_one gmp "$GMP_LIB" "${COMPARE_ENV:-}" "$@"
+run_one gmp "${GMP_LIB_PRELOAD:+$GMP_LIB_PRELOAD }$GMP_LIB" "${COMPARE_ENV:-}" "$@"
 gmp_status=$run_status
 gmp_peak=$run_peak
 
