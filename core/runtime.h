@@ -203,6 +203,8 @@ struct gmp_m {
 	struct gmp_m *alllink;                /* sched.allm; immutable once linked */
 	uint64_t fastrand;                    /* this M only */
 	unsigned long pthread;                /* the kernel thread's real pthread_t */
+	struct gmp_stack sigstack;            /* alternate signal stack of the kernel thread (fatal
+	                                         signals, stack overflow); this M only; debug.c */
 };
 
 /* ------------------------------------------------------------------ sched */
@@ -405,7 +407,7 @@ int gmp_libc_resolve(void) GMP_HIDDEN;
 /* fatal.c */
 _Noreturn void gmp_fatal(const char *fmt, ...) GMP_HIDDEN __attribute__((format(printf, 1, 2)));
 void gmp_printf(const char *fmt, ...) GMP_HIDDEN __attribute__((format(printf, 1, 2))); /* raw write(2) */
-void gmp_dump_gs(int fd) GMP_HIDDEN;
+void gmp_dump_gs(int fd) GMP_HIDDEN;                  /* any, also a signal handler: every G to stderr */
 
 /* debug.c: GMP_DEBUG options, schedtrace, dump, deadlock report. */
 struct gmp_debug {
@@ -413,11 +415,15 @@ struct gmp_debug {
 	int scheddetail;
 	int dumpsignal;
 	bool deadlock_abort;
+	int traceback;       /* GMP_TRACEBACK: 0 none, 1 single (default), 2 all; immutable after init */
 };
 extern struct gmp_debug gmp_debug GMP_HIDDEN;
 void gmp_debug_init(void) GMP_HIDDEN;
 void gmp_schedtrace(int64_t now) GMP_HIDDEN;   /* sysmon */
 void gmp_deadlock_check(void) GMP_HIDDEN;      /* sysmon */
+void gmp_sigstack_init(struct gmp_m *m) GMP_HIDDEN; /* m's own kernel thread: its alternate signal stack */
+void gmp_sigstack_free(struct gmp_m *m) GMP_HIDDEN; /* m's own kernel thread, before it exits */
+_Noreturn void gmp_abort(void) GMP_HIDDEN;     /* any: abort() after gmp already reported */
 const char *gmp_gstatus_name(uint32_t s) GMP_HIDDEN;
 const char *gmp_waitreason_name(uint32_t w) GMP_HIDDEN;
 
