@@ -88,6 +88,7 @@ static void dump_handler(int sig)
 }
 
 static void fatal_init(void);
+static void dump_tcbs_init(void);
 
 void gmp_debug_init(void)
 {
@@ -98,6 +99,9 @@ void gmp_debug_init(void)
 		else if (!strcmp(tb, "all") || !strcmp(tb, "2") || !strcmp(tb, "system") || !strcmp(tb, "crash"))
 			gmp_debug.traceback = 2;
 	}
+	/* libunwind's global cache takes a pthread mutex and changes the signal mask: keep it off. */
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
+	dump_tcbs_init();
 	fatal_init();
 	const char *e = getenv("GMP_DEBUG");
 	if (!e)
@@ -161,6 +165,46 @@ static void dump_unlock(bool held)
 {
 	if (held)
 		atomic_store(&dump_owner, 0);
+}
+
+/*
+ * Thread pointers for dumping.  libunwind calls read, syscall, pipe2,
+ * sigprocmask and pthread_mutex_lock, which gmp interposes; on a G they
+ * would enter the scheduler (a hand-off, a park), and on g0 the TLS names
+ * a G that is not running here at all.  So a dump runs with FS on a TCB of
+ * its own whose "current G" is NULL: every interposed function takes its
+ * foreign-thread path (plain system calls).  Two TCBs, allocated at
+ * start-up: [0] for the thread dumping (under the dump lock), [1] for the
+ * thread answering a backtrace request (one at a time).  Each costs two
+ * arch_prctl calls here (~7 us).  The TCBs are those of two G structs that
+ * stay G_IDLE for ever (never run, never on a free list), so dlopen's TLS
+ * copy reaches them too.
+ */
+static void *dump_tcb[2]; /* immutable after init */
+
+static void dump_tcbs_init(void)
+{
+	for (int i = 0; i < 2; i++) {
+		struct gmp_g *g = gmp_galloc();
+		if (!g || !(g->tcb = gmp_tcb_alloc(g)))
+			return;
+		dump_tcb[i] = g->tcb;
+	}
+}
+
+/* Switch to dump TCB i; returns the thread pointer to give back to tp_leave, NULL if not switched. */
+static __attribute__((noinline)) void *tp_enter(int i)
+{
+	void *tp = gmp_arch_get_tp();
+	if (!dump_tcb[i] || gmp_arch_set_tp(dump_tcb[i]) != 0)
+		return NULL;
+	return tp;
+}
+
+static __attribute__((noinline)) void tp_leave(void *tp)
+{
+	if (tp)
+		gmp_arch_set_tp(tp);
 }
 
 /* ------------------------------------------------------------ symbols */
@@ -305,12 +349,37 @@ static int symbolize(uintptr_t addr, char *name, size_t len, uintptr_t *start)
 	return b ? 1 : 2;
 }
 
+/*
+ * Recent answers of symbolize, direct-mapped by address: the frames of
+ * parked threads repeat (gmp_park, futex_wait, ...), and a lookup is a
+ * linear scan of a symbol table.  Dump lock.  Stale after a dlclose that
+ * maps other code at the same address; names are then wrong, not unsafe.
+ */
+#define SYMCACHE 512
+static struct {
+	uintptr_t addr, start;
+	int r;
+	char name[72];
+} symcache[SYMCACHE];
+
+static int symbolize_cached(uintptr_t addr, char *name, size_t len, uintptr_t *start)
+{
+	size_t h = (addr ^ (addr >> 9)) % SYMCACHE;
+	if (symcache[h].addr != addr) {
+		symcache[h].r = symbolize(addr, symcache[h].name, sizeof symcache[h].name, &symcache[h].start);
+		symcache[h].addr = addr;
+	}
+	snprintf(name, len, "%s", symcache[h].name);
+	*start = symcache[h].start;
+	return symcache[h].r;
+}
+
 /* "name+0xoff" for addr into buf, "?(module+0xoff)", or "?"; symbols only while the dump lock is held. */
 static void symstr(uintptr_t addr, uintptr_t lookup, bool syms, char *buf, size_t len)
 {
 	char name[128];
 	uintptr_t start = 0;
-	int r = syms && addr ? symbolize(lookup, name, sizeof name, &start) : 0;
+	int r = syms && addr ? symbolize_cached(lookup, name, sizeof name, &start) : 0;
 	if (r == 1)
 		snprintf(buf, len, "%s+0x%lx", name, (unsigned long)(addr - start));
 	else if (r == 2)
@@ -464,10 +533,13 @@ static void req_handler(int sig, siginfo_t *si, void *ucv)
 {
 	if (si->si_code == SI_QUEUE && si->si_value.sival_int == REQ_MAGIC && si->si_pid == gmp_sched.pid) {
 		if (atomic_load(&req.tid) == gettid_raw() && !atomic_load(&req.done)) {
-			int e = errno; /* the interrupted thread's */
 			req.moved = req.m->curg != req.g;
-			unwind(ucv, true, &req.t);
-			errno = e;
+			void *tp = tp_enter(1);
+			if (tp)
+				unwind(ucv, true, &req.t);
+			else
+				req.t.n = 0;
+			tp_leave(tp);
 			atomic_store(&req.done, 1);
 			gmp_kfutex_wake(&req.done, 1);
 		}
@@ -569,9 +641,13 @@ static void print_g(struct gmp_g *g, uint32_t st, int64_t now, bool syms)
 	gmp_printf("%s", line);
 }
 
-/* Every live G but skip; syms: the dump lock is held. */
-static void dump_all(struct gmp_g *skip, pid_t me, bool syms)
+/*
+ * Every live G but skip.  full: the dump lock is held and FS is on dump
+ * TCB 0, so backtraces and symbols can be made; else header lines only.
+ */
+static void dump_all(struct gmp_g *skip, pid_t me, bool full)
 {
+	bool syms = full;
 	int64_t now = gmp_nanotime(), budget = REMOTE_BUDGET_NS;
 	gmp_printf("gmp: %u Ps, %d Ms, %d live threads\n", gmp_sched.nprocs, gmp_sched.nmtotal,
 		   atomic_load(&gmp_sched.ngalive));
@@ -583,6 +659,8 @@ static void dump_all(struct gmp_g *skip, pid_t me, bool syms)
 		print_g(g, st, now, syms);
 		struct trace t;
 		struct gmp_m *m = g->m;
+		if (!full)
+			continue;
 		if (st == G_WAITING || st == G_RUNNABLE) {
 			unwind_ctx(&g->ctx, &t);
 			print_trace(&t, syms);
@@ -590,7 +668,7 @@ static void dump_all(struct gmp_g *skip, pid_t me, bool syms)
 			if (m->tid == me) {
 				unwind_here(&t);
 				print_trace(&t, syms);
-			} else if (syms && remote_trace(g, m, &t, &budget)) {
+			} else if (remote_trace(g, m, &t, &budget)) {
 				print_trace(&t, syms);
 			} else {
 				gmp_printf("\t(running: no backtrace)\n");
@@ -606,7 +684,9 @@ void gmp_dump_gs(int fd)
 	(void)fd;
 	pid_t me = gettid_raw();
 	bool held = dump_lock(me);
-	dump_all(NULL, me, held);
+	void *tp = held ? tp_enter(0) : NULL;
+	dump_all(NULL, me, tp != NULL);
+	tp_leave(tp);
 	dump_unlock(held);
 }
 
@@ -649,6 +729,24 @@ static struct gmp_g *faulting_g(pid_t me, uintptr_t sp)
 			    sp >= (uintptr_t)g->stack.lo + g->stack.size))
 		return NULL;
 	return g;
+}
+
+/* The faulting G's line and backtrace, then (GMP_TRACEBACK=all) the others. */
+static __attribute__((noinline)) void fatal_report(struct gmp_g *g, ucontext_t *uc, pid_t me, bool held)
+{
+	void *tp = held ? tp_enter(0) : NULL;
+	if (g)
+		print_g(g, atomic_load(&g->status), gmp_nanotime(), tp != NULL);
+	if (tp) {
+		struct trace t;
+		unwind(uc, true, &t);
+		print_trace(&t, true);
+	}
+	if (gmp_debug.traceback >= 2) {
+		gmp_printf("\n");
+		dump_all(g, me, tp != NULL);
+	}
+	tp_leave(tp);
 }
 
 static void fatal_handler(int sig, siginfo_t *si, void *ucv)
@@ -694,15 +792,7 @@ static void fatal_handler(int sig, siginfo_t *si, void *ucv)
 			   (unsigned long)pc, extra);
 	else
 		gmp_printf("gmp: fatal signal %s in %s, pc 0x%lx\n", name, who, (unsigned long)pc);
-	if (g)
-		print_g(g, atomic_load(&g->status), gmp_nanotime(), held);
-	struct trace t;
-	unwind(uc, true, &t);
-	print_trace(&t, held);
-	if (gmp_debug.traceback >= 2) {
-		gmp_printf("\n");
-		dump_all(g, me, held);
-	}
+	fatal_report(g, uc, me, held);
 	dump_unlock(held);
 	errno = e;
 	die(sig);
@@ -722,8 +812,6 @@ static void fatal_init(void)
 		sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
 		sigaction(fatal_sigs[i].sig, &sa, NULL);
 	}
-	/* libunwind's global cache takes a pthread mutex and changes the signal mask: keep it off. */
-	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
 }
 
 void gmp_sigstack_init(struct gmp_m *m)

@@ -98,4 +98,13 @@ check "its backtrace from its own registers names spin_here" '^	#0 0x[0-9a-f]+ s
 check "parked thread" '^goroutine [0-9]+ \[waiting, cond, [0-9]+ ms\], created by goroutine 1 at parked_here\+0x0$'
 check "parked backtrace names parked_here" ' parked_here\+0x'
 check "the caller's own backtrace names main" '^	#[0-9]+ 0x[0-9a-f]+ main\+0x'
+
+# A dump signal to every kernel thread (idle Ms in the scheduler, sysmon, a
+# running G's M): each dump is complete and nothing breaks.
+GMP_MAXPROCS=2 GMP_DEBUG=dumpsignal=SIGUSR2 DUMPCALL_TASKS=1 LD_PRELOAD=$lib timeout 60 "$dumpcall" >/dev/null 2>"$err"
+status "dump signal to every kernel thread" 0 $?
+nocheck "no fatal error" 'fatal'
+n=$(grep -c '^gmp: 2 Ps' "$err")
+[ "$n" -ge 3 ] && echo "ok: $n dumps" || { echo "FAIL: $n dumps, want >= 3"; fail=1; }
+[ "$(grep -c ' spin_here+0x' "$err")" -ge "$n" ] && echo "ok: every dump has the spinner's backtrace" || { echo "FAIL: a dump lacks the spinner's backtrace"; fail=1; }
 exit $fail

@@ -2,10 +2,16 @@
  * gmp_dump() called by the program itself (looked up with dlsym, so the
  * program runs natively too): one thread spins in spin_here on another
  * kernel thread (its backtrace must come from that thread's registers),
- * one is parked in parked_here.
+ * one is parked in parked_here.  With DUMPCALL_TASKS set (and
+ * GMP_DEBUG=dumpsignal=SIGUSR2), it then sends SIGUSR2 to every kernel
+ * thread of the process: idle Ms in the scheduler, sysmon, the spinner's M.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -45,6 +51,17 @@ int main(void)
     void (*dump)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "gmp_dump");
     if (dump)
         dump();
+    if (dump && getenv("DUMPCALL_TASKS")) {
+        DIR *d = opendir("/proc/self/task");
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (e->d_name[0] != '.') {
+                syscall(SYS_tgkill, getpid(), atoi(e->d_name), SIGUSR2);
+                usleep(20000);
+            }
+        if (d)
+            closedir(d);
+    }
     pthread_mutex_lock(&m);
     atomic_store(&stop, 1);
     pthread_cond_broadcast(&c);
