@@ -14,15 +14,18 @@
  *
  * Output.  Every line is formatted into one buffer and written with one
  * write(2), so it never interleaves mid-line with the program's own stderr
- * output.  Dumps run in signal handlers and on any stack, so this file
- * calls no function gmp interposes, never mallocs, and takes no lock a
- * parked G can hold: symbols come from our own ELF reader (raw open/mmap,
- * a cache of mapped symbol tables), not from libunwind's unw_get_proc_name
- * (which opens files through the interposed open/close, mallocs and locks).
- * libunwind is used only to unwind (unw_init_local/unw_step, which its
- * documentation calls signal-safe), with caching off so that it takes no
- * lock of its own.  Remaining risk: dl_iterate_phdr takes ld.so's module
- * list lock, so a thread that faults inside dlopen cannot be symbolized.
+ * output.  Dumps run in signal handlers and on any stack (a G, g0 with a
+ * stale TLS, a foreign thread), so this file calls no function gmp
+ * interposes, never mallocs, and takes no lock a parked G can hold:
+ * symbols come from our own ELF reader (raw open/mmap, a cache of mapped
+ * symbol tables), not from libunwind's unw_get_proc_name (which opens
+ * files, mallocs and locks).  libunwind is used only to unwind
+ * (unw_init_local2/unw_step), with its cache off; the calls it still makes
+ * (read and syscall to validate addresses, a mutex and sigprocmask around
+ * its memory pool) run on a TCB of the dump's own, where they take gmp's
+ * foreign-thread paths (see tp_enter).  Remaining risk: dl_iterate_phdr
+ * takes ld.so's module-list lock, so a thread that faults inside dlopen
+ * cannot be symbolized.
  *
  * Whose registers.  A G that is not running is unwound from its saved
  * context (struct gmp_ctx).  The caller's own G is unwound from here.  A G
