@@ -33,10 +33,14 @@ __attribute__((noinline)) static void *parked_forever(void *a)
 
 __attribute__((noinline)) static void crash_null(void) { *nullp = 42; }
 
+static volatile int never = -1; /* keeps the compiler from calling the recursion infinite */
+
 __attribute__((noinline)) static int recurse_forever(int n)
 {
     volatile char pad[256];
     pad[0] = (char)n;
+    if (n == never)
+        return 0;
     return recurse_forever(n + 1) + pad[0];
 }
 
