@@ -632,14 +632,19 @@ static void print_g(struct gmp_g *g, uint32_t st, int64_t now, bool syms)
 	if (g->ismain) {
 		snprintf(line + n, sizeof line - (size_t)n, ", main thread\n");
 	} else {
-		char where[160];
+		char where[160], from[160] = "";
 		symstr((uintptr_t)g->start, (uintptr_t)g->start, syms, where, sizeof where);
+		uintptr_t pc = (uintptr_t)g->createpc;
+		if (pc) {
+			memcpy(from, " from ", 6);
+			symstr(pc, pc - 1, syms, from + 6, sizeof from - 6);
+		}
 		if (g->createdby)
-			snprintf(line + n, sizeof line - (size_t)n, ", created by goroutine %llu at %s\n",
-				 (unsigned long long)g->createdby, where);
+			snprintf(line + n, sizeof line - (size_t)n, ", created by goroutine %llu at %s%s\n",
+				 (unsigned long long)g->createdby, where, from);
 		else
-			snprintf(line + n, sizeof line - (size_t)n, ", created by a thread gmp did not create at %s\n",
-				 where);
+			snprintf(line + n, sizeof line - (size_t)n, ", created by a thread gmp did not create at %s%s\n",
+				 where, from);
 	}
 	gmp_printf("%s", line);
 }

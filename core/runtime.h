@@ -111,6 +111,7 @@ struct gmp_g {
 	bool isg0;                      /* an M's scheduler context, not a user thread */
 	struct gmp_g *joiner;           /* the G joining this one (EDEADLK check); informational */
 	uint64_t createdby;             /* goid of the creator, 0 for foreign threads */
+	void *createpc;                 /* where pthread_create was called (dumps); set at creation */
 	_Atomic uint64_t sigpending;    /* signals sent to this G while it was not running; atomic */
 	bool exiting;                   /* pthread_exit called: retval holds its value */
 	_Atomic int npfd;               /* fd+1 while parked in the netpoller, else 0; the G */
@@ -330,6 +331,7 @@ struct gmp_thread_attr {
 	int schedpolicy, schedprio;
 	bool inherit;
 	bool c11;
+	void *caller;           /* return address in the code that called pthread_create (dumps) */
 };
 int gmp_thread_create(void **out_tcb, const struct gmp_thread_attr *a, void *(*fn)(void *), void *arg) GMP_HIDDEN;
 struct gmp_g *gmp_g_from_tcb(void *tcb) GMP_HIDDEN;    /* NULL if not a live gmp G */

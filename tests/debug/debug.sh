@@ -55,7 +55,7 @@ for mode in segv overflow abort; do
 		check "SIGSEGV header" '^gmp: fatal signal SIGSEGV in thread [0-9]+ "crasher" at addr 0x0, pc 0x'
 		check "faulting thread's backtrace names crash_null" '^	#0 0x[0-9a-f]+ crash_null\+0x'
 		check "its caller crasher" ' crasher\+0x'
-		check "faulting thread's line names its start routine" '"crasher", created by goroutine 1 at crasher\+0x0$'
+		check "faulting thread's line names its start routine" '"crasher", created by goroutine 1 at crasher\+0x0 from main\+0x[0-9a-f]+$'
 		nocheck "single: no other thread" 'parked_forever' ;;
 	overflow)
 		check "stack overflow reported" '^gmp: fatal signal SIGSEGV in thread [0-9]+ "crasher" at addr 0x[0-9a-f]+, pc 0x[0-9a-f]+ \(stack overflow'
@@ -71,7 +71,7 @@ done
 GMP_TRACEBACK=all LD_PRELOAD=$lib timeout 60 "$crash" segv >/dev/null 2>"$err"
 status "GMP_TRACEBACK=all segv" 139 $?
 check "all: the report" '^gmp: fatal signal SIGSEGV in thread'
-check "all: the parked thread" '^goroutine [0-9]+ \[waiting, cond, [0-9]+ ms\] "parked", created by goroutine 1 at parked_forever\+0x0$'
+check "all: the parked thread" '^goroutine [0-9]+ \[waiting, cond, [0-9]+ ms\] "parked", created by goroutine 1 at parked_forever\+0x0 from main\+0x[0-9a-f]+$'
 check "all: its backtrace" ' parked_forever\+0x'
 check "all: main waits in join" '^goroutine 1 \[waiting, join, [0-9]+ ms\], main thread$'
 
@@ -93,9 +93,9 @@ nocheck "own handler: gmp prints nothing" 'gmp'
 GMP_MAXPROCS=2 LD_PRELOAD=$lib timeout 60 "$dumpcall" >/dev/null 2>"$err"
 status "dumpcall under gmp" 0 $?
 check "dump header" '^gmp: 2 Ps, [0-9]+ Ms, 3 live threads$'
-check "spinning thread shown running on its M" '^goroutine [0-9]+ \[running, on M[0-9]+ tid [0-9]+\] "spinner", created by goroutine 1 at spin_here\+0x0$'
+check "spinning thread shown running on its M" '^goroutine [0-9]+ \[running, on M[0-9]+ tid [0-9]+\] "spinner", created by goroutine 1 at spin_here\+0x0 from main\+0x[0-9a-f]+$'
 check "its backtrace from its own registers names spin_here" '^	#0 0x[0-9a-f]+ spin_here\+0x'
-check "parked thread" '^goroutine [0-9]+ \[waiting, cond, [0-9]+ ms\], created by goroutine 1 at parked_here\+0x0$'
+check "parked thread" '^goroutine [0-9]+ \[waiting, cond, [0-9]+ ms\], created by goroutine 1 at parked_here\+0x0 from main\+0x[0-9a-f]+$'
 check "parked backtrace names parked_here" ' parked_here\+0x'
 check "the caller's own backtrace names main" '^	#[0-9]+ 0x[0-9a-f]+ main\+0x'
 
