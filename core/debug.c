@@ -102,8 +102,6 @@ void gmp_debug_init(void)
 		else if (!strcmp(tb, "all") || !strcmp(tb, "2") || !strcmp(tb, "system") || !strcmp(tb, "crash"))
 			gmp_debug.traceback = 2;
 	}
-	/* libunwind's global cache takes a pthread mutex and changes the signal mask: keep it off. */
-	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
 	dump_tcbs_init();
 	fatal_init();
 	const char *e = getenv("GMP_DEBUG");
@@ -195,12 +193,24 @@ static void dump_tcbs_init(void)
 	}
 }
 
-/* Switch to dump TCB i; returns the thread pointer to give back to tp_leave, NULL if not switched. */
+/*
+ * Switch to dump TCB i; returns the thread pointer to give back to
+ * tp_leave, NULL if not switched.  The first switch to TCB 0 also sets
+ * libunwind up: its global cache takes a pthread mutex and changes the
+ * signal mask, so it is turned off.  Not at start-up: libunwind's set-up
+ * opens a pipe, and a program that never dumps must see the same file
+ * descriptors as natively.
+ */
 static __attribute__((noinline)) void *tp_enter(int i)
 {
+	static bool unw_ready; /* dump lock */
 	void *tp = gmp_arch_get_tp();
 	if (!dump_tcb[i] || gmp_arch_set_tp(dump_tcb[i]) != 0)
 		return NULL;
+	if (i == 0 && !unw_ready) {
+		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
+		unw_ready = true;
+	}
 	return tp;
 }
 
@@ -785,6 +795,8 @@ static void fatal_handler(int sig, siginfo_t *si, void *ucv)
 		if (sig == SIGSEGV && lo && addr < lo && addr + g->stack.guard + 65536 >= lo)
 			snprintf(extra, sizeof extra, " (stack overflow: stack 0x%lx-0x%lx)", (unsigned long)lo,
 				 (unsigned long)(lo + g->stack.size));
+		else if (sig == SIGSEGV && !lo && addr < sp + 4096 && addr + 65536 >= sp)
+			snprintf(extra, sizeof extra, " (stack overflow?)"); /* the main thread: no bounds known */
 	} else {
 		struct gmp_m *m = NULL;
 		for (struct gmp_m *x = atomic_load(&gmp_sched.allm); x; x = x->alllink)
