@@ -341,9 +341,11 @@ static int symbolize(uintptr_t addr, char *name, size_t len, uintptr_t *start)
 		}
 	}
 	const Elf64_Sym *b = sized ? sized : near;
+	if (b && b->st_name >= s->strsz)
+		b = NULL;
 	const char *n;
 	size_t max;
-	if (b && b->st_name < s->strsz) {
+	if (b) {
 		n = s->strs + b->st_name;
 		max = s->strsz - b->st_name;
 		*start = f.base + b->st_value;
