@@ -51,6 +51,7 @@ _Noreturn void gmp_fatal(const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	gmp_printf("gmp: fatal: %s\n", msg);
-	gmp_dump_gs(2);
-	abort();
+	if (gmp_debug.traceback != 0) /* GMP_TRACEBACK=none: the message only */
+		gmp_dump_gs(2);
+	gmp_abort();
 }

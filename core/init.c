@@ -139,6 +139,7 @@ static void adopt_main(void)
 	m0->cur_tp = tp;
 	gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &m0->cur_sigmask, 8);
 	g->sigmask = m0->cur_sigmask;
+	gmp_sigstack_init(m0);
 
 	gmp_casgstatus(g, G_IDLE, G_RUNNING);
 	g->m = m0;

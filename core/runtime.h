@@ -113,6 +113,7 @@ struct gmp_g {
 	bool isg0;                      /* an M's scheduler context, not a user thread */
 	struct gmp_g *joiner;           /* the G joining this one (EDEADLK check); informational */
 	uint64_t createdby;             /* goid of the creator, 0 for foreign threads */
+	void *createpc;                 /* where pthread_create was called (dumps); set at creation */
 	_Atomic uint64_t sigpending;    /* signals sent to this G while it was not running; atomic */
 	bool sig_norestart;             /* a handler without SA_RESTART ran at the last delivery; the G */
 	bool exiting;                   /* pthread_exit called: retval holds its value */
@@ -209,6 +210,8 @@ struct gmp_m {
 	uint64_t fastrand;                    /* this M only */
 	unsigned long pthread;                /* the kernel thread's real pthread_t */
 	struct gmp_g *lockedg;                /* the only G this M runs, or NULL; see gmp_lockm */
+	struct gmp_stack sigstack;            /* alternate signal stack of the kernel thread (fatal
+	                                         signals, stack overflow); this M only; debug.c */
 };
 
 /* ------------------------------------------------------------------ sched */
@@ -340,6 +343,7 @@ struct gmp_thread_attr {
 	int schedpolicy, schedprio;
 	bool inherit;
 	bool c11;
+	void *caller;           /* return address in the code that called pthread_create (dumps) */
 };
 int gmp_thread_create(void **out_tcb, const struct gmp_thread_attr *a, void *(*fn)(void *), void *arg) GMP_HIDDEN;
 struct gmp_g *gmp_g_from_tcb(void *tcb) GMP_HIDDEN;    /* NULL if not a live gmp G */
@@ -421,7 +425,7 @@ int gmp_libc_resolve(void) GMP_HIDDEN;
 /* fatal.c */
 _Noreturn void gmp_fatal(const char *fmt, ...) GMP_HIDDEN __attribute__((format(printf, 1, 2)));
 void gmp_printf(const char *fmt, ...) GMP_HIDDEN __attribute__((format(printf, 1, 2))); /* raw write(2) */
-void gmp_dump_gs(int fd) GMP_HIDDEN;
+void gmp_dump_gs(int fd) GMP_HIDDEN;                  /* any, also a signal handler: every G to stderr */
 
 /* debug.c: GMP_DEBUG options, schedtrace, dump, deadlock report. */
 struct gmp_debug {
@@ -429,11 +433,15 @@ struct gmp_debug {
 	int scheddetail;
 	int dumpsignal;
 	bool deadlock_abort;
+	int traceback;       /* GMP_TRACEBACK: 0 none, 1 single (default), 2 all; immutable after init */
 };
 extern struct gmp_debug gmp_debug GMP_HIDDEN;
 void gmp_debug_init(void) GMP_HIDDEN;
 void gmp_schedtrace(int64_t now) GMP_HIDDEN;   /* sysmon */
 void gmp_deadlock_check(void) GMP_HIDDEN;      /* sysmon */
+void gmp_sigstack_init(struct gmp_m *m) GMP_HIDDEN; /* m's own kernel thread: its alternate signal stack */
+void gmp_sigstack_free(struct gmp_m *m) GMP_HIDDEN; /* m's own kernel thread, before it exits */
+_Noreturn void gmp_abort(void) GMP_HIDDEN;     /* any: abort() after gmp already reported */
 const char *gmp_gstatus_name(uint32_t s) GMP_HIDDEN;
 const char *gmp_waitreason_name(uint32_t w) GMP_HIDDEN;
 

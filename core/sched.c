@@ -355,6 +355,7 @@ static bool reap_idle_m(struct gmp_m *m)
 	gmp_unlock(&gmp_sched.lock);
 	if (m->cur_tp != m->g0.tcb)
 		gmp_arch_set_tp(m->g0.tcb); /* glibc's thread exit needs its own TCB */
+	gmp_sigstack_free(m);
 	gmp_libc.pthread_exit(NULL);
 	return true;
 }
@@ -738,6 +739,7 @@ void gmp_mstart(struct gmp_m *m)
 {
 	m->tid = (pid_t)gmp_sys0(SYS_gettid);
 	gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &m->cur_sigmask, 8);
+	gmp_sigstack_init(m);
 	m->g0.tcb = gmp_arch_get_tp();
 	m->cur_tp = m->g0.tcb;
 	gmp_curg = &m->g0;

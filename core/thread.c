@@ -247,6 +247,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	ng->inherit = a->inherit;
 	ng->waitreason = WR_NONE;
 	ng->createdby = self ? self->goid : 0;
+	ng->createpc = a->caller;
 	/* A new thread starts with its creator's signal mask, as in NPTL. */
 	if (self)
 		ng->sigmask = self->sigmask;

@@ -55,6 +55,7 @@ GMP_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(
 	int err = attr_read(attr, &a);
 	if (err)
 		return err;
+	a.caller = __builtin_return_address(0);
 	void *tcb;
 	err = gmp_thread_create(&tcb, &a, fn, arg);
 	if (err == 0)
