@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# scripts/lib.sh: shell helpers shared by scripts/run, scripts/test and
-# scripts/bench.  Source it from bash; it defines functions and a few
+# scripts/lib.sh: shell helpers shared by scripts/run, scripts/test,
+# scripts/bench and scripts/compat.  Source it from bash; it defines functions and a few
 # variables and runs nothing else except opening one private fd (see
 # run_sampled).
 #
@@ -22,6 +22,11 @@
 # shellcheck disable=SC2034  # used by the scripts that source this file
 GMP_PKGS_BUILD=(build-essential meson ninja-build pkg-config check libunwind-dev python3 procps)
 GMP_PKGS_BENCH=(python3-matplotlib linux-perf sysbench rt-tests)
+# What scripts/compat runs (stock Debian programs) and builds (its own
+# test programs: C++, OpenMP, Rust).  Each is optional there: a program
+# whose package cannot be installed is shown as skipped.
+GMP_PKGS_COMPAT=(linux-perf sysbench rt-tests stress-ng pigz xz-utils zstd python3 g++ rustc
+	memcached libmemcached-tools redis-server redis-tools)
 
 GMP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GMP_BUILD="$GMP_ROOT/build"
@@ -113,6 +118,13 @@ wait $! 2>/dev/null || true
 #
 # RUN_SAMPLED_TIMEOUT=SECONDS kills CMD with SIGKILL after that long (a
 # deadlocked run then ends with status 137 instead of hanging the script).
+#
+# RUN_SAMPLED_TREE=1 samples CMD's process tree instead: each sample is the
+# sum of the thread counts of CMD's process and its descendants (found
+# through /proc/PID/task/PID/children, so children forked by a thread other
+# than a process's main thread are missed), and a timeout kills the
+# processes of the last sample.  CMD may then be a shell function (it runs
+# in a subshell, whose one thread is counted) that starts several programs.
 run_sampled() {
 	local interval=${RUN_SAMPLED_INTERVAL:-0.005}
 	local timeout=${RUN_SAMPLED_TIMEOUT:-0}
@@ -130,19 +142,28 @@ run_sampled() {
 	"$@" <&0 &
 	pid=$!
 	while :; do
-		# One read of the one-line stat file; comm, field 2, may hold
-		# spaces and ")" so split after the last ") ".
-		read -r line 2>/dev/null <"/proc/$pid/stat" || break
-		rest=${line##*) }
-		# Plain words (a state letter and numbers): no globbing to fear.
-		# shellcheck disable=SC2206
-		f=($rest)
-		[[ ${f[0]} == Z || ${f[0]} == X ]] && break
-		n=${f[17]}
+		if [[ ${RUN_SAMPLED_TREE:-0} == 1 ]]; then
+			_gmp_tree_sample "$pid" || break
+			n=$_gmp_tree_threads
+		else
+			# One read of the one-line stat file; comm, field 2, may hold
+			# spaces and ")" so split after the last ") ".
+			read -r line 2>/dev/null <"/proc/$pid/stat" || break
+			rest=${line##*) }
+			# Plain words (a state letter and numbers): no globbing to fear.
+			# shellcheck disable=SC2206
+			f=($rest)
+			[[ ${f[0]} == Z || ${f[0]} == X ]] && break
+			n=${f[17]}
+		fi
 		((n > peak)) && peak=$n
 		if [[ $timeout != 0 ]] && (( ${EPOCHREALTIME//[.,]/} - ${t0//[.,]/} > ${timeout%.*} * 1000000 )); then
 			gmp_log "run_sampled: timeout after ${timeout}s, killing $1 (pid $pid)"
-			kill -KILL "$pid" 2>/dev/null
+			if [[ ${RUN_SAMPLED_TREE:-0} == 1 ]]; then
+				kill -KILL "${_gmp_tree_pids[@]}" 2>/dev/null
+			else
+				kill -KILL "$pid" 2>/dev/null
+			fi
 			break
 		fi
 		read -r -t "$interval" -u "$_gmp_sleep_fd" dummy || :
@@ -165,6 +186,38 @@ run_sampled() {
 			"$RS_WALL" "$RS_CPU" "$RS_PEAK" "$RS_STATUS" >&2
 	fi
 	return "$st"
+}
+
+# _gmp_tree_sample PID: sets _gmp_tree_threads to the number of threads of
+# PID and its live descendants, and _gmp_tree_pids to those processes.
+# Returns 1 when PID itself has ended (or is a zombie).  Forks nothing.
+_gmp_tree_sample() {
+	local p line rest top=1
+	local -a todo=("$1") f kids
+	_gmp_tree_threads=0 _gmp_tree_pids=()
+	while ((${#todo[@]})); do
+		p=${todo[-1]}
+		unset 'todo[-1]'
+		if ! read -r line 2>/dev/null <"/proc/$p/stat"; then
+			((top)) && return 1
+			continue
+		fi
+		rest=${line##*) }
+		# shellcheck disable=SC2206  # a state letter and numbers
+		f=($rest)
+		if [[ ${f[0]} == Z || ${f[0]} == X ]]; then
+			((top)) && return 1
+			continue
+		fi
+		top=0
+		_gmp_tree_threads=$((_gmp_tree_threads + f[17]))
+		_gmp_tree_pids+=("$p")
+		# The file is one line of pids with no newline at its end.
+		kids=()
+		read -r -a kids 2>/dev/null <"/proc/$p/task/$p/children" || :
+		todo+=("${kids[@]}")
+	done
+	return 0
 }
 
 # _gmp_usec_diff T0 T1: T1-T0 in seconds with 3 decimals, for $EPOCHREALTIME
