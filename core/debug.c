@@ -129,7 +129,7 @@ void gmp_debug_init(void)
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = dump_handler;
 		sa.sa_flags = SA_RESTART | SA_ONSTACK;
-		sigaction(gmp_debug.dumpsignal, &sa, NULL);
+		gmp_libc.sigaction(gmp_debug.dumpsignal, &sa, NULL);
 	}
 }
 
@@ -728,7 +728,7 @@ static void die(int sig)
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
-	sigaction(sig, &sa, NULL);
+	gmp_libc.sigaction(sig, &sa, NULL);
 	gmp_sys3(SYS_tgkill, gmp_sched.pid, gettid_raw(), sig);
 }
 
@@ -826,13 +826,13 @@ static void fatal_init(void)
 		return;
 	for (size_t i = 0; i < NFATAL; i++) {
 		struct sigaction old, sa;
-		if (sigaction(fatal_sigs[i].sig, NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
+		if (gmp_libc.sigaction(fatal_sigs[i].sig, NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
 		    old.sa_handler != SIG_DFL)
 			continue;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_sigaction = fatal_handler;
 		sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-		sigaction(fatal_sigs[i].sig, &sa, NULL);
+		gmp_libc.sigaction(fatal_sigs[i].sig, &sa, NULL);
 	}
 }
 
@@ -859,11 +859,11 @@ void gmp_sigstack_free(struct gmp_m *m)
 _Noreturn void gmp_abort(void)
 {
 	struct sigaction cur;
-	if (sigaction(SIGABRT, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == fatal_handler) {
+	if (gmp_libc.sigaction && gmp_libc.sigaction(SIGABRT, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == fatal_handler) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = SIG_DFL;
-		sigaction(SIGABRT, &sa, NULL); /* already reported: no second report from our handler */
+		gmp_libc.sigaction(SIGABRT, &sa, NULL); /* already reported: no second report from our handler */
 	}
 	abort();
 }
@@ -948,3 +948,6 @@ void gmp_deadlock_check(void)
 	if (gmp_debug.deadlock_abort)
 		gmp_abort();
 }
+
+/* Is fn a handler gmp installed for itself (preload/signal.c shows SIG_DFL instead)? */
+bool gmp_debug_own_handler(void *fn) { return fn == (void *)fatal_handler; }

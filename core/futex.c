@@ -267,9 +267,17 @@ int gmp_futex_wait_cancel(_Atomic uint32_t *addr, uint32_t val, int64_t deadline
  */
 void gmp_futex_cancel_g(struct gmp_g *t, int res)
 {
-	uint8_t need = res == -ECANCELED ? WAIT_CANCEL : WAIT_INTR;
 	struct gmp_g *self = gmp_getg();
 	struct gmp_p *p = self ? gmp_acquirep_user(self) : NULL;
+	gmp_futex_cancel_gp(t, res, p);
+	if (p)
+		gmp_releasep_user(p);
+}
+
+/* As gmp_futex_cancel_g with the caller's P (or NULL): g0 and sysmon. */
+void gmp_futex_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p)
+{
+	uint8_t need = res == -ECANCELED ? WAIT_CANCEL : WAIT_INTR;
 	gmp_lock(&t->cwlock);
 	struct waiter *w = atomic_load(&t->cwait);
 	if (w) {
@@ -284,8 +292,6 @@ void gmp_futex_cancel_g(struct gmp_g *t, int res)
 		}
 	}
 	gmp_unlock(&t->cwlock);
-	if (p)
-		gmp_releasep_user(p);
 }
 
 int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *p)
@@ -358,9 +364,9 @@ int gmp_futex_wake(_Atomic uint32_t *addr, int n, uint32_t bitset)
 static _Atomic(uintptr_t) deferred[NDEFER];
 _Atomic uint32_t gmp_ndeferred;
 
-static void defer_wake(_Atomic uint32_t *addr)
+/* An address to wake, or (low bit set) a G whose wait a signal must interrupt. */
+void gmp_defer(uintptr_t a)
 {
-	uintptr_t a = (uintptr_t)addr;
 	for (;;) {
 		for (int i = 0; i < NDEFER; i++) {
 			uintptr_t v = atomic_load(&deferred[i]);
@@ -388,7 +394,9 @@ void gmp_futex_run_deferred(struct gmp_p *p)
 		return;
 	for (int i = 0; i < NDEFER; i++) {
 		uintptr_t a = atomic_exchange(&deferred[i], 0);
-		if (a)
+		if (a & 1)
+			gmp_signal_interrupt((struct gmp_g *)(a & ~(uintptr_t)1), p);
+		else if (a)
 			gmp_futex_wake_p((_Atomic uint32_t *)a, INT_MAX, GMP_FUTEX_BITSET_ANY, p);
 	}
 }
@@ -416,7 +424,7 @@ void gmp_futex_wake_async(_Atomic uint32_t *addr, int n)
 		}
 		atomic_store_explicit(&p->status, from, memory_order_release);
 	}
-	defer_wake(addr);
+	gmp_defer((uintptr_t)addr);
 }
 
 int gmp_futex_requeue(_Atomic uint32_t *addr, int nwake, _Atomic uint32_t *addr2, int nmove,

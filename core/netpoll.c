@@ -172,14 +172,24 @@ void gmp_fd_close(int fd)
 /* pthread_cancel (-ECANCELED) or a signal (-EINTR): end t's wait on an fd, if it is in one. */
 void gmp_netpoll_cancel_g(struct gmp_g *t, int res)
 {
+	if (atomic_load(&t->npfd) == 0)
+		return;
+	struct gmp_g *self;
+	struct gmp_p *p = caller_p(&self);
+	gmp_netpoll_cancel_gp(t, res, p);
+	if (p)
+		gmp_releasep_user(p);
+}
+
+/* As gmp_netpoll_cancel_g with the caller's P (or NULL): g0 and sysmon. */
+void gmp_netpoll_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p)
+{
 	int fd = atomic_load(&t->npfd) - 1;
 	if (fd < 0)
 		return;
 	struct gmp_pollfd *pd = rec(fd, false);
 	if (!pd)
 		return;
-	struct gmp_g *self;
-	struct gmp_p *p = caller_p(&self);
 	gmp_lock(&pd->lock);
 	struct gmp_g *g = NULL;
 	if (pd->rg == t)
@@ -189,8 +199,6 @@ void gmp_netpoll_cancel_g(struct gmp_g *t, int res)
 	gmp_unlock(&pd->lock);
 	if (g)
 		wake(g, p);
-	if (p)
-		gmp_releasep_user(p);
 }
 
 struct waitarg {

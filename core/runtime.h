@@ -288,6 +288,10 @@ void gmp_yield(struct gmp_g *g) GMP_HIDDEN;                 /* G */
 void gmp_entersyscall(struct gmp_g *g) GMP_HIDDEN;          /* G: a blocking kernel call follows */
 void gmp_exitsyscall(struct gmp_g *g) GMP_HIDDEN;           /* G: it returned; may reschedule */
 int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info) GMP_HIDDEN; /* any: pthread_kill/sigqueue to a G */
+void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: a forwarded signal's wake-up */
+void gmp_sig_dispatch(int sig, siginfo_t *si, void *uc) GMP_HIDDEN;  /* the handler gmp installs for the program's */
+int gmp_sig_user(int sig, void **handler, int *flags) GMP_HIDDEN;     /* the program's handler for sig, 0 if none */
+void gmp_sig_set_user(int sig, void *handler, int flags) GMP_HIDDEN;
 void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;       /* G: raise signals queued while it was off */
 void gmp_wakep(void) GMP_HIDDEN;                            /* any */
 void gmp_mkick_sleeper(struct gmp_m *m) GMP_HIDDEN;         /* any: end an idle M's sleep or poll */
@@ -362,6 +366,8 @@ int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_
 int gmp_futex_wait_cancel(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
 			  enum gmp_waitreason why) GMP_HIDDEN;
 void gmp_futex_cancel_g(struct gmp_g *t, int res) GMP_HIDDEN; /* G or foreign: end t's wait: -ECANCELED or -EINTR */
+void gmp_futex_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: p held or NULL */
+void gmp_defer(uintptr_t a) GMP_HIDDEN; /* any, async-signal-safe: wake address a soon, or interrupt G (a|1) */
 int gmp_futex_wake(_Atomic uint32_t *addr, int n, uint32_t bitset) GMP_HIDDEN; /* G or foreign: number woken */
 int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *p) GMP_HIDDEN; /* p held or NULL */
 void gmp_futex_wake_async(_Atomic uint32_t *addr, int n) GMP_HIDDEN; /* any, also a signal handler */
@@ -395,6 +401,7 @@ int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list) GMP_HIDDEN;
 void gmp_netpoll_os_break(void) GMP_HIDDEN;
 void gmp_inject(struct gmp_g *list, int n) GMP_HIDDEN; /* any: Gs made ready by the poller -> global queue */
 void gmp_netpoll_cancel_g(struct gmp_g *t, int res) GMP_HIDDEN; /* any: end t's fd wait with res */
+void gmp_netpoll_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: p or NULL */
 
 /* sysmon.c */
 int gmp_sysmon_start(void) GMP_HIDDEN;                  /* G or foreign: 0 or -EAGAIN */
@@ -418,6 +425,7 @@ struct gmp_libc {
 	void (*get_tls_static_info)(size_t *, size_t *);
 	void (*call_tls_dtors)(void);
 	void (*ctype_init)(void);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 };
 extern struct gmp_libc gmp_libc GMP_HIDDEN;
 int gmp_libc_resolve(void) GMP_HIDDEN;
@@ -425,7 +433,8 @@ int gmp_libc_resolve(void) GMP_HIDDEN;
 /* fatal.c */
 _Noreturn void gmp_fatal(const char *fmt, ...) GMP_HIDDEN __attribute__((format(printf, 1, 2)));
 void gmp_printf(const char *fmt, ...) GMP_HIDDEN __attribute__((format(printf, 1, 2))); /* raw write(2) */
-void gmp_dump_gs(int fd) GMP_HIDDEN;                  /* any, also a signal handler: every G to stderr */
+void gmp_dump_gs(int fd) GMP_HIDDEN;
+bool gmp_debug_own_handler(void *fn) GMP_HIDDEN;                  /* any, also a signal handler: every G to stderr */
 
 /* debug.c: GMP_DEBUG options, schedtrace, dump, deadlock report. */
 struct gmp_debug {

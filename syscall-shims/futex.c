@@ -8,7 +8,8 @@
  * A wake that finds fewer waiters here than asked also wakes kernel-side
  * waiters (threads that waited before gmp started, or through a path gmp
  * does not see).  Shared futexes and PI/robust operations go to the
- * kernel.  Every other system call number goes straight to the kernel.
+ * kernel.  Every other system call number goes to the kernel: with
+ * hand-off, unless it is known never to block.
  */
 #include "shim.h"
 
@@ -17,6 +18,51 @@
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
+
+/*
+ * Calls that never block go straight to the kernel, without a hand-off:
+ * besides being cheaper, nothing can move the G to another kernel thread
+ * between them and the next call, so sequences that read and restore
+ * per-kernel-thread state (gettid, set_tid_address, the robust list,
+ * prctl) see one kernel thread, as natively.
+ */
+static bool never_blocks(long n)
+{
+	switch (n) {
+	case SYS_gettid:
+	case SYS_getpid:
+	case SYS_getppid:
+	case SYS_set_tid_address:
+	case SYS_set_robust_list:
+	case SYS_get_robust_list:
+	case SYS_prctl:
+	case SYS_getcpu:
+	case SYS_clock_gettime:
+	case SYS_clock_getres:
+	case SYS_gettimeofday:
+	case SYS_sched_getaffinity:
+	case SYS_sched_yield:
+	case SYS_getrusage:
+	case SYS_getuid:
+	case SYS_geteuid:
+	case SYS_getgid:
+	case SYS_getegid:
+	case SYS_tgkill:
+	case SYS_tkill:
+	case SYS_kill:
+	case SYS_membarrier:
+	case SYS_rseq:
+	case SYS_getrandom:
+	case SYS_madvise:
+	case SYS_mprotect:
+	case SYS_mmap:
+	case SYS_munmap:
+	case SYS_brk:
+	case SYS_uname:
+		return true;
+	}
+	return false;
+}
 
 static long shim_kernel(long n, long a, long b, long c, long d, long e, long f)
 {
@@ -123,6 +169,8 @@ GMP_EXPORT long syscall(long n, ...)
 	va_end(ap);
 	if (n == SYS_futex)
 		return futex(a, b, c, d, e, f);
+	if (never_blocks(n))
+		return shim_kernel(n, a, b, c, d, e, f);
 	/* Any other number may block: hand-off when a G makes it. */
 	return shim_ret(shim_handoff_raw(n, a, b, c, d, e, f));
 }

@@ -1,0 +1,84 @@
+/*
+ * sigaction and the signal() family: the program's handlers are kept by
+ * core/signal.c and the kernel gets gmp_sig_dispatch in their place, so a
+ * handler runs on a G with that G's TLS even when the kernel delivers the
+ * signal to a kernel thread that is in the scheduler (core/signal.c).
+ * Queries report the program's own handler and flags.  SIG_DFL and SIG_IGN
+ * are installed as they are.  gmp's own fault reporter (core/debug.c)
+ * shows as SIG_DFL: the program never installed it.
+ */
+#include "export.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+static bool plain(void *h) { return h == (void *)SIG_DFL || h == (void *)SIG_IGN; }
+
+GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+{
+	GMP_REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *));
+	if (sig < 1 || sig >= 65 || sig == SIGKILL || sig == SIGSTOP || sig == 32 || sig == 33)
+		return real_sigaction(sig, act, oact); /* glibc's errors, and its internal signals */
+	void *pfn;
+	int pflags;
+	bool had = gmp_sig_user(sig, &pfn, &pflags);
+	struct sigaction old;
+	int r;
+	if (act) {
+		void *h = (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction : (void *)act->sa_handler;
+		if (plain(h)) {
+			r = real_sigaction(sig, act, &old);
+			if (r == 0)
+				gmp_sig_set_user(sig, NULL, 0);
+		} else {
+			struct sigaction k = *act;
+			k.sa_sigaction = gmp_sig_dispatch;
+			k.sa_flags |= SA_SIGINFO;
+			gmp_sig_set_user(sig, h, act->sa_flags); /* before the kernel may call the dispatcher */
+			r = real_sigaction(sig, &k, &old);
+			if (r != 0)
+				gmp_sig_set_user(sig, had ? pfn : NULL, pflags);
+		}
+	} else {
+		r = real_sigaction(sig, NULL, &old);
+	}
+	if (r == 0 && oact) {
+		*oact = old;
+		if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == gmp_sig_dispatch && had) {
+			oact->sa_flags = pflags | (old.sa_flags & 0x04000000 /* SA_RESTORER */);
+			if (pflags & SA_SIGINFO)
+				oact->sa_sigaction = (void (*)(int, siginfo_t *, void *))pfn;
+			else
+				oact->sa_handler = (void (*)(int))pfn;
+		} else if ((old.sa_flags & SA_SIGINFO) && gmp_debug_own_handler((void *)old.sa_sigaction)) {
+			memset(oact, 0, sizeof *oact);
+			oact->sa_handler = SIG_DFL;
+		}
+	}
+	return r;
+}
+
+static __sighandler_t install(int sig, __sighandler_t h, int flags)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = h;
+	sa.sa_flags = flags;
+	if (!(flags & SA_NODEFER))
+		sigaddset(&sa.sa_mask, sig);
+	if (sig < 1 || sig >= 65 || sigaction(sig, &sa, &old) != 0) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	return old.sa_handler;
+}
+
+/* BSD semantics, as glibc's signal(): restart, handler stays, sig blocked while it runs. */
+GMP_EXPORT __sighandler_t signal(int sig, __sighandler_t h) { return install(sig, h, SA_RESTART); }
+GMP_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h) { return install(sig, h, SA_RESTART); }
+/* System V semantics: one-shot, not blocked while it runs. */
+GMP_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
+{
+	return install(sig, h, SA_RESETHAND | SA_NODEFER);
+}
