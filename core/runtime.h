@@ -90,6 +90,7 @@ struct gmp_stack {
 
 struct gmp_m;
 struct gmp_p;
+struct gmp_trace_buf;
 
 struct gmp_g {
 	struct gmp_ctx ctx;             /* saved registers; written by the G itself in gmp_ctx_switch,
@@ -125,6 +126,8 @@ struct gmp_g {
 	uint8_t waitreason;             /* enum gmp_waitreason; written by the G before parking */
 	int64_t waitsince;              /* monotonic ns when it parked */
 	char name[16];                  /* pthread_setname_np; protected by sched.allglock */
+	uint64_t tracewake;             /* trace flow id of the wake-up that made it runnable; written
+	                                   by its waker before queueing it, read by execute (trace.c) */
 
 	/* Copy of the creation attributes reported by pthread_getattr_np. */
 	int schedpolicy;
@@ -203,6 +206,9 @@ struct gmp_m {
 	struct gmp_m *alllink;                /* sched.allm; immutable once linked */
 	uint64_t fastrand;                    /* this M only */
 	unsigned long pthread;                /* the kernel thread's real pthread_t */
+	struct gmp_trace_buf *tracebuf;       /* GMP_TRACE records of this M; this M only (trace.c) */
+	uint64_t traceseq;                    /* trace flow ids made on this M; this M only */
+	_Atomic uint32_t tracebusy;           /* 1 while this M appends a record; trace.c's flush waits */
 };
 
 /* ------------------------------------------------------------------ sched */

@@ -1,0 +1,815 @@
+/*
+ * Execution trace: GMP_TRACE=FILE writes what the scheduler did as Chrome
+ * Trace Event JSON ({"traceEvents":[...]}), which Perfetto
+ * (ui.perfetto.dev) and chrome://tracing open, and scripts/trace-png draws.
+ *
+ * What is recorded, one row (JSON tid) per M, plus a "sysmon" row and a
+ * "foreign threads" row:
+ *   - a complete ("X") event for every stretch a G runs on an M, named
+ *     "G<goid>", args goid, p and the thread's name;
+ *   - nested in it, an "X" event "syscall" for every hand-off kernel call
+ *     (entersyscall .. exitsyscall), and an instant when the G came back
+ *     to find its P retaken;
+ *   - instants ("i"): park (with the wait reason), unpark (target goid and
+ *     the waker's goid, 0 for the scheduler or a foreign thread), create,
+ *     exit, steal (thief P, victim P, count), timer (the P whose heap it
+ *     was on, lateness), retake and handoffp (sysmon), M start and exit;
+ *   - a flow arrow ("s" at the waker, "f" on the woken G's next run) for
+ *     every wake-up and every thread creation;
+ *   - metadata ("M") naming the process and the rows ("M3", "sysmon").
+ * Timestamps are gmp_nanotime() microseconds since the trace began.
+ *
+ * Recording: a hook fills a fixed-size binary record (struct trace_ev)
+ * and appends it to its M's current buffer (m->tracebuf).  Only that M
+ * writes there, on g0 or on its running G, so the hot path takes no lock;
+ * sysmon and foreign threads use rows of their own under a lock (they are
+ * rare).  A full buffer goes on a FIFO list and the writer thread is woken
+ * with a futex; the M takes an empty buffer from the free list (or maps a
+ * new one, up to MAX_BUFS; beyond that records are counted as dropped).
+ * Buffers are mmap'ed (gmp_rt_alloc), so g0 may do all of this.
+ *
+ * The writer is a kernel thread of its own (created with glibc's real
+ * pthread_create, like sysmon), all signals blocked; it turns buffers into
+ * JSON and writes them with raw write(2).  It uses no interposed function
+ * and formats numbers itself (no locale can put a comma in a number).
+ *
+ * Flushing at exit (atexit, registered at init; also the last thread's
+ * exit, which calls exit): tracing is switched off, then gmp_trace_stop
+ * waits for every M that is in the middle of an append (m->tracebusy; a
+ * Dekker pair of seq_cst accesses with gmp_trace_on), takes the output
+ * lock from the writer, converts the full list and then every M's partial
+ * buffer, closes the spans still open at that moment and the JSON.  A
+ * process that ends otherwise (_exit, a fatal signal, exec) leaves the file
+ * without its closing "]}".  A fork child stops tracing.
+ *
+ * Known limit: a hook called from a signal handler that interrupted the
+ * same M's append corrupts one record (gmp's signal-handler rule, README).
+ * Records of one M are converted in order; rows are independent, so the
+ * file is not sorted by time (the viewers sort it).
+ */
+#include "trace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+_Atomic bool gmp_trace_on;
+
+/* ------------------------------------------------------------ records and buffers */
+
+enum {
+	EV_GOSTART = 1, /* a goid, b G pointer, c flow id, x P */
+	EV_GOSTOP,      /* a goid */
+	EV_PARK,        /* a goid, k wait reason */
+	EV_UNPARK,      /* a target goid, b waker goid, c flow id, k wait reason */
+	EV_CREATE,      /* a new goid, b creator goid, c flow id */
+	EV_GOEND,       /* a goid */
+	EV_SYSENTER,    /* a goid, x P or NOP */
+	EV_SYSEXIT,     /* a goid */
+	EV_SYSLOSTP,    /* a goid */
+	EV_RETAKE,      /* x P, k old P status */
+	EV_HANDOFF,     /* x P, k 1: given to an M, 0: idle list */
+	EV_STEAL,       /* x thief P, a victim P, b count */
+	EV_TIMER,       /* x P whose heap it was on, a when (ns) */
+	EV_MSTART,      /* a kernel tid */
+	EV_MEXIT,
+};
+
+#define NOP 0xffffffffu
+
+struct trace_ev {
+	int64_t ts;
+	uint64_t a, b, c;
+	uint8_t type, k;
+	uint16_t pad;
+	uint32_t x;
+};
+
+#define ROW_SYSMON 0xfffffffeu
+#define ROW_FOREIGN 0xffffffffu
+#define TID_SYSMON 2000000000u
+#define TID_FOREIGN 2000000001u
+
+#define BUF_BYTES (32 * 1024)
+#define MAX_BUFS 2048 /* 64 MiB of records in flight at most */
+
+struct gmp_trace_buf {
+	struct gmp_trace_buf *next; /* listlock */
+	uint32_t row;               /* M id, ROW_SYSMON or ROW_FOREIGN */
+	_Atomic uint32_t n;         /* records written; the row's writer stores (release) */
+	struct trace_ev ev[];
+};
+#define BUF_CAP ((BUF_BYTES - sizeof(struct gmp_trace_buf)) / sizeof(struct trace_ev))
+
+/* A row that is not an M: sysmon's, or the one all foreign threads share. */
+struct trace_row {
+	gmp_lock_t lock; /* protects buf; the flush holds it for good */
+	struct gmp_trace_buf *buf;
+	uint32_t id;
+	_Atomic uint64_t seq;
+};
+
+static struct trace_row sysmon_row = {.id = ROW_SYSMON};
+static struct trace_row foreign_row = {.id = ROW_FOREIGN};
+static __thread bool on_sysmon; /* read only on foreign threads (their own TLS) */
+
+static gmp_lock_t listlock;                       /* protects the two lists below */
+static struct gmp_trace_buf *fullhead, *fulltail; /* FIFO: per-row order is kept */
+static struct gmp_trace_buf *freelist;
+static _Atomic uint32_t nbufs;
+static _Atomic uint64_t dropped;
+static _Atomic uint32_t writer_word; /* futex: 1 when the full list may be non-empty */
+
+static struct gmp_trace_buf *getbuf(uint32_t row)
+{
+	gmp_lock(&listlock);
+	struct gmp_trace_buf *b = freelist;
+	if (b)
+		freelist = b->next;
+	gmp_unlock(&listlock);
+	if (!b) {
+		if (atomic_fetch_add(&nbufs, 1) >= MAX_BUFS) {
+			atomic_fetch_sub(&nbufs, 1);
+			return NULL;
+		}
+		b = gmp_rt_alloc(BUF_BYTES);
+		if (!b) {
+			atomic_fetch_sub(&nbufs, 1);
+			return NULL;
+		}
+	}
+	b->next = NULL;
+	b->row = row;
+	atomic_store_explicit(&b->n, 0, memory_order_relaxed);
+	return b;
+}
+
+static void putfull(struct gmp_trace_buf *b)
+{
+	b->next = NULL;
+	gmp_lock(&listlock);
+	if (fulltail)
+		fulltail->next = b;
+	else
+		fullhead = b;
+	fulltail = b;
+	gmp_unlock(&listlock);
+	atomic_store(&writer_word, 1);
+	gmp_kfutex_wake(&writer_word, 1);
+}
+
+/* Append e to the buffer *bp of row; the caller is the row's only writer. */
+static void put(struct gmp_trace_buf **bp, uint32_t row, const struct trace_ev *e)
+{
+	struct gmp_trace_buf *b = *bp;
+	if (GMP_UNLIKELY(!b || atomic_load_explicit(&b->n, memory_order_relaxed) == BUF_CAP)) {
+		if (b)
+			putfull(b);
+		b = *bp = getbuf(row);
+		if (!b) {
+			atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+			return;
+		}
+	}
+	uint32_t n = atomic_load_explicit(&b->n, memory_order_relaxed);
+	b->ev[n] = *e;
+	atomic_store_explicit(&b->n, n + 1, memory_order_release);
+}
+
+/* Record e on m's row, or (m NULL) on sysmon's or the foreign row. */
+static void emit(struct gmp_m *m, struct trace_ev *e)
+{
+	e->ts = gmp_nanotime();
+	if (m) {
+		atomic_store_explicit(&m->tracebusy, 1, memory_order_seq_cst);
+		if (atomic_load_explicit(&gmp_trace_on, memory_order_seq_cst))
+			put(&m->tracebuf, (uint32_t)m->id, e);
+		atomic_store_explicit(&m->tracebusy, 0, memory_order_release);
+		return;
+	}
+	struct trace_row *r = on_sysmon ? &sysmon_row : &foreign_row;
+	gmp_lock(&r->lock);
+	if (atomic_load(&gmp_trace_on))
+		put(&r->buf, r->id, e);
+	gmp_unlock(&r->lock);
+}
+
+/* A flow id unique in the trace: the row in the high bits, a per-row count below. */
+static uint64_t flowid(struct gmp_m *m)
+{
+	if (m)
+		return ((uint64_t)(uint32_t)m->id + 1) << 40 | ++m->traceseq;
+	struct trace_row *r = on_sysmon ? &sysmon_row : &foreign_row;
+	return ((uint64_t)(r->id & 0xffffff) + 1) << 40 | (atomic_fetch_add(&r->seq, 1) + 1);
+}
+
+/* ------------------------------------------------------------ hooks */
+
+void gmp_trace_gostart(struct gmp_m *m, struct gmp_g *gp)
+{
+	struct trace_ev e = {.type = EV_GOSTART, .a = gp->goid, .b = (uintptr_t)gp, .c = gp->tracewake,
+			     .x = m->p ? m->p->id : NOP};
+	gp->tracewake = 0;
+	emit(m, &e);
+}
+
+void gmp_trace_gostop(struct gmp_m *m, struct gmp_g *gp)
+{
+	struct trace_ev e = {.type = EV_GOSTOP, .a = gp->goid};
+	emit(m, &e);
+}
+
+void gmp_trace_park(struct gmp_m *m, struct gmp_g *gp)
+{
+	struct trace_ev e = {.type = EV_PARK, .a = gp->goid, .k = gp->waitreason};
+	emit(m, &e);
+}
+
+void gmp_trace_goend(struct gmp_m *m, struct gmp_g *gp)
+{
+	struct trace_ev e = {.type = EV_GOEND, .a = gp->goid};
+	emit(m, &e);
+}
+
+static void unpark(struct gmp_m *m, struct gmp_g *gp)
+{
+	if (gp->tracewake)
+		return; /* a new G readied by a foreign creator: its create record has the flow */
+	uint64_t id = flowid(m);
+	struct gmp_g *waker = m ? m->curg : NULL;
+	struct trace_ev e = {.type = EV_UNPARK, .a = gp->goid, .b = waker ? waker->goid : 0, .c = id,
+			     .k = gp->waitreason};
+	gp->tracewake = id; /* before the G is queued: whoever runs it reads it after the queue's acquire */
+	emit(m, &e);
+}
+
+void gmp_trace_unpark(struct gmp_p *p, struct gmp_g *gp)
+{
+	/* A caller holding p runs on p->m; with no P it is a foreign thread. */
+	unpark(p ? p->m : NULL, gp);
+}
+
+void gmp_trace_unpark_list(struct gmp_m *m, struct gmp_g *list)
+{
+	for (struct gmp_g *g = list; g; g = g->schedlink)
+		unpark(m, g);
+}
+
+void gmp_trace_gocreate(struct gmp_g *self, struct gmp_g *ng)
+{
+	struct gmp_m *m = self ? self->m : NULL;
+	uint64_t id = flowid(m);
+	struct trace_ev e = {.type = EV_CREATE, .a = ng->goid, .b = self ? self->goid : 0, .c = id};
+	ng->tracewake = id;
+	emit(m, &e);
+}
+
+void gmp_trace_syscall(struct gmp_g *g, int what)
+{
+	struct gmp_m *m = g->m;
+	struct trace_ev e = {.type = what == 1 ? EV_SYSENTER : what == 0 ? EV_SYSEXIT : EV_SYSLOSTP,
+			     .a = g->goid, .x = m->p ? m->p->id : NOP};
+	emit(m, &e);
+}
+
+void gmp_trace_retake(struct gmp_p *p, uint32_t from)
+{
+	struct trace_ev e = {.type = EV_RETAKE, .x = p->id, .k = (uint8_t)from};
+	emit(NULL, &e);
+}
+
+void gmp_trace_handoffp(struct gmp_p *p, bool started)
+{
+	struct trace_ev e = {.type = EV_HANDOFF, .x = p->id, .k = started};
+	emit(NULL, &e);
+}
+
+void gmp_trace_steal(struct gmp_m *m, struct gmp_p *thief, struct gmp_p *victim, uint32_t n)
+{
+	struct trace_ev e = {.type = EV_STEAL, .x = thief->id, .a = victim->id, .b = n};
+	emit(m, &e);
+}
+
+void gmp_trace_timer(struct gmp_p *runner, struct gmp_p *heap, int64_t when)
+{
+	struct trace_ev e = {.type = EV_TIMER, .x = heap->id, .a = (uint64_t)when};
+	emit(runner->m, &e);
+}
+
+void gmp_trace_mstart(struct gmp_m *m)
+{
+	struct trace_ev e = {.type = EV_MSTART, .a = (uint64_t)m->tid};
+	emit(m, &e);
+}
+
+void gmp_trace_mexit(struct gmp_m *m)
+{
+	struct trace_ev e = {.type = EV_MEXIT};
+	emit(m, &e);
+	/* This M's records must reach the file: hand its partial buffer over. */
+	atomic_store_explicit(&m->tracebusy, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&gmp_trace_on, memory_order_seq_cst) && m->tracebuf) {
+		putfull(m->tracebuf);
+		m->tracebuf = NULL;
+	}
+	atomic_store_explicit(&m->tracebusy, 0, memory_order_release);
+}
+
+void gmp_trace_sysmon_start(void) { on_sysmon = true; }
+
+/* ------------------------------------------------------------ the writer: records to JSON */
+
+/* What the converter remembers about a row between records. */
+struct rowstate {
+	int64_t gstart;   /* a G's running span is open since then; 0: none */
+	uint64_t goid;
+	uint64_t wake;    /* flow id that made it runnable, 0 if none */
+	struct gmp_g *g;  /* for its name, read when the span is written */
+	uint32_t p;
+	int64_t sysstart; /* a syscall span is open since then; 0: none */
+	uint64_t sysgoid;
+	bool named;       /* the row's metadata is out */
+};
+
+/* The output side, all under outlock: the writer thread, or the flush at exit. */
+static gmp_lock_t outlock;
+static int outfd = -1;      /* immutable once tracing is on */
+static bool closed, firstev = true, forked;
+static int64_t t0;          /* immutable once tracing is on */
+static pid_t pid;
+static char out[256 * 1024];
+static size_t outlen;
+static struct rowstate *rows, sysmon_rs, foreign_rs;
+static uint32_t nrows;
+static bool argfirst;
+
+static void out_flush(void)
+{
+	for (size_t off = 0; off < outlen;) {
+		long r = gmp_sys3(SYS_write, outfd, out + off, outlen - off);
+		if (r == -EINTR)
+			continue;
+		if (r <= 0)
+			break; /* a full disk: the rest is lost, the program goes on */
+		off += (size_t)r;
+	}
+	outlen = 0;
+}
+
+static void out_raw(const char *s, size_t n)
+{
+	if (outlen + n > sizeof out)
+		out_flush();
+	memcpy(out + outlen, s, n);
+	outlen += n;
+}
+
+static void out_s(const char *s) { out_raw(s, strlen(s)); }
+
+static void out_u(uint64_t v)
+{
+	char b[24];
+	int i = sizeof b;
+	do
+		b[--i] = (char)('0' + v % 10);
+	while (v /= 10);
+	out_raw(b + i, sizeof b - (size_t)i);
+}
+
+static void out_hex(uint64_t v)
+{
+	char b[16];
+	int i = sizeof b;
+	do
+		b[--i] = "0123456789abcdef"[v & 15];
+	while (v >>= 4);
+	out_raw(b + i, sizeof b - (size_t)i);
+}
+
+/* Nanoseconds as microseconds with three decimals. */
+static void out_us(int64_t ns)
+{
+	if (ns < 0) {
+		out_raw("-", 1);
+		ns = -ns;
+	}
+	out_u((uint64_t)ns / 1000);
+	char f[4] = {'.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10), (char)('0' + ns % 10)};
+	out_raw(f, 4);
+}
+
+/* A JSON string; bytes outside printable ASCII become \u00XX, so the file is valid whatever the name. */
+static void out_jstr(const char *s, size_t max)
+{
+	out_raw("\"", 1);
+	for (size_t i = 0; i < max && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			out_raw((const char *)&c, 1);
+		} else {
+			char u[6] = {'\\', 'u', '0', '0', "0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 15]};
+			out_raw(u, 6);
+		}
+	}
+	out_raw("\"", 1);
+}
+
+static uint64_t row_tid(uint32_t row)
+{
+	return row == ROW_SYSMON ? TID_SYSMON : row == ROW_FOREIGN ? TID_FOREIGN : (uint64_t)row + 1;
+}
+
+#define NONUM UINT64_MAX
+
+/* Open an event object: ph, cat, name (with num appended unless NONUM), pid, tid, ts. */
+static void ev_head(const char *ph, const char *cat, const char *name, uint64_t num, uint32_t row, int64_t ts)
+{
+	out_s(firstev ? "\n{\"ph\":\"" : ",\n{\"ph\":\"");
+	firstev = false;
+	out_s(ph);
+	out_s("\",\"cat\":\"");
+	out_s(cat);
+	out_s("\",\"name\":\"");
+	out_s(name);
+	if (num != NONUM)
+		out_u(num);
+	out_s("\",\"pid\":");
+	out_u((uint64_t)pid);
+	out_s(",\"tid\":");
+	out_u(row_tid(row));
+	out_s(",\"ts\":");
+	out_us(ts - t0);
+}
+
+static void args_begin(void)
+{
+	out_s(",\"args\":{");
+	argfirst = true;
+}
+
+static void arg_key(const char *k)
+{
+	out_s(argfirst ? "\"" : ",\"");
+	argfirst = false;
+	out_s(k);
+	out_s("\":");
+}
+
+static void arg_u(const char *k, uint64_t v)
+{
+	arg_key(k);
+	out_u(v);
+}
+
+static void arg_s(const char *k, const char *v)
+{
+	arg_key(k);
+	out_jstr(v, SIZE_MAX);
+}
+
+static void ev_end(void) { out_s("}}"); }
+
+/* An instant event on the row, with its args left open. */
+static void instant(const char *name, uint32_t row, int64_t ts)
+{
+	ev_head("i", name, name, NONUM, row, ts);
+	out_s(",\"s\":\"t\"");
+	args_begin();
+}
+
+static void flow(const char *ph, uint64_t id, uint32_t row, int64_t ts)
+{
+	ev_head(ph, "flow", "wake", NONUM, row, ts);
+	out_s(",\"id\":\"0x");
+	out_hex(id);
+	out_s(ph[0] == 'f' ? "\",\"bp\":\"e\"" : "\"");
+	args_begin();
+	ev_end();
+}
+
+static void metadata(const char *what, uint32_t row, const char *key, const char *sval, uint64_t uval)
+{
+	ev_head("M", "__metadata", what, NONUM, row, t0);
+	args_begin();
+	if (sval)
+		arg_s(key, sval);
+	else
+		arg_u(key, uval);
+	ev_end();
+}
+
+static struct rowstate *rowstate(uint32_t row)
+{
+	if (row == ROW_SYSMON)
+		return &sysmon_rs;
+	if (row == ROW_FOREIGN)
+		return &foreign_rs;
+	if (row >= nrows) {
+		/* The writer and the flush are ordinary threads: malloc is fine here. */
+		uint32_t n = nrows ? nrows : 64;
+		while (n <= row)
+			n *= 2;
+		struct rowstate *r = realloc(rows, n * sizeof *r);
+		if (!r)
+			return NULL;
+		memset(r + nrows, 0, (n - nrows) * sizeof *r);
+		rows = r;
+		nrows = n;
+	}
+	return &rows[row];
+}
+
+static void name_row(uint32_t row, struct rowstate *rs)
+{
+	if (rs->named)
+		return;
+	rs->named = true;
+	char nm[16] = "M";
+	const char *s = nm;
+	if (row == ROW_SYSMON) {
+		s = "sysmon";
+	} else if (row == ROW_FOREIGN) {
+		s = "foreign threads";
+	} else {
+		char d[12];
+		int i = sizeof d;
+		uint32_t v = row;
+		d[--i] = 0;
+		do
+			d[--i] = (char)('0' + v % 10);
+		while (v /= 10);
+		memcpy(nm + 1, d + i, sizeof d - (size_t)i);
+	}
+	metadata("thread_name", row, "name", s, 0);
+	metadata("thread_sort_index", row, "sort_index", NULL, row_tid(row));
+}
+
+static void close_sys(uint32_t row, struct rowstate *rs, int64_t end)
+{
+	ev_head("X", "syscall", "syscall", NONUM, row, rs->sysstart);
+	out_s(",\"dur\":");
+	out_us(end - rs->sysstart);
+	args_begin();
+	arg_u("goid", rs->sysgoid);
+	ev_end();
+	rs->sysstart = 0;
+}
+
+static void close_g(uint32_t row, struct rowstate *rs, int64_t end)
+{
+	if (rs->sysstart)
+		close_sys(row, rs, end);
+	ev_head("X", "g", "G", rs->goid, row, rs->gstart);
+	out_s(",\"dur\":");
+	out_us(end - rs->gstart);
+	args_begin();
+	arg_u("goid", rs->goid);
+	if (rs->p != NOP)
+		arg_u("p", rs->p);
+	/* G structs are never freed; the name is the G's only if it still has this goid. */
+	char nm[16];
+	const volatile char *src = rs->g ? rs->g->name : "";
+	for (int i = 0; i < 16; i++)
+		nm[i] = src[i];
+	nm[15] = 0;
+	if (rs->g && rs->g->goid == rs->goid && nm[0])
+		arg_s("thread", nm);
+	ev_end();
+	if (rs->wake)
+		flow("f", rs->wake, row, end > rs->gstart ? rs->gstart + 1 : rs->gstart);
+	rs->gstart = 0;
+}
+
+static void convert_one(uint32_t row, struct rowstate *rs, const struct trace_ev *e)
+{
+	switch (e->type) {
+	case EV_GOSTART:
+		if (rs->gstart)
+			close_g(row, rs, e->ts); /* its stop was dropped */
+		rs->gstart = e->ts;
+		rs->goid = e->a;
+		rs->g = (struct gmp_g *)(uintptr_t)e->b;
+		rs->wake = e->c;
+		rs->p = e->x;
+		return;
+	case EV_GOSTOP:
+		if (rs->gstart)
+			close_g(row, rs, e->ts);
+		return;
+	case EV_SYSENTER:
+		if (rs->sysstart)
+			close_sys(row, rs, e->ts);
+		rs->sysstart = e->ts;
+		rs->sysgoid = e->a;
+		return;
+	case EV_SYSEXIT:
+		if (rs->sysstart)
+			close_sys(row, rs, e->ts);
+		return;
+	case EV_PARK:
+		instant("park", row, e->ts);
+		arg_u("goid", e->a);
+		arg_s("reason", gmp_waitreason_name(e->k));
+		break;
+	case EV_UNPARK:
+		instant("unpark", row, e->ts);
+		arg_u("goid", e->a);
+		arg_u("waker", e->b);
+		arg_s("reason", gmp_waitreason_name(e->k));
+		ev_end();
+		flow("s", e->c, row, e->ts);
+		return;
+	case EV_CREATE:
+		instant("create", row, e->ts);
+		arg_u("goid", e->a);
+		arg_u("creator", e->b);
+		ev_end();
+		flow("s", e->c, row, e->ts);
+		return;
+	case EV_GOEND:
+		instant("exit", row, e->ts);
+		arg_u("goid", e->a);
+		break;
+	case EV_SYSLOSTP:
+		instant("P lost", row, e->ts);
+		arg_u("goid", e->a);
+		break;
+	case EV_RETAKE:
+		instant("retake", row, e->ts);
+		arg_u("p", e->x);
+		arg_s("from", e->k == P_SYSCALL ? "syscall" : "user");
+		break;
+	case EV_HANDOFF:
+		instant("handoffp", row, e->ts);
+		arg_u("p", e->x);
+		arg_s("to", e->k ? "M" : "idle");
+		break;
+	case EV_STEAL:
+		instant("steal", row, e->ts);
+		arg_u("thief", e->x);
+		arg_u("victim", e->a);
+		arg_u("count", e->b);
+		break;
+	case EV_TIMER:
+		instant("timer", row, e->ts);
+		arg_u("p", e->x);
+		arg_key("late_us");
+		out_us(e->ts > (int64_t)e->a ? e->ts - (int64_t)e->a : 0);
+		break;
+	case EV_MSTART:
+		instant("M start", row, e->ts);
+		arg_u("tid", e->a);
+		break;
+	case EV_MEXIT:
+		instant("M exit", row, e->ts);
+		break;
+	default:
+		return;
+	}
+	ev_end();
+}
+
+static void convert(struct gmp_trace_buf *b)
+{
+	struct rowstate *rs = rowstate(b->row);
+	if (!rs)
+		return;
+	name_row(b->row, rs);
+	uint32_t n = atomic_load_explicit(&b->n, memory_order_acquire);
+	for (uint32_t i = 0; i < n; i++)
+		convert_one(b->row, rs, &b->ev[i]);
+}
+
+/* Convert every full buffer and give it back.  outlock held. */
+static void drain(void)
+{
+	for (;;) {
+		gmp_lock(&listlock);
+		struct gmp_trace_buf *b = fullhead;
+		if (b) {
+			fullhead = b->next;
+			if (!fullhead)
+				fulltail = NULL;
+		}
+		gmp_unlock(&listlock);
+		if (!b)
+			return;
+		convert(b);
+		gmp_lock(&listlock);
+		b->next = freelist;
+		freelist = b;
+		gmp_unlock(&listlock);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	(void)arg;
+	uint64_t all = ~0ULL; /* gmp's own thread: signals are the program's */
+	gmp_sys4(SYS_rt_sigprocmask, SIG_BLOCK, &all, NULL, 8);
+	for (;;) {
+		while (atomic_exchange(&writer_word, 0) == 0)
+			gmp_kfutex_wait(&writer_word, 0, -1);
+		gmp_lock(&outlock);
+		if (closed) {
+			gmp_unlock(&outlock);
+			return NULL;
+		}
+		drain();
+		out_flush();
+		gmp_unlock(&outlock);
+	}
+}
+
+/* ------------------------------------------------------------ start and stop */
+
+static void child_after_fork(void)
+{
+	/* The child would write into the parent's file: it traces nothing. */
+	atomic_store(&gmp_trace_on, false);
+	forked = true;
+}
+
+void gmp_trace_init(void)
+{
+	const char *path = getenv("GMP_TRACE");
+	if (!path || !*path)
+		return;
+	int fd = (int)gmp_sys4(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		gmp_printf("gmp: warning: GMP_TRACE: cannot open %s (error %d); not tracing\n", path, -fd);
+		return;
+	}
+	outfd = fd;
+	pid = gmp_sched.pid;
+	t0 = gmp_nanotime();
+	out_s("{\"traceEvents\":[");
+	char name[64] = "gmp: ";
+	size_t n = strlen(program_invocation_short_name);
+	memcpy(name + 5, program_invocation_short_name, n < sizeof name - 6 ? n : sizeof name - 6);
+	metadata("process_name", 0, "name", name, 0);
+	out_flush();
+	unsigned long th;
+	if (gmp_libc.pthread_create(&th, NULL, writer_main, NULL) != 0) {
+		gmp_printf("gmp: warning: GMP_TRACE: cannot start the trace writer; not tracing\n");
+		gmp_sys1(SYS_close, fd);
+		outfd = -1;
+		return;
+	}
+	atexit(gmp_trace_stop);
+	pthread_atfork(NULL, NULL, child_after_fork);
+	atomic_store(&gmp_trace_on, true);
+}
+
+static void close_open_spans(uint32_t row, struct rowstate *rs, int64_t now)
+{
+	if (rs->gstart)
+		close_g(row, rs, now);
+	else if (rs->sysstart)
+		close_sys(row, rs, now);
+}
+
+void gmp_trace_stop(void)
+{
+	static _Atomic int once;
+	if (forked || outfd < 0 || atomic_exchange(&once, 1))
+		return;
+	atomic_store(&gmp_trace_on, false); /* seq_cst: pairs with emit's tracebusy store */
+	/* Wait for appends in progress (bounded: a signal handler may have called exit mid-append). */
+	int64_t limit = gmp_nanotime() + 100000000;
+	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink)
+		while (atomic_load(&m->tracebusy) && gmp_nanotime() < limit)
+			gmp_cpu_relax();
+	gmp_lock(&sysmon_row.lock); /* an append in progress there finishes; later ones see tracing off */
+	gmp_unlock(&sysmon_row.lock);
+	gmp_lock(&foreign_row.lock);
+	gmp_unlock(&foreign_row.lock);
+	int64_t now = gmp_nanotime();
+
+	gmp_lock(&outlock);
+	drain();
+	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink)
+		if (m->tracebuf)
+			convert(m->tracebuf);
+	if (sysmon_row.buf)
+		convert(sysmon_row.buf);
+	if (foreign_row.buf)
+		convert(foreign_row.buf);
+	for (uint32_t i = 0; i < nrows; i++)
+		close_open_spans(i, &rows[i], now);
+	close_open_spans(ROW_SYSMON, &sysmon_rs, now);
+	close_open_spans(ROW_FOREIGN, &foreign_rs, now);
+	out_s("\n],\"displayTimeUnit\":\"ns\",\"otherData\":{\"dropped_events\":");
+	out_u(atomic_load(&dropped));
+	out_s("}}\n");
+	out_flush();
+	gmp_sys1(SYS_close, outfd);
+	closed = true;
+	gmp_unlock(&outlock);
+	atomic_store(&writer_word, 1);
+	gmp_kfutex_wake(&writer_word, 1);
+}
