@@ -341,43 +341,78 @@ static int outfd = -1;      /* immutable once tracing is on */
 static bool closed, firstev = true, forked;
 static int64_t t0;          /* immutable once tracing is on */
 static pid_t pid;
-static char out[256 * 1024];
+static char out[256 * 1024 + 8]; /* 8: room for TAIL */
+static int64_t fileoff;           /* where the next text goes; TAIL is written there too */
+static bool seekable = true;      /* false for a pipe: plain writes, no TAIL */
 static size_t outlen;
 static struct rowstate *rows, sysmon_rs, foreign_rs;
 static uint32_t nrows;
 static bool argfirst;
 
-static void out_flush(void)
+/*
+ * Write the text out.  Until the end, every write also puts TAIL after the
+ * text (without counting it), and the next write starts over it: the file
+ * is valid JSON after each write, so a process that ends without the flush
+ * (_exit, a crash, exec) leaves a readable trace up to its last full buffer.
+ */
+#define TAIL "\n]}\n"
+
+static void out_write(const char *p, size_t len)
 {
-	for (size_t off = 0; off < outlen;) {
-		long r = gmp_sys3(SYS_write, outfd, out + off, outlen - off);
+	for (size_t off = 0; off < len;) {
+		long r = seekable ? gmp_sys4(SYS_pwrite64, outfd, p + off, len - off, fileoff + (int64_t)off)
+				  : gmp_sys3(SYS_write, outfd, p + off, len - off);
+		if (r == -ESPIPE && seekable) {
+			seekable = false;
+			continue;
+		}
 		if (r == -EINTR)
 			continue;
 		if (r <= 0)
 			break; /* a full disk: the rest is lost, the program goes on */
 		off += (size_t)r;
 	}
+}
+
+static void out_flush(bool last)
+{
+	size_t n = outlen;
+	if (!last && seekable) {
+		memcpy(out + n, TAIL, sizeof TAIL - 1);
+		out_write(out, n + sizeof TAIL - 1);
+	} else {
+		out_write(out, n);
+	}
+	fileoff += (int64_t)n;
 	outlen = 0;
 }
 
 static void out_raw(const char *s, size_t n)
 {
-	if (outlen + n > sizeof out)
-		out_flush();
+	if (outlen + n > sizeof out - 8)
+		out_flush(false);
 	memcpy(out + outlen, s, n);
 	outlen += n;
 }
 
 static void out_s(const char *s) { out_raw(s, strlen(s)); }
 
-static void out_u(uint64_t v)
+/* v in decimal at dst (room for 20 digits, no terminator); returns the length. */
+static size_t fmt_u(char *dst, uint64_t v)
 {
-	char b[24];
-	int i = sizeof b;
+	char b[20];
+	size_t i = sizeof b;
 	do
 		b[--i] = (char)('0' + v % 10);
 	while (v /= 10);
-	out_raw(b + i, sizeof b - (size_t)i);
+	memcpy(dst, b + i, sizeof b - i);
+	return sizeof b - i;
+}
+
+static void out_u(uint64_t v)
+{
+	char b[20];
+	out_raw(b, fmt_u(b, v));
 }
 
 static void out_hex(uint64_t v)
@@ -528,22 +563,14 @@ static void name_row(uint32_t row, struct rowstate *rs)
 	if (rs->named)
 		return;
 	rs->named = true;
-	char nm[16] = "M";
+	char nm[24] = "M";
 	const char *s = nm;
-	if (row == ROW_SYSMON) {
+	if (row == ROW_SYSMON)
 		s = "sysmon";
-	} else if (row == ROW_FOREIGN) {
+	else if (row == ROW_FOREIGN)
 		s = "foreign threads";
-	} else {
-		char d[12];
-		int i = sizeof d;
-		uint32_t v = row;
-		d[--i] = 0;
-		do
-			d[--i] = (char)('0' + v % 10);
-		while (v /= 10);
-		memcpy(nm + 1, d + i, sizeof d - (size_t)i);
-	}
+	else
+		nm[1 + fmt_u(nm + 1, row)] = 0;
 	metadata("thread_name", row, "name", s, 0);
 	metadata("thread_sort_index", row, "sort_index", NULL, row_tid(row));
 }
@@ -720,7 +747,7 @@ static void *writer_main(void *arg)
 			return NULL;
 		}
 		drain();
-		out_flush();
+		out_flush(false);
 		gmp_unlock(&outlock);
 	}
 }
@@ -736,9 +763,30 @@ static void child_after_fork(void)
 
 void gmp_trace_init(void)
 {
-	const char *path = getenv("GMP_TRACE");
-	if (!path || !*path)
+	const char *env = getenv("GMP_TRACE");
+	if (!env || !*env)
 		return;
+	/*
+	 * "%p" in the name becomes the pid, and then child processes that run
+	 * with gmp trace to files of their own.  Without it the variable is
+	 * taken out of the environment, so that a program a child execs
+	 * (system, popen) does not truncate this process's file.
+	 */
+	char path[4096];
+	size_t n = 0;
+	bool perpid = false;
+	for (const char *s = env; *s && n < sizeof path - 24; s++) {
+		if (s[0] == '%' && s[1] == 'p') {
+			n += fmt_u(path + n, (uint64_t)gmp_sched.pid);
+			perpid = true;
+			s++;
+		} else {
+			path[n++] = *s;
+		}
+	}
+	path[n] = 0;
+	if (!perpid)
+		unsetenv("GMP_TRACE");
 	int fd = (int)gmp_sys4(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		gmp_printf("gmp: warning: GMP_TRACE: cannot open %s (error %d); not tracing\n", path, -fd);
@@ -749,10 +797,9 @@ void gmp_trace_init(void)
 	t0 = gmp_nanotime();
 	out_s("{\"traceEvents\":[");
 	char name[64] = "gmp: ";
-	size_t n = strlen(program_invocation_short_name);
-	memcpy(name + 5, program_invocation_short_name, n < sizeof name - 6 ? n : sizeof name - 6);
+	strncat(name, program_invocation_short_name, sizeof name - 6);
 	metadata("process_name", 0, "name", name, 0);
-	out_flush();
+	out_flush(false);
 	unsigned long th;
 	if (gmp_libc.pthread_create(&th, NULL, writer_main, NULL) != 0) {
 		gmp_printf("gmp: warning: GMP_TRACE: cannot start the trace writer; not tracing\n");
@@ -806,7 +853,7 @@ void gmp_trace_stop(void)
 	out_s("\n],\"displayTimeUnit\":\"ns\",\"otherData\":{\"dropped_events\":");
 	out_u(atomic_load(&dropped));
 	out_s("}}\n");
-	out_flush();
+	out_flush(true);
 	gmp_sys1(SYS_close, outfd);
 	closed = true;
 	gmp_unlock(&outlock);

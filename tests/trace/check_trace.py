@@ -150,6 +150,22 @@ def main():
                   (os.path.getsize(png) if os.path.exists(png) else 0))
         else:
             check_json(trace, run_traced(lib, prog, trace))
+            # _exit skips the flush, yet the file is valid JSON up to the last write; without
+            # "%p" GMP_TRACE leaves the environment (children would truncate the file), with
+            # it each process writes its own file.
+            for name, env_state in (("exit.json", "unset"), ("exit.%p.json", "set")):
+                env = dict(os.environ, LD_PRELOAD=lib, GMP_TRACE=os.path.join(d, name))
+                p = subprocess.Popen([prog, "_exit"], env=env, stdout=subprocess.PIPE, text=True)
+                out, _ = p.communicate(timeout=120)
+                check(p.returncode == 3 and out == "GMP_TRACE %s\n" % env_state,
+                      "GMP_TRACE=%s: GMP_TRACE %s in the program (%d, %r)" % (name, env_state, p.returncode, out))
+                want = name.replace("%p", str(p.pid))
+                try:
+                    with open(os.path.join(d, want)) as f:
+                        ok = json.load(f)["traceEvents"][0]["name"] == "process_name"
+                except (OSError, ValueError, KeyError, IndexError):
+                    ok = False
+                check(ok, "after _exit %s is valid JSON" % want)
             # A path that cannot be opened: a warning, no trace, the program still works.
             env = dict(os.environ, LD_PRELOAD=lib, GMP_TRACE=os.path.join(d, "no/such/dir/t.json"))
             r = subprocess.run([prog], env=env, capture_output=True, text=True, timeout=120)

@@ -4,6 +4,9 @@
  * call (sigtimedwait, a hand-off call), spin so that another processor
  * steals work, and create and join each other.  It prints how many
  * threads it created in total (their goids are 2..N+1 under gmp, main is 1).
+ *
+ * "trace_prog _exit": a few threads, then it says whether GMP_TRACE is still
+ * in its environment and ends with _exit(3), skipping the trace's flush.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -11,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,8 +115,18 @@ static void *parent(void *arg)
 	return arg;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "_exit") == 0) {
+		pthread_t s[4];
+		for (int i = 0; i < 4; i++)
+			s[i] = spawn(spinner, NULL, NULL);
+		for (int i = 0; i < 4; i++)
+			join(s[i]);
+		printf("GMP_TRACE %s\n", getenv("GMP_TRACE") ? "set" : "unset");
+		fflush(stdout);
+		_exit(3);
+	}
 	if (pipe(pipefd) != 0)
 		die("pipe");
 	pthread_t t[8];
