@@ -62,21 +62,25 @@ _Atomic bool gmp_trace_on;
 /* ------------------------------------------------------------ records and buffers */
 
 enum {
+	/* spans */
 	EV_GOSTART = 1, /* a goid, b G pointer, c flow id, x P */
 	EV_GOSTOP,      /* a goid */
-	EV_PARK,        /* a goid, k wait reason */
-	EV_UNPARK,      /* a target goid, b waker goid, c flow id, k wait reason */
-	EV_CREATE,      /* a new goid, b creator goid, c flow id */
-	EV_GOEND,       /* a goid */
 	EV_SYSENTER,    /* a goid, x P or NOP */
 	EV_SYSEXIT,     /* a goid */
-	EV_SYSLOSTP,    /* a goid */
+	/* instants about one G: a goid */
+	EV_PARK,        /* k wait reason */
+	EV_UNPARK,      /* b waker goid, c flow id, k wait reason */
+	EV_CREATE,      /* b creator goid, c flow id */
+	EV_GOEND,
+	EV_SYSLOSTP,
+	/* other instants */
 	EV_RETAKE,      /* x P, k old P status */
 	EV_HANDOFF,     /* x P, k 1: given to an M, 0: idle list */
 	EV_STEAL,       /* x thief P, a victim P, b count */
 	EV_TIMER,       /* x P whose heap it was on, a when (ns) */
 	EV_MSTART,      /* a kernel tid */
 	EV_MEXIT,
+	EV_NTYPES
 };
 
 #define NOP 0xffffffffu
@@ -611,93 +615,76 @@ static void close_g(uint32_t row, struct rowstate *rs, int64_t end)
 	rs->gstart = 0;
 }
 
-static void convert_one(uint32_t row, struct rowstate *rs, const struct trace_ev *e)
+/* A G starts or stops running on the row, or a kernel call begins or ends: open or close a span. */
+static void span_event(uint32_t row, struct rowstate *rs, const struct trace_ev *e)
 {
-	switch (e->type) {
-	case EV_GOSTART:
-		if (rs->gstart)
-			close_g(row, rs, e->ts); /* its stop was dropped */
+	bool g = e->type == EV_GOSTART || e->type == EV_GOSTOP;
+	if (g ? rs->gstart : rs->sysstart)
+		(g ? close_g : close_sys)(row, rs, e->ts); /* before a start: its stop was dropped */
+	if (e->type == EV_GOSTART) {
 		rs->gstart = e->ts;
 		rs->goid = e->a;
 		rs->g = (struct gmp_g *)(uintptr_t)e->b;
 		rs->wake = e->c;
 		rs->p = e->x;
-		return;
-	case EV_GOSTOP:
-		if (rs->gstart)
-			close_g(row, rs, e->ts);
-		return;
-	case EV_SYSENTER:
-		if (rs->sysstart)
-			close_sys(row, rs, e->ts);
+	} else if (e->type == EV_SYSENTER) {
 		rs->sysstart = e->ts;
 		rs->sysgoid = e->a;
+	}
+}
+
+static const char *const instant_names[EV_NTYPES] = {
+	[EV_PARK] = "park",       [EV_UNPARK] = "unpark",     [EV_CREATE] = "create", [EV_GOEND] = "exit",
+	[EV_SYSLOSTP] = "P lost", [EV_RETAKE] = "retake",     [EV_HANDOFF] = "handoffp",
+	[EV_STEAL] = "steal",     [EV_TIMER] = "timer",       [EV_MSTART] = "M start", [EV_MEXIT] = "M exit",
+};
+
+static void convert_one(uint32_t row, struct rowstate *rs, const struct trace_ev *e)
+{
+	if (e->type == EV_GOSTART || e->type == EV_GOSTOP || e->type == EV_SYSENTER || e->type == EV_SYSEXIT) {
+		span_event(row, rs, e);
 		return;
-	case EV_SYSEXIT:
-		if (rs->sysstart)
-			close_sys(row, rs, e->ts);
+	}
+	if (e->type >= EV_NTYPES || !instant_names[e->type])
 		return;
-	case EV_PARK:
-		instant("park", row, e->ts);
-		arg_u("goid", e->a);
-		arg_s("reason", gmp_waitreason_name(e->k));
-		break;
+	instant(instant_names[e->type], row, e->ts);
+	if (e->type <= EV_SYSLOSTP)
+		arg_u("goid", e->a); /* the events about one G */
+	switch (e->type) {
 	case EV_UNPARK:
-		instant("unpark", row, e->ts);
-		arg_u("goid", e->a);
 		arg_u("waker", e->b);
+		/* fall through */
+	case EV_PARK:
 		arg_s("reason", gmp_waitreason_name(e->k));
-		ev_end();
-		flow("s", e->c, row, e->ts);
-		return;
-	case EV_CREATE:
-		instant("create", row, e->ts);
-		arg_u("goid", e->a);
-		arg_u("creator", e->b);
-		ev_end();
-		flow("s", e->c, row, e->ts);
-		return;
-	case EV_GOEND:
-		instant("exit", row, e->ts);
-		arg_u("goid", e->a);
 		break;
-	case EV_SYSLOSTP:
-		instant("P lost", row, e->ts);
-		arg_u("goid", e->a);
+	case EV_CREATE:
+		arg_u("creator", e->b);
 		break;
 	case EV_RETAKE:
-		instant("retake", row, e->ts);
-		arg_u("p", e->x);
-		arg_s("from", e->k == P_SYSCALL ? "syscall" : "user");
-		break;
 	case EV_HANDOFF:
-		instant("handoffp", row, e->ts);
 		arg_u("p", e->x);
-		arg_s("to", e->k ? "M" : "idle");
+		if (e->type == EV_RETAKE)
+			arg_s("from", e->k == P_SYSCALL ? "syscall" : "user");
+		else
+			arg_s("to", e->k ? "M" : "idle");
 		break;
 	case EV_STEAL:
-		instant("steal", row, e->ts);
 		arg_u("thief", e->x);
 		arg_u("victim", e->a);
 		arg_u("count", e->b);
 		break;
 	case EV_TIMER:
-		instant("timer", row, e->ts);
 		arg_u("p", e->x);
 		arg_key("late_us");
 		out_us(e->ts > (int64_t)e->a ? e->ts - (int64_t)e->a : 0);
 		break;
 	case EV_MSTART:
-		instant("M start", row, e->ts);
 		arg_u("tid", e->a);
 		break;
-	case EV_MEXIT:
-		instant("M exit", row, e->ts);
-		break;
-	default:
-		return;
 	}
 	ev_end();
+	if (e->type == EV_UNPARK || e->type == EV_CREATE)
+		flow("s", e->c, row, e->ts);
 }
 
 static void convert(struct gmp_trace_buf *b)

@@ -38,12 +38,14 @@ def run_traced(lib, prog, trace):
 
 
 def nested(spans):
-    """X spans of one row, sorted by start: each must end before the next starts or contain it."""
+    """X spans of one row (start, dur in us): each ends before the next starts, or contains it."""
     stack = []
-    for ts, end in sorted(spans, key=lambda s: (s[0], -s[1])):
+    # In whole nanoseconds: the file has three decimals, and float sums would round.
+    for ts, end in sorted(((round(t * 1000), round(t * 1000) + round(d * 1000)) for t, d in spans),
+                          key=lambda s: (s[0], -s[1])):
         while stack and stack[-1] <= ts:
             stack.pop()
-        if stack and end > stack[-1] + 1e-3:
+        if stack and end > stack[-1]:
             return False
         stack.append(end)
     return True
@@ -88,7 +90,7 @@ def check_json(path, nthreads):
     check(all(isinstance(e.get("dur"), (int, float)) and e["dur"] >= 0 for e in xs), "every X event has dur >= 0")
     rows = collections.defaultdict(list)
     for e in xs:
-        rows[e["tid"]].append((e["ts"], e["ts"] + e["dur"]))
+        rows[e["tid"]].append((e["ts"], e["dur"]))
     check(all(nested(s) for s in rows.values()), "X spans nest properly on every row")
     names = {e["tid"]: e["args"]["name"] for e in ev if e["ph"] == "M" and e["name"] == "thread_name"}
     check(all(t in names for t in rows), "every row with spans is named")
