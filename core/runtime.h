@@ -206,7 +206,8 @@ struct gmp_m {
 	struct gmp_m *alllink;                /* sched.allm; immutable once linked */
 	uint64_t fastrand;                    /* this M only */
 	unsigned long pthread;                /* the kernel thread's real pthread_t */
-	struct gmp_trace_buf *tracebuf;       /* GMP_TRACE records of this M; this M only (trace.c) */
+	struct gmp_trace_buf *_Atomic tracebuf; /* GMP_TRACE records of this M; written by this M only,
+	                                           read by the trace writer (trace.c) */
 	uint64_t traceseq;                    /* trace flow ids made on this M; this M only */
 	_Atomic uint32_t tracebusy;           /* 1 while this M appends a record; trace.c's flush waits */
 };

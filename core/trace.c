@@ -29,9 +29,11 @@
  * Buffers are mmap'ed (gmp_rt_alloc), so g0 may do all of this.
  *
  * The writer is a kernel thread of its own (created with glibc's real
- * pthread_create, like sysmon), all signals blocked; it turns buffers into
- * JSON and writes them with raw write(2).  It uses no interposed function
- * and formats numbers itself (no locale can put a comma in a number).
+ * pthread_create, like sysmon), all signals blocked; it turns full buffers
+ * into JSON as they come, and every 100 ms also what the partial ones hold
+ * (convert_current), and writes with raw pwrite(2), leaving the file valid
+ * JSON after every write (out_flush).  It uses no interposed function and
+ * formats numbers itself (no locale can put a comma in a number).
  *
  * Flushing at exit (atexit, registered at init; also the last thread's
  * exit, which calls exit): tracing is switched off, then gmp_trace_stop
@@ -39,8 +41,9 @@
  * Dekker pair of seq_cst accesses with gmp_trace_on), takes the output
  * lock from the writer, converts the full list and then every M's partial
  * buffer, closes the spans still open at that moment and the JSON.  A
- * process that ends otherwise (_exit, a fatal signal, exec) leaves the file
- * without its closing "]}".  A fork child stops tracing.
+ * process that ends otherwise (_exit, a fatal signal, exec) loses what the
+ * writer had not converted yet, and the spans still open.  A fork child
+ * stops tracing.
  *
  * Known limit: a hook called from a signal handler that interrupted the
  * same M's append corrupts one record (gmp's signal-handler rule, README).
@@ -105,14 +108,15 @@ struct gmp_trace_buf {
 	struct gmp_trace_buf *next; /* listlock */
 	uint32_t row;               /* M id, ROW_SYSMON or ROW_FOREIGN */
 	_Atomic uint32_t n;         /* records written; the row's writer stores (release) */
+	uint32_t done;              /* records converted to JSON; outlock (reset by getbuf) */
 	struct trace_ev ev[];
 };
 #define BUF_CAP ((BUF_BYTES - sizeof(struct gmp_trace_buf)) / sizeof(struct trace_ev))
 
 /* A row that is not an M: sysmon's, or the one all foreign threads share. */
 struct trace_row {
-	gmp_lock_t lock; /* protects buf; the flush holds it for good */
-	struct gmp_trace_buf *buf;
+	gmp_lock_t lock;                  /* one appender at a time */
+	struct gmp_trace_buf *_Atomic buf; /* written under lock; read by the trace writer */
 	uint32_t id;
 	_Atomic uint64_t seq;
 };
@@ -148,6 +152,7 @@ static struct gmp_trace_buf *getbuf(uint32_t row)
 	}
 	b->next = NULL;
 	b->row = row;
+	b->done = 0;
 	atomic_store_explicit(&b->n, 0, memory_order_relaxed);
 	return b;
 }
@@ -166,14 +171,19 @@ static void putfull(struct gmp_trace_buf *b)
 	gmp_kfutex_wake(&writer_word, 1);
 }
 
-/* Append e to the buffer *bp of row; the caller is the row's only writer. */
-static void put(struct gmp_trace_buf **bp, uint32_t row, const struct trace_ev *e)
+/*
+ * Append e to the buffer *bp of row; the caller is the row's only writer.
+ * A full buffer is queued before the next one is published in *bp
+ * (release): the writer relies on that order (convert_current).
+ */
+static void put(struct gmp_trace_buf *_Atomic *bp, uint32_t row, const struct trace_ev *e)
 {
-	struct gmp_trace_buf *b = *bp;
+	struct gmp_trace_buf *b = atomic_load_explicit(bp, memory_order_relaxed);
 	if (GMP_UNLIKELY(!b || atomic_load_explicit(&b->n, memory_order_relaxed) == BUF_CAP)) {
 		if (b)
 			putfull(b);
-		b = *bp = getbuf(row);
+		b = getbuf(row);
+		atomic_store_explicit(bp, b, memory_order_release);
 		if (!b) {
 			atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
 			return;
@@ -316,9 +326,10 @@ void gmp_trace_mexit(struct gmp_m *m)
 	emit(m, &e);
 	/* This M's records must reach the file: hand its partial buffer over. */
 	atomic_store_explicit(&m->tracebusy, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&gmp_trace_on, memory_order_seq_cst) && m->tracebuf) {
-		putfull(m->tracebuf);
-		m->tracebuf = NULL;
+	struct gmp_trace_buf *b = atomic_load_explicit(&m->tracebuf, memory_order_relaxed);
+	if (atomic_load_explicit(&gmp_trace_on, memory_order_seq_cst) && b) {
+		putfull(b);
+		atomic_store_explicit(&m->tracebuf, NULL, memory_order_release);
 	}
 	atomic_store_explicit(&m->tracebusy, 0, memory_order_release);
 }
@@ -357,7 +368,8 @@ static bool argfirst;
  * Write the text out.  Until the end, every write also puts TAIL after the
  * text (without counting it), and the next write starts over it: the file
  * is valid JSON after each write, so a process that ends without the flush
- * (_exit, a crash, exec) leaves a readable trace up to its last full buffer.
+ * (_exit, a crash, exec, SIGKILL) leaves a readable trace up to the
+ * writer's last round.
  */
 #define TAIL "\n]}\n"
 
@@ -687,6 +699,7 @@ static void convert_one(uint32_t row, struct rowstate *rs, const struct trace_ev
 		flow("s", e->c, row, e->ts);
 }
 
+/* Convert the records of b not converted yet.  outlock held. */
 static void convert(struct gmp_trace_buf *b)
 {
 	struct rowstate *rs = rowstate(b->row);
@@ -694,8 +707,9 @@ static void convert(struct gmp_trace_buf *b)
 		return;
 	name_row(b->row, rs);
 	uint32_t n = atomic_load_explicit(&b->n, memory_order_acquire);
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = b->done; i < n; i++)
 		convert_one(b->row, rs, &b->ev[i]);
+	b->done = n;
 }
 
 /* Convert every full buffer and give it back.  outlock held. */
@@ -720,20 +734,67 @@ static void drain(void)
 	}
 }
 
+/*
+ * Convert what a row's current buffer holds so far, while its owner keeps
+ * appending: records below b->n are complete (release/acquire on n).  It
+ * is safe because only the outlock holder recycles buffers (drain), so b
+ * stays ours to read even if the row queues it meanwhile; and it keeps the
+ * row's order as long as no older buffer of the row still waits on the
+ * full list.  The row publishes a new buffer only after queueing the old
+ * one, so a look at the list after reading the pointer tells.  outlock held.
+ */
+static void convert_current(struct gmp_trace_buf *_Atomic *bp)
+{
+	struct gmp_trace_buf *b = atomic_load_explicit(bp, memory_order_acquire);
+	if (!b)
+		return;
+	gmp_lock(&listlock);
+	bool older = false;
+	for (struct gmp_trace_buf *f = fullhead; f && !older; f = f->next)
+		older = f->row == b->row && f != b;
+	gmp_unlock(&listlock);
+	if (!older)
+		convert(b);
+}
+
+/* Everything recorded so far, as far as it can be read now.  outlock held. */
+static void convert_all(void)
+{
+	drain();
+	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink)
+		convert_current(&m->tracebuf);
+	convert_current(&sysmon_row.buf);
+	convert_current(&foreign_row.buf);
+}
+
+/*
+ * The writer: converts full buffers as they come, and every WRITER_TICK_NS
+ * what the partial ones hold, so that the file is nearly complete even if
+ * the process is killed or hangs.
+ */
+#define WRITER_TICK_NS 100000000
+
 static void *writer_main(void *arg)
 {
 	(void)arg;
 	uint64_t all = ~0ULL; /* gmp's own thread: signals are the program's */
 	gmp_sys4(SYS_rt_sigprocmask, SIG_BLOCK, &all, NULL, 8);
+	int64_t last = gmp_nanotime();
 	for (;;) {
-		while (atomic_exchange(&writer_word, 0) == 0)
-			gmp_kfutex_wait(&writer_word, 0, -1);
+		if (atomic_exchange(&writer_word, 0) == 0)
+			gmp_kfutex_wait(&writer_word, 0, WRITER_TICK_NS);
 		gmp_lock(&outlock);
 		if (closed) {
 			gmp_unlock(&outlock);
 			return NULL;
 		}
-		drain();
+		int64_t now = gmp_nanotime();
+		if (now - last >= WRITER_TICK_NS) {
+			last = now;
+			convert_all();
+		} else {
+			drain();
+		}
 		out_flush(false);
 		gmp_unlock(&outlock);
 	}
@@ -825,14 +886,7 @@ void gmp_trace_stop(void)
 	int64_t now = gmp_nanotime();
 
 	gmp_lock(&outlock);
-	drain();
-	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink)
-		if (m->tracebuf)
-			convert(m->tracebuf);
-	if (sysmon_row.buf)
-		convert(sysmon_row.buf);
-	if (foreign_row.buf)
-		convert(foreign_row.buf);
+	convert_all(); /* nobody appends any more: this is everything */
 	for (uint32_t i = 0; i < nrows; i++)
 		close_open_spans(i, &rows[i], now);
 	close_open_spans(ROW_SYSMON, &sysmon_rs, now);

@@ -152,7 +152,8 @@ def main():
                   (os.path.getsize(png) if os.path.exists(png) else 0))
         else:
             check_json(trace, run_traced(lib, prog, trace))
-            # _exit skips the flush, yet the file is valid JSON up to the last write; without
+            # _exit skips the flush, yet the file is valid JSON and holds what was recorded
+            # 500 ms before (the writer converts partial buffers every 100 ms); without
             # "%p" GMP_TRACE leaves the environment (children would truncate the file), with
             # it each process writes its own file.
             for name, env_state in (("exit.json", "unset"), ("exit.%p.json", "set")):
@@ -164,10 +165,13 @@ def main():
                 want = name.replace("%p", str(p.pid))
                 try:
                     with open(os.path.join(d, want)) as f:
-                        ok = json.load(f)["traceEvents"][0]["name"] == "process_name"
+                        ev = json.load(f)["traceEvents"]
+                    ok = ev[0]["name"] == "process_name"
+                    created = {e["args"]["goid"] for e in ev if e["name"] == "create"}
                 except (OSError, ValueError, KeyError, IndexError):
-                    ok = False
+                    ok, created = False, set()
                 check(ok, "after _exit %s is valid JSON" % want)
+                check(created == {2, 3, 4, 5}, "after _exit %s holds the 4 creations (%s)" % (want, sorted(created)))
             # A path that cannot be opened: a warning, no trace, the program still works.
             env = dict(os.environ, LD_PRELOAD=lib, GMP_TRACE=os.path.join(d, "no/such/dir/t.json"))
             r = subprocess.run([prog], env=env, capture_output=True, text=True, timeout=120)

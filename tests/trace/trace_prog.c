@@ -5,8 +5,9 @@
  * steals work, and create and join each other.  It prints how many
  * threads it created in total (their goids are 2..N+1 under gmp, main is 1).
  *
- * "trace_prog _exit": a few threads, then it says whether GMP_TRACE is still
- * in its environment and ends with _exit(3), skipping the trace's flush.
+ * "trace_prog _exit": four threads, then it says whether GMP_TRACE is still
+ * in its environment, sleeps 500 ms (the trace writer converts what is
+ * recorded every 100 ms) and ends with _exit(3), skipping the flush.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
 			join(s[i]);
 		printf("GMP_TRACE %s\n", getenv("GMP_TRACE") ? "set" : "unset");
 		fflush(stdout);
+		usleep(500000);
 		_exit(3);
 	}
 	if (pipe(pipefd) != 0)
