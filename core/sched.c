@@ -861,12 +861,12 @@ void gmp_entersyscall(struct gmp_g *g)
 									   memory_order_release, memory_order_relaxed))
 			m->p = NULL; /* already retaken */
 	}
-	GMP_TRACE(gmp_trace_syscall(g, 1));
+	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_ENTER));
 }
 
 void gmp_exitsyscall(struct gmp_g *g)
 {
-	GMP_TRACE(gmp_trace_syscall(g, 0));
+	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_EXIT));
 	gmp_casgstatus(g, G_SYSCALL, G_RUNNING);
 	struct gmp_m *m = g->m;
 	struct gmp_p *p = m->p;
@@ -880,7 +880,7 @@ void gmp_exitsyscall(struct gmp_g *g)
 		}
 	}
 	m->p = NULL;
-	GMP_TRACE(gmp_trace_syscall(g, 2));
+	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_LOSTP));
 	/* Retaken: get any P back, or queue ourselves and let this M sleep. */
 	p = gmp_acquirep_user(g);
 	gmp_releasep_user(p);

@@ -23,7 +23,10 @@
  * and appends it to its M's current buffer (m->tracebuf).  Only that M
  * writes there, on g0 or on its running G, so the hot path takes no lock;
  * sysmon and foreign threads use rows of their own under a lock (they are
- * rare).  A full buffer goes on a FIFO list and the writer thread is woken
+ * rare).  Buffers are per M rather than per P: some hooks run on a G in
+ * user code (entersyscall, create), when sysmon may retake its P at any
+ * moment, whereas an M is one kernel thread, so its buffer has exactly
+ * one writer whatever happens to the P.  A full buffer goes on a FIFO list and the writer thread is woken
  * with a futex; the M takes an empty buffer from the free list (or maps a
  * new one, up to MAX_BUFS; beyond that records are counted as dropped).
  * Buffers are mmap'ed (gmp_rt_alloc), so g0 may do all of this.
@@ -95,6 +98,7 @@ struct trace_ev {
 	uint16_t pad;
 	uint32_t x;
 };
+_Static_assert(sizeof(struct trace_ev) == 40, "trace records are 40 bytes");
 
 #define ROW_SYSMON 0xfffffffeu
 #define ROW_FOREIGN 0xffffffffu
@@ -282,10 +286,12 @@ void gmp_trace_gocreate(struct gmp_g *self, struct gmp_g *ng)
 	emit(m, &e);
 }
 
-void gmp_trace_syscall(struct gmp_g *g, int what)
+void gmp_trace_syscall(struct gmp_g *g, enum gmp_trace_sys what)
 {
 	struct gmp_m *m = g->m;
-	struct trace_ev e = {.type = what == 1 ? EV_SYSENTER : what == 0 ? EV_SYSEXIT : EV_SYSLOSTP,
+	struct trace_ev e = {.type = what == GMP_TRACE_SYS_ENTER  ? EV_SYSENTER
+				     : what == GMP_TRACE_SYS_EXIT ? EV_SYSEXIT
+								  : EV_SYSLOSTP,
 			     .a = g->goid, .x = m->p ? m->p->id : NOP};
 	emit(m, &e);
 }

@@ -32,7 +32,8 @@ void gmp_trace_goend(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;    /* g0: gp
 void gmp_trace_unpark(struct gmp_p *p, struct gmp_g *gp) GMP_HIDDEN;   /* any, p held by the caller or NULL */
 void gmp_trace_unpark_list(struct gmp_m *m, struct gmp_g *list) GMP_HIDDEN; /* g0 or sysmon (m NULL): poller */
 void gmp_trace_gocreate(struct gmp_g *self, struct gmp_g *ng) GMP_HIDDEN;   /* G or foreign (self NULL) */
-void gmp_trace_syscall(struct gmp_g *g, int what) GMP_HIDDEN;          /* G: enter 1, exit 0, P lost 2 */
+enum gmp_trace_sys { GMP_TRACE_SYS_ENTER, GMP_TRACE_SYS_EXIT, GMP_TRACE_SYS_LOSTP };
+void gmp_trace_syscall(struct gmp_g *g, enum gmp_trace_sys what) GMP_HIDDEN; /* G, on its M */
 void gmp_trace_retake(struct gmp_p *p, uint32_t from) GMP_HIDDEN;      /* sysmon */
 void gmp_trace_handoffp(struct gmp_p *p, bool started) GMP_HIDDEN;     /* sysmon */
 void gmp_trace_steal(struct gmp_m *m, struct gmp_p *thief, struct gmp_p *victim, uint32_t n) GMP_HIDDEN; /* g0 */
