@@ -10,6 +10,7 @@
  * interposed function) sees "in progress" and takes the foreign path.
  */
 #include "runtime.h"
+#include "trace.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -155,6 +156,7 @@ static void adopt_main(void)
 	}
 	atomic_fetch_add(&gmp_sched.ngalive, 1);
 	gmp_curg = g;
+	GMP_TRACE(gmp_trace_gostart(m0, g));
 }
 
 void gmp_init_slow(void)
@@ -220,6 +222,7 @@ void gmp_init_slow(void)
 	atomic_store(&gmp_sched.lastpoll, 1);
 	gmp_debug_init();
 	gmp_fork_init();
+	gmp_trace_init();
 	if (me == gmp_sched.pid)
 		adopt_main();
 	atomic_store_explicit(&gmp_inited, 2, memory_order_release);

@@ -92,6 +92,7 @@ struct gmp_stack {
 
 struct gmp_m;
 struct gmp_p;
+struct gmp_trace_buf;
 
 struct gmp_g {
 	struct gmp_ctx ctx;             /* saved registers; written by the G itself in gmp_ctx_switch,
@@ -131,6 +132,8 @@ struct gmp_g {
 	uint8_t waitreason;             /* enum gmp_waitreason; written by the G before parking */
 	int64_t waitsince;              /* monotonic ns when it parked */
 	char name[16];                  /* pthread_setname_np; protected by sched.allglock */
+	uint64_t tracewake;             /* trace flow id of the wake-up that made it runnable; written
+	                                   by its waker before queueing it, read by execute (trace.c) */
 
 	/* Copy of the creation attributes reported by pthread_getattr_np. */
 	int schedpolicy;
@@ -212,6 +215,10 @@ struct gmp_m {
 	struct gmp_g *lockedg;                /* the only G this M runs, or NULL; see gmp_lockm */
 	struct gmp_stack sigstack;            /* alternate signal stack of the kernel thread (fatal
 	                                         signals, stack overflow); this M only; debug.c */
+	struct gmp_trace_buf *_Atomic tracebuf; /* GMP_TRACE records of this M; written by this M only,
+	                                           read by the trace writer (trace.c) */
+	uint64_t traceseq;                    /* trace flow ids made on this M; this M only */
+	_Atomic uint32_t tracebusy;           /* 1 while this M appends a record; trace.c's flush waits */
 };
 
 /* ------------------------------------------------------------------ sched */

@@ -26,6 +26,7 @@
  * entry to g0 (doubles the cost of every switch).
  */
 #include "runtime.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -313,15 +314,18 @@ void gmp_wakep(void)
 void gmp_handoffp(struct gmp_p *p)
 {
 	if (!gmp_runqempty(p) || atomic_load(&gmp_sched.runqsize) > 0 || atomic_load(&p->timer0) != 0) {
+		GMP_TRACE(gmp_trace_handoffp(p, true));
 		startm(p, false);
 		return;
 	}
 	int32_t z = 0;
 	if (atomic_load(&gmp_sched.nmspinning) + atomic_load(&gmp_sched.npidle) == 0 &&
 	    atomic_compare_exchange_strong(&gmp_sched.nmspinning, &z, 1)) {
+		GMP_TRACE(gmp_trace_handoffp(p, true));
 		startm(p, true);
 		return;
 	}
+	GMP_TRACE(gmp_trace_handoffp(p, false));
 	gmp_lock(&gmp_sched.lock);
 	gmp_pidleput(p);
 	gmp_unlock(&gmp_sched.lock);
@@ -353,6 +357,7 @@ static bool reap_idle_m(struct gmp_m *m)
 	gmp_sched.nmidle--;
 	gmp_sched.nmtotal--;
 	gmp_unlock(&gmp_sched.lock);
+	GMP_TRACE(gmp_trace_mexit(m));
 	if (m->cur_tp != m->g0.tcb)
 		gmp_arch_set_tp(m->g0.tcb); /* glibc's thread exit needs its own TCB */
 	gmp_sigstack_free(m);
@@ -416,6 +421,7 @@ static void stopm(struct gmp_m *m)
 				atomic_store(&netpoll_blocker, 0);
 				atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
 				if (n > 0) {
+					GMP_TRACE(gmp_trace_unpark_list(m, list));
 					gmp_inject(list, n);
 					break; /* try to get a P and run them */
 				}
@@ -495,8 +501,11 @@ static struct gmp_g *stealwork(struct gmp_m *m, struct gmp_p *p, bool *inherit)
 				}
 			}
 			if (!gmp_runqempty(v)) {
+				uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
 				struct gmp_g *gp = gmp_runqsteal(p, v, last);
 				if (gp) {
+					GMP_TRACE(gmp_trace_steal(m, p, v,
+								  atomic_load_explicit(&p->runqtail, memory_order_relaxed) - t + 1));
 					*inherit = false;
 					return gp;
 				}
@@ -544,6 +553,7 @@ top:;
 		int n = gmp_netpoll_poll(0, &list);
 		atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
 		if (n > 0) {
+			GMP_TRACE(gmp_trace_unpark_list(m, list));
 			gp = list;
 			for (struct gmp_g *g = list->schedlink, *nx; g; g = nx) {
 				nx = g->schedlink;
@@ -638,8 +648,10 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &gp->sigmask, NULL, 8);
 		m->cur_sigmask = gp->sigmask;
 	}
+	GMP_TRACE(gmp_trace_gostart(m, gp));
 	atomic_store_explicit(&p->status, P_USER, memory_order_release);
 	gmp_ctx_switch(&m->g0.ctx, &gp->ctx);
+	GMP_TRACE(gmp_trace_gostop(m, gp));
 	m->curg = NULL;
 }
 
@@ -743,6 +755,7 @@ void gmp_mstart(struct gmp_m *m)
 	m->g0.tcb = gmp_arch_get_tp();
 	m->cur_tp = m->g0.tcb;
 	gmp_curg = &m->g0;
+	GMP_TRACE(gmp_trace_mstart(m));
 	acquirep(m, m->nextp);
 	m->nextp = NULL;
 	g0_loop(m);
@@ -853,6 +866,7 @@ struct gmp_p *gmp_acquirep_async(struct gmp_g *g, uint32_t *from)
 
 static void park_m(struct gmp_m *m, struct gmp_g *gp)
 {
+	GMP_TRACE(gmp_trace_park(m, gp)); /* before unlockf: after it, a waker owns gp */
 	gmp_casgstatus(gp, G_RUNNING, G_WAITING);
 	void (*f)(void *) = m->unlockf;
 	if (f) {
@@ -875,6 +889,7 @@ void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *a
 
 void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next)
 {
+	GMP_TRACE(gmp_trace_unpark(p, gp));
 	if (p) {
 		gmp_runqput(p, gp, next);
 	} else {
@@ -907,6 +922,7 @@ void gmp_yield(struct gmp_g *g)
 /* g0: the G has finished; publish its exit to a joiner or free it. */
 static void goexit_m(struct gmp_m *m, struct gmp_g *gp)
 {
+	GMP_TRACE(gmp_trace_goend(m, gp));
 	if (GMP_UNLIKELY(gp->lockedm != NULL))
 		unlockm(m, gp);
 	gmp_casgstatus(gp, G_RUNNING, G_DEAD);
@@ -952,10 +968,12 @@ void gmp_entersyscall(struct gmp_g *g)
 									   memory_order_release, memory_order_relaxed))
 			m->p = NULL; /* already retaken */
 	}
+	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_ENTER));
 }
 
 void gmp_exitsyscall(struct gmp_g *g)
 {
+	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_EXIT));
 	gmp_casgstatus(g, G_SYSCALL, G_RUNNING);
 	struct gmp_m *m = g->m;
 	struct gmp_p *p = m->p;
@@ -969,6 +987,7 @@ void gmp_exitsyscall(struct gmp_g *g)
 		}
 	}
 	m->p = NULL;
+	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_LOSTP));
 	/* Retaken: get any P back, or queue ourselves and let this M sleep. */
 	p = gmp_acquirep_user(g);
 	gmp_releasep_user(p);

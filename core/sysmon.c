@@ -14,6 +14,7 @@
  * the P fails and it takes an idle P or queues itself (sched.c).
  */
 #include "runtime.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -51,6 +52,7 @@ static int retake(int64_t now)
 			continue;
 		p->m = NULL; /* the old M must see at once that the P is no longer its own */
 		p->sysmon_when = 0;
+		GMP_TRACE(gmp_trace_retake(p, s)); /* s: the status it had */
 		gmp_handoffp(p);
 		n++;
 	}
@@ -71,6 +73,7 @@ static void *sysmon_main(void *arg)
 	/* gmp's own thread: process-directed signals must go to the program's threads. */
 	uint64_t all = ~0ULL;
 	gmp_sys4(SYS_rt_sigprocmask, SIG_BLOCK, &all, NULL, 8);
+	gmp_trace_sysmon_start();
 	int64_t delay = 20000, last_trim = 0, last_trace = 0, idle_since = 0;
 	int idle = 0;
 	int64_t maxdelay = 10000000;
@@ -97,6 +100,7 @@ static void *sysmon_main(void *arg)
 			int k = gmp_netpoll_poll(0, &list);
 			atomic_store(&gmp_sched.lastpoll, now);
 			if (k > 0) {
+				GMP_TRACE(gmp_trace_unpark_list(NULL, list));
 				gmp_inject(list, k);
 				n++;
 			}

@@ -15,6 +15,7 @@
  *   join claims, then waits   -> the joiner frees it
  */
 #include "runtime.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -266,6 +267,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	atomic_fetch_add(&gmp_sched.ngalive, 1);
 	*out = ng->tcb; /* visible before the thread can run, as NPTL */
 
+	GMP_TRACE(gmp_trace_gocreate(self, ng));
 	gmp_casgstatus(ng, G_IDLE, G_RUNNABLE);
 	if (self) {
 		p = gmp_acquirep_user(self);

@@ -22,6 +22,7 @@
  * added from contexts where malloc is not allowed.
  */
 #include "runtime.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <sys/mman.h>
@@ -168,6 +169,7 @@ int64_t gmp_timers_run(struct gmp_p *pp, struct gmp_p *runner, int64_t now)
 		heap_remove(pp, 0);
 		atomic_store_explicit(&t->state, TIMER_RUNNING, memory_order_relaxed);
 		gmp_unlock(&pp->timerlock);
+		GMP_TRACE(gmp_trace_timer(runner, pp, t->when));
 		t->fn(t, runner);
 		/* DONE unless the function queued the timer again */
 		uint32_t st = TIMER_RUNNING;

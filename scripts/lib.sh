@@ -17,7 +17,9 @@
 # Packages the project needs on a fresh Debian 12.  GMP_PKGS_BENCH are
 # optional: a benchmark run without them loses the chart (python3-matplotlib)
 # or the real-binary figures that need them (linux-perf: perf bench,
-# sysbench, rt-tests: hackbench), not the table.
+# sysbench, rt-tests: hackbench), not the table.  GMP_PKGS_TEST are what
+# scripts/test adds for tests that skip without them (trace/png draws a
+# GMP_TRACE file with scripts/trace-png).
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
 GMP_PKGS_BUILD=(build-essential meson ninja-build pkg-config check libunwind-dev python3 procps)
@@ -27,6 +29,7 @@ GMP_PKGS_BENCH=(python3-matplotlib linux-perf sysbench rt-tests)
 # whose package cannot be installed is shown as skipped.
 GMP_PKGS_COMPAT=(linux-perf sysbench rt-tests stress-ng pigz xz-utils zstd python3 g++ rustc
 	memcached libmemcached-tools redis-server redis-tools)
+GMP_PKGS_TEST=(python3-matplotlib)
 
 GMP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GMP_BUILD="$GMP_ROOT/build"

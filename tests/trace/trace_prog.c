@@ -1,0 +1,161 @@
+/*
+ * A small program for the GMP_TRACE test: threads that contend on a mutex,
+ * wait on a condition variable, sleep, read a pipe, make a blocking kernel
+ * call (sigtimedwait, a hand-off call), spin so that another processor
+ * steals work, and create and join each other.  It prints how many
+ * threads it created in total (their goids are 2..N+1 under gmp, main is 1).
+ *
+ * "trace_prog _exit": four threads, then it says whether GMP_TRACE is still
+ * in its environment, sleeps 500 ms (the trace writer converts what is
+ * recorded every 100 ms) and ends with _exit(3), skipping the flush.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static atomic_int locked, ready;
+static int pipefd[2];
+static atomic_int created = 0;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "trace_prog: %s failed\n", what);
+	exit(1);
+}
+
+static pthread_t spawn(void *(*fn)(void *), void *arg, const char *name)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, fn, arg) != 0)
+		die("pthread_create");
+	atomic_fetch_add(&created, 1);
+	if (name)
+		pthread_setname_np(t, name);
+	return t;
+}
+
+static void join(pthread_t t)
+{
+	if (pthread_join(t, NULL) != 0)
+		die("pthread_join");
+}
+
+/* Holds the mutex for 30 ms (asleep), so that contender parks on it. */
+static void *holder(void *arg)
+{
+	pthread_mutex_lock(&mu);
+	atomic_store(&locked, 1);
+	usleep(30000);
+	pthread_mutex_unlock(&mu);
+	return arg;
+}
+
+static void *contender(void *arg)
+{
+	while (!atomic_load(&locked))
+		sched_yield();
+	pthread_mutex_lock(&mu);
+	pthread_mutex_unlock(&mu);
+	return arg;
+}
+
+static void *waiter(void *arg)
+{
+	pthread_mutex_lock(&mu);
+	atomic_store(&ready, 1);
+	while (atomic_load(&ready) != 2)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	return arg;
+}
+
+static void *reader(void *arg)
+{
+	char c;
+	if (read(pipefd[0], &c, 1) != 1 || c != 'x')
+		die("read");
+	return arg;
+}
+
+/* A hand-off call that blocks 100 ms: sysmon retakes its P. */
+static void *blocker(void *arg)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	struct timespec to = {0, 100 * 1000 * 1000};
+	if (sigtimedwait(&set, NULL, &to) != -1)
+		die("sigtimedwait");
+	return arg;
+}
+
+/* 3 ms of CPU: a burst of these on one processor is work for the other to steal. */
+static void *spinner(void *arg)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 3000000);
+	return arg;
+}
+
+/* Creates and joins a child: creation from a thread other than main. */
+static void *parent(void *arg)
+{
+	join(spawn(spinner, NULL, NULL));
+	return arg;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "_exit") == 0) {
+		pthread_t s[4];
+		for (int i = 0; i < 4; i++)
+			s[i] = spawn(spinner, NULL, NULL);
+		for (int i = 0; i < 4; i++)
+			join(s[i]);
+		printf("GMP_TRACE %s\n", getenv("GMP_TRACE") ? "set" : "unset");
+		fflush(stdout);
+		usleep(500000);
+		_exit(3);
+	}
+	if (pipe(pipefd) != 0)
+		die("pipe");
+	pthread_t t[8];
+	t[0] = spawn(holder, NULL, "holder");
+	t[1] = spawn(contender, NULL, "contender");
+	t[2] = spawn(waiter, NULL, "waiter");
+	t[3] = spawn(reader, NULL, "reader");
+	t[4] = spawn(blocker, NULL, "blocker");
+	t[5] = spawn(parent, NULL, "parent");
+
+	while (!atomic_load(&ready))
+		usleep(1000);
+	usleep(20000); /* the waiter is in pthread_cond_wait, the reader in read */
+	pthread_mutex_lock(&mu);
+	atomic_store(&ready, 2);
+	pthread_cond_signal(&cv);
+	pthread_mutex_unlock(&mu);
+	if (write(pipefd[1], "x", 1) != 1)
+		die("write");
+
+	pthread_t s[40];
+	for (int i = 0; i < 40; i++)
+		s[i] = spawn(spinner, NULL, NULL);
+	for (int i = 0; i < 40; i++)
+		join(s[i]);
+	for (int i = 0; i < 6; i++)
+		join(t[i]);
+	printf("threads %d\n", atomic_load(&created));
+	return 0;
+}
