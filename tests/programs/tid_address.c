@@ -2,7 +2,6 @@
  * thread's clear_child_tid address (prctl PR_GET_TID_ADDRESS), clear it and
  * set it back with set_tid_address through syscall(), and expect the tid
  * set_tid_address returns to equal gettid().  Natively always equal.
- * Build: cc -O2 -pthread tid_address.c -o tid_address
  * Prints the number of mismatches and exits 1 when there are any. */
 #define _GNU_SOURCE
 #include <pthread.h>

@@ -1,9 +1,8 @@
 /* A process-directed signal whose handler calls write() while every thread
  * waits (the pattern of redis-server's SIGTERM handler: log a line, set a
  * flag; the main loop polls with a timeout and sees the flag).
- * Natively: prints "handler ran" and "main saw the signal", exit 0.
- * Build: cc -O2 -pthread signal_idle_m.c -o signal_idle_m
- * Run:   ./signal_idle_m; LD_PRELOAD=build/libgmp_preload.so ./signal_idle_m */
+ * Natively: prints "handler ran" and "main saw the signal", exit 0. */
+#define _GNU_SOURCE
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
