@@ -292,6 +292,7 @@ void gmp_wakep(void)
 /* Hand a P that nobody runs any more to whoever can use it (sysmon, lost Ps). */
 void gmp_handoffp(struct gmp_p *p)
 {
+	p->nhandoff++;
 	if (!gmp_runqempty(p) || atomic_load(&gmp_sched.runqsize) > 0 || atomic_load(&p->timer0) != 0) {
 		startm(p, false);
 		return;
@@ -475,6 +476,7 @@ static struct gmp_g *stealwork(struct gmp_m *m, struct gmp_p *p, bool *inherit)
 				struct gmp_g *gp = gmp_runqsteal(p, v, last);
 				if (gp) {
 					*inherit = false;
+					p->nsteal++;
 					return gp;
 				}
 			}

@@ -23,6 +23,7 @@
 #define SYSCALL_SLICE_NS (20 * 1000LL)
 
 static _Atomic int started;
+uint64_t gmp_sysmon_nretake;
 
 static int retake(int64_t now)
 {
@@ -50,6 +51,7 @@ static int retake(int64_t now)
 			continue;
 		p->m = NULL; /* the old M must see at once that the P is no longer its own */
 		p->sysmon_when = 0;
+		gmp_sysmon_nretake++;
 		gmp_handoffp(p);
 		n++;
 	}
@@ -122,6 +124,7 @@ static void *sysmon_main(void *arg)
 		} else {
 			idle_since = 0;
 		}
+		gmp_stats_tick(now);
 	}
 	return NULL;
 }

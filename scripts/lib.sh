@@ -20,7 +20,7 @@
 # sysbench, rt-tests: hackbench), not the table.
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
-GMP_PKGS_BUILD=(build-essential meson ninja-build pkg-config check libunwind-dev python3 procps)
+GMP_PKGS_BUILD=(build-essential meson ninja-build pkg-config check libunwind-dev python3 procps gdb)
 GMP_PKGS_BENCH=(python3-matplotlib linux-perf sysbench rt-tests)
 
 GMP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
