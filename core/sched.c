@@ -694,13 +694,24 @@ void gmp_deliver_pending(struct gmp_g *g)
 			gmp_sys3(SYS_tgkill, gmp_sched.pid, g->m->tid, sig);
 }
 
-/* g0: the G's P was retaken; queue the G globally and sleep until given a P. */
+/*
+ * g0: the G's P was retaken; queue the G globally and sleep until given a
+ * P.  A P may have gone idle since gmp_acquirep_user looked: its M saw an
+ * empty global queue and nobody would look again, so take that P here,
+ * under the same lock as the queueing (as Go's exitsyscall0 does).
+ */
 static void lostp_m(struct gmp_m *m, struct gmp_g *gp)
 {
 	gmp_casgstatus(gp, G_RUNNING, G_RUNNABLE);
 	gmp_lock(&gmp_sched.lock);
 	gp->schedlink = NULL;
 	gmp_globrunqput_batch(gp, gp, 1);
+	struct gmp_p *p = gmp_pidleget();
+	if (p) {
+		gmp_unlock(&gmp_sched.lock);
+		acquirep(m, p); /* g0_loop's findrunnable takes gp from the global queue */
+		return;
+	}
 	stopm(m);
 }
 
