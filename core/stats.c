@@ -7,7 +7,8 @@
  * spinning counts, each G's status and wait reason by walking allg, the
  * per-P schedtick/syscalltick), plus three counters bumped off the fast
  * paths (a successful steal, a P hand-off, a sysmon retake).  The allg walk
- * is O(all Gs ever created): about 1 ms per 10,000 threads here.
+ * is O(all Gs ever created): measured 25 us for 10,000 threads and 0.8 ms
+ * for 100,000 (2-core PVM guest).
  *
  * GMP_STATS=1 (or =DIR) makes sysmon write the snapshot as text to
  * DIR/gmp-stats.PID (default DIR: $XDG_RUNTIME_DIR, else /tmp) every 250 ms,

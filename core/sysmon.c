@@ -9,7 +9,9 @@
  *     queue to another M (gmp_handoffp): so a CPU-bound thread, or one
  *     blocked inside glibc where gmp cannot see it, never holds up the
  *     others;
- *   - starts an M for overdue timers when a P is idle.
+ *   - starts an M for overdue timers when a P is idle;
+ *   - prints schedtrace lines and rewrites the GMP_STATS file when due
+ *     (core/stats.c).
  * The retaken G keeps its M; when it next enters the runtime its CAS on
  * the P fails and it takes an idle P or queues itself (sched.c).
  */

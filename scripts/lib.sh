@@ -14,7 +14,8 @@
 #   GMP_BUILD      the build directory, "$GMP_ROOT/build"
 #   GMP_PRELOAD    "$GMP_BUILD/libgmp_preload.so"
 #
-# Packages the project needs on a fresh Debian 12.  GMP_PKGS_BENCH are
+# Packages the project needs on a fresh Debian 12 (gdb: the test of
+# scripts/gmp-gdb.py, which skips without it).  GMP_PKGS_BENCH are
 # optional: a benchmark run without them loses the chart (python3-matplotlib)
 # or the real-binary figures that need them (linux-perf: perf bench,
 # sysbench, rt-tests: hackbench), not the table.
