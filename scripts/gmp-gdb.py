@@ -22,7 +22,8 @@
 # only while a gthread command runs, tells gdb that the innermost frame of
 # the selected kernel thread was "called" from that context, so frame 1 and
 # everything older are the G's frames, unwound by gdb's own DWARF unwinder.
-# Frame 0 is then dropped from the output.  No register is written, so the
+# The host's frames (frame 0, and inline frames above it) are then dropped
+# from the output.  No register is written, so the
 # same code works on a live process and on a core file.  A G that is
 # running (or in a kernel call) is shown with the kernel thread of its M.
 
@@ -124,17 +125,24 @@ class _GContextUnwinder(gdb.unwinder.Unwinder):
         super().__init__("gmp-gthread")
         self.ctx = None
         self.host = None
+        self.level = None
 
     def __call__(self, pending):
-        if self.ctx is None or pending.level() != 0:
+        # The host's innermost real frame: inline frames above it are gdb's
+        # own (the inline unwinder never asks us), so it is the first frame
+        # of the host thread we are asked about, at whatever level.
+        if self.ctx is None:
+            return None
+        if self.level is not None and pending.level() != self.level:
             return None
         th = gdb.selected_thread()
         if th is None or th.ptid != self.host:
             return None
+        self.level = pending.level()
         ctx = self.ctx
         pc = pending.read_register("rip")
-        # Frame 0 is a stand-in: give it an id just below the G's stack so the
-        # G's frames are "outer" to it, as gdb checks.
+        # That frame is a stand-in: give it an id just below the G's stack so
+        # the G's frames are "outer" to it, as gdb checks.
         sp = ctx["rsp"] - 64  # a gdb.Value: gdb wants those in frame ids
         info = pending.create_unwind_info(_FrameId(sp, pc))
         for reg in ("rip", "rsp", "rbp", "rbx", "r12", "r13", "r14", "r15"):
@@ -174,9 +182,13 @@ class _GFrames(object):
             return gdb.newest_frame()
         _unwinder.ctx = self.g["ctx"]
         _unwinder.host = self.thread.ptid
+        _unwinder.level = None
         gdb.invalidate_cached_frames()
         f = gdb.newest_frame()
-        return f.older()  # frame 0 is the host thread's: skip it
+        # Skip the host thread's frames: inline ones, then the stand-in.
+        while f is not None and f.type() == gdb.INLINE_FRAME:
+            f = f.older()
+        return f.older() if f is not None else None
 
     def __exit__(self, *exc):
         _unwinder.ctx = None

@@ -39,6 +39,16 @@ check() { # check WHAT FILE: the gdb output FILE must show every parked thread
 		{ echo "FAIL: $what: main's line"; fail=1; }
 	grep -qE '^#[0-9]+ +0x[0-9a-f]+ in main \(\) at .*parked\.c' "$out" &&
 		echo "ok: $what: main's backtrace" || { echo "FAIL: $what: main's backtrace"; fail=1; }
+	# "info gthreads" ran once more on every kernel thread (thread apply all):
+	# from whichever thread, inlined runtime code included, it shows the same.
+	local n m
+	n=$(grep -c '^  Id ' "$out")
+	for f in mutex cond sem sleep read join; do
+		m=$(grep -cE " parked_in_$f at " "$out")
+		[ "$m" -eq "$n" ] || { echo "FAIL: $what: parked_in_$f in $m of $n listings"; fail=1; }
+	done
+	[ "$n" -ge 3 ] && echo "ok: $what: the same listing from each of $((n - 1)) kernel threads" ||
+		{ echo "FAIL: $what: only $n listings"; fail=1; }
 	if grep -qE 'Python Exception|Error occurred' "$out"; then
 		echo "FAIL: $what: errors in gdb output"; grep -E 'Python Exception|Error occurred' "$out"; fail=1
 	fi
@@ -50,6 +60,7 @@ timeout 120 gdb -nx -q -batch -x "$ext" \
 	-ex 'set environment GMP_MAXPROCS=2' \
 	-ex 'break all_parked' -ex 'run' \
 	-ex 'info gthreads' -ex 'gthread apply all bt' \
+	-ex 'thread apply all -q info gthreads' \
 	-ex "gcore $dir/core" -ex 'kill' \
 	"$prog" >"$dir/live" 2>&1
 if ! grep -q 'hit Breakpoint 1' "$dir/live"; then
@@ -64,7 +75,7 @@ check live "$dir/live"
 
 [ -s "$dir/core" ] || { echo "FAIL: gcore wrote no core"; exit 1; }
 timeout 120 gdb -nx -q -batch -x "$ext" -ex 'info gthreads' -ex 'gthread apply all bt' \
-	"$prog" "$dir/core" >"$dir/corelog" 2>&1
+	-ex 'thread apply all -q info gthreads' "$prog" "$dir/core" >"$dir/corelog" 2>&1
 cat "$dir/corelog"
 check core "$dir/corelog"
 exit $fail
