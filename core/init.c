@@ -221,6 +221,7 @@ void gmp_init_slow(void)
 
 	atomic_store(&gmp_sched.lastpoll, 1);
 	gmp_debug_init();
+	gmp_stats_init();
 	gmp_fork_init();
 	gmp_trace_init();
 	if (me == gmp_sched.pid)

@@ -188,6 +188,10 @@ struct gmp_p {
 	/* sysmon's view: its own, no lock. */
 	uint32_t sysmon_tick;
 	int64_t sysmon_when;
+
+	/* Counters for gmp_stats (core/stats.c): written by the owner, read without lock. */
+	uint64_t nsteal;                      /* Gs this P stole from others */
+	uint64_t nhandoff;                    /* times this P was handed to another M */
 };
 
 /* ------------------------------------------------------------------ M */
@@ -414,6 +418,13 @@ void gmp_netpoll_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p) GMP_HIDDEN
 int gmp_sysmon_start(void) GMP_HIDDEN;                  /* G or foreign: 0 or -EAGAIN */
 void gmp_sysmon_kick(void) GMP_HIDDEN; /* any, async-signal-safe: sysmon looks now */
 void gmp_trim_pooled_stacks(void) GMP_HIDDEN;
+extern uint64_t gmp_sysmon_nretake GMP_HIDDEN;         /* Ps retaken; sysmon writes, others read */
+
+/* stats.c: gmp_stats() and the GMP_STATS file (struct gmp_stats is in preload/gmp.h). */
+struct gmp_stats;
+int gmp_stats_collect(struct gmp_stats *out, size_t size) GMP_HIDDEN; /* any but g0; 0 or -errno */
+void gmp_stats_init(void) GMP_HIDDEN;          /* init: read GMP_STATS */
+void gmp_stats_tick(int64_t now) GMP_HIDDEN;   /* sysmon: rewrite the stats file when due */
 
 /* key.c: thread-specific data. */
 void gmp_keys_run_destructors(void) GMP_HIDDEN;        /* G or foreign thread at exit */

@@ -313,6 +313,7 @@ void gmp_wakep(void)
 /* Hand a P that nobody runs any more to whoever can use it (sysmon, lost Ps). */
 void gmp_handoffp(struct gmp_p *p)
 {
+	p->nhandoff++;
 	if (!gmp_runqempty(p) || atomic_load(&gmp_sched.runqsize) > 0 || atomic_load(&p->timer0) != 0) {
 		GMP_TRACE(gmp_trace_handoffp(p, true));
 		startm(p, false);
@@ -507,6 +508,7 @@ static struct gmp_g *stealwork(struct gmp_m *m, struct gmp_p *p, bool *inherit)
 					GMP_TRACE(gmp_trace_steal(m, p, v,
 								  atomic_load_explicit(&p->runqtail, memory_order_relaxed) - t + 1));
 					*inherit = false;
+					p->nsteal++;
 					return gp;
 				}
 			}
@@ -780,13 +782,24 @@ static void mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *))
 		gmp_deliver_pending(g);
 }
 
-/* g0: the G's P was retaken; queue the G globally and sleep until given a P. */
+/*
+ * g0: the G's P was retaken; queue the G globally and sleep until given a
+ * P.  A P may have gone idle since gmp_acquirep_user looked: its M saw an
+ * empty global queue and nobody would look again, so take that P here,
+ * under the same lock as the queueing (as Go's exitsyscall0 does).
+ */
 static void lostp_m(struct gmp_m *m, struct gmp_g *gp)
 {
 	gmp_casgstatus(gp, G_RUNNING, G_RUNNABLE);
 	gmp_lock(&gmp_sched.lock);
 	gp->schedlink = NULL;
 	gmp_globrunqput_batch(gp, gp, 1);
+	struct gmp_p *p = gmp_pidleget();
+	if (p) {
+		gmp_unlock(&gmp_sched.lock);
+		acquirep(m, p); /* g0_loop's findrunnable takes gp from the global queue */
+		return;         /* (a locked M hands it on in stoplockedm: gp is queued) */
+	}
 	if (m->lockedg) {
 		gmp_unlock(&gmp_sched.lock);
 		return; /* g0_loop waits in stoplockedm */

@@ -9,7 +9,9 @@
  *     queue to another M (gmp_handoffp): so a CPU-bound thread, or one
  *     blocked inside glibc where gmp cannot see it, never holds up the
  *     others;
- *   - starts an M for overdue timers when a P is idle.
+ *   - starts an M for overdue timers when a P is idle;
+ *   - prints schedtrace lines and rewrites the GMP_STATS file when due
+ *     (core/stats.c).
  * The retaken G keeps its M; when it next enters the runtime its CAS on
  * the P fails and it takes an idle P or queues itself (sched.c).
  */
@@ -25,6 +27,7 @@
 #define SYSCALL_SLICE_NS (20 * 1000LL)
 
 static _Atomic int started; /* 0 not running, 1 being started, 2 running */
+uint64_t gmp_sysmon_nretake;
 
 static int retake(int64_t now)
 {
@@ -53,6 +56,7 @@ static int retake(int64_t now)
 		p->m = NULL; /* the old M must see at once that the P is no longer its own */
 		p->sysmon_when = 0;
 		GMP_TRACE(gmp_trace_retake(p, s)); /* s: the status it had */
+		gmp_sysmon_nretake++;
 		gmp_handoffp(p);
 		n++;
 	}
@@ -143,6 +147,7 @@ static void *sysmon_main(void *arg)
 		} else {
 			idle_since = 0;
 		}
+		gmp_stats_tick(now);
 	}
 	return NULL;
 }

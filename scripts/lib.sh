@@ -14,7 +14,8 @@
 #   GMP_BUILD      the build directory, "$GMP_ROOT/build"
 #   GMP_PRELOAD    "$GMP_BUILD/libgmp_preload.so"
 #
-# Packages the project needs on a fresh Debian 12.  GMP_PKGS_BENCH are
+# Packages the project needs on a fresh Debian 12 (gdb: the test of
+# scripts/gmp-gdb.py, which skips without it).  GMP_PKGS_BENCH are
 # optional: a benchmark run without them loses the chart (python3-matplotlib)
 # or the real-binary figures that need them (linux-perf: perf bench,
 # sysbench, rt-tests: hackbench), not the table.  GMP_PKGS_TEST are what
@@ -22,7 +23,7 @@
 # GMP_TRACE file with scripts/trace-png).
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
-GMP_PKGS_BUILD=(build-essential meson ninja-build pkg-config check libunwind-dev python3 procps)
+GMP_PKGS_BUILD=(build-essential meson ninja-build pkg-config check libunwind-dev python3 procps gdb)
 GMP_PKGS_BENCH=(python3-matplotlib linux-perf sysbench rt-tests)
 # What scripts/compat runs (stock Debian programs) and builds (its own
 # test programs: C++, OpenMP, Rust).  Each is optional there: a program
