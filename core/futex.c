@@ -125,7 +125,10 @@ static void timeout_fn(struct gmp_timer *t, struct gmp_p *runner)
 int64_t gmp_nanotime(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (GMP_LIKELY(gmp_libc.clock_gettime != NULL))
+		gmp_libc.clock_gettime(CLOCK_MONOTONIC, &ts); /* the vDSO's, not our interposed one */
+	else
+		gmp_sys2(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 

@@ -26,9 +26,10 @@ int gmp_libc_resolve(void)
 	gmp_libc.call_tls_dtors = dlsym(RTLD_DEFAULT, "__call_tls_dtors");
 	gmp_libc.ctype_init = dlsym(RTLD_DEFAULT, "__ctype_init");
 	gmp_libc.sigaction = dlsym(RTLD_NEXT, "sigaction");
+	gmp_libc.clock_gettime = dlsym(RTLD_NEXT, "clock_gettime");
 	if (!gmp_libc.pthread_create || !gmp_libc.pthread_join || !gmp_libc.pthread_exit || !gmp_libc.pthread_key_create ||
 	    !gmp_libc.pthread_setspecific || !gmp_libc.dlopen || !gmp_libc.allocate_tls ||
-	    !gmp_libc.get_tls_static_info || !gmp_libc.ctype_init || !gmp_libc.pthread_getattr_np || !gmp_libc.sigaction)
+	    !gmp_libc.get_tls_static_info || !gmp_libc.ctype_init || !gmp_libc.pthread_getattr_np || !gmp_libc.sigaction || !gmp_libc.clock_gettime)
 		return -1;
 	return 0;
 }

@@ -135,6 +135,14 @@ struct gmp_g {
 	uint64_t tracewake;             /* trace flow id of the wake-up that made it runnable; written
 	                                   by its waker before queueing it, read by execute (trace.c) */
 
+	/* Time accounting (pthread_getcpuclockid, CLOCK_THREAD_CPUTIME_ID): ns it ran on an M,
+	   hand-off kernel calls excluded; written by the M running it. */
+	int64_t cputime;
+	int64_t syscall_since;          /* gmp_nanotime() at entersyscall */
+	/* Affinity asked for this thread (NULL: none); applied by the G itself (gmp_apply_affinity). */
+	uint64_t *_Atomic affinity;     /* GMP_AFFINITY_WORDS words; owned by the G */
+	_Atomic bool affinity_pending;
+
 	/* Copy of the creation attributes reported by pthread_getattr_np. */
 	int schedpolicy;
 	int schedprio;
@@ -217,6 +225,7 @@ struct gmp_m {
 	uint64_t fastrand;                    /* this M only */
 	unsigned long pthread;                /* the kernel thread's real pthread_t */
 	struct gmp_g *lockedg;                /* the only G this M runs, or NULL; see gmp_lockm */
+	int64_t runstart;                     /* gmp_nanotime() when curg started running; this M only */
 	struct gmp_stack sigstack;            /* alternate signal stack of the kernel thread (fatal
 	                                         signals, stack overflow); this M only; debug.c */
 	struct gmp_trace_buf *_Atomic tracebuf; /* GMP_TRACE records of this M; written by this M only,
@@ -310,7 +319,10 @@ _Noreturn void gmp_goexit(struct gmp_g *g) GMP_HIDDEN;      /* G: the G ends */
 struct gmp_p *gmp_acquirep_async(struct gmp_g *g, uint32_t *from) GMP_HIDDEN; /* signal handler; may fail */
 bool gmp_on_g_stack(struct gmp_g *g, uintptr_t sp) GMP_HIDDEN;
 void gmp_main_stack_note(uintptr_t sp) GMP_HIDDEN;   /* init: the main thread's frame */
-void gmp_lockm(struct gmp_g *g) GMP_HIDDEN;                 /* G: lock the G to its M for life */
+void gmp_lockm(struct gmp_g *g) GMP_HIDDEN;
+int64_t gmp_g_cputime(struct gmp_g *g) GMP_HIDDEN;          /* any: ns g ran (its own clock) */
+#define GMP_AFFINITY_WORDS 16                               /* 1024 CPUs, as glibc's cpu_set_t */
+int gmp_apply_affinity(struct gmp_g *g) GMP_HIDDEN;         /* G: lock to its M and apply g->affinity */                 /* G: lock the G to its M for life */
 void gmp_robust_exit(struct gmp_g *g, pid_t tid) GMP_HIDDEN; /* g0: the kernel's robust-list walk */
 void gmp_mstart(struct gmp_m *m) GMP_HIDDEN;                /* a new M's g0 */
 void gmp_m0_g0_start(void *m0) GMP_HIDDEN;                  /* m0's g0 entry */
@@ -444,6 +456,7 @@ struct gmp_libc {
 	void (*call_tls_dtors)(void);
 	void (*ctype_init)(void);
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	int (*clock_gettime)(clockid_t, struct timespec *);
 };
 extern struct gmp_libc gmp_libc GMP_HIDDEN;
 int gmp_libc_resolve(void) GMP_HIDDEN;

@@ -652,12 +652,17 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 	}
 	GMP_TRACE(gmp_trace_gostart(m, gp));
 	atomic_store_explicit(&p->status, P_USER, memory_order_release);
+	m->runstart = gmp_nanotime();
 	gmp_ctx_switch(&m->g0.ctx, &gp->ctx);
+	gp->cputime += gmp_nanotime() - m->runstart;
 	GMP_TRACE(gmp_trace_gostop(m, gp));
 	m->curg = NULL;
 }
 
 /* ------------------------------------------------------------ locked Gs */
+
+static uint64_t proc_affinity[GMP_AFFINITY_WORDS]; /* the Ms' mask before any G changed one */
+static _Atomic int proc_affinity_saved;
 
 /*
  * A G locked to its M (gmp_lockm) runs only on that M, and the M runs no
@@ -714,6 +719,34 @@ void gmp_lockm(struct gmp_g *g)
 	g->lockedm = m;
 }
 
+int64_t gmp_g_cputime(struct gmp_g *g)
+{
+	int64_t t = g->cputime;
+	struct gmp_m *m = g->m;
+	if (atomic_load(&g->status) == G_RUNNING && m && m->curg == g)
+		t += gmp_nanotime() - m->runstart; /* the current stretch */
+	return t < 0 ? 0 : t;
+}
+
+/*
+ * A thread's CPU affinity is its kernel thread's: a G that asks for one is
+ * locked to its M (for life), and the M gets the mask, so the thread runs
+ * only on those CPUs and no other thread is affected.  G, user state.
+ */
+int gmp_apply_affinity(struct gmp_g *g)
+{
+	atomic_store(&g->affinity_pending, false);
+	uint64_t *mask = atomic_load(&g->affinity);
+	if (!mask)
+		return 0;
+	if (!atomic_load(&proc_affinity_saved) && !g->lockedm &&
+	    gmp_sys3(SYS_sched_getaffinity, 0, sizeof proc_affinity, proc_affinity) > 0)
+		atomic_store(&proc_affinity_saved, 1);
+	gmp_lockm(g);
+	long r = gmp_sys3(SYS_sched_setaffinity, 0, GMP_AFFINITY_WORDS * 8, mask);
+	return r < 0 ? (int)-r : 0;
+}
+
 /* g0: a locked G ends.  Do what the kernel does for a dying thread's robust list, then unlock. */
 static void unlockm(struct gmp_m *m, struct gmp_g *gp)
 {
@@ -722,6 +755,8 @@ static void unlockm(struct gmp_m *m, struct gmp_g *gp)
 	*tid = gp->lockedm_savedtid;
 	if (m->g0.tcb)
 		gmp_sys2(SYS_set_robust_list, gmp_tcb_robust_head(m->g0.tcb), 24);
+	if (atomic_load(&gp->affinity) && atomic_load(&proc_affinity_saved))
+		gmp_sys3(SYS_sched_setaffinity, 0, sizeof proc_affinity, proc_affinity); /* the M's again */
 	m->lockedg = NULL;
 	gp->lockedm = NULL;
 }
@@ -780,6 +815,8 @@ static void mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *))
 	/* resumed, possibly on another M, in user state */
 	if (GMP_UNLIKELY(atomic_load_explicit(&g->sigpending, memory_order_relaxed)))
 		gmp_deliver_pending(g);
+	if (GMP_UNLIKELY(atomic_load_explicit(&g->affinity_pending, memory_order_relaxed)))
+		gmp_apply_affinity(g); /* set by pthread_setaffinity_np from another thread */
 }
 
 /*
@@ -971,6 +1008,7 @@ _Noreturn void gmp_goexit(struct gmp_g *g)
  */
 void gmp_entersyscall(struct gmp_g *g)
 {
+	g->syscall_since = gmp_nanotime();
 	gmp_casgstatus(g, G_RUNNING, G_SYSCALL);
 	struct gmp_m *m = g->m;
 	struct gmp_p *p = m->p;
@@ -988,6 +1026,7 @@ void gmp_exitsyscall(struct gmp_g *g)
 {
 	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_EXIT));
 	gmp_casgstatus(g, G_SYSCALL, G_RUNNING);
+	g->cputime -= gmp_nanotime() - g->syscall_since; /* a blocking kernel call is not CPU time */
 	struct gmp_m *m = g->m;
 	struct gmp_p *p = m->p;
 	if (p && p->m == m) {

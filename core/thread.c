@@ -143,6 +143,8 @@ static _Noreturn void gstart(void *arg)
 {
 	struct gmp_g *volatile g = arg;
 	gmp_tcb_on_start(g);
+	if (GMP_UNLIKELY(atomic_load(&g->affinity_pending)))
+		gmp_apply_affinity(g); /* inherited from its creator, as a cloned kernel thread's */
 	__pthread_unwind_buf_t ub;
 	memset(ub.__pad, 0, sizeof ub.__pad);
 	void *ret;
@@ -255,6 +257,21 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	else
 		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &ng->sigmask, 8);
 	atomic_store(&ng->sigpending, 0);
+	ng->cputime = 0;
+	atomic_store(&ng->affinity_pending, false);
+	uint64_t *aff = atomic_exchange(&ng->affinity, NULL);
+	uint64_t *mine = self ? atomic_load(&self->affinity) : NULL;
+	if (mine) { /* a thread inherits its creator's CPU affinity */
+		if (!aff)
+			aff = malloc(GMP_AFFINITY_WORDS * 8);
+		if (aff) {
+			memcpy(aff, mine, GMP_AFFINITY_WORDS * 8);
+			atomic_store(&ng->affinity, aff);
+			atomic_store(&ng->affinity_pending, true);
+		}
+	} else if (aff) {
+		free(aff);
+	}
 	atomic_store(&ng->joinword, a->detached ? GMP_JOIN_DETACHED : GMP_JOIN_JOINABLE);
 	*gmp_tcb_tls_slot(ng->tcb, &gmp_curg) = ng;
 	gmp_ctx_make(&ng->ctx, (char *)ng->stack.lo + ng->stack.size, gstart, ng);

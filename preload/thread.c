@@ -10,6 +10,7 @@
 #include "export.h"
 
 #include <errno.h>
+#include <sys/prctl.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
@@ -206,15 +207,18 @@ GMP_EXPORT int pthread_getname_np(pthread_t th, char *buf, size_t len)
 			(int (*)(pthread_t, char *, size_t))dlsym(RTLD_NEXT, "pthread_getname_np");
 		return real(th, buf, len);
 	}
+	char name[16];
 	gmp_lock(&gmp_sched.allglock);
-	size_t n = strlen(t->name);
-	int err = 0;
-	if (n >= len)
-		err = ERANGE;
-	else
-		memcpy(buf, t->name, n + 1);
+	memcpy(name, t->name, sizeof name);
 	gmp_unlock(&gmp_sched.allglock);
-	return err;
+	if (!name[0]) /* never named: the name it inherited, as a new kernel thread's (the process's) */
+		gmp_syscall6(SYS_prctl, PR_GET_NAME, (long)name, 0, 0, 0, 0);
+	name[sizeof name - 1] = 0;
+	size_t n = strlen(name);
+	if (n >= len)
+		return ERANGE;
+	memcpy(buf, name, n + 1);
+	return 0;
 }
 
 /*

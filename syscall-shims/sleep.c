@@ -64,7 +64,7 @@ GMP_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *
 	if (flags & TIMER_ABSTIME) {
 		/* Measure the distance on clk, then wait on the monotonic clock. */
 		struct timespec now;
-		clock_gettime(clk, &now);
+		gmp_sys2(SYS_clock_gettime, clk, &now);
 		int64_t d = (req->tv_sec - now.tv_sec) * 1000000000LL + (req->tv_nsec - now.tv_nsec);
 		if (d <= 0)
 			return 0;
