@@ -142,10 +142,32 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 	if (d == DISP_IGNORE && !blocked)
 		return 0; /* discarded, as by the kernel */
 	struct gmp_m *m = t->m;
-	if ((st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t) {
+	bool running = (st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t;
+	if (running && (d != DISP_OURS || (blocked && st == G_SYSCALL))) {
+		/* as it is: not the program's handler, or blocked while in a kernel call (sigwait) */
 		long r = info ? gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, info)
 			      : gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
 		return r < 0 ? (int)-r : 0;
+	}
+	if (running && !blocked) {
+		/*
+		 * Pending for t, raised marked for t: if t leaves its M before the
+		 * signal arrives, the dispatcher there sends it after t instead of
+		 * running it on whatever G that M runs next.
+		 */
+		siginfo_t si;
+		if (!info) {
+			memset(&si, 0, sizeof si);
+			si.si_signo = sig;
+			si.si_code = SI_TKILL;
+			si.si_pid = gmp_sched.pid;
+			si.si_uid = (uid_t)gmp_sys0(SYS_getuid);
+			info = &si;
+		}
+		keep(sig, info);
+		atomic_fetch_or(&t->sigpending, bit(sig));
+		raise_marked(t, m, sig);
+		return 0;
 	}
 	if (d == DISP_DEFAULT && !blocked) {
 		/* ends or stops the whole process: let the kernel do it now */
@@ -337,4 +359,24 @@ void gmp_deliver_pending(struct gmp_g *g)
 		}
 	}
 	g->sig_norestart = norestart;
+}
+
+/*
+ * G, before a kernel call that waits for signals it blocks (sigwait and
+ * friends, sigsuspend): its pending signals in set go to its kernel thread,
+ * where the call finds them.
+ */
+void gmp_signal_sync(struct gmp_g *g, uint64_t set)
+{
+	uint64_t take = atomic_fetch_and(&g->sigpending, ~set) & set;
+	for (int sig = 1; take; sig++, take >>= 1) {
+		if (!(take & 1))
+			continue;
+		if (atomic_fetch_and(&kept_valid, ~bit(sig)) & bit(sig)) {
+			siginfo_t si = kept_info[sig];
+			gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, g->m->tid, sig, &si);
+		} else {
+			gmp_sys3(SYS_tgkill, gmp_sched.pid, g->m->tid, sig);
+		}
+	}
 }

@@ -145,6 +145,8 @@ static _Noreturn void gstart(void *arg)
 	gmp_tcb_on_start(g);
 	if (GMP_UNLIKELY(atomic_load(&g->affinity_pending)))
 		gmp_apply_affinity(g); /* inherited from its creator, as a cloned kernel thread's */
+	if (GMP_UNLIKELY(atomic_load(&g->sigpending)))
+		gmp_deliver_pending(g); /* sent before it first ran */
 	__pthread_unwind_buf_t ub;
 	memset(ub.__pad, 0, sizeof ub.__pad);
 	void *ret;

@@ -15,6 +15,7 @@
 #include <sys/select.h>
 #include <sys/sem.h>
 #include <sys/wait.h>
+#include <string.h>
 #include <unistd.h>
 
 #define WRAP(ret, name, params, args)                  \
@@ -34,10 +35,26 @@ WRAP(int, waitid, (idtype_t t, id_t id, siginfo_t *si, int opt), (t, id, si, opt
 WRAP(int, fsync, (int fd), (fd))
 WRAP(int, fdatasync, (int fd), (fd))
 WRAP(int, flock, (int fd, int op), (fd, op))
-WRAP(int, sigwait, (const sigset_t *set, int *sig), (set, sig))
-WRAP(int, sigwaitinfo, (const sigset_t *set, siginfo_t *si), (set, si))
-WRAP(int, sigtimedwait, (const sigset_t *set, siginfo_t *si, const struct timespec *to), (set, si, to))
-WRAP(int, sigsuspend, (const sigset_t *set), (set))
+/* As WRAP, after moving the G's pending signals that the call may take to its kernel thread. */
+#define WRAP_SIG(ret, name, params, args, takes)                               \
+	GMP_EXPORT ret name params                                             \
+	{                                                                      \
+		GMP_REAL(ret, name, params);                                   \
+		struct gmp_g *g = gmp_getg();                                  \
+		if (g && atomic_load(&g->sigpending)) {                        \
+			uint64_t w_;                                           \
+			memcpy(&w_, set, sizeof w_);                           \
+			gmp_signal_sync(g, takes);                             \
+		}                                                              \
+		ret ret_;                                                      \
+		HANDOFF(ret_ = real_##name args);                              \
+		return ret_;                                                   \
+	}
+
+WRAP_SIG(int, sigwait, (const sigset_t *set, int *sig), (set, sig), w_)
+WRAP_SIG(int, sigwaitinfo, (const sigset_t *set, siginfo_t *si), (set, si), w_)
+WRAP_SIG(int, sigtimedwait, (const sigset_t *set, siginfo_t *si, const struct timespec *to), (set, si, to), w_)
+WRAP_SIG(int, sigsuspend, (const sigset_t *set), (set), ~w_)
 WRAP(int, pause, (void), ())
 WRAP(ssize_t, msgrcv, (int id, void *p, size_t n, long t, int fl), (id, p, n, t, fl))
 WRAP(int, msgsnd, (int id, const void *p, size_t n, int fl), (id, p, n, fl))

@@ -17,7 +17,19 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <string.h>
 #include <sys/syscall.h>
+
+/* A G about to wait with mask: its pending signals the mask lets in go to its kernel thread first. */
+static void sync_signals(const sigset_t *mask)
+{
+	struct gmp_g *g = gmp_getg();
+	if (g && mask && atomic_load(&g->sigpending)) {
+		uint64_t m;
+		memcpy(&m, mask, sizeof m);
+		gmp_signal_sync(g, ~m);
+	}
+}
 
 /* Park until fd `ep` is readable or the deadline passes; 0, -ETIMEDOUT, or other -errno. */
 static int park_on(int ep, int64_t deadline)
@@ -85,6 +97,7 @@ GMP_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 
 GMP_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
+	sync_signals(mask);
 	if (!gmp_getg() || mask) /* the atomic mask swap is the kernel's */
 		return (int)shim_handoff6(SYS_ppoll, (long)fds, (long)n, (long)ts, (long)mask, 8, 0);
 	if (ts && (ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000 || ts->tv_sec < 0))
@@ -165,6 +178,7 @@ GMP_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timev
 GMP_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
 		       const sigset_t *mask)
 {
+	sync_signals(mask);
 	if (!gmp_getg() || mask) {
 		struct {
 			const sigset_t *ss;
@@ -213,6 +227,7 @@ GMP_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
 
 GMP_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
 {
+	sync_signals(mask);
 	if (!gmp_getg() || mask || max <= 0)
 		return (int)shim_handoff6(SYS_epoll_pwait, epfd, (long)ev, max, timeout, (long)mask, 8);
 	return epoll_parked(epfd, ev, max, timeout);
