@@ -380,7 +380,8 @@ int gmp_thread_detach(struct gmp_g *t) GMP_HIDDEN;
 void gmp_gfput(struct gmp_p *p, struct gmp_g *g) GMP_HIDDEN;     /* P held (or p NULL: global) */
 struct gmp_g *gmp_gfget(struct gmp_p *p) GMP_HIDDEN;
 struct gmp_g *gmp_galloc(void) GMP_HIDDEN;
-_Noreturn void gmp_thread_exit(void *ret) GMP_HIDDEN;          /* G */
+_Noreturn void gmp_thread_exit(void *ret) GMP_HIDDEN;
+bool gmp_main_unwind_prepare(struct gmp_g *g) GMP_HIDDEN; /* main G: glibc's unwind ends in gmp */          /* G */
 
 /* futex.c: address-keyed wait queues, the one waiting mechanism (DESIGN.md §7). */
 #define GMP_FUTEX_BITSET_ANY 0xffffffffu

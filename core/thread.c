@@ -167,6 +167,35 @@ static _Noreturn void gstart(void *arg)
 	gmp_thread_exit(ret);
 }
 
+/*
+ * pthread_exit in the main thread.  glibc unwinds main's frames (cleanup
+ * handlers, C++ destructors) up to the buffer its start code planted in
+ * __libc_start_call_main, then longjmps there and ends the kernel thread,
+ * which under gmp is whatever M runs main now.  So that buffer's resume
+ * address is replaced (mangled as glibc mangles it) by main_unwound, which
+ * runs on main's stack at the start code's stack pointer and ends the main
+ * G like any other.
+ */
+__attribute__((force_align_arg_pointer, noreturn)) static void main_unwound(void)
+{
+	struct gmp_g *g = gmp_getg();
+	gmp_thread_exit(g->retval);
+}
+
+bool gmp_main_unwind_prepare(struct gmp_g *g)
+{
+	__pthread_unwind_buf_t *b = *(__pthread_unwind_buf_t **)gmp_tcb_cleanup_jmp_buf(g->tcb);
+	if (!b)
+		return false;
+	while (b->__pad[0]) /* glibc's priv.data.prev: pthread_cleanup_push buffers chain above the start code's */
+		b = b->__pad[0];
+	uintptr_t guard = *(uintptr_t *)((char *)g->tcb + GMP_TCB_POINTER_GUARD);
+	uintptr_t pc = (uintptr_t)main_unwound ^ guard;
+	pc = (pc << 0x11) | (pc >> (64 - 0x11));
+	b->__cancel_jmp_buf[0].__cancel_jmp_buf[7] = (long)pc; /* JB_PC */
+	return true;
+}
+
 _Noreturn void gmp_thread_exit(void *ret)
 {
 	struct gmp_g *g = gmp_getg();

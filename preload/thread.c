@@ -113,14 +113,14 @@ GMP_EXPORT int pthread_detach(pthread_t th)
 /*
  * pthread_exit unwinds the G's stack through glibc (cleanup handlers, C++
  * destructors) back to gstart, which finishes the thread.  The main G was
- * started by glibc, whose start code would end the kernel thread after
- * unwinding, so it exits without unwinding (README.md lists this).
+ * started by glibc: its unwind is made to end in gmp instead of in glibc's
+ * start code (gmp_main_unwind_prepare).
  */
 GMP_EXPORT void pthread_exit(void *ret)
 {
 	struct gmp_g *g = gmp_getg();
-	if (g && g->ismain)
-		gmp_thread_exit(ret);
+	if (g && g->ismain && !gmp_main_unwind_prepare(g))
+		gmp_thread_exit(ret); /* no start-code buffer: end it without unwinding */
 	if (g) {
 		g->retval = ret;
 		g->exiting = true;

@@ -1,7 +1,8 @@
 // cancel_cpp: pthread_cancel and pthread_exit unwind C++ frames. Destructors
 // of locals run, a catch (...) block sees the forced unwind and must
 // rethrow it, abi::__forced_unwind can be caught by name, and
-// thread_local destructors still run at the end.
+// thread_local destructors still run at the end. main leaves with
+// pthread_exit through two C++ frames, whose destructors run.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -42,6 +43,22 @@ static void wait_announced() {
     std::unique_lock<std::mutex> lk(m);
     cv.wait(lk, [] { return ready; });
     ready = false;
+}
+
+// main itself leaves with pthread_exit through C++ frames: their destructors run.
+struct Say {
+    const char *what;
+    ~Say() { std::printf("main: destructor of %s ran\n", what); std::fflush(stdout); }
+};
+
+[[noreturn]] static void main_exits_inner() {
+    Say s{"the inner frame's local"};
+    pthread_exit(nullptr);
+}
+
+[[noreturn]] static void main_exits() {
+    Say s{"the outer frame's local"};
+    main_exits_inner();
 }
 
 static void *sleeps(void *) {
@@ -117,5 +134,6 @@ int main() {
                 reinterpret_cast<long>(ret), local_dtors.load(), tls_dtors.load());
     CHECK(ret == reinterpret_cast<void *>(11) && local_dtors == 5 && tls_dtors == 3);
     std::printf("ok\n");
-    return 0;
+    main_exits();                         // the process ends with its last thread: status 0
+    return 1;
 }

@@ -3,7 +3,8 @@
  *                      the process exits 0 and atexit handlers run once;
  *   exit_from_thread   a thread calls exit(3) while main is in pthread_join
  *                      and others run: status 3, the atexit handler once;
- *   pthread_exit_main  main calls pthread_exit(7): the other threads keep
+ *   pthread_exit_main  main calls pthread_exit(7) with two cleanup handlers
+ *                      pushed (they run, innermost first): the other threads keep
  *                      running, one joins main and gets 7, they print in a
  *                      fixed order, and the process exits 0 when the last
  *                      thread ends, running the atexit handler once. */
@@ -108,6 +109,13 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* pthread_exit in main unwinds main's stack: its cleanup handlers run, innermost first. */
+static void main_cleanup(void *what)
+{
+    printf("main: cleanup handler %s\n", (const char *)what);
+    fflush(stdout);
+}
+
 static void start_background(void)
 {
     pthread_t t;
@@ -148,11 +156,15 @@ int main(int argc, char **argv)
             CHECK0(pthread_create(&t, NULL, worker, (void *)(intptr_t)i));
         printf("main: calling pthread_exit(7) with %d workers waiting\n", WORKERS);
         fflush(stdout);
+        pthread_cleanup_push(main_cleanup, "outer");
+        pthread_cleanup_push(main_cleanup, "inner");
         pthread_mutex_lock(&lock);
         main_exiting = 1;
         pthread_cond_broadcast(&cond);
         pthread_mutex_unlock(&lock);
         pthread_exit((void *)7);
+        pthread_cleanup_pop(0);
+        pthread_cleanup_pop(0);
     }
     fprintf(stderr, "usage: exit_paths return|exit_from_thread|pthread_exit_main\n");
     return 2;
