@@ -637,8 +637,14 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 	gmp_casgstatus(gp, G_RUNNABLE, G_RUNNING);
 	gp->m = m;
 	m->curg = gp;
-	if (!inherit)
-		p->schedtick++;
+	/*
+	 * Every run counts, also a runnext one that inherits the time slice:
+	 * without time-slice preemption a chain of runnext wake-ups (timers,
+	 * ping-pongs) could otherwise keep schedtick still and the 1-in-61
+	 * look at the global queue would never come.
+	 */
+	(void)inherit;
+	p->schedtick++;
 	if (m->cur_tp != gp->tcb) {
 		int err = gmp_arch_set_tp(gp->tcb);
 		if (err)
