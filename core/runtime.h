@@ -14,6 +14,7 @@
 #ifndef GMP_CORE_RUNTIME_H
 #define GMP_CORE_RUNTIME_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -112,6 +113,11 @@ struct gmp_g {
 	struct gmp_g *joiner;           /* the G joining this one (EDEADLK check); informational */
 	uint64_t createdby;             /* goid of the creator, 0 for foreign threads */
 	_Atomic uint64_t sigpending;    /* signals sent to this G while it was not running; atomic */
+	/* pthread_kill hand-shake with mcall (sched.c, gmp_signal_g): */
+	_Atomic uint32_t sigsending;    /* senders between their check and their tgkill; atomic */
+	_Atomic uint32_t sigleaving;    /* 1 while the G is off its M (from mcall until it runs); atomic */
+	_Atomic uint32_t sigkicks;      /* tgkills sent to the G's M; atomic */
+	uint32_t sigkicks_seen;         /* sigkicks when the G last left its M; the G */
 	bool exiting;                   /* pthread_exit called: retval holds its value */
 	_Atomic int npfd;               /* fd+1 while parked in the netpoller, else 0; the G */
 	uint8_t npmode;
@@ -194,7 +200,7 @@ struct gmp_m {
 	bool spinning;                        /* looking for work; counted in sched.nmspinning */
 	_Atomic bool in_poll;                 /* blocked in the netpoller: wake it with a poll break */
 	void *cur_tp;                         /* thread pointer loaded on this kernel thread; this M only */
-	uint64_t cur_sigmask;                 /* signal mask loaded on this kernel thread; this M only */
+	uint64_t cur_sigmask;                 /* signal mask loaded on this kernel thread, ~0 unknown; this M only */
 	void (*mcall_fn)(struct gmp_m *, struct gmp_g *); /* what g0 does for the G that switched to it */
 	struct gmp_g *mcall_g;
 	void (*unlockf)(void *);              /* park: called on g0 once the G is G_WAITING */
@@ -278,7 +284,7 @@ void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* any;
 void gmp_yield(struct gmp_g *g) GMP_HIDDEN;                 /* G */
 void gmp_entersyscall(struct gmp_g *g) GMP_HIDDEN;          /* G: a blocking kernel call follows */
 void gmp_exitsyscall(struct gmp_g *g) GMP_HIDDEN;           /* G: it returned; may reschedule */
-int gmp_signal_g(struct gmp_g *t, int sig) GMP_HIDDEN;      /* any: pthread_kill to a G */
+int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *si) GMP_HIDDEN; /* any: pthread_kill (si NULL) or pthread_sigqueue to a G */
 void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;       /* G: raise signals queued while it was off */
 void gmp_wakep(void) GMP_HIDDEN;                            /* any */
 void gmp_mkick_sleeper(struct gmp_m *m) GMP_HIDDEN;         /* any: end an idle M's sleep or poll */

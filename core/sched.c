@@ -309,6 +309,13 @@ void gmp_handoffp(struct gmp_p *p)
 
 static _Atomic int32_t netpoll_blocker; /* 1 while an M blocks in the poller */
 
+/* fork child (fork.c): the M that blocked in the parent's poller is not here. */
+void gmp_sched_fork_child(void)
+{
+	atomic_store(&netpoll_blocker, 0);
+	atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
+}
+
 /*
  * An idle M that slept IDLE_M_REAP_NS without being needed ends its kernel
  * thread, as long as GMP_IDLE_MS spares remain.  Only Ms that run on a
@@ -652,13 +659,36 @@ void gmp_m0_g0_start(void *arg)
 
 /* ------------------------------------------------------------ G side */
 
+/*
+ * G, leaving its M in mcall with sigleaving set: a sender that checked
+ * before may still be about to tgkill this M, and a signal already sent
+ * may not have arrived yet (the interrupt is asynchronous).  Wait for the
+ * senders, then make one system call: its return to user mode delivers
+ * what is pending on this kernel thread, here, on the G it was meant for.
+ */
+static void sig_flush(struct gmp_g *g)
+{
+	while (atomic_load(&g->sigsending) != 0)
+		gmp_cpu_relax();
+	g->sigkicks_seen = atomic_load(&g->sigkicks);
+	gmp_sys0(SYS_getpid);
+}
+
 static void mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *))
 {
 	struct gmp_m *m = g->m;
 	m->mcall_fn = fn;
 	m->mcall_g = g;
+	/* Leaving the M: no sender may tgkill it for us from now on (gmp_signal_g). */
+	atomic_store(&g->sigleaving, 1);
+	if (GMP_UNLIKELY(atomic_load(&g->sigsending) != 0 ||
+			 atomic_load_explicit(&g->sigkicks, memory_order_relaxed) != g->sigkicks_seen))
+		sig_flush(g);
 	gmp_ctx_switch(&g->ctx, &m->g0.ctx);
 	/* resumed, possibly on another M, in user state */
+	atomic_store(&g->sigleaving, 0);
+	while (GMP_UNLIKELY(atomic_load(&g->sigsending) != 0))
+		gmp_cpu_relax(); /* a sender that saw us away queues its signal below */
 	if (GMP_UNLIKELY(atomic_load_explicit(&g->sigpending, memory_order_relaxed)))
 		gmp_deliver_pending(g);
 }
@@ -666,22 +696,39 @@ static void mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *))
 /*
  * Signals to a G.  A running G gets the signal on its M's kernel thread; a
  * G that is not running keeps it pending until it runs again (mcall's
- * return), when it raises it on itself.  The window in which the G leaves
- * its M between the check and tgkill is closed by the recheck below only
- * for the common case; exact delivery is the signal work's.
+ * return), when it raises it on itself.  A signal must never reach the M
+ * after the G left it (the handler would run on another G or on g0, with
+ * their TLS), so senders and mcall shake hands, Dekker style, all seq_cst:
+ *
+ *   sender: sigsending++; if !sigleaving and the G runs on M: tgkill M,
+ *           sigkicks++; else queue in sigpending; sigsending--
+ *   mcall:  sigleaving = 1; if sigsending or sigkicks moved: wait for
+ *           sigsending == 0, then one system call (sig_flush); switch out;
+ *           on return sigleaving = 0, wait for sigsending == 0, deliver
+ *           sigpending
+ *
+ * Either the sender sees sigleaving and queues, or the G sees the sender
+ * and lets its signal arrive before it leaves.  The cost on every switch
+ * is one atomic exchange and two loads.
  */
-int gmp_signal_g(struct gmp_g *t, int sig)
+int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *si)
 {
 	uint32_t st = atomic_load(&t->status);
 	if (st == G_DEAD)
 		return 0;
+	long r = 0;
+	atomic_fetch_add(&t->sigsending, 1);
 	struct gmp_m *m = t->m;
-	if ((st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t) {
-		long r = gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
-		return r < 0 ? (int)-r : 0;
+	st = atomic_load(&t->status);
+	if (!atomic_load(&t->sigleaving) && (st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t) {
+		r = si ? gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, si)
+		       : gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
+		atomic_fetch_add(&t->sigkicks, 1);
+	} else {
+		atomic_fetch_or(&t->sigpending, 1ULL << (sig - 1)); /* a queued value is not kept */
 	}
-	atomic_fetch_or(&t->sigpending, 1ULL << (sig - 1));
-	return 0;
+	atomic_fetch_sub(&t->sigsending, 1);
+	return r < 0 ? (int)-r : 0;
 }
 
 void gmp_deliver_pending(struct gmp_g *g)
@@ -697,6 +744,19 @@ static void lostp_m(struct gmp_m *m, struct gmp_g *gp)
 {
 	gmp_casgstatus(gp, G_RUNNING, G_RUNNABLE);
 	gmp_lock(&gmp_sched.lock);
+	/*
+	 * A P may have gone idle since the G looked for one without the lock
+	 * (gmp_acquirep_user); its M checked the global queue before that,
+	 * so the G queued there would wait with every M asleep.  Looking
+	 * again under sched.lock closes the race, as findrunnable's last look.
+	 */
+	struct gmp_p *p = gmp_pidleget();
+	if (p) {
+		gmp_unlock(&gmp_sched.lock);
+		acquirep(m, p);
+		gmp_runqput(p, gp, true);
+		return;
+	}
 	gp->schedlink = NULL;
 	gmp_globrunqput_batch(gp, gp, 1);
 	stopm(m);

@@ -158,6 +158,16 @@ static _Noreturn void gstart(void *arg)
 			ret = g->start(g->arg);
 	} else {
 		ret = g->exiting ? g->retval : PTHREAD_CANCELED; /* unwound by pthread_exit or cancellation */
+		/*
+		 * Asynchronous cancellation unwinds out of glibc's SIGCANCEL
+		 * handler (and pthread_exit may be called in any handler):
+		 * there is no sigreturn, so the kernel thread keeps the
+		 * handler's mask, SIGCANCEL blocked.  Mark the M's mask unknown
+		 * (while the G is still on it) so that execute() loads the next
+		 * G's; otherwise a later cancellation of a G on this M stays
+		 * pending for ever.
+		 */
+		g->m->cur_sigmask = ~0ULL;
 	}
 	gmp_thread_exit(ret);
 }
@@ -247,6 +257,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	else
 		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &ng->sigmask, 8);
 	atomic_store(&ng->sigpending, 0);
+	atomic_store(&ng->sigleaving, 0);
 	atomic_store(&ng->joinword, a->detached ? GMP_JOIN_DETACHED : GMP_JOIN_JOINABLE);
 	*gmp_tcb_tls_slot(ng->tcb, &gmp_curg) = ng;
 	gmp_ctx_make(&ng->ctx, (char *)ng->stack.lo + ng->stack.size, gstart, ng);

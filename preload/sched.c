@@ -78,7 +78,7 @@ GMP_EXPORT int pthread_kill(pthread_t th, int sig)
 		return EINVAL;
 	if (sig == 0)
 		return 0;
-	return gmp_signal_g(t, sig);
+	return gmp_signal_g(t, sig, NULL);
 }
 
 /*
@@ -142,18 +142,12 @@ GMP_EXPORT int pthread_sigqueue(pthread_t th, int sig, const union sigval val)
 		return EINVAL;
 	if (sig == 0)
 		return 0;
-	struct gmp_m *m = t->m;
-	uint32_t st = atomic_load(&t->status);
-	if ((st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t) {
-		siginfo_t si;
-		memset(&si, 0, sizeof si);
-		si.si_signo = sig;
-		si.si_code = SI_QUEUE;
-		si.si_pid = gmp_sched.pid;
-		si.si_uid = getuid();
-		si.si_value = val;
-		long r = gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, &si);
-		return r < 0 ? (int)-r : 0;
-	}
-	return gmp_signal_g(t, sig); /* not running: delivered when it runs (the value is not kept) */
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	si.si_signo = sig;
+	si.si_code = SI_QUEUE;
+	si.si_pid = gmp_sched.pid;
+	si.si_uid = getuid();
+	si.si_value = val;
+	return gmp_signal_g(t, sig, &si); /* not running: delivered when it runs (the value is not kept) */
 }

@@ -235,7 +235,7 @@ GMP_EXPORT int pthread_cancel(pthread_t th)
 		return real_pthread_cancel(th);
 	(void)real_pthread_cancel(th); /* its signal to a fake tid cannot arrive; ours below does */
 	if (gmp_tcb_cancel_async(t->tcb))
-		gmp_signal_g(t, 32 /* SIGCANCEL */);
+		gmp_signal_g(t, 32 /* SIGCANCEL */, NULL);
 	gmp_futex_cancel_g(t);
 	gmp_netpoll_cancel_g(t);
 	return 0;
