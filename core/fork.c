@@ -4,7 +4,7 @@
  * The handlers are registered with glibc's pthread_atfork at start-up, so
  * the prepare handler runs after every handler the program registers
  * later (prepare handlers run in reverse order) and the child handler
- * before them.  Prepare takes the scheduler locks, so the child sees the
+ * before them.  Prepare takes the scheduler and TCB locks, so the child sees the
  * scheduler's lists in a consistent state; the child then rebuilds the
  * scheduler around the calling thread: one M (this kernel thread), its P
  * if it had one, every other P idle, no other Ms, no queued Gs, no timers,
@@ -27,10 +27,12 @@ static void prepare(void)
 {
 	gmp_lock(&gmp_sched.lock);
 	gmp_lock(&gmp_sched.allglock);
+	gmp_tcb_fork_lock(); /* the child creates threads: TCB cells and modules must be whole */
 }
 
 static void parent(void)
 {
+	gmp_tcb_fork_unlock();
 	gmp_unlock(&gmp_sched.allglock);
 	gmp_unlock(&gmp_sched.lock);
 }
@@ -41,6 +43,7 @@ static void child(void)
 	struct gmp_m *m = self && !self->isg0 ? self->m : NULL;
 	struct gmp_p *mine = m ? m->p : NULL;
 
+	gmp_tcb_fork_unlock();
 	gmp_sched.lock.v = 0;
 	gmp_sched.allglock.v = 0;
 	gmp_sched.pid = (pid_t)gmp_sys0(SYS_getpid);

@@ -323,6 +323,8 @@ void gmp_tcb_dlopen_sync(void) GMP_HIDDEN;         /* G or foreign: after dlopen
 pid_t *gmp_tcb_tid_addr(void *tcb) GMP_HIDDEN;
 void **gmp_tcb_cleanup_jmp_buf(void *tcb) GMP_HIDDEN;
 bool gmp_tcb_cancel_pending(void *tcb) GMP_HIDDEN;  /* any */
+void gmp_tcb_fork_lock(void) GMP_HIDDEN;             /* fork prepare: modlock, celllock */
+void gmp_tcb_fork_unlock(void) GMP_HIDDEN;           /* fork parent and child */
 bool gmp_tcb_cancel_async(void *tcb) GMP_HIDDEN;    /* any */
 void **gmp_tcb_tls_slot(void *tcb, void *tls_var_in_current_thread) GMP_HIDDEN;
 

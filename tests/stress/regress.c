@@ -10,6 +10,9 @@
  *   fork_busy     forking from a thread whose P sysmon had retaken: the child
  *                 kept the P's stale P_RUNNING status and hung at its first
  *                 scheduling point
+ *   fork_create   forking while other threads create threads: the child
+ *                 inherited a TCB lock held by one of them and hung in its
+ *                 first pthread_create
  *   cancel_async  asynchronous cancellation unwinds out of the SIGCANCEL
  *                 handler, leaving SIGCANCEL blocked on the kernel thread: the
  *                 next cancellation of a thread blocked in a kernel call
@@ -157,6 +160,46 @@ static void fork_busy(void)
 	printf("fork_busy: ok\n");
 }
 
+/* ---- fork_create */
+static _Atomic int creators_stop;
+static void *creator(void *arg)
+{
+	for (unsigned n = 1; !atomic_load(&creators_stop); n++) {
+		if (n % 8 == 0)
+			usleep(200); /* let the forking thread have the P too */
+		pthread_t t;
+		void *r;
+		CHECK(pthread_create(&t, NULL, child_thread, arg) == 0);
+		CHECK(pthread_join(t, &r) == 0 && r == arg);
+	}
+	return NULL;
+}
+static void fork_create(void)
+{
+	pthread_t c[3];
+	for (int i = 0; i < 3; i++)
+		CHECK(pthread_create(&c[i], NULL, creator, (void *)(intptr_t)(i + 1)) == 0);
+	for (int i = 0; i < 100; i++) {
+		pid_t pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			pthread_t t;
+			void *r;
+			if (pthread_create(&t, NULL, child_thread, (void *)9) != 0 || pthread_join(t, &r) != 0 ||
+			    r != (void *)9)
+				_exit(2);
+			_exit(0);
+		}
+		int st;
+		CHECK(waitpid(pid, &st, 0) == pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	atomic_store(&creators_stop, 1);
+	for (int i = 0; i < 3; i++)
+		CHECK(pthread_join(c[i], NULL) == 0);
+	printf("fork_create: ok\n");
+}
+
 /* ---- cancel_async */
 static void *pauser(void *arg)
 {
@@ -259,7 +302,8 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		void (*fn)(void);
-	} cases[] = {{"fork_netpoll", fork_netpoll}, {"fork_busy", fork_busy}, {"cancel_async", cancel_async},
+	} cases[] = {{"fork_netpoll", fork_netpoll}, {"fork_busy", fork_busy}, {"fork_create", fork_create},
+		     {"cancel_async", cancel_async},
 		     {"kill_race", kill_race}};
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
