@@ -117,15 +117,19 @@ static int setconcurrency_neg(void) { return pthread_setconcurrency(-1); }
 static int sigmask_how(void) { sigset_t s; sigemptyset(&s); return pthread_sigmask(99, &s, NULL); }
 static int sigprocmask_how(void) { sigset_t s; sigemptyset(&s); return LIBC(sigprocmask(99, &s, NULL)); }
 
+/* with_X(fn): fn on a fresh attribute object of type T (init/destroy: PREFIX_init, PREFIX_destroy) */
+#define WITH_ATTR(name, T, prefix)              \
+	static int name(int (*fn)(T *))         \
+	{                                       \
+		T a;                            \
+		prefix##_init(&a);              \
+		int r = fn(&a);                 \
+		prefix##_destroy(&a);           \
+		return r;                       \
+	}
+
 /* ---- thread attributes */
-static int with_attr(int (*fn)(pthread_attr_t *))
-{
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	int r = fn(&a);
-	pthread_attr_destroy(&a);
-	return r;
-}
+WITH_ATTR(with_attr, pthread_attr_t, pthread_attr)
 static int a_detach(pthread_attr_t *a) { return pthread_attr_setdetachstate(a, 99); }
 static int a_stack_small(pthread_attr_t *a) { return pthread_attr_setstacksize(a, PTHREAD_STACK_MIN - 1); }
 static int a_stack_min(pthread_attr_t *a) { return pthread_attr_setstacksize(a, PTHREAD_STACK_MIN); }
@@ -157,14 +161,7 @@ ATTR_ROW(a_guard_big)
 ATTR_ROW(a_setstack_small)
 
 /* ---- mutexes */
-static int with_mattr(int (*fn)(pthread_mutexattr_t *))
-{
-	pthread_mutexattr_t a;
-	pthread_mutexattr_init(&a);
-	int r = fn(&a);
-	pthread_mutexattr_destroy(&a);
-	return r;
-}
+WITH_ATTR(with_mattr, pthread_mutexattr_t, pthread_mutexattr)
 static int ma_type(pthread_mutexattr_t *a) { return pthread_mutexattr_settype(a, 99); }
 static int ma_pshared(pthread_mutexattr_t *a) { return pthread_mutexattr_setpshared(a, 99); }
 static int ma_protocol(pthread_mutexattr_t *a) { return pthread_mutexattr_setprotocol(a, 99); }
@@ -218,14 +215,7 @@ static int rec_unlock_unlocked(void) { return pthread_mutex_unlock(&m_rec); }
 static int consistent_nonrobust(void) { return pthread_mutex_consistent(&m_rec); }
 
 /* ---- condition variables */
-static int with_cattr(int (*fn)(pthread_condattr_t *))
-{
-	pthread_condattr_t a;
-	pthread_condattr_init(&a);
-	int r = fn(&a);
-	pthread_condattr_destroy(&a);
-	return r;
-}
+WITH_ATTR(with_cattr, pthread_condattr_t, pthread_condattr)
 static int ca_clock_cputime(pthread_condattr_t *a) { return pthread_condattr_setclock(a, CLOCK_PROCESS_CPUTIME_ID); }
 static int ca_clock_bogus(pthread_condattr_t *a) { return pthread_condattr_setclock(a, 999); }
 static int ca_clock_mono(pthread_condattr_t *a) { return pthread_condattr_setclock(a, CLOCK_MONOTONIC); }
@@ -278,22 +268,11 @@ static int rw_clockwr_cputime(void)
 	struct timespec ts = ts_nsec(0);
 	return pthread_rwlock_clockwrlock(&rw_other, CLOCK_PROCESS_CPUTIME_ID, &ts);
 }
-static int rwa_kind(void)
-{
-	pthread_rwlockattr_t a;
-	pthread_rwlockattr_init(&a);
-	int r = pthread_rwlockattr_setkind_np(&a, 99);
-	pthread_rwlockattr_destroy(&a);
-	return r;
-}
-static int rwa_pshared(void)
-{
-	pthread_rwlockattr_t a;
-	pthread_rwlockattr_init(&a);
-	int r = pthread_rwlockattr_setpshared(&a, 99);
-	pthread_rwlockattr_destroy(&a);
-	return r;
-}
+WITH_ATTR(with_rwattr, pthread_rwlockattr_t, pthread_rwlockattr)
+static int rwa_kind_set(pthread_rwlockattr_t *a) { return pthread_rwlockattr_setkind_np(a, 99); }
+static int rwa_pshared_set(pthread_rwlockattr_t *a) { return pthread_rwlockattr_setpshared(a, 99); }
+static int rwa_kind(void) { return with_rwattr(rwa_kind_set); }
+static int rwa_pshared(void) { return with_rwattr(rwa_pshared_set); }
 
 /* ---- barriers, spin locks, keys */
 static int barrier_zero(void)

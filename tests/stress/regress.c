@@ -120,6 +120,24 @@ static void *pingpong(void *arg)
 	return NULL;
 }
 static void *child_thread(void *arg) { return arg; }
+
+/* Fork; the child creates and joins a thread and exits 0; the parent checks that. */
+static void fork_child_creates(void)
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		pthread_t c;
+		void *r;
+		if (pthread_create(&c, NULL, child_thread, (void *)5) != 0 || pthread_join(c, &r) != 0 ||
+		    r != (void *)5)
+			_exit(2);
+		_exit(0);
+	}
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
 static void *forker(void *arg)
 {
 	(void)arg;
@@ -129,19 +147,7 @@ static void *forker(void *arg)
 		do /* 15 ms of user code: sysmon retakes this thread's P */
 			clock_gettime(CLOCK_MONOTONIC, &t);
 		while ((t.tv_sec - t0.tv_sec) * 1000000000L + t.tv_nsec - t0.tv_nsec < 15000000L);
-		pid_t pid = fork();
-		CHECK(pid >= 0);
-		if (pid == 0) {
-			pthread_t c;
-			void *r;
-			if (pthread_create(&c, NULL, child_thread, (void *)5) != 0 || pthread_join(c, &r) != 0 ||
-			    r != (void *)5)
-				_exit(2);
-			_exit(0);
-		}
-		int st;
-		CHECK(waitpid(pid, &st, 0) == pid);
-		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		fork_child_creates();
 	}
 	return NULL;
 }
@@ -179,21 +185,8 @@ static void fork_create(void)
 	pthread_t c[3];
 	for (int i = 0; i < 3; i++)
 		CHECK(pthread_create(&c[i], NULL, creator, (void *)(intptr_t)(i + 1)) == 0);
-	for (int i = 0; i < 100; i++) {
-		pid_t pid = fork();
-		CHECK(pid >= 0);
-		if (pid == 0) {
-			pthread_t t;
-			void *r;
-			if (pthread_create(&t, NULL, child_thread, (void *)9) != 0 || pthread_join(t, &r) != 0 ||
-			    r != (void *)9)
-				_exit(2);
-			_exit(0);
-		}
-		int st;
-		CHECK(waitpid(pid, &st, 0) == pid);
-		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	}
+	for (int i = 0; i < 100; i++)
+		fork_child_creates();
 	atomic_store(&creators_stop, 1);
 	for (int i = 0; i < 3; i++)
 		CHECK(pthread_join(c[i], NULL) == 0);

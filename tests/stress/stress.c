@@ -335,23 +335,47 @@ static pthread_rwlock_t rw;
 static _Atomic int rw_readers, rw_writer;
 static long rw_x, rw_y;
 
-static void op_rwlock(struct worker *w)
+/* The four ways to take one side of the rwlock. */
+struct rw_side {
+	int (*lock)(pthread_rwlock_t *);
+	int (*trylock)(pthread_rwlock_t *);
+	int (*timedlock)(pthread_rwlock_t *, const struct timespec *);
+	int (*clocklock)(pthread_rwlock_t *, clockid_t, const struct timespec *);
+};
+static const struct rw_side rw_rd = {pthread_rwlock_rdlock, pthread_rwlock_tryrdlock, pthread_rwlock_timedrdlock,
+				     pthread_rwlock_clockrdlock};
+static const struct rw_side rw_wr = {pthread_rwlock_wrlock, pthread_rwlock_trywrlock, pthread_rwlock_timedwrlock,
+				     pthread_rwlock_clockwrlock};
+
+static void rw_acquire(const struct rw_side *side, uint64_t *s)
 {
 	struct timespec ts;
-	int r, how = (int)(rnd(&w->rng) % 4);
+	int r;
+	switch (rnd(s) % 4) {
+	case 0:
+		r = side->lock(&rw);
+		break;
+	case 1:
+		while ((r = side->trylock(&rw)) == EBUSY)
+			sched_yield();
+		break;
+	case 2:
+		do
+			deadline(&ts, CLOCK_REALTIME, 1 + rnd(s) % 2000);
+		while ((r = side->timedlock(&rw, &ts)) == ETIMEDOUT);
+		break;
+	default:
+		do
+			deadline(&ts, CLOCK_MONOTONIC, 1 + rnd(s) % 2000);
+		while ((r = side->clocklock(&rw, CLOCK_MONOTONIC, &ts)) == ETIMEDOUT);
+	}
+	CHECK0(r);
+}
+
+static void op_rwlock(struct worker *w)
+{
 	if (rnd(&w->rng) % 3) {
-		switch (how) {
-		case 0: r = pthread_rwlock_rdlock(&rw); break;
-		case 1: while ((r = pthread_rwlock_tryrdlock(&rw)) == EBUSY) sched_yield(); break;
-		case 2:
-			do deadline(&ts, CLOCK_REALTIME, 1 + rnd(&w->rng) % 2000);
-			while ((r = pthread_rwlock_timedrdlock(&rw, &ts)) == ETIMEDOUT);
-			break;
-		default:
-			do deadline(&ts, CLOCK_MONOTONIC, 1 + rnd(&w->rng) % 2000);
-			while ((r = pthread_rwlock_clockrdlock(&rw, CLOCK_MONOTONIC, &ts)) == ETIMEDOUT);
-		}
-		CHECK0(r);
+		rw_acquire(&rw_rd, &w->rng);
 		atomic_fetch_add(&rw_readers, 1);
 		CHECK(atomic_load(&rw_writer) == 0);
 		long x = rw_x;
@@ -359,18 +383,7 @@ static void op_rwlock(struct worker *w)
 		CHECK(rw_y == x && rw_x == x);
 		atomic_fetch_sub(&rw_readers, 1);
 	} else {
-		switch (how) {
-		case 0: r = pthread_rwlock_wrlock(&rw); break;
-		case 1: while ((r = pthread_rwlock_trywrlock(&rw)) == EBUSY) sched_yield(); break;
-		case 2:
-			do deadline(&ts, CLOCK_REALTIME, 1 + rnd(&w->rng) % 2000);
-			while ((r = pthread_rwlock_timedwrlock(&rw, &ts)) == ETIMEDOUT);
-			break;
-		default:
-			do deadline(&ts, CLOCK_MONOTONIC, 1 + rnd(&w->rng) % 2000);
-			while ((r = pthread_rwlock_clockwrlock(&rw, CLOCK_MONOTONIC, &ts)) == ETIMEDOUT);
-		}
-		CHECK0(r);
+		rw_acquire(&rw_wr, &w->rng);
 		CHECK(atomic_load(&rw_readers) == 0 && atomic_exchange(&rw_writer, 1) == 0);
 		rw_x++;
 		maybe_yield(&w->rng);
