@@ -718,9 +718,10 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *si)
 		return 0;
 	long r = 0;
 	atomic_fetch_add(&t->sigsending, 1);
+	bool away = atomic_load(&t->sigleaving); /* before t->m: then m is the M it runs on */
 	struct gmp_m *m = t->m;
 	st = atomic_load(&t->status);
-	if (!atomic_load(&t->sigleaving) && (st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t) {
+	if (!away && (st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t) {
 		r = si ? gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, si)
 		       : gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
 		atomic_fetch_add(&t->sigkicks, 1);
