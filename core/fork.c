@@ -4,14 +4,16 @@
  * The handlers are registered with glibc's pthread_atfork at start-up, so
  * the prepare handler runs after every handler the program registers
  * later (prepare handlers run in reverse order) and the child handler
- * before them.  Prepare takes the scheduler locks, so the child sees the
+ * before them.  Prepare takes the scheduler and TCB locks, so the child sees the
  * scheduler's lists in a consistent state; the child then rebuilds the
  * scheduler around the calling thread: one M (this kernel thread), its P
  * if it had one, every other P idle, no other Ms, no queued Gs, no timers,
- * empty wait queues.  Gs that were other threads are marked dead and never
+ * empty wait queues, a netpoller of its own (the parent's epoll set is a
+ * shared open file).  Gs that were other threads are marked dead and never
  * run, as POSIX says.  sysmon is started again by the next thread creation.
  * The parent is untouched.
  */
+#include "netpoll.h"
 #include "runtime.h"
 
 #include <pthread.h>
@@ -19,15 +21,18 @@
 
 void gmp_futex_reset(void) GMP_HIDDEN;
 void gmp_sysmon_reset(void) GMP_HIDDEN;
+void gmp_sched_fork_child(void) GMP_HIDDEN;
 
 static void prepare(void)
 {
 	gmp_lock(&gmp_sched.lock);
 	gmp_lock(&gmp_sched.allglock);
+	gmp_tcb_fork_lock(); /* the child creates threads: TCB cells and modules must be whole */
 }
 
 static void parent(void)
 {
+	gmp_tcb_fork_unlock();
 	gmp_unlock(&gmp_sched.allglock);
 	gmp_unlock(&gmp_sched.lock);
 }
@@ -38,6 +43,7 @@ static void child(void)
 	struct gmp_m *m = self && !self->isg0 ? self->m : NULL;
 	struct gmp_p *mine = m ? m->p : NULL;
 
+	gmp_tcb_fork_unlock();
 	gmp_sched.lock.v = 0;
 	gmp_sched.allglock.v = 0;
 	gmp_sched.pid = (pid_t)gmp_sys0(SYS_getpid);
@@ -69,11 +75,15 @@ static void child(void)
 		gmp_pidleput(p);
 	}
 	if (mine) {
+		/*
+		 * The forking G is in user code (the runtime never forks), so
+		 * its P is P_USER here, whatever the parent's status word said:
+		 * m->p may be a P that sysmon retook and another M held in the
+		 * runtime (P_RUNNING) at the fork; left so, the G could never
+		 * take it back and the child would hang.
+		 */
 		mine->m = m;
-		/* The forking G was in the runtime (P_RUNNING) or in user code. */
-		uint32_t s = atomic_load(&mine->status);
-		if (s != P_RUNNING)
-			atomic_store(&mine->status, P_USER);
+		atomic_store(&mine->status, P_USER);
 	}
 	if (m) {
 		m->tid = (pid_t)gmp_sys0(SYS_gettid);
@@ -110,6 +120,8 @@ static void child(void)
 	}
 	atomic_store(&gmp_sched.ngalive, alive ? alive : 1);
 	gmp_futex_reset();
+	gmp_netpoll_fork_child();
+	gmp_sched_fork_child();
 	gmp_sysmon_reset();
 }
 

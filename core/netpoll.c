@@ -361,3 +361,41 @@ int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list)
 	*list = c.head;
 	return c.n;
 }
+
+/*
+ * fork child (fork.c; only the forking thread exists).  The epoll set and
+ * its eventfd are open files shared with the parent through the inherited
+ * fds: waiting on them would take the parent's one-shot events (its parked
+ * Gs would never wake) and report fds whose parked Gs do not exist here.
+ * The child gets a poller of its own, with every managed fd registered
+ * again and no parked Gs.  The records' locks may have been held by other
+ * threads at the fork: they start free.  If a new poller cannot be made,
+ * the fds become unmanaged (their blocking calls hand off).
+ */
+void gmp_netpoll_fork_child(void)
+{
+	initlock.v = 0;
+	atomic_store(&nwaiters, 0);
+	if (atomic_load(&inited) <= 0)
+		return;
+	bool ok = gmp_netpoll_os_fork_child() == 0;
+	if (!ok)
+		atomic_store(&inited, -1);
+	for (int pg = 0; pg < MAX_PAGES; pg++) {
+		struct gmp_pollfd *recs = atomic_load(&pages[pg]);
+		if (!recs)
+			continue;
+		for (int i = 0; i < PAGE_FDS; i++) {
+			struct gmp_pollfd *pd = &recs[i];
+			pd->lock.v = 0;
+			pd->rg = pd->wg = NULL;
+			atomic_store(&pd->rtimer.state, TIMER_IDLE);
+			atomic_store(&pd->wtimer.state, TIMER_IDLE);
+			if (!pd->managed)
+				continue;
+			pd->registered = ok && gmp_netpoll_os_add(pd->fd, (uint64_t)pd->fd << 32 | pd->seq) == 0;
+			if (!pd->registered)
+				pd->managed = false;
+		}
+	}
+}

@@ -55,9 +55,11 @@ void gmp_fd_close(int fd) GMP_HIDDEN;                          /* any: before cl
 int gmp_netpoll_wait(int fd, int mode, int64_t deadline) GMP_HIDDEN; /* G: 0 ready, -EBADF, -ETIMEDOUT */
 bool gmp_netpoll_waiters(void) GMP_HIDDEN;                      /* any */
 int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list) GMP_HIDDEN; /* any: Gs made ready, linked by schedlink */
+void gmp_netpoll_fork_child(void) GMP_HIDDEN;                   /* fork child handler: a poller of its own */
 
 /* Backend (netpoll_epoll.c). */
 int gmp_netpoll_os_init(void) GMP_HIDDEN;
+int gmp_netpoll_os_fork_child(void) GMP_HIDDEN; /* drop the parent's poller, make a new one */
 int gmp_netpoll_os_add(int fd, uint64_t token) GMP_HIDDEN;
 int gmp_netpoll_os_arm(int fd, uint64_t token, int rw) GMP_HIDDEN; /* rw: 1 read, 2 write */
 /* Wait up to timeout_ns (-1 forever, 0 poll); calls ready(token, mode-mask) for each event. */

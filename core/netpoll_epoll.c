@@ -48,6 +48,15 @@ int gmp_netpoll_os_init(void)
 	return 0;
 }
 
+int gmp_netpoll_os_fork_child(void)
+{
+	gmp_sys1(SYS_close, epfd);
+	gmp_sys1(SYS_close, evfd);
+	epfd = evfd = -1;
+	atomic_store(&breaking, 0);
+	return gmp_netpoll_os_init();
+}
+
 int gmp_netpoll_os_add(int fd, uint64_t token)
 {
 	struct epoll_event ev = {.events = EPOLLONESHOT, .data.u64 = token}; /* disarmed until a G parks */

@@ -14,6 +14,7 @@
 #ifndef GMP_CORE_RUNTIME_H
 #define GMP_CORE_RUNTIME_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -215,7 +216,7 @@ struct gmp_m {
 	bool spinning;                        /* looking for work; counted in sched.nmspinning */
 	_Atomic bool in_poll;                 /* blocked in the netpoller: wake it with a poll break */
 	void *cur_tp;                         /* thread pointer loaded on this kernel thread; this M only */
-	uint64_t cur_sigmask;                 /* signal mask loaded on this kernel thread; this M only */
+	uint64_t cur_sigmask;                 /* signal mask loaded on this kernel thread, ~0 unknown; this M only */
 	void (*mcall_fn)(struct gmp_m *, struct gmp_g *); /* what g0 does for the G that switched to it */
 	struct gmp_g *mcall_g;
 	void (*unlockf)(void *);              /* park: called on g0 once the G is G_WAITING */
@@ -308,8 +309,8 @@ void gmp_yield(struct gmp_g *g) GMP_HIDDEN;                 /* G */
 void gmp_entersyscall(struct gmp_g *g) GMP_HIDDEN;          /* G: a blocking kernel call follows */
 void gmp_exitsyscall(struct gmp_g *g) GMP_HIDDEN;           /* G: it returned; may reschedule */
 int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info) GMP_HIDDEN; /* any: pthread_kill/sigqueue to a G */
-void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p) GMP_HIDDEN;
-void gmp_signal_sync(struct gmp_g *g, uint64_t set) GMP_HIDDEN; /* G: pending signals in set -> its kernel thread */ /* g0/sysmon: a forwarded signal's wake-up */
+void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: a forwarded signal's wake-up */
+void gmp_signal_sync(struct gmp_g *g, uint64_t set) GMP_HIDDEN; /* G: pending signals in set -> its kernel thread */
 void gmp_sig_dispatch(int sig, siginfo_t *si, void *uc) GMP_HIDDEN;  /* the handler gmp installs for the program's */
 int gmp_sig_user(int sig, void **handler, int *flags) GMP_HIDDEN;     /* the program's handler for sig, 0 if none */
 void gmp_sig_set_user(int sig, void *handler, int flags) GMP_HIDDEN;
@@ -360,6 +361,8 @@ pid_t *gmp_tcb_tid_addr(void *tcb) GMP_HIDDEN;
 void *gmp_tcb_robust_head(void *tcb) GMP_HIDDEN;    /* glibc's struct robust_list_head in the TCB */
 void **gmp_tcb_cleanup_jmp_buf(void *tcb) GMP_HIDDEN;
 bool gmp_tcb_cancel_pending(void *tcb) GMP_HIDDEN;  /* any */
+void gmp_tcb_fork_lock(void) GMP_HIDDEN;             /* fork prepare: modlock, celllock */
+void gmp_tcb_fork_unlock(void) GMP_HIDDEN;           /* fork parent and child */
 bool gmp_tcb_cancel_async(void *tcb) GMP_HIDDEN;    /* any */
 void **gmp_tcb_tls_slot(void *tcb, void *tls_var_in_current_thread) GMP_HIDDEN;
 

@@ -334,6 +334,13 @@ void gmp_handoffp(struct gmp_p *p)
 
 static _Atomic int32_t netpoll_blocker; /* 1 while an M blocks in the poller */
 
+/* fork child (fork.c): the M that blocked in the parent's poller is not here. */
+void gmp_sched_fork_child(void)
+{
+	atomic_store(&netpoll_blocker, 0);
+	atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
+}
+
 /*
  * An idle M that slept IDLE_M_REAP_NS without being needed ends its kernel
  * thread, as long as GMP_IDLE_MS spares remain.  Only Ms that run on a
@@ -835,14 +842,21 @@ static void lostp_m(struct gmp_m *m, struct gmp_g *gp)
 {
 	gmp_casgstatus(gp, G_RUNNING, G_RUNNABLE);
 	gmp_lock(&gmp_sched.lock);
-	gp->schedlink = NULL;
-	gmp_globrunqput_batch(gp, gp, 1);
+	/*
+	 * A P may have gone idle since the G looked for one without the lock
+	 * (gmp_acquirep_user); its M checked the global queue before that,
+	 * so the G queued there would wait with every M asleep.  Looking
+	 * again under sched.lock closes the race, as findrunnable's last look.
+	 */
 	struct gmp_p *p = gmp_pidleget();
 	if (p) {
 		gmp_unlock(&gmp_sched.lock);
-		acquirep(m, p); /* g0_loop's findrunnable takes gp from the global queue */
-		return;         /* (a locked M hands it on in stoplockedm: gp is queued) */
+		acquirep(m, p);
+		gmp_runqput(p, gp, true); /* a locked M hands it on in stoplockedm */
+		return;
 	}
+	gp->schedlink = NULL;
+	gmp_globrunqput_batch(gp, gp, 1);
 	if (m->lockedg) {
 		gmp_unlock(&gmp_sched.lock);
 		return; /* g0_loop waits in stoplockedm */

@@ -35,19 +35,26 @@ static int retake(int64_t now)
 	for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
 		struct gmp_p *p = gmp_sched.allp[i];
 		uint32_t s = atomic_load_explicit(&p->status, memory_order_acquire);
-		if (s != P_USER && s != P_SYSCALL) {
+		if (s == P_IDLE) {
 			p->sysmon_when = 0;
 			continue;
 		}
-		uint32_t tick = s == P_USER ? p->schedtick : p->syscalltick + 0x80000000u;
+		/*
+		 * P_RUNNING (the M is in the runtime) counts as user time: Gs
+		 * that hand the P to each other through runnext inherit one
+		 * slice and enter the runtime at every hand-off, and if the
+		 * slice restarted there the pair would keep the P (and starve
+		 * the global queue) for ever.
+		 */
+		uint32_t tick = s == P_SYSCALL ? p->syscalltick + 0x80000000u : p->schedtick;
 		if (p->sysmon_when == 0 || p->sysmon_tick != tick) {
 			p->sysmon_tick = tick;
 			p->sysmon_when = now;
 			continue;
 		}
-		int64_t slice = s == P_USER ? USER_SLICE_NS : SYSCALL_SLICE_NS;
-		if (now - p->sysmon_when < slice)
-			continue;
+		int64_t slice = s == P_SYSCALL ? SYSCALL_SLICE_NS : USER_SLICE_NS;
+		if (s == P_RUNNING || now - p->sysmon_when < slice)
+			continue; /* a P in the runtime cannot be taken: next round */
 		if (s == P_SYSCALL && gmp_runqempty(p) && now - p->sysmon_when < USER_SLICE_NS &&
 		    atomic_load(&gmp_sched.nmspinning) + atomic_load(&gmp_sched.npidle) > 0)
 			continue; /* nothing waits for this P and others are free */

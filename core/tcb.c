@@ -313,6 +313,19 @@ void *gmp_tcb_alloc(struct gmp_g *g)
 	return tcb;
 }
 
+/* fork (fork.c): held across the fork, so the child's copies are consistent. */
+void gmp_tcb_fork_lock(void)
+{
+	gmp_lock(&L.modlock);
+	gmp_lock(&L.celllock);
+}
+
+void gmp_tcb_fork_unlock(void)
+{
+	gmp_unlock(&L.celllock);
+	gmp_unlock(&L.modlock);
+}
+
 void gmp_tcb_reimage(void *tcbv)
 {
 	char *tcb = tcbv;

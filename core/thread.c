@@ -163,6 +163,16 @@ static _Noreturn void gstart(void *arg)
 			ret = g->start(g->arg);
 	} else {
 		ret = g->exiting ? g->retval : PTHREAD_CANCELED; /* unwound by pthread_exit or cancellation */
+		/*
+		 * Asynchronous cancellation unwinds out of glibc's SIGCANCEL
+		 * handler (and pthread_exit may be called in any handler):
+		 * there is no sigreturn, so the kernel thread keeps the
+		 * handler's mask, SIGCANCEL blocked.  Mark the M's mask unknown
+		 * (while the G is still on it) so that execute() loads the next
+		 * G's; otherwise a later cancellation of a G on this M stays
+		 * pending for ever.
+		 */
+		g->m->cur_sigmask = ~0ULL;
 	}
 	gmp_thread_exit(ret);
 }
