@@ -3,6 +3,9 @@
  *                      the process exits 0 and atexit handlers run once;
  *   exit_from_thread   a thread calls exit(3) while main is in pthread_join
  *                      and others run: status 3, the atexit handler once;
+ *   quick_exit_from_thread  the same with quick_exit(4): status 4, only the
+ *                      at_quick_exit handler;
+ *   _exit_from_thread  the same with _exit(5): status 5, no handler;
  *   pthread_exit_main  main calls pthread_exit(7) with two cleanup handlers
  *                      pushed (they run, innermost first): the other threads keep
  *                      running, one joins main and gets 7, they print in a
@@ -84,6 +87,27 @@ static void *exiter(void *arg)
     exit(3);
 }
 
+/* quick_exit runs the at_quick_exit handlers, not the atexit ones; _exit runs neither. */
+static void at_quick(void)
+{
+    printf("at_quick_exit handler\n");
+    fflush(stdout);
+}
+
+static void *quick_exiter(void *arg)
+{
+    (void)arg;
+    wait_started(BLOCKERS + SLEEPERS);
+    quick_exit(4);
+}
+
+static void *hard_exiter(void *arg)
+{
+    (void)arg;
+    wait_started(BLOCKERS + SLEEPERS);
+    _exit(5);
+}
+
 static void *worker(void *arg)
 {
     int id = (int)(intptr_t)arg;
@@ -150,6 +174,17 @@ int main(int argc, char **argv)
         printf("FAIL: pthread_join returned\n");
         return 1;
     }
+    if (strcmp(mode, "quick_exit_from_thread") == 0 || strcmp(mode, "_exit_from_thread") == 0) {
+        start_background();
+        CHECK(at_quick_exit(at_quick) == 0);
+        printf("main: a thread ends the process with %s\n", mode[0] == 'q' ? "quick_exit(4)" : "_exit(5)");
+        fflush(stdout);
+        pthread_t t;
+        CHECK0(pthread_create(&t, NULL, mode[0] == 'q' ? quick_exiter : hard_exiter, NULL));
+        pthread_join(t, NULL);
+        printf("FAIL: pthread_join returned\n");
+        return 1;
+    }
     if (strcmp(mode, "pthread_exit_main") == 0) {
         pthread_t t;
         for (int i = 0; i < WORKERS; i++)
@@ -166,6 +201,6 @@ int main(int argc, char **argv)
         pthread_cleanup_pop(0);
         pthread_cleanup_pop(0);
     }
-    fprintf(stderr, "usage: exit_paths return|exit_from_thread|pthread_exit_main\n");
+    fprintf(stderr, "usage: exit_paths return|exit_from_thread|quick_exit_from_thread|_exit_from_thread|pthread_exit_main\n");
     return 2;
 }
