@@ -26,7 +26,11 @@
 
 /* glibc's per-thread CPU clock ids: ~tid << 3 | per-thread | CPUCLOCK_SCHED */
 #define FAKE_TID_BASE ((1 << 22) + 1)
-static clockid_t g_clock(struct gmp_g *g) { return (clockid_t)((~(FAKE_TID_BASE + (int)g->index)) << 3) | 4 | 2; }
+static clockid_t g_clock(struct gmp_g *g)
+{
+	uint32_t tid = FAKE_TID_BASE + g->index;
+	return (clockid_t)((~tid << 3) | 4 | 2);
+}
 
 static struct gmp_g *clock_g(clockid_t clk)
 {
