@@ -14,13 +14,15 @@
  * RESULT sleep_storm <rate> sleeps/s.  late counts the threads that had not
  * run since the release when the window closed; those get a grace period
  * as long as the window (at least a second), and never_ran counts the ones
- * that still have not run after it.  Checks: never_ran must be 0 (a thread
- * starved that long is a scheduler bug; a loaded machine can make native
- * runs show a few late ones in a short window, hence the grace), and no
+ * that still have not run after it.  Checks: never_ran must be 0 under gmp
+ * (a thread starved that long is a bug of gmp's scheduler; natively it is
+ * only reported: the kernel's share of two cores among 10,000 threads), and no
  * thread completed more 1 ms sleeps than there were milliseconds from the
  * release to its join (a sleep that returns early is a bug too).
  */
+#define _GNU_SOURCE
 #include "bench.h"
+#include <dlfcn.h>
 #include <stdatomic.h>
 
 struct slot {
@@ -115,7 +117,12 @@ main(int argc, char **argv)
 
 	printf("CHECK sleep_storm never_ran=%ld late=%ld threads=%ld\n",
 	       never_ran, late, nthreads);
-	if (never_ran != 0)
+	/*
+	 * A thread starved that long is a bug of the scheduler under test:
+	 * gmp's.  Natively it is the kernel's answer to 10,000 threads that
+	 * each want to run every millisecond on two cores: reported above.
+	 */
+	if (never_ran != 0 && dlsym(RTLD_DEFAULT, "gmp_stats"))
 		bench_fail("%ld of %ld threads never ran in %ld ms plus %ld ms of grace",
 			   never_ran, nthreads, ms, ms < 1000 ? 1000 : ms);
 	if ((double)max_count > (double)(tend - trel) / 1e6 + 1)
