@@ -282,6 +282,12 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 		struct gmp_p *p = m->p;
 		if (p && p->m == m && atomic_load(&p->status) == P_RUNNING) {
 			/* the G is in runtime code: it takes the signal once out (sysmon raises it again) */
+			if (for_g) {
+				/* a raise for a pending bit: try again only if it is still pending */
+				if (atomic_load(&g->sigpending) & bit(sig))
+					gmp_defer((uintptr_t)g | 1);
+				return;
+			}
 			keep(sig, si);
 			atomic_fetch_or(&g->sigpending, bit(sig));
 			gmp_defer((uintptr_t)g | 1);
