@@ -364,6 +364,7 @@ bool gmp_tcb_cancel_pending(void *tcb) GMP_HIDDEN;  /* any */
 void gmp_tcb_fork_lock(void) GMP_HIDDEN;             /* fork prepare: modlock, celllock */
 void gmp_tcb_fork_unlock(void) GMP_HIDDEN;           /* fork parent and child */
 bool gmp_tcb_cancel_async(void *tcb) GMP_HIDDEN;    /* any */
+bool gmp_tcb_cancel_wants_signal(void *tcb) GMP_HIDDEN; /* any: glibc's pthread_cancel counts on SIGCANCEL */
 void **gmp_tcb_tls_slot(void *tcb, void *tls_var_in_current_thread) GMP_HIDDEN;
 
 /* thread.c: creation, exit, join. */

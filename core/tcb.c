@@ -372,6 +372,20 @@ bool gmp_tcb_cancel_pending(void *tcb)
 	return (ch & (L.cancel_disabled_bit | 8u | 16u)) == 8u;
 }
 
+/*
+ * pthread_cancel found the target in asynchronous mode and left the request
+ * "canceling" without "canceled" (bits 2 and 3, as glibc's own tests): it
+ * counts on SIGCANCEL, whose handler marks it canceled.  Until then a
+ * target leaving its blocking call waits for that signal in glibc's
+ * __pthread_disable_asynccancel, so the signal must come even if the
+ * target has left asynchronous mode since.
+ */
+bool gmp_tcb_cancel_wants_signal(void *tcb)
+{
+	uint32_t ch = atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel));
+	return (ch & (4u | 8u)) == 4u;
+}
+
 bool gmp_tcb_cancel_async(void *tcb)
 {
 	uint32_t ch = atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel));

@@ -239,7 +239,7 @@ GMP_EXPORT int pthread_cancel(pthread_t th)
 	if (t == gmp_getg())
 		return real_pthread_cancel(th);
 	(void)real_pthread_cancel(th); /* its signal to a fake tid cannot arrive; ours below does */
-	if (gmp_tcb_cancel_async(t->tcb))
+	if (gmp_tcb_cancel_async(t->tcb) || gmp_tcb_cancel_wants_signal(t->tcb))
 		gmp_signal_g(t, 32 /* SIGCANCEL */, NULL);
 	gmp_futex_cancel_g(t, -ECANCELED);
 	gmp_netpoll_cancel_g(t, -ECANCELED);
