@@ -161,14 +161,13 @@ static int futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int
 		return -EINVAL;
 	struct bucket *b = bucket_of((const void *)addr);
 	struct waiter w = {.addr = addr, .bitset = bitset, .ends = ends};
-	bool cancellable = ends != 0; /* registered in g->cwait */
 	struct gmp_g *g = gmp_getg();
 
 	if (g) {
 		/* Take the P first: getting it may reschedule us, which must not happen under the bucket lock. */
 		struct gmp_p *p = gmp_acquirep_user(g);
-		if (cancellable)
-			atomic_store(&g->cwait, &w); /* seq_cst: pairs with the canceller's bits-then-cwait */
+		/* Every G wait can be ended early (ends): registered for the canceller or interrupter. */
+		atomic_store(&g->cwait, &w); /* seq_cst: pairs with the canceller's bits-then-cwait */
 		gmp_lock(&b->lock);
 		int err = 0;
 		if (atomic_load_explicit(addr, memory_order_acquire) != val)
@@ -212,11 +211,9 @@ static int futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int
 				gmp_timer_del(&w.timer);
 			err = w.result;
 		}
-		if (cancellable) {
-			gmp_lock(&g->cwlock); /* a canceller using w finishes first */
-			atomic_store(&g->cwait, NULL);
-			gmp_unlock(&g->cwlock);
-		}
+		gmp_lock(&g->cwlock); /* a canceller using w finishes first */
+		atomic_store(&g->cwait, NULL);
+		gmp_unlock(&g->cwlock);
 		return err;
 	}
 

@@ -116,6 +116,19 @@ static struct gmp_g *marked(const siginfo_t *si)
 	return NULL;
 }
 
+/* The siginfo pthread_kill's tgkill gives. */
+static void tkill_info(siginfo_t *si, int sig)
+{
+	memset(si, 0, sizeof *si);
+	si->si_signo = sig;
+	si->si_code = SI_TKILL;
+	si->si_pid = gmp_sched.pid;
+	si->si_uid = (uid_t)gmp_sys0(SYS_getuid);
+}
+
+/* Raise sig on m's kernel thread as it is: with its kept siginfo if there is one. */
+static void raise_kept(struct gmp_m *m, int sig);
+
 static void keep(int sig, const siginfo_t *si)
 {
 	if (!si)
@@ -157,11 +170,7 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 		 */
 		siginfo_t si;
 		if (!info) {
-			memset(&si, 0, sizeof si);
-			si.si_signo = sig;
-			si.si_code = SI_TKILL;
-			si.si_pid = gmp_sched.pid;
-			si.si_uid = (uid_t)gmp_sys0(SYS_getuid);
+			tkill_info(&si, sig);
 			info = &si;
 		}
 		keep(sig, info);
@@ -302,11 +311,7 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 			if (atomic_fetch_and(&kept_valid, ~bit(sig)) & bit(sig)) {
 				k = kept_info[sig];
 			} else if (marked(si)) {
-				memset(&k, 0, sizeof k); /* as pthread_kill's */
-				k.si_signo = sig;
-				k.si_code = SI_TKILL;
-				k.si_pid = gmp_sched.pid;
-				k.si_uid = (uid_t)gmp_sys0(SYS_getuid);
+				tkill_info(&k, sig);
 			} else {
 				k = *si;
 			}
@@ -357,12 +362,7 @@ void gmp_deliver_pending(struct gmp_g *g)
 		/* glibc's or an unknown handler, or a default action: raise it as it is */
 		if (!(atomic_fetch_and(&g->sigpending, ~bit(sig)) & bit(sig)))
 			continue;
-		if (atomic_fetch_and(&kept_valid, ~bit(sig)) & bit(sig)) {
-			siginfo_t si = kept_info[sig];
-			gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, &si);
-		} else {
-			gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
-		}
+		raise_kept(m, sig);
 	}
 	g->sig_norestart = norestart;
 }
@@ -378,11 +378,16 @@ void gmp_signal_sync(struct gmp_g *g, uint64_t set)
 	for (int sig = 1; take; sig++, take >>= 1) {
 		if (!(take & 1))
 			continue;
-		if (atomic_fetch_and(&kept_valid, ~bit(sig)) & bit(sig)) {
-			siginfo_t si = kept_info[sig];
-			gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, g->m->tid, sig, &si);
-		} else {
-			gmp_sys3(SYS_tgkill, gmp_sched.pid, g->m->tid, sig);
-		}
+		raise_kept(g->m, sig);
+	}
+}
+
+static void raise_kept(struct gmp_m *m, int sig)
+{
+	if (atomic_fetch_and(&kept_valid, ~bit(sig)) & bit(sig)) {
+		siginfo_t si = kept_info[sig];
+		gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, &si);
+	} else {
+		gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
 	}
 }
