@@ -840,7 +840,7 @@ void gmp_sigstack_init(struct gmp_m *m)
 {
 	if (gmp_debug.traceback == 0)
 		return;
-	if (!m->sigstack.lo && gmp_stack_alloc(&m->sigstack, SIGSTACK_SIZE, gmp_pagesize()) != 0)
+	if (!m->sigstack.lo && gmp_stack_alloc(&m->sigstack, SIGSTACK_SIZE, gmp_pagesize(), 0) != 0)
 		return;
 	stack_t ss = {.ss_sp = m->sigstack.lo, .ss_size = m->sigstack.size, .ss_flags = 0};
 	gmp_sys2(SYS_sigaltstack, &ss, NULL);

@@ -97,7 +97,7 @@ static void child(void)
 		 */
 		if (!m->g0.stack.map) {
 			struct gmp_stack s0;
-			if (gmp_stack_alloc(&s0, 256 * 1024, gmp_pagesize()) != 0)
+			if (gmp_stack_alloc(&s0, 256 * 1024, gmp_pagesize(), 0) != 0)
 				gmp_fatal("fork child: cannot allocate a scheduler stack");
 			m->g0.stack = s0;
 		}

@@ -132,7 +132,7 @@ static void adopt_main(void)
 
 	/* m0's g0 gets a stack of its own; the original stack stays the main G's. */
 	struct gmp_stack s0;
-	if (gmp_stack_alloc(&s0, 256 * 1024, gmp_pagesize()) != 0)
+	if (gmp_stack_alloc(&s0, 256 * 1024, gmp_pagesize(), 0) != 0)
 		startup_nomem("m0's scheduler stack");
 	m0->g0.stack = s0;
 	gmp_ctx_make(&m0->g0.ctx, (char *)s0.lo + s0.size, gmp_m0_g0_start, m0);

@@ -33,7 +33,9 @@ static struct {
 	void (*_Atomic dtor)(void *);
 } keys[NKEYS];
 
-static __thread struct slot *tsd[NKEYS / BLK] __attribute__((tls_model("initial-exec")));
+/* The block table itself is allocated on first use: static TLS shares the page of every G's
+   TCB with the top of its stack (core/tcb.c), so it is kept to one pointer here. */
+static __thread struct slot **tsd __attribute__((tls_model("initial-exec")));
 static __thread bool tsd_foreign_hooked __attribute__((tls_model("initial-exec")));
 static unsigned foreign_key;
 static _Atomic int foreign_key_state; /* 0 none, 1 creating, 2 ready */
@@ -69,7 +71,7 @@ void *gmp_key_get(unsigned k)
 {
 	if (k >= NKEYS)
 		return NULL;
-	struct slot *b = tsd[k / BLK];
+	struct slot *b = tsd ? tsd[k / BLK] : NULL;
 	if (!b)
 		return NULL;
 	struct slot *s = &b[k % BLK];
@@ -89,10 +91,15 @@ int gmp_key_set(unsigned k, const void *val)
 	uint64_t seq = atomic_load_explicit(&keys[k].seq, memory_order_relaxed);
 	if (!(seq & 1))
 		return EINVAL;
-	struct slot *b = tsd[k / BLK];
+	struct slot *b = tsd ? tsd[k / BLK] : NULL;
 	if (!b) {
 		if (!val)
 			return 0;
+		if (!tsd) {
+			tsd = GMP_FAULT(KEY_BLOCK) ? NULL : calloc(NKEYS / BLK, sizeof *tsd);
+			if (!tsd)
+				return ENOMEM;
+		}
 		b = GMP_FAULT(KEY_BLOCK) ? NULL : calloc(BLK, sizeof *b);
 		if (!b)
 			return ENOMEM;
@@ -118,6 +125,8 @@ int gmp_key_set(unsigned k, const void *val)
 
 void gmp_keys_run_destructors(void)
 {
+	if (!tsd)
+		return;
 	for (int round = 0; round < PTHREAD_DESTRUCTOR_ITERATIONS; round++) {
 		bool any = false;
 		for (unsigned bi = 0; bi < NKEYS / BLK; bi++) {
@@ -140,8 +149,8 @@ void gmp_keys_run_destructors(void)
 		if (!any)
 			break;
 	}
-	for (unsigned bi = 0; bi < NKEYS / BLK; bi++) {
+	for (unsigned bi = 0; bi < NKEYS / BLK; bi++)
 		free(tsd[bi]);
-		tsd[bi] = NULL;
-	}
+	free(tsd);
+	tsd = NULL;
 }

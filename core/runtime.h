@@ -85,7 +85,9 @@ struct gmp_stack {
 	void *map;       /* whole mapping incl. guard; NULL for user stacks */
 	size_t maplen;
 	void *lo;        /* lowest usable byte */
-	size_t size;     /* usable bytes; top of stack = lo + size */
+	size_t size;     /* usable bytes; top of stack = lo + size (>= reqsize) */
+	size_t reqsize;  /* size asked for: pooled stacks are matched on it */
+	void *keep;      /* TCB part at the top of the mapping (core/stack.c), kept when the stack is freed */
 	size_t guard;    /* guard bytes below lo */
 	size_t reqguard; /* guard asked for (0 given beyond the mapping budget, core/stack.c) */
 	bool user;       /* supplied by pthread_attr_setstack: not ours to free */
@@ -344,7 +346,7 @@ uint32_t gmp_runqlen(struct gmp_p *p) GMP_HIDDEN;                          /* an
 bool gmp_runqempty(struct gmp_p *p) GMP_HIDDEN;
 
 /* stack.c */
-int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard) GMP_HIDDEN; /* any; -EAGAIN */
+int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard, size_t above) GMP_HIDDEN; /* any; -EAGAIN */
 void gmp_stack_free(struct gmp_stack *s) GMP_HIDDEN;                           /* any */
 size_t gmp_pagesize(void) GMP_HIDDEN;
 void *gmp_rt_alloc(size_t size) GMP_HIDDEN;        /* any: zeroed pages from mmap, NULL on failure */
@@ -352,7 +354,9 @@ void gmp_rt_free(void *p, size_t size) GMP_HIDDEN;
 
 /* tcb.c: glibc thread control blocks. */
 int gmp_tcb_layout_init(void) GMP_HIDDEN;          /* init: probe and verify offsets */
-void *gmp_tcb_alloc(struct gmp_g *g) GMP_HIDDEN;   /* G or foreign: a fresh TCB for g, NULL on ENOMEM */
+void *gmp_tcb_alloc(struct gmp_g *g) GMP_HIDDEN;   /* G or foreign: a fresh TCB for g, NULL on ENOMEM;
+                                                     at the top of g's stack if it has room (stack.c) */
+size_t gmp_tcb_stack_above(void) GMP_HIDDEN;      /* bytes a stack keeps above its top for its TCB */
 void gmp_tcb_reimage(void *tcb) GMP_HIDDEN;        /* before reuse: fresh TLS images, libc block kept */
 void gmp_tcb_on_start(struct gmp_g *g) GMP_HIDDEN; /* G: first code on a new/reused TCB */
 void gmp_tcb_on_exit(void) GMP_HIDDEN;             /* G: thread_local destructors */

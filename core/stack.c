@@ -16,6 +16,20 @@
  *
  * Stacks of the default size stay with their G when it dies (thread.c's
  * free lists), so a create after an exit makes no system call at all.
+ *
+ * A thread's stack and its TCB are one mapping, as in NPTL (DESIGN.md §5):
+ * `above` bytes at the top of the mapping hold the TCB with its static TLS
+ * (core/tcb.c places it), and the stack's top is just below them, so a
+ * thread that blocks soon after it starts touches one page for both.  When
+ * such a stack is freed (the G gets a stack of another size), the pages
+ * from s->keep up stay mapped: the TCB lives on there, because a TCB is
+ * never freed (DESIGN.md §4).
+ *
+ * Mappings: without guards, stacks are adjacent anonymous mappings with the
+ * same flags, which the kernel merges into one VMA; so stacks come in slabs
+ * of the kernel's making and the VMA count stays bounded whatever the
+ * number of threads.  Default-size stacks are never unmapped (they are
+ * pooled with their G), so no munmap splits those slabs.
  */
 #include "runtime.h"
 
@@ -79,7 +93,7 @@ void gmp_rt_free(void *p, size_t size)
 	gmp_sys2(SYS_munmap, p, (size + ps - 1) & ~(ps - 1));
 }
 
-int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard)
+int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard, size_t above)
 {
 	size_t ps = gmp_pagesize();
 	if (GMP_UNLIKELY(guard_budget < 0))
@@ -92,7 +106,8 @@ int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard)
 		guard = 0; /* over the mapping budget: no guard page (see above) */
 		guarded_one = false;
 	}
-	size = (size + ps - 1) & ~(ps - 1);
+	size_t reqsize = size;
+	size = (size + above + ps - 1) & ~(ps - 1);
 	guard = (guard + ps - 1) & ~(ps - 1);
 	size_t len = size + guard;
 	void *map = GMP_FAULT(STACK_MMAP) ? NULL
@@ -108,9 +123,11 @@ int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard)
 	s->map = map;
 	s->maplen = len;
 	s->lo = (char *)map + guard;
-	s->size = size;
+	s->size = size - above;
+	s->reqsize = reqsize;
 	s->guard = guard;
 	s->reqguard = asked;
+	s->keep = NULL;
 	s->user = false;
 	return 0;
 }
@@ -118,13 +135,15 @@ int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard)
 void gmp_stack_free(struct gmp_stack *s)
 {
 	if (s->map && !s->user) {
-		gmp_sys2(SYS_munmap, s->map, s->maplen);
+		/* below s->keep only: a TCB lives above it (see above) */
+		gmp_sys2(SYS_munmap, s->map, s->keep ? (size_t)((char *)s->keep - (char *)s->map) : s->maplen);
 		if (s->guard)
 			atomic_fetch_sub_explicit(&guarded, 1, memory_order_relaxed);
 	}
 	s->map = NULL;
 	s->lo = NULL;
-	s->size = s->guard = s->maplen = 0;
+	s->keep = NULL;
+	s->size = s->reqsize = s->guard = s->maplen = 0;
 	s->user = false;
 }
 

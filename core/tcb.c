@@ -11,10 +11,19 @@
  * The tcbhead_t fields at the start are fixed by the compiler ABI
  * (arch/arch.h).
  *
- * Memory: a TCB cell holds static TLS + struct pthread, cut from 2 MiB
- * chunks; _dl_allocate_tls(cell) (ld.so, GLIBC_PRIVATE) allocates the DTV
- * and copies every module's TLS image.  A cell belongs to its G struct for
- * ever (both are pooled), because freeing leaks glibc's per-thread malloc
+ * Memory: a TCB sits at the top of its G's stack mapping, as NPTL places
+ * it: struct pthread at the top, static TLS below it.  The stack's top is
+ * put just below the TLS blocks in use plus a reserve (GMP_TLS_RESERVE
+ * bytes, default 512 as glibc's rtld.optional_static_tls), not below the
+ * whole static TLS surplus, so the TCB, the TLS and the first frames share
+ * one page: a thread that blocks soon after it starts costs one page.  A
+ * module dlopen'ed later whose initial-exec TLS does not fit in the reserve
+ * would land on live frames (gmp_tcb_dlopen_sync).  Gs without such a
+ * stack (user stacks, foreign threads seen by dumps) get a TCB cell cut
+ * from 2 MiB chunks instead.  _dl_allocate_tls(tcb) (ld.so, GLIBC_PRIVATE)
+ * allocates the DTV and copies every module's TLS image.  A TCB belongs
+ * to its G struct for ever (both are pooled; stack.c keeps a TCB's pages
+ * when its stack goes), because freeing leaks glibc's per-thread malloc
  * cache.  Before reuse, gmp_tcb_reimage copies fresh images for every
  * module except libc's (whose block holds that cache), resets dynamic-TLS
  * slots, and the G itself resets errno and its locale on start.
@@ -42,6 +51,9 @@ struct tlsmod {
 
 static struct {
 	size_t static_size, static_align, sizeof_pthread, cell;
+	size_t gap;             /* thread pointer to a stack's top: TLS in use + reserve (modlock) */
+	size_t reserve;         /* static TLS kept free below the blocks in use, for dlopen */
+	size_t pthread_top;     /* struct pthread rounded to static_align: top of mapping to tp */
 	size_t off_list, off_tid, off_robust, off_specific, off_specific1, off_res;
 	size_t off_cancel;      /* int cancelhandling (descriptor) */
 	size_t off_cleanup_jmp; /* struct pthread_unwind_buf *cleanup_jmp_buf (probed) */
@@ -62,6 +74,8 @@ static struct {
 	size_t chunkleft;
 	void *spare;            /* cells given back after a failed _dl_allocate_tls, linked by their first word */
 } L;
+
+static void set_gap(void);
 
 static uint32_t db_off(void *libc, const char *name, bool *ok)
 {
@@ -235,7 +249,32 @@ int gmp_tcb_layout_init(void)
 	for (int i = 0; i < L.nmods; i++)
 		if (L.mods[i].off == 0 || L.mods[i].off > L.static_size)
 			return -1; /* every module loaded at start-up has static TLS */
+	L.pthread_top = (L.sizeof_pthread + L.static_align - 1) & ~(L.static_align - 1);
+	const char *r = getenv("GMP_TLS_RESERVE");
+	L.reserve = r && *r ? (size_t)atol(r) : 512;
+	set_gap();
 	return 0;
+}
+
+/* The stack top below the TLS in use and the reserve, within the static area; modlock or init. */
+static void set_gap(void)
+{
+	size_t used = 0;
+	for (int i = 0; i < L.nmods; i++)
+		if (L.mods[i].off > used)
+			used = L.mods[i].off;
+	size_t gap = (used + L.reserve + 63) & ~(size_t)63;
+	size_t max = L.static_size - L.sizeof_pthread;
+	L.gap = gap > max ? max : gap;
+}
+
+size_t gmp_tcb_stack_above(void) { return L.pthread_top + L.gap; }
+
+/* Is g's TCB at the top of its current stack, above its frames? */
+static bool tcb_on_stack(struct gmp_g *g)
+{
+	return g->tcb && g->stack.keep && !g->stack.user && (char *)g->tcb > (char *)g->stack.lo &&
+	       (char *)g->tcb < (char *)g->stack.map + g->stack.maplen;
 }
 
 /* ------------------------------------------------------------ TCBs */
@@ -269,6 +308,8 @@ static void *cell_alloc(void)
 	return r;
 }
 
+static void *tcb_init(struct gmp_g *g, char *tcb);
+
 void **gmp_tcb_tls_slot(void *tcb, void *var)
 {
 	return (void **)((char *)tcb + ((char *)var - (char *)gmp_arch_get_tp()));
@@ -279,10 +320,22 @@ void *gmp_tcb_robust_head(void *tcb) { return (char *)tcb + L.off_robust; }
 
 void *gmp_tcb_alloc(struct gmp_g *g)
 {
+	struct gmp_stack *s = &g->stack;
+	char *tcb;
+	char *top = (char *)s->map + s->maplen;
+	if (s->map && !s->user && !s->keep && (size_t)(top - ((char *)s->lo + s->size)) >= gmp_tcb_stack_above()) {
+		/* at the top of its stack (stack.c allocated the room) */
+		tcb = top - L.pthread_top;
+		if (GMP_FAULT(TCB_DTV) || gmp_libc.allocate_tls(tcb) == NULL)
+			return NULL; /* nothing to give back: the room stays with the stack */
+		size_t ps = gmp_pagesize();
+		s->keep = (void *)((uintptr_t)(tcb - (L.static_size - L.sizeof_pthread)) & ~(uintptr_t)(ps - 1));
+		return tcb_init(g, tcb);
+	}
 	char *cell = cell_alloc();
 	if (!cell)
 		return NULL;
-	char *tcb = cell + L.static_size - L.sizeof_pthread;
+	tcb = cell + L.static_size - L.sizeof_pthread;
 	if (GMP_FAULT(TCB_DTV) || gmp_libc.allocate_tls(tcb) == NULL) {
 		/* ENOMEM: keep the cell for the next TCB; _dl_allocate_tls wrote nothing in it */
 		gmp_lock(&L.celllock);
@@ -291,7 +344,12 @@ void *gmp_tcb_alloc(struct gmp_g *g)
 		gmp_unlock(&L.celllock);
 		return NULL;
 	}
+	return tcb_init(g, tcb);
+}
 
+/* The fields glibc expects of a thread it made (DESIGN.md §4), in a TCB fresh from _dl_allocate_tls. */
+static void *tcb_init(struct gmp_g *g, char *tcb)
+{
 	*(void **)(tcb + GMP_TCB_TCB) = tcb;
 	*(void **)(tcb + GMP_TCB_SELF) = tcb;
 	*(int *)(tcb + GMP_TCB_MULTIPLE) = 1;
@@ -418,12 +476,20 @@ void gmp_tcb_on_exit(void)
 void gmp_tcb_dlopen_sync(void)
 {
 	gmp_lock(&L.modlock);
+	size_t oldgap = L.gap;
 	int first = scan_mods();
 	struct tlsmod newmods[MAXMODS];
 	int n = 0;
+	size_t need = 0; /* deepest new block, from the thread pointer */
 	for (int i = first; i < L.nmods; i++)
-		if (L.mods[i].off)
+		if (L.mods[i].off) {
 			newmods[n++] = L.mods[i];
+			if (L.mods[i].off > need)
+				need = L.mods[i].off;
+		}
+	if (need > oldgap)
+		set_gap(); /* stacks made from now on start below the new blocks */
+	size_t gap = L.gap;
 	gmp_unlock(&L.modlock);
 	if (n == 0)
 		return;
@@ -431,6 +497,20 @@ void gmp_tcb_dlopen_sync(void)
 	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink) {
 		if (g->ismain || !g->tcb)
 			continue;
+		if (need > oldgap && tcb_on_stack(g)) {
+			/*
+			 * The new blocks reach below this stack's top.  A pooled G
+			 * has no frames: its stack now starts lower.  A live one
+			 * has frames there.
+			 */
+			uint32_t st = atomic_load(&g->status);
+			if (st != G_IDLE && st != G_DEAD)
+				gmp_fatal("dlopen: a module's initial-exec TLS reaches %zu bytes below the thread "
+					  "pointer, into the stacks of live threads (gmp keeps %zu bytes; run with "
+					  "GMP_TLS_RESERVE=%zu or more)",
+					  need, oldgap, need + 512);
+			g->stack.size = (size_t)(((uintptr_t)g->tcb - gap) & ~(uintptr_t)63) - (uintptr_t)g->stack.lo;
+		}
 		for (int i = 0; i < n; i++) {
 			char *dst = (char *)g->tcb - newmods[i].off;
 			memcpy(dst, (void *)newmods[i].image, newmods[i].filesz);

@@ -60,7 +60,7 @@ void gmp_gfput(struct gmp_p *p, struct gmp_g *g)
 {
 	if (g->ismain)
 		return; /* the original main thread's TCB and stack are not ours to reuse */
-	if (g->stack.user || g->stack.size != gmp_sched.stacksize || g->stack.reqguard != gmp_sched.guardsize)
+	if (g->stack.user || g->stack.reqsize != gmp_sched.stacksize || g->stack.reqguard != gmp_sched.guardsize)
 		gmp_stack_free(&g->stack);
 	gmp_casgstatus(g, G_DEAD, G_IDLE);
 	if (p) {
@@ -234,41 +234,37 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 		ng = galloc();
 		if (!ng)
 			return EAGAIN;
-		ng->tcb = gmp_tcb_alloc(ng);
-		if (!ng->tcb) {
-			atomic_store(&ng->status, G_DEAD);
-			gmp_gfput(NULL, ng); /* keeps the struct; it will get a TCB next time */
-			return EAGAIN;
-		}
-		ng->fresh_tcb = true;
 		atomic_store(&ng->status, G_IDLE);
-	} else if (!ng->tcb) {
-		ng->tcb = gmp_tcb_alloc(ng);
-		if (!ng->tcb) {
-			atomic_store(&ng->status, G_DEAD);
-			gmp_gfput(NULL, ng);
-			return EAGAIN;
-		}
-		ng->fresh_tcb = true;
-	} else {
-		gmp_tcb_reimage(ng->tcb);
 	}
 	ng->stack_trimmed = false;
 
+	/* The stack first: a G's first TCB goes at the top of its stack (tcb.c). */
 	if (a->stackaddr) {
 		gmp_stack_free(&ng->stack);
 		ng->stack.lo = a->stackaddr;
-		ng->stack.size = a->stacksize;
+		ng->stack.size = ng->stack.reqsize = a->stacksize;
 		ng->stack.guard = 0;
 		ng->stack.user = true;
-	} else if (!ng->stack.lo || ng->stack.user || ng->stack.size != a->stacksize || ng->stack.reqguard != a->guardsize) {
+	} else if (!ng->stack.lo || ng->stack.user || ng->stack.reqsize != a->stacksize ||
+		   ng->stack.reqguard != a->guardsize) {
 		gmp_stack_free(&ng->stack);
-		int err = gmp_stack_alloc(&ng->stack, a->stacksize, a->guardsize);
+		int err = gmp_stack_alloc(&ng->stack, a->stacksize, a->guardsize, ng->tcb ? 0 : gmp_tcb_stack_above());
 		if (err) {
 			atomic_store(&ng->status, G_DEAD);
 			gmp_gfput(NULL, ng);
 			return -err;
 		}
+	}
+	if (!ng->tcb) {
+		ng->tcb = gmp_tcb_alloc(ng);
+		if (!ng->tcb) {
+			atomic_store(&ng->status, G_DEAD);
+			gmp_gfput(NULL, ng); /* keeps the struct (and a default stack); a TCB next time */
+			return EAGAIN;
+		}
+		ng->fresh_tcb = true;
+	} else {
+		gmp_tcb_reimage(ng->tcb);
 	}
 
 	if (gmp_sysmon_start() != 0) {
