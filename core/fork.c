@@ -28,10 +28,12 @@ static void prepare(void)
 	gmp_lock(&gmp_sched.lock);
 	gmp_lock(&gmp_sched.allglock);
 	gmp_tcb_fork_lock(); /* the child creates threads: TCB cells and modules must be whole */
+	gmp_stack_fork_lock(); /* and stack slabs */
 }
 
 static void parent(void)
 {
+	gmp_stack_fork_unlock();
 	gmp_tcb_fork_unlock();
 	gmp_unlock(&gmp_sched.allglock);
 	gmp_unlock(&gmp_sched.lock);
@@ -43,6 +45,7 @@ static void child(void)
 	struct gmp_m *m = self && !self->isg0 ? self->m : NULL;
 	struct gmp_p *mine = m ? m->p : NULL;
 
+	gmp_stack_fork_unlock();
 	gmp_tcb_fork_unlock();
 	gmp_sched.lock.v = 0;
 	gmp_sched.allglock.v = 0;

@@ -23,6 +23,7 @@ int gmp_libc_resolve(void)
 	gmp_libc.dlmopen = dlsym(RTLD_NEXT, "dlmopen");
 	gmp_libc.allocate_tls = dlsym(RTLD_DEFAULT, "_dl_allocate_tls");
 	gmp_libc.get_tls_static_info = dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
+	gmp_libc.deallocate_tls = dlsym(RTLD_DEFAULT, "_dl_deallocate_tls"); /* optional: TCBs are then never retired */
 	gmp_libc.call_tls_dtors = dlsym(RTLD_DEFAULT, "__call_tls_dtors");
 	gmp_libc.ctype_init = dlsym(RTLD_DEFAULT, "__ctype_init");
 	gmp_libc.sigaction = dlsym(RTLD_NEXT, "sigaction");

@@ -128,12 +128,16 @@ struct gmp_g {
 	uint64_t sigmask;               /* the G's blocked set (kernel sigset, 64 bits); the G only */
 	bool fresh_tcb;                 /* TCB never used by a G: needs __ctype_init, not re-imaging */
 	bool stack_trimmed;             /* pooled, and its stack pages were given back */
+	void *libc_tls;                 /* retired: its TCB's libc TLS block, kept while the TCB is
+	                                   gone (tcb.c); the G's owner */
 	bool c11;                       /* created by thrd_create: returns int */
 	struct gmp_m *lockedm;          /* the M this G is locked to for life, or NULL; the G sets it */
 	pid_t lockedm_savedtid;         /* its TCB tid before locking (restored at exit) */
 
 	uint8_t waitreason;             /* enum gmp_waitreason; written by the G before parking */
 	int64_t waitsince;              /* monotonic ns when it parked */
+	int64_t shrunk_since;           /* waitsince of the park its stack was shrunk in; sysmon */
+	_Atomic bool shrinking;         /* sysmon is giving back its stack pages (stack.c) */
 	char name[16];                  /* pthread_setname_np; protected by sched.allglock */
 	uint64_t tracewake;             /* trace flow id of the wake-up that made it runnable; written
 	                                   by its waker before queueing it, read by execute (trace.c) */
@@ -249,8 +253,9 @@ struct gmp_sched {
 	int32_t nmidle;                       /* lock */
 	int32_t nmtotal;                      /* Ms created; lock */
 	_Atomic int32_t nmspinning;           /* atomic */
-	struct gmp_g *gfree;                  /* global free Gs; lock */
-	int32_t ngfree;                       /* lock */
+	struct gmp_g *gfree;                  /* global free Gs, stacks warm; lock */
+	struct gmp_g *gfree_cold;             /* global free Gs, stacks given back (trimmed); lock */
+	int32_t ngfree;                       /* both lists; lock */
 	struct gmp_m *sleeper;                /* the idle M sleeping until sleeper_when; lock */
 	_Atomic int64_t sleeper_when;
 
@@ -348,6 +353,9 @@ bool gmp_runqempty(struct gmp_p *p) GMP_HIDDEN;
 /* stack.c */
 int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard, size_t above) GMP_HIDDEN; /* any; -EAGAIN */
 void gmp_stack_free(struct gmp_stack *s) GMP_HIDDEN;                           /* any */
+void gmp_shrink_parked_stacks(int64_t now) GMP_HIDDEN;                        /* sysmon */
+void gmp_stack_fork_lock(void) GMP_HIDDEN;                                     /* fork: slab lock */
+void gmp_stack_fork_unlock(void) GMP_HIDDEN;
 size_t gmp_pagesize(void) GMP_HIDDEN;
 void *gmp_rt_alloc(size_t size) GMP_HIDDEN;        /* any: zeroed pages from mmap, NULL on failure */
 void gmp_rt_free(void *p, size_t size) GMP_HIDDEN;
@@ -357,6 +365,7 @@ int gmp_tcb_layout_init(void) GMP_HIDDEN;          /* init: probe and verify off
 void *gmp_tcb_alloc(struct gmp_g *g) GMP_HIDDEN;   /* G or foreign: a fresh TCB for g, NULL on ENOMEM;
                                                      at the top of g's stack if it has room (stack.c) */
 size_t gmp_tcb_stack_above(void) GMP_HIDDEN;      /* bytes a stack keeps above its top for its TCB */
+bool gmp_tcb_retire(struct gmp_g *g) GMP_HIDDEN;  /* pooled g: give back its TCB and whole stack */
 void gmp_tcb_reimage(void *tcb) GMP_HIDDEN;        /* before reuse: fresh TLS images, libc block kept */
 void gmp_tcb_on_start(struct gmp_g *g) GMP_HIDDEN; /* G: first code on a new/reused TCB */
 void gmp_tcb_on_exit(void) GMP_HIDDEN;             /* G: thread_local destructors */
@@ -386,7 +395,7 @@ struct gmp_g *gmp_g_from_tcb(void *tcb) GMP_HIDDEN;    /* NULL if not a live gmp
 int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk, bool try) GMP_HIDDEN;
 int gmp_thread_detach(struct gmp_g *t) GMP_HIDDEN;
 void gmp_gfput(struct gmp_p *p, struct gmp_g *g) GMP_HIDDEN;     /* P held (or p NULL: global) */
-struct gmp_g *gmp_gfget(struct gmp_p *p) GMP_HIDDEN;
+struct gmp_g *gmp_gfget(struct gmp_p *p, const struct gmp_thread_attr *a) GMP_HIDDEN;
 struct gmp_g *gmp_galloc(void) GMP_HIDDEN;
 _Noreturn void gmp_thread_exit(void *ret) GMP_HIDDEN;
 bool gmp_main_unwind_prepare(struct gmp_g *g) GMP_HIDDEN; /* main G: glibc's unwind ends in gmp */          /* G */
@@ -463,6 +472,7 @@ struct gmp_libc {
 	void *(*dlmopen)(long, const char *, int);
 	void *(*allocate_tls)(void *);
 	void (*get_tls_static_info)(size_t *, size_t *);
+	void (*deallocate_tls)(void *, bool);
 	void (*call_tls_dtors)(void);
 	void (*ctype_init)(void);
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);

@@ -642,6 +642,8 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 {
 	struct gmp_p *p = m->p;
 	gmp_casgstatus(gp, G_RUNNABLE, G_RUNNING);
+	while (GMP_UNLIKELY(atomic_load(&gp->shrinking)))
+		gmp_cpu_relax(); /* sysmon is giving back pages below its stack pointer (stack.c) */
 	gp->m = m;
 	m->curg = gp;
 	/*

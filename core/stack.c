@@ -25,11 +25,15 @@
  * from s->keep up stay mapped: the TCB lives on there, because a TCB is
  * never freed (DESIGN.md §4).
  *
- * Mappings: without guards, stacks are adjacent anonymous mappings with the
- * same flags, which the kernel merges into one VMA; so stacks come in slabs
- * of the kernel's making and the VMA count stays bounded whatever the
- * number of threads.  Default-size stacks are never unmapped (they are
- * pooled with their G), so no munmap splits those slabs.
+ * Slabs: thread stacks (with their TCB room) are cut from slabs, one
+ * mapping of many stacks of one size (at least 64, about 256 MiB), so the
+ * VMA count does not grow with the number of threads: a slab is one VMA
+ * until guards split it (the budget above).  Stacks of 2 MiB and more are
+ * rounded to a multiple of 2 MiB in a 2 MiB-aligned slab, so each stack's
+ * top page has a page-table page of its own and giving the whole stack
+ * back (a retired G, tcb.c) frees that page-table page too.  A stack whose
+ * G keeps a TCB on it is never freed (thread.c matches pooled Gs by stack
+ * size), so slabs get holes only from the rare stack freed whole.
  */
 #include "runtime.h"
 
@@ -93,6 +97,77 @@ void gmp_rt_free(void *p, size_t size)
 	gmp_sys2(SYS_munmap, p, (size + ps - 1) & ~(ps - 1));
 }
 
+#define SLAB_CLASSES 8
+#define HUGE_ALIGN (2UL << 20)
+
+static struct slabclass {
+	size_t unitlen, guardlen; /* 0: free class */
+	char *next;
+	size_t left;
+} classes[SLAB_CLASSES];     /* slablock */
+static gmp_lock_t slablock;
+
+/* A unit of unitlen bytes from a slab of its class; NULL: no class left (map one alone) or no memory. */
+static char *slab_unit(size_t unitlen, size_t guardlen, bool *nomem)
+{
+	gmp_lock(&slablock);
+	struct slabclass *c = NULL, *spare = NULL;
+	for (int i = 0; i < SLAB_CLASSES && !c; i++) {
+		if (classes[i].unitlen == unitlen && classes[i].guardlen == guardlen)
+			c = &classes[i];
+		else if (!classes[i].unitlen && !spare)
+			spare = &classes[i];
+	}
+	if (!c && spare) {
+		c = spare;
+		c->unitlen = unitlen;
+		c->guardlen = guardlen;
+		c->left = 0;
+	}
+	if (!c) {
+		gmp_unlock(&slablock);
+		return NULL;
+	}
+	if (!c->left) {
+		size_t n = (256UL << 20) / unitlen;
+		n = n < 64 ? 64 : n > 4096 ? 4096 : n;
+		size_t len, slack = unitlen % HUGE_ALIGN == 0 ? HUGE_ALIGN : 0;
+		char *m = NULL;
+		/* smaller slabs when the address space is short (RLIMIT_AS) */
+		for (;;) {
+			len = n * unitlen;
+			m = GMP_FAULT(STACK_MMAP) ? NULL
+			  : rawmmap(len + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK);
+			if (m || n == 1)
+				break;
+			n /= 2;
+		}
+		if (!m) {
+			gmp_unlock(&slablock);
+			*nomem = true;
+			return NULL;
+		}
+		if (slack) {
+			char *a = (char *)(((uintptr_t)m + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1));
+			if (a > m)
+				gmp_sys2(SYS_munmap, m, a - m);
+			if (a + len < m + len + slack)
+				gmp_sys2(SYS_munmap, a + len, m + len + slack - (a + len));
+			m = a;
+		}
+		c->next = m;
+		c->left = n;
+	}
+	char *u = c->next;
+	c->next += unitlen;
+	c->left--;
+	gmp_unlock(&slablock);
+	return u;
+}
+
+void gmp_stack_fork_lock(void) { gmp_lock(&slablock); }
+void gmp_stack_fork_unlock(void) { gmp_unlock(&slablock); }
+
 int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard, size_t above)
 {
 	size_t ps = gmp_pagesize();
@@ -107,11 +182,21 @@ int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard, size_t above
 		guarded_one = false;
 	}
 	size_t reqsize = size;
-	size = (size + above + ps - 1) & ~(ps - 1);
-	guard = (guard + ps - 1) & ~(ps - 1);
-	size_t len = size + guard;
-	void *map = GMP_FAULT(STACK_MMAP) ? NULL
-		  : rawmmap(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK);
+	size_t guardlen = (asked + ps - 1) & ~(ps - 1); /* room for a guard, given or not */
+	guard = guarded_one ? guardlen : 0;
+	size_t len = (guardlen + size + above + ps - 1) & ~(ps - 1);
+	char *map = NULL;
+	if (above) {
+		if (len >= HUGE_ALIGN)
+			len = (len + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+		bool nomem = false;
+		map = slab_unit(len, guardlen, &nomem);
+		if (nomem)
+			return -EAGAIN;
+	}
+	if (!map)
+		map = GMP_FAULT(STACK_MMAP) ? NULL
+		    : rawmmap(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK);
 	if (!map)
 		return -EAGAIN;
 	if (guard && (GMP_FAULT(STACK_MPROTECT) || gmp_sys3(SYS_mprotect, map, guard, PROT_NONE) != 0)) {
@@ -122,8 +207,8 @@ int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard, size_t above
 		atomic_fetch_add_explicit(&guarded, 1, memory_order_relaxed);
 	s->map = map;
 	s->maplen = len;
-	s->lo = (char *)map + guard;
-	s->size = size - above;
+	s->lo = map + guardlen;
+	s->size = len - guardlen - above;
 	s->reqsize = reqsize;
 	s->guard = guard;
 	s->reqguard = asked;
@@ -173,4 +258,67 @@ bool gmp_on_g_stack(struct gmp_g *g, uintptr_t sp)
 		return sp >= main_lo && sp < main_hi;
 	uintptr_t lo = (uintptr_t)g->stack.lo;
 	return sp >= lo && sp < lo + g->stack.size;
+}
+
+/*
+ * Stacks shrink (DESIGN.md §5).  A G parked for longer than
+ * GMP_STACKSHRINK milliseconds (default 1000; "off" disables) gives back
+ * the pages of its stack below the one its stack pointer is in: a thread
+ * that once used 1 MiB of stack and now waits keeps one or two pages.
+ * Pages come back on first touch, zeroed, which is all a stack below its
+ * pointer may hold.
+ *
+ * sysmon calls this every 100 ms.  It walks allg from where it stopped,
+ * at most SHRINK_BATCH Gs per call, so one pass over a million threads
+ * takes about 25 s and costs at most one madvise per G and park.
+ *
+ * Against the G running again meanwhile: the shrinker sets g->shrinking,
+ * then checks the G still waits; execute() sets the G running, then waits
+ * for g->shrinking to clear (both sequentially consistent, so one of them
+ * sees the other).
+ */
+#define SHRINK_BATCH 4096
+
+static int64_t shrink_after = -1; /* ns; 0 off; sysmon only */
+static struct gmp_g *shrink_cursor; /* sysmon only */
+
+void gmp_shrink_parked_stacks(int64_t now)
+{
+	if (GMP_UNLIKELY(shrink_after < 0)) {
+		const char *e = getenv("GMP_STACKSHRINK");
+		shrink_after = 1000000000LL;
+		if (e && strcmp(e, "off") == 0)
+			shrink_after = 0;
+		else if (e && *e)
+			shrink_after = atol(e) * 1000000LL > 0 ? atol(e) * 1000000LL : 1;
+	}
+	if (shrink_after == 0)
+		return;
+	size_t ps = gmp_pagesize();
+	for (int n = 0; n < SHRINK_BATCH; n++) {
+		struct gmp_g *g = shrink_cursor;
+		if (!g) {
+			gmp_lock(&gmp_sched.allglock);
+			g = gmp_sched.allg;
+			gmp_unlock(&gmp_sched.allglock);
+			if (n > 0 || !g)
+				break; /* a pass ended: the next call starts a new one */
+		}
+		shrink_cursor = g->alllink; /* immutable once g is on allg */
+		if (g->ismain || g->isg0 || g->stack.user || !g->stack.map ||
+		    atomic_load_explicit(&g->status, memory_order_relaxed) != G_WAITING)
+			continue;
+		int64_t since = g->waitsince;
+		if (since == g->shrunk_since || now - since < shrink_after)
+			continue;
+		atomic_store(&g->shrinking, true);
+		if (atomic_load(&g->status) == G_WAITING && g->waitsince == since) {
+			uintptr_t lo = (uintptr_t)g->stack.lo;
+			uintptr_t end = ((uintptr_t)g->ctx.rsp - 256) & ~(uintptr_t)(ps - 1);
+			if (end > lo && end <= lo + g->stack.size)
+				gmp_sys3(SYS_madvise, lo, end - lo, MADV_DONTNEED);
+			g->shrunk_since = since;
+		}
+		atomic_store(&g->shrinking, false);
+	}
 }

@@ -85,7 +85,7 @@ static void *sysmon_main(void *arg)
 	uint64_t all = ~0ULL;
 	gmp_sys4(SYS_rt_sigprocmask, SIG_BLOCK, &all, NULL, 8);
 	gmp_trace_sysmon_start();
-	int64_t delay = 20000, last_trim = 0, last_trace = 0, idle_since = 0;
+	int64_t delay = 20000, last_trim = 0, last_shrink = 0, last_trace = 0, idle_since = 0;
 	int idle = 0;
 	int64_t maxdelay = 10000000;
 	if (gmp_debug.schedtrace_ms > 0 && gmp_debug.schedtrace_ms < 10)
@@ -115,6 +115,10 @@ static void *sysmon_main(void *arg)
 				gmp_inject(list, k);
 				n++;
 			}
+		}
+		if (now - last_shrink > 100000000LL) {
+			last_shrink = now;
+			gmp_shrink_parked_stacks(now);
 		}
 		if (now - last_trim > 1000000000LL) {
 			last_trim = now;

@@ -37,6 +37,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #define MAXMODS 256
@@ -54,6 +55,7 @@ static struct {
 	size_t gap;             /* thread pointer to a stack's top: TLS in use + reserve (modlock) */
 	size_t reserve;         /* static TLS kept free below the blocks in use, for dlopen */
 	size_t pthread_top;     /* struct pthread rounded to static_align: top of mapping to tp */
+	size_t libc_off, libc_size; /* libc's static TLS block: tp - libc_off, libc_size bytes */
 	size_t off_list, off_tid, off_robust, off_specific, off_specific1, off_res;
 	size_t off_cancel;      /* int cancelhandling (descriptor) */
 	size_t off_cleanup_jmp; /* struct pthread_unwind_buf *cleanup_jmp_buf (probed) */
@@ -250,6 +252,11 @@ int gmp_tcb_layout_init(void)
 		if (L.mods[i].off == 0 || L.mods[i].off > L.static_size)
 			return -1; /* every module loaded at start-up has static TLS */
 	L.pthread_top = (L.sizeof_pthread + L.static_align - 1) & ~(L.static_align - 1);
+	for (int i = 0; i < L.nmods; i++)
+		if (L.mods[i].libc) {
+			L.libc_off = L.mods[i].off;
+			L.libc_size = L.mods[i].memsz;
+		}
 	const char *r = getenv("GMP_TLS_RESERVE");
 	L.reserve = r && *r ? (size_t)atol(r) : 512;
 	set_gap();
@@ -350,6 +357,14 @@ void *gmp_tcb_alloc(struct gmp_g *g)
 /* The fields glibc expects of a thread it made (DESIGN.md §4), in a TCB fresh from _dl_allocate_tls. */
 static void *tcb_init(struct gmp_g *g, char *tcb)
 {
+	g->fresh_tcb = true;
+	if (g->libc_tls) {
+		/* a retired G again: its libc TLS (malloc's thread cache, arena, ...) comes back */
+		memcpy(tcb - L.libc_off, g->libc_tls, L.libc_size);
+		free(g->libc_tls);
+		g->libc_tls = NULL;
+		g->fresh_tcb = false; /* as a reused TCB: errno and the locale are reset at start */
+	}
 	*(void **)(tcb + GMP_TCB_TCB) = tcb;
 	*(void **)(tcb + GMP_TCB_SELF) = tcb;
 	*(int *)(tcb + GMP_TCB_MULTIPLE) = 1;
@@ -369,6 +384,32 @@ static void *tcb_init(struct gmp_g *g, char *tcb)
 	}
 	*(void **)(tcb + L.resp_tpoff) = tcb + L.off_res;
 	return tcb;
+}
+
+/*
+ * A G long on the global free list gives back everything but its struct
+ * (thread.c, gmp_trim_pooled_stacks): its TCB and whole stack mapping
+ * lose their pages (the kernel frees the page tables with them), its DTV is
+ * freed, and only libc's TLS block is kept, malloc'ed: it holds malloc's
+ * thread cache and arena, which freeing a TCB would leak (DESIGN.md §4).
+ * The mapping stays reserved; gmp_tcb_alloc puts a TCB there again and
+ * the block back.  Only for a TCB at the top of its own stack.
+ */
+bool gmp_tcb_retire(struct gmp_g *g)
+{
+	if (!tcb_on_stack(g) || !gmp_libc.deallocate_tls || !L.libc_size || g->libc_tls)
+		return false;
+	char *tcb = g->tcb;
+	void *save = malloc(L.libc_size);
+	if (!save)
+		return false;
+	memcpy(save, tcb - L.libc_off, L.libc_size);
+	gmp_libc.deallocate_tls(tcb, false); /* the DTV and dynamic TLS blocks */
+	g->libc_tls = save;
+	g->tcb = NULL;
+	g->stack.keep = NULL;
+	gmp_sys3(SYS_madvise, g->stack.lo, (char *)g->stack.map + g->stack.maplen - (char *)g->stack.lo, MADV_DONTNEED);
+	return true;
 }
 
 /* fork (fork.c): held across the fork, so the child's copies are consistent. */

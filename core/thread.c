@@ -60,7 +60,7 @@ void gmp_gfput(struct gmp_p *p, struct gmp_g *g)
 {
 	if (g->ismain)
 		return; /* the original main thread's TCB and stack are not ours to reuse */
-	if (g->stack.user || g->stack.reqsize != gmp_sched.stacksize || g->stack.reqguard != gmp_sched.guardsize)
+	if (g->stack.user)
 		gmp_stack_free(&g->stack);
 	gmp_casgstatus(g, G_DEAD, G_IDLE);
 	if (p) {
@@ -88,36 +88,77 @@ void gmp_gfput(struct gmp_p *p, struct gmp_g *g)
 	gmp_unlock(&gmp_sched.lock);
 }
 
-struct gmp_g *gmp_gfget(struct gmp_p *p)
+/*
+ * Can a pooled G serve a thread with these attributes?  A G whose TCB is
+ * at the top of its stack keeps that stack (freeing it would leave the TCB's
+ * pages as a mapping of their own, and enough of those exhaust
+ * vm.max_map_count), so it serves only its own stack size and guard.  Any
+ * other G takes any stack.  So pooled stacks are matched by size, as in
+ * NPTL's stack cache.
+ */
+static bool gfits(const struct gmp_g *g, const struct gmp_thread_attr *a)
 {
-	if (p && !p->gfree && gmp_sched.ngfree > 0) {
-		gmp_lock(&gmp_sched.lock);
-		while (p->ngfree < GFREE_LOCAL_MAX / 2 && gmp_sched.gfree) {
-			struct gmp_g *x = gmp_sched.gfree;
-			gmp_sched.gfree = x->schedlink;
-			gmp_sched.ngfree--;
-			x->schedlink = p->gfree;
-			p->gfree = x;
-			p->ngfree++;
+	return !g->stack.keep ||
+	       (!a->stackaddr && g->stack.reqsize == a->stacksize && g->stack.reqguard == a->guardsize);
+}
+
+#define GFIT_SCAN 64 /* Gs looked at on each list: creation stays O(1) */
+
+/* The first G on *l (at most GFIT_SCAN looked at) that fits a, unlinked; NULL if none. */
+static struct gmp_g *gfit_take(struct gmp_g **l, const struct gmp_thread_attr *a)
+{
+	for (int i = 0; *l && i < GFIT_SCAN; i++, l = &(*l)->schedlink) {
+		struct gmp_g *g = *l;
+		if (gfits(g, a)) {
+			*l = g->schedlink;
+			return g;
 		}
+	}
+	return NULL;
+}
+
+/* A G from the global free lists that fits a, warm ones first; sched.lock. */
+static struct gmp_g *globgfget(const struct gmp_thread_attr *a)
+{
+	struct gmp_g *g = gfit_take(&gmp_sched.gfree, a);
+	if (!g)
+		g = gfit_take(&gmp_sched.gfree_cold, a);
+	if (g)
+		gmp_sched.ngfree--;
+	return g;
+}
+
+/* A pooled G for a thread with attributes a, or NULL: make a new one. */
+struct gmp_g *gmp_gfget(struct gmp_p *p, const struct gmp_thread_attr *a)
+{
+	struct gmp_g *g = NULL;
+	if (p) {
+		if (!p->gfree && gmp_sched.ngfree > 0) {
+			gmp_lock(&gmp_sched.lock);
+			while (p->ngfree < GFREE_LOCAL_MAX / 2) {
+				struct gmp_g **l = gmp_sched.gfree ? &gmp_sched.gfree : &gmp_sched.gfree_cold;
+				struct gmp_g *x = *l;
+				if (!x)
+					break;
+				*l = x->schedlink;
+				gmp_sched.ngfree--;
+				x->schedlink = p->gfree;
+				p->gfree = x;
+				p->ngfree++;
+			}
+			gmp_unlock(&gmp_sched.lock);
+		}
+		g = gfit_take(&p->gfree, a);
+		if (g) {
+			p->ngfree--;
+			return g;
+		}
+	}
+	if (gmp_sched.ngfree > 0) {
+		gmp_lock(&gmp_sched.lock);
+		g = globgfget(a);
 		gmp_unlock(&gmp_sched.lock);
 	}
-	struct gmp_g *g;
-	if (p) {
-		g = p->gfree;
-		if (g) {
-			p->gfree = g->schedlink;
-			p->ngfree--;
-		}
-		return g;
-	}
-	gmp_lock(&gmp_sched.lock);
-	g = gmp_sched.gfree;
-	if (g) {
-		gmp_sched.gfree = g->schedlink;
-		gmp_sched.ngfree--;
-	}
-	gmp_unlock(&gmp_sched.lock);
 	return g;
 }
 
@@ -226,7 +267,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 {
 	struct gmp_g *self = gmp_getg();
 	struct gmp_p *p = self ? gmp_acquirep_user(self) : NULL;
-	struct gmp_g *ng = gmp_gfget(p);
+	struct gmp_g *ng = gmp_gfget(p, a);
 	if (p)
 		gmp_releasep_user(p);
 
@@ -262,7 +303,6 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 			gmp_gfput(NULL, ng); /* keeps the struct (and a default stack); a TCB next time */
 			return EAGAIN;
 		}
-		ng->fresh_tcb = true;
 	} else {
 		gmp_tcb_reimage(ng->tcb);
 	}
@@ -406,48 +446,44 @@ int gmp_thread_detach(struct gmp_g *t)
 
 /*
  * sysmon, about once a second: stacks of pooled Gs on the global free list
- * give back their pages below a warm top part (DESIGN.md §5).  Pages are
- * committed again on first touch.  Per-P caches (at most 64 Gs each) stay
- * warm.  Gs are taken off the list in small batches so that sched.lock is
- * not held across the system calls.
+ * give back their pages, all but the one page at their top that holds the
+ * TCB, the TLS and the first frames (DESIGN.md §5), and go to the cold
+ * list, which creation uses after the warm one.  Pages are committed again
+ * on first touch.  Per-P caches (at most 64 Gs each) stay warm.  Gs are
+ * taken off the list in small batches so that sched.lock is not held
+ * across the system calls.
  */
 void gmp_trim_pooled_stacks(void)
 {
-	const size_t warm = 16 * 1024;
-	for (int batch = 0; batch < 64; batch++) {
-		struct gmp_g *list = NULL, *untrimmed = NULL;
+	size_t ps = gmp_pagesize();
+	for (int batch = 0; batch < 1024; batch++) {
+		struct gmp_g *list = NULL, *tail = NULL;
 		int n = 0;
 		gmp_lock(&gmp_sched.lock);
-		struct gmp_g **pp = &gmp_sched.gfree;
-		while (*pp && n < 32) {
-			struct gmp_g *g = *pp;
-			if (!g->stack_trimmed && g->stack.map && g->stack.size > warm) {
-				*pp = g->schedlink;
-				gmp_sched.ngfree--;
-				g->schedlink = untrimmed;
-				untrimmed = g;
-				n++;
-			} else {
-				pp = &g->schedlink;
-			}
+		while (gmp_sched.gfree && n < 32) {
+			struct gmp_g *g = gmp_sched.gfree;
+			gmp_sched.gfree = g->schedlink;
+			g->schedlink = list;
+			list = g;
+			n++;
 		}
 		gmp_unlock(&gmp_sched.lock);
 		if (!n)
 			return;
-		for (struct gmp_g *g = untrimmed, *nx; g; g = nx) {
-			nx = g->schedlink;
-			gmp_sys3(SYS_madvise, g->stack.lo, g->stack.size - warm, MADV_DONTNEED);
-			g->stack_trimmed = true;
-			g->schedlink = list;
-			list = g;
+		for (struct gmp_g *g = list; g; g = g->schedlink) {
+			tail = g;
+			if (gmp_tcb_retire(g))
+				continue; /* all its pages given back, TCB included */
+			uintptr_t lo = (uintptr_t)g->stack.lo;
+			uintptr_t end = (lo + g->stack.size - 1) & ~(uintptr_t)(ps - 1); /* the top page stays */
+			if (!g->stack_trimmed && g->stack.map && end > lo) {
+				gmp_sys3(SYS_madvise, lo, end - lo, MADV_DONTNEED);
+				g->stack_trimmed = true;
+			}
 		}
 		gmp_lock(&gmp_sched.lock);
-		for (struct gmp_g *g = list, *nx; g; g = nx) {
-			nx = g->schedlink;
-			g->schedlink = gmp_sched.gfree;
-			gmp_sched.gfree = g;
-			gmp_sched.ngfree++;
-		}
+		tail->schedlink = gmp_sched.gfree_cold;
+		gmp_sched.gfree_cold = list;
 		gmp_unlock(&gmp_sched.lock);
 	}
 }

@@ -14,6 +14,8 @@
  *     KernelStack, Slab and PageTables (/proc/meminfo), after minus
  *     before, divided by N (system-wide: other activity adds noise),
  *   - the process's kernel threads while all N are blocked.
+ * With MILLION_SETTLE=S it then waits up to S seconds for the memory to
+ * come back after the joins and reports what is still held per thread.
  * Limits, checked only when set (the run fails beyond them):
  *   MILLION_MAX_SECONDS, MILLION_MAX_BYTES (per thread),
  *   MILLION_MAX_KTHREADS (kernel threads while blocked).
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define CHECK0(e) do { int r_ = (e); if (r_ != 0) { printf("FAIL %s:%d: %s = %s\n", \
     __FILE__, __LINE__, #e, strerror(r_)); fflush(stdout); exit(1); } } while (0)
@@ -139,6 +142,17 @@ int main(int argc, char **argv)
 	}
 	double t4 = now();
 
+	double settle = envnum("MILLION_SETTLE"), held = 0, waited = 0;
+	if (settle > 0) {
+		long long base = m0 + (long long)n * 64; /* settled: under 64 B a thread */
+		long long m2 = memsample();
+		while (m2 > base && waited < settle) {
+			usleep(100000);
+			waited += 0.1;
+			m2 = memsample();
+		}
+		held = (double)(m2 - m0) / (double)n;
+	}
 	printf("threads %ld: waited %ld, released before the broadcast %ld, released %ld, joined right %ld\n",
 	       n, waiting, early, released, good);
 	double secs = (t1 - t0) + (t2 - t1) + (t4 - t3);
@@ -147,6 +161,8 @@ int main(int argc, char **argv)
 		"million: %ld threads (stack %s): %.2f s (create %.2f, until all wait %.2f, release+join %.2f); "
 		"%.0f B/thread (RSS+KernelStack+Slab+PageTables); %lld kernel threads while blocked\n",
 		n, stack_kib ? argv[2] : "default", secs, t1 - t0, t2 - t1, t4 - t3, per, kthreads);
+	if (settle > 0)
+		fprintf(stderr, "million: after the joins, %.0f B/thread still held %.1f s later\n", held, waited);
 	int bad = waiting != n || early != 0 || released != n || good != n;
 	double lim;
 	if ((lim = envnum("MILLION_MAX_SECONDS")) > 0 && secs > lim) {
