@@ -7,11 +7,13 @@
  *   - the process's resident set (VmRSS in /proc/self/status), which holds
  *     the stack pages the threads touched and the thread library's own
  *     structures;
- *   - the system's KernelStack and Slab (/proc/meminfo): the kernel stack
- *     and the task_struct & co. that each kernel thread costs.  They are
- *     system-wide, so other activity on the machine adds noise.
+ *   - the system's KernelStack, Slab and PageTables (/proc/meminfo): the
+ *     kernel stack and the task_struct & co. that each kernel thread costs,
+ *     and the page-table pages that map the threads' stacks (one 4 KiB
+ *     page per 8 MiB stack whose top is touched).  They are system-wide,
+ *     so other activity on the machine adds noise.
  *
- * The figure is (dRSS + dKernelStack + dSlab) / THREADS.  Then it releases
+ * The figure is (dRSS + dKernelStack + dSlab + dPageTables) / THREADS.  Then it releases
  * every thread with one broadcast and joins them all.
  *
  *   mem_blocked [THREADS]   THREADS, or $BENCH_THREADS: default 10000 (also
@@ -69,7 +71,7 @@ read_kb(const char *file, const char *key)
 }
 
 struct mem {
-	long long rss, kstack, slab;
+	long long rss, kstack, slab, ptables;
 };
 
 static void
@@ -78,6 +80,7 @@ sample(struct mem *m)
 	m->rss = read_kb("/proc/self/status", "VmRSS");
 	m->kstack = read_kb("/proc/meminfo", "KernelStack");
 	m->slab = read_kb("/proc/meminfo", "Slab");
+	m->ptables = read_kb("/proc/meminfo", "PageTables");
 }
 
 int
@@ -87,7 +90,7 @@ main(int argc, char **argv)
 	pthread_t *t;
 	struct mem m0, m1;
 	long i, bad = 0;
-	long long d_rss, d_kstack, d_slab;
+	long long d_rss, d_kstack, d_slab, d_pt;
 
 	bench_init("mem_blocked");
 	nthreads = bench_param(argc, argv, 1, "BENCH_THREADS", 10000, 10000);
@@ -140,11 +143,13 @@ main(int argc, char **argv)
 	d_rss = m1.rss - m0.rss;
 	d_kstack = m1.kstack - m0.kstack;
 	d_slab = m1.slab - m0.slab;
-	bench_result((double)(d_rss + d_kstack + d_slab) / (double)nthreads,
+	d_pt = m1.ptables - m0.ptables;
+	bench_result((double)(d_rss + d_kstack + d_slab + d_pt) / (double)nthreads,
 		     "B/thread");
-	printf("# %ld threads: RSS %+lld B, KernelStack %+lld B, Slab %+lld B"
-	       " (%.0f + %.0f + %.0f B/thread)\n",
-	       nthreads, d_rss, d_kstack, d_slab, (double)d_rss / nthreads,
-	       (double)d_kstack / nthreads, (double)d_slab / nthreads);
+	printf("# %ld threads: RSS %+lld B, KernelStack %+lld B, Slab %+lld B,"
+	       " PageTables %+lld B (%.0f + %.0f + %.0f + %.0f B/thread)\n",
+	       nthreads, d_rss, d_kstack, d_slab, d_pt, (double)d_rss / nthreads,
+	       (double)d_kstack / nthreads, (double)d_slab / nthreads,
+	       (double)d_pt / nthreads);
 	return 0;
 }

@@ -16,7 +16,14 @@
  * touches a record whose stack frame is gone.
  *
  * Timed G waits arm a timer (timer.c) whose function unlinks the waiter with
- * -ETIMEDOUT.  Cost: O(waiters in the bucket) per operation; 4096 buckets.
+ * -ETIMEDOUT.
+ *
+ * A bucket holds one queue per address: a list of queue heads (the first
+ * waiter of each address, linked by anext), each with its FIFO of later
+ * waiters on the same address (qnext/qprev, tail in the head's qtail).
+ * Cost: O(addresses waited on in the bucket) to find a queue, 4096
+ * buckets, then O(1) per waiter woken, so a million waiters on one address
+ * slow down no wake-up of another.
  */
 #include "runtime.h"
 
@@ -32,7 +39,10 @@ struct waiter {
 	struct gmp_g *g;            /* NULL: a foreign kernel thread */
 	_Atomic uint32_t *addr;     /* bucket lock */
 	uint32_t bitset;
-	struct waiter *next, *prev; /* bucket lock */
+	struct waiter *anext;       /* next queue head in the bucket (heads only); bucket lock */
+	struct waiter *qnext, *qprev; /* same-address queue, qprev NULL at its head; bucket lock; qnext
+	                                 links the woken after unlinking */
+	struct waiter *qtail;       /* head only: the last waiter of its queue; bucket lock */
 	bool queued;                /* bucket lock */
 	uint8_t ends;               /* WAIT_CANCEL / WAIT_INTR: what may end the wait early; immutable */
 	int result;                 /* written by the unlinker under the bucket lock */
@@ -42,7 +52,7 @@ struct waiter {
 
 struct bucket {
 	gmp_lock_t lock;
-	struct waiter *head, *tail;
+	struct waiter *head; /* first queue head */
 } __attribute__((aligned(GMP_CACHELINE)));
 
 static struct bucket buckets[NBUCKETS];
@@ -55,28 +65,57 @@ static struct bucket *bucket_of(const void *addr)
 	return &buckets[(a >> 40) % NBUCKETS];
 }
 
+/* The queue head of addr in b, or NULL; *prevp gets the link that points at it. */
+static struct waiter *queue_of(struct bucket *b, _Atomic uint32_t *addr, struct waiter ***prevp)
+{
+	struct waiter **pp = &b->head;
+	for (; *pp; pp = &(*pp)->anext)
+		if ((*pp)->addr == addr)
+			break;
+	if (prevp)
+		*prevp = pp;
+	return *pp;
+}
+
 static void enqueue(struct bucket *b, struct waiter *w)
 {
-	w->next = NULL;
-	w->prev = b->tail;
-	if (b->tail)
-		b->tail->next = w;
-	else
+	struct waiter *h = queue_of(b, w->addr, NULL);
+	w->qnext = NULL;
+	if (h) {
+		w->qprev = h->qtail;
+		h->qtail->qnext = w;
+		h->qtail = w;
+	} else {
+		w->qprev = NULL;
+		w->qtail = w;
+		w->anext = b->head;
 		b->head = w;
-	b->tail = w;
+	}
 	w->queued = true;
 }
 
 static void unlink_w(struct bucket *b, struct waiter *w)
 {
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		b->head = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	else
-		b->tail = w->prev;
+	if (!w->qprev) {
+		/* a queue head: the next waiter of its address takes its place */
+		struct waiter **pp;
+		queue_of(b, w->addr, &pp);
+		struct waiter *nw = w->qnext;
+		if (nw) {
+			nw->qprev = NULL;
+			nw->qtail = w->qtail;
+			nw->anext = w->anext;
+			*pp = nw;
+		} else {
+			*pp = w->anext;
+		}
+	} else {
+		w->qprev->qnext = w->qnext;
+		if (w->qnext)
+			w->qnext->qprev = w->qprev;
+		else
+			queue_of(b, w->addr, NULL)->qtail = w->qprev;
+	}
 	w->queued = false;
 }
 
@@ -303,20 +342,20 @@ int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_
 	if (n <= 0)
 		return 0;
 	gmp_lock(&b->lock);
-	for (struct waiter *w = b->head, *nx; w && woken < n; w = nx) {
-		nx = w->next;
-		if (w->addr != addr || !(w->bitset & bitset))
+	for (struct waiter *w = queue_of(b, addr, NULL), *nx; w && woken < n; w = nx) {
+		nx = w->qnext;
+		if (!(w->bitset & bitset))
 			continue;
 		unlink_w(b, w);
 		w->result = 0;
-		w->next = NULL;
+		w->qnext = NULL;
 		*tailp = w;
-		tailp = &w->next;
+		tailp = &w->qnext;
 		woken++;
 	}
 	gmp_unlock(&b->lock);
 	for (struct waiter *w = list, *nx; w; w = nx) {
-		nx = w->next; /* read before waking: w may vanish after */
+		nx = w->qnext; /* read before waking: w may vanish after */
 		wake_one(w, p);
 	}
 	return woken;
@@ -449,16 +488,14 @@ int gmp_futex_requeue(_Atomic uint32_t *addr, int nwake, _Atomic uint32_t *addr2
 			gmp_unlock(&b2->lock);
 		return -EAGAIN;
 	}
-	for (struct waiter *w = b1->head, *nx; w; w = nx) {
-		nx = w->next;
-		if (w->addr != addr)
-			continue;
+	for (struct waiter *w = queue_of(b1, addr, NULL), *nx; w; w = nx) {
+		nx = w->qnext;
 		if (woken < nwake) {
 			unlink_w(b1, w);
 			w->result = 0;
-			w->next = NULL;
+			w->qnext = NULL;
 			*tailp = w;
-			tailp = &w->next;
+			tailp = &w->qnext;
 			woken++;
 		} else if (moved < nmove) {
 			unlink_w(b1, w);
@@ -476,7 +513,7 @@ int gmp_futex_requeue(_Atomic uint32_t *addr, int nwake, _Atomic uint32_t *addr2
 	struct gmp_g *g = gmp_getg();
 	struct gmp_p *p = g && list ? gmp_acquirep_user(g) : NULL;
 	for (struct waiter *w = list, *nx; w; w = nx) {
-		nx = w->next;
+		nx = w->qnext;
 		wake_one(w, p);
 	}
 	if (p)
@@ -489,6 +526,6 @@ void gmp_futex_reset(void)
 {
 	for (int i = 0; i < NBUCKETS; i++) {
 		buckets[i].lock.v = 0;
-		buckets[i].head = buckets[i].tail = NULL;
+		buckets[i].head = NULL;
 	}
 }

@@ -18,7 +18,8 @@
  * come back after the joins and reports what is still held per thread.
  * Limits, checked only when set (the run fails beyond them):
  *   MILLION_MAX_SECONDS, MILLION_MAX_BYTES (per thread),
- *   MILLION_MAX_KTHREADS (kernel threads while blocked).
+ *   MILLION_MAX_KTHREADS (kernel threads while blocked),
+ *   MILLION_MAX_HELD (per thread, still held after MILLION_SETTLE s).
  * If the system refuses a thread (EAGAIN natively: pid_max) it exits 77,
  * which compare.sh reports as a skip. */
 #define _GNU_SOURCE
@@ -144,7 +145,8 @@ int main(int argc, char **argv)
 
 	double settle = envnum("MILLION_SETTLE"), held = 0, waited = 0;
 	if (settle > 0) {
-		long long base = m0 + (long long)n * 64; /* settled: under 64 B a thread */
+		double target = envnum("MILLION_MAX_HELD"); /* settled: at most this per thread */
+		long long base = m0 + (long long)((target > 0 ? target : 64) * (double)n);
 		long long m2 = memsample();
 		while (m2 > base && waited < settle) {
 			usleep(100000);
@@ -175,6 +177,10 @@ int main(int argc, char **argv)
 	}
 	if ((lim = envnum("MILLION_MAX_KTHREADS")) > 0 && (double)kthreads > lim) {
 		fprintf(stderr, "million: FAIL %lld kernel threads > %.0f\n", kthreads, lim);
+		bad = 1;
+	}
+	if ((lim = envnum("MILLION_MAX_HELD")) > 0 && settle > 0 && held > lim) {
+		fprintf(stderr, "million: FAIL %.0f B/thread still held > %.0f\n", held, lim);
 		bad = 1;
 	}
 	free(t);
