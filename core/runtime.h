@@ -254,6 +254,7 @@ struct gmp_sched {
 	int32_t nmtotal;                      /* Ms created; lock */
 	_Atomic int32_t nmspinning;           /* atomic */
 	struct gmp_g *gfree;                  /* global free Gs, stacks warm; lock */
+	struct gmp_g *gfree_aging;            /* warm, and unused since sysmon's last trim; lock */
 	struct gmp_g *gfree_cold;             /* global free Gs, stacks given back (trimmed); lock */
 	int32_t ngfree;                       /* both lists; lock */
 	struct gmp_m *sleeper;                /* the idle M sleeping until sleeper_when; lock */

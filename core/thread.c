@@ -122,6 +122,8 @@ static struct gmp_g *globgfget(const struct gmp_thread_attr *a)
 {
 	struct gmp_g *g = gfit_take(&gmp_sched.gfree, a);
 	if (!g)
+		g = gfit_take(&gmp_sched.gfree_aging, a);
+	if (!g)
 		g = gfit_take(&gmp_sched.gfree_cold, a);
 	if (g)
 		gmp_sched.ngfree--;
@@ -136,7 +138,9 @@ struct gmp_g *gmp_gfget(struct gmp_p *p, const struct gmp_thread_attr *a)
 		if (!p->gfree && gmp_sched.ngfree > 0) {
 			gmp_lock(&gmp_sched.lock);
 			while (p->ngfree < GFREE_LOCAL_MAX / 2) {
-				struct gmp_g **l = gmp_sched.gfree ? &gmp_sched.gfree : &gmp_sched.gfree_cold;
+				struct gmp_g **l = gmp_sched.gfree         ? &gmp_sched.gfree
+						   : gmp_sched.gfree_aging ? &gmp_sched.gfree_aging
+									   : &gmp_sched.gfree_cold;
 				struct gmp_g *x = *l;
 				if (!x)
 					break;
@@ -445,13 +449,15 @@ int gmp_thread_detach(struct gmp_g *t)
 }
 
 /*
- * sysmon, about once a second: stacks of pooled Gs on the global free list
- * give back their pages, all but the one page at their top that holds the
- * TCB, the TLS and the first frames (DESIGN.md §5), and go to the cold
- * list, which creation uses after the warm one.  Pages are committed again
- * on first touch.  Per-P caches (at most 64 Gs each) stay warm.  Gs are
- * taken off the list in small batches so that sched.lock is not held
- * across the system calls.
+ * sysmon, about once a second.  Gs still on the global free list's aging
+ * part since the last call (a second unused) give back their memory: a G
+ * whose TCB is on its stack is retired (gmp_tcb_retire: TCB and whole
+ * stack, with their page tables), any other gives back its stack but the
+ * top page (DESIGN.md §5); both go to the cold list, which creation uses
+ * last.  Then the warm list becomes the aging one, once that is empty.  Pages are committed
+ * again on first touch.  Per-P caches (at most 64 Gs each) stay warm.  Gs
+ * are taken off the list in batches of 32 so that sched.lock is not held
+ * across the system calls; at most 32,768 a call.
  */
 void gmp_trim_pooled_stacks(void)
 {
@@ -460,16 +466,16 @@ void gmp_trim_pooled_stacks(void)
 		struct gmp_g *list = NULL, *tail = NULL;
 		int n = 0;
 		gmp_lock(&gmp_sched.lock);
-		while (gmp_sched.gfree && n < 32) {
-			struct gmp_g *g = gmp_sched.gfree;
-			gmp_sched.gfree = g->schedlink;
+		while (gmp_sched.gfree_aging && n < 32) {
+			struct gmp_g *g = gmp_sched.gfree_aging;
+			gmp_sched.gfree_aging = g->schedlink;
 			g->schedlink = list;
 			list = g;
 			n++;
 		}
 		gmp_unlock(&gmp_sched.lock);
 		if (!n)
-			return;
+			break;
 		for (struct gmp_g *g = list; g; g = g->schedlink) {
 			tail = g;
 			if (gmp_tcb_retire(g))
@@ -486,4 +492,11 @@ void gmp_trim_pooled_stacks(void)
 		gmp_sched.gfree_cold = list;
 		gmp_unlock(&gmp_sched.lock);
 	}
+	/* what is left aging (more than a call's worth) goes first; the warm list ages after it */
+	gmp_lock(&gmp_sched.lock);
+	if (!gmp_sched.gfree_aging) {
+		gmp_sched.gfree_aging = gmp_sched.gfree;
+		gmp_sched.gfree = NULL;
+	}
+	gmp_unlock(&gmp_sched.lock);
 }
