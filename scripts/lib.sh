@@ -197,11 +197,11 @@ run_sampled() {
 # Returns 1 when PID itself has ended (or is a zombie).  Forks nothing.
 _gmp_tree_sample() {
 	local p line rest top=1
-	local -a todo=("$1") f kids
+	local -a unvisited=("$1") f kids
 	_gmp_tree_threads=0 _gmp_tree_pids=()
-	while ((${#todo[@]})); do
-		p=${todo[-1]}
-		unset 'todo[-1]'
+	while ((${#unvisited[@]})); do
+		p=${unvisited[-1]}
+		unset 'unvisited[-1]'
 		if ! read -r line 2>/dev/null <"/proc/$p/stat"; then
 			((top)) && return 1
 			continue
@@ -219,7 +219,7 @@ _gmp_tree_sample() {
 		# The file is one line of pids with no newline at its end.
 		kids=()
 		read -r -a kids 2>/dev/null <"/proc/$p/task/$p/children" || :
-		todo+=("${kids[@]}")
+		unvisited+=("${kids[@]}")
 	done
 	return 0
 }
