@@ -156,6 +156,16 @@ bench_result(double value, const char *unit)
 	fflush(stdout);
 }
 
+/* "OPS <name> <n> <what>": how many operations the figure covers (hand-offs,
+ * round trips, requests...), so that scripts/bench can give per-operation
+ * counts (CPU time, kernel sleeps, gmp's FS writes) beside the figure. */
+static inline void
+bench_ops(double n, const char *what)
+{
+	printf("OPS %s %.0f %s\n", bench_name, n, what);
+	fflush(stdout);
+}
+
 /* pthread_create with a given stack size (0: default attributes). */
 static inline void
 bench_spawn(pthread_t *t, size_t stack, void *(*fn)(void *), void *arg)

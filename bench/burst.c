@@ -73,6 +73,7 @@ main(int argc, char **argv)
 	if (bad != 0)
 		bench_fail("%ld joins returned the wrong value", bad);
 	free(t);
+	bench_ops((double)(nthreads), "threads");
 	bench_result((double)(t1 - t0) / 1e6, "ms");
 	return 0;
 }

@@ -89,6 +89,7 @@ main(int argc, char **argv)
 		bench_fail("%ld acknowledgements of %ld, %ld out of order",
 			   total_acks, rounds * nwaiters, errors);
 	free(t);
+	bench_ops((double)(total_acks), "wake-ups");
 	bench_result((double)(t1 - t0) / 1e3 / (double)rounds, "us/round");
 	return 0;
 }

@@ -40,6 +40,7 @@ main(int argc, char **argv)
 	if (sum != want)
 		bench_fail("sum of join results %llu, want %llu",
 			   (unsigned long long)sum, (unsigned long long)want);
+	bench_ops((double)(iters), "create+join");
 	bench_result((double)(t1 - t0) / (double)iters, "ns/op");
 	return 0;
 }

@@ -208,6 +208,7 @@ main(int argc, char **argv)
 			   (long)short_conns, (long)bad_bytes, (long)echoed_bytes,
 			   nclients * reqs * size);
 	free(t);
+	bench_ops((double)(nclients * reqs), "requests");
 	bench_result((double)(nclients * reqs) / ((double)(t1 - t0) / 1e9), "req/s");
 	return 0;
 }

@@ -65,6 +65,7 @@ main(int argc, char **argv)
 		bench_fail("counter %ld, want %ld; %ld overlapping critical sections",
 			   counter, nthreads * ops, overlaps);
 	free(t);
+	bench_ops((double)(counter), "lock+unlock");
 	bench_result((double)counter / ((double)(t1 - t0) / 1e9), "ops/s");
 	return 0;
 }

@@ -73,6 +73,7 @@ main(int argc, char **argv)
 
 	if (bad != 0)
 		bench_fail("%ld of %ld answers wrong", bad, rounds);
+	bench_ops((double)(rounds), "round trips");
 	bench_result((double)(t1 - t0) / (double)rounds, "ns/roundtrip");
 	return 0;
 }

@@ -68,6 +68,7 @@ main(int argc, char **argv)
 	if (errors[0] + errors[1] != 0 || seq != 2 * rounds || v0 != 0 || v1 != 0)
 		bench_fail("alternation broken: %ld/%ld out-of-turn, seq %ld of %ld, sem values %d %d",
 			   errors[0], errors[1], seq, 2 * rounds, v0, v1);
+	bench_ops((double)(2 * rounds), "hand-offs");
 	bench_result((double)(t1 - t0) / (double)(2 * rounds), "ns/handoff");
 	return 0;
 }

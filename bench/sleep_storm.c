@@ -130,6 +130,7 @@ main(int argc, char **argv)
 			   max_count, (double)(tend - trel) / 1e6);
 	free(t);
 	free(slots);
+	bench_ops((double)(s1 - s0), "sleeps");
 	bench_result((double)(s1 - s0) / ((double)(t1 - t0) / 1e9), "sleeps/s");
 	return 0;
 }

@@ -6,6 +6,7 @@
  *                                format of Go's GODEBUG=schedtrace
  *   GMP_DEBUG=scheddetail=1      plus one line per P, M and G
  *   GMP_DEBUG=dumpsignal=SIG     a dump of every G on signal SIG (name or number)
+ *   GMP_DEBUG=exitstats=1        the switch counters of gmp_stats on stderr at exit
  *   GMP_DEBUG=deadlock=abort     after the deadlock report, abort instead of
  *                                hanging as NPTL would
  *   GMP_TRACEBACK=none|single|all   what a fatal signal in a thread prints
@@ -123,6 +124,8 @@ void gmp_debug_init(void)
 			gmp_debug.dumpsignal = signum(v);
 		else if (!strcmp(tok, "deadlock"))
 			gmp_debug.deadlock_abort = !strcmp(v, "abort");
+		else if (!strcmp(tok, "exitstats"))
+			gmp_debug.exitstats = atoi(v) != 0;
 	}
 	if (gmp_debug.dumpsignal) {
 		struct sigaction sa;

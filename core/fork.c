@@ -58,6 +58,8 @@ static void child(void)
 	gmp_sched.nmidle = 0;
 	gmp_sched.nmtotal = m ? 1 : 0;
 	atomic_store(&gmp_sched.nmspinning, 0);
+	atomic_store(&gmp_sched.nidlespin, 0);
+	atomic_store(&gmp_sched.spinm, NULL);
 	gmp_sched.sleeper = NULL;
 	atomic_store(&gmp_sched.sleeper_when, 0);
 
@@ -92,6 +94,7 @@ static void child(void)
 		m->tid = (pid_t)gmp_sys0(SYS_gettid);
 		m->spinning = false;
 		m->nextp = NULL;
+		atomic_store(&m->nextg, GMP_NEXTG_CLOSED);
 		/*
 		 * glibc's child sees only the forking thread (the G's TCB) and
 		 * puts the stack and TCB of this kernel thread's glibc thread,

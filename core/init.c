@@ -91,6 +91,8 @@ struct gmp_m *gmp_allocm(void)
 	m->fastrand = 0x9E3779B97F4A7C15ULL * (m->id + 1) ^ (uint64_t)gmp_nanotime();
 	m->g0.isg0 = true;
 	m->g0.m = m;
+	atomic_store(&m->nextg, GMP_NEXTG_CLOSED);
+	m->spinbudget = gmp_sched.spinmax;
 	struct gmp_m *head = atomic_load(&gmp_sched.allm);
 	do
 		m->alllink = head;
@@ -179,7 +181,20 @@ void gmp_init_slow(void)
 		refuse("struct pthread layout could not be confirmed");
 
 	gmp_sched.pid = (pid_t)gmp_sys0(SYS_getpid);
-	uint32_t np = (uint32_t)env_size("GMP_MAXPROCS", default_procs());
+	uint32_t ncpu = default_procs();
+	uint32_t np = (uint32_t)env_size("GMP_MAXPROCS", ncpu);
+	/*
+	 * GMP_SPIN=US: how long an M whose threads all wait spins before it
+	 * sleeps (sched.c, "Spinning").  Default 50 us, twice the cost of
+	 * waking a sleeping kernel thread on another CPU as measured on PVM
+	 * guests; never on one CPU, where the spinner would only delay the
+	 * thread it waits for.
+	 */
+	const char *spin = getenv("GMP_SPIN");
+	long spinus = spin && *spin ? strtol(spin, NULL, 10) : 50;
+	if (spinus < 0 || ncpu < 2)
+		spinus = 0;
+	gmp_sched.spinmax = (int64_t)(spinus > 100000 ? 100000 : spinus) * 1000;
 	if (np > 1024)
 		np = 1024;
 	gmp_sched.nprocs = np;

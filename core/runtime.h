@@ -239,7 +239,23 @@ struct gmp_m {
 	                                           read by the trace writer (trace.c) */
 	uint64_t traceseq;                    /* trace flow ids made on this M; this M only */
 	_Atomic uint32_t tracebusy;           /* 1 while this M appends a record; trace.c's flush waits */
+
+	/*
+	 * Direct hand-off (TLS affinity, sched.c "Spinning"): GMP_NEXTG_CLOSED
+	 * unless this M spins idle holding its P; then NULL ("open"), and a
+	 * waker may CAS NULL -> G to give it a runnable G whose TCB this M
+	 * still has loaded.  Only this M opens, closes and empties the slot.
+	 */
+	struct gmp_g *_Atomic nextg;
+	int64_t spinbudget;                   /* ns it spins idle before parking (adaptive); this M only */
+	/* Counters for gmp_stats: written by this M only, read without lock. */
+	uint64_t nfswrite;                    /* thread-pointer (FS base) writes */
+	uint64_t nspin;                       /* idle spins begun */
+	uint64_t nspinwin;                    /* idle spins that found work */
+	uint64_t nnextg;                      /* Gs it received through nextg */
+	uint64_t nsleep;                      /* times it slept in the kernel for lack of work */
 };
+#define GMP_NEXTG_CLOSED ((struct gmp_g *)1)
 
 /* ------------------------------------------------------------------ sched */
 
@@ -253,6 +269,10 @@ struct gmp_sched {
 	int32_t nmidle;                       /* lock */
 	int32_t nmtotal;                      /* Ms created; lock */
 	_Atomic int32_t nmspinning;           /* atomic */
+	_Atomic int32_t nidlespin;            /* Ms spinning idle with a P (sched.c); atomic */
+	struct gmp_m *_Atomic spinm;          /* an M in findrunnable with its nextg slot open, a hint for
+	                                         hand-offs; set by that M, cleared (CAS) by it when it closes */
+	int64_t spinmax;                      /* most ns an idle M spins (GMP_SPIN); 0: never; immutable */
 	struct gmp_g *gfree;                  /* global free Gs, stacks warm; lock */
 	struct gmp_g *gfree_aging;            /* warm, and unused since sysmon's last trim; lock */
 	struct gmp_g *gfree_cold;             /* global free Gs, stacks given back (trimmed); lock */
@@ -313,6 +333,7 @@ static inline void gmp_releasep_user(struct gmp_p *p)       /* G, P held: back t
 void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *arg,
 	      enum gmp_waitreason why) GMP_HIDDEN;           /* G, P held; returns in user state */
 void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* any; p may be NULL */
+void gmp_runqready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* gmp_ready without its trace event */
 void gmp_yield(struct gmp_g *g) GMP_HIDDEN;                 /* G */
 void gmp_entersyscall(struct gmp_g *g) GMP_HIDDEN;          /* G: a blocking kernel call follows */
 void gmp_exitsyscall(struct gmp_g *g) GMP_HIDDEN;           /* G: it returned; may reschedule */
@@ -494,6 +515,7 @@ struct gmp_debug {
 	int scheddetail;
 	int dumpsignal;
 	bool deadlock_abort;
+	bool exitstats;      /* print the switch counters at exit (stats.c) */
 	int traceback;       /* GMP_TRACEBACK: 0 none, 1 single (default), 2 all; immutable after init */
 };
 extern struct gmp_debug gmp_debug GMP_HIDDEN;

@@ -80,6 +80,16 @@ uint32_t gmp_fastrand(struct gmp_m *m)
 	return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
 }
 
+/* Load tp as this kernel thread's thread pointer (FS base).  g0 only. */
+static void set_tp(struct gmp_m *m, void *tp)
+{
+	int err = gmp_arch_set_tp(tp);
+	if (err)
+		gmp_fatal("cannot set the thread pointer (%d)", err);
+	__atomic_store_n(&m->cur_tp, tp, __ATOMIC_RELAXED); /* read by wakers as a hint (handoff_nextg) */
+	m->nfswrite++;
+}
+
 /* ------------------------------------------------------------ global queue, idle lists */
 
 void gmp_globrunqput_batch(struct gmp_g *head, struct gmp_g *tail, int n)
@@ -189,13 +199,28 @@ static void notewakeup(struct gmp_m *m)
 
 void gmp_mkick_sleeper(struct gmp_m *m) { mkick(m); }
 
+static bool handoff_nextg(struct gmp_g *gp);
+
 void gmp_inject(struct gmp_g *list, int n)
 {
+	/* Gs whose last M spins go there (TLS affinity), the rest to the global queue. */
+	struct gmp_g *head = NULL, *tail = NULL;
+	for (struct gmp_g *g = list, *nx; g; g = nx) {
+		nx = g->schedlink;
+		if (handoff_nextg(g)) {
+			n--;
+			continue;
+		}
+		g->schedlink = NULL;
+		if (tail)
+			tail->schedlink = g;
+		else
+			head = g;
+		tail = g;
+	}
+	list = head;
 	if (!list)
 		return;
-	struct gmp_g *tail = list;
-	while (tail->schedlink)
-		tail = tail->schedlink;
 	gmp_lock(&gmp_sched.lock);
 	gmp_globrunqput_batch(list, tail, n);
 	gmp_unlock(&gmp_sched.lock);
@@ -367,7 +392,7 @@ static bool reap_idle_m(struct gmp_m *m)
 	gmp_unlock(&gmp_sched.lock);
 	GMP_TRACE(gmp_trace_mexit(m));
 	if (m->cur_tp != m->g0.tcb)
-		gmp_arch_set_tp(m->g0.tcb); /* glibc's thread exit needs its own TCB */
+		set_tp(m, m->g0.tcb); /* glibc's thread exit needs its own TCB */
 	gmp_sigstack_free(m);
 	gmp_libc.pthread_exit(NULL);
 	return true;
@@ -423,8 +448,10 @@ static void stopm(struct gmp_m *m)
 				atomic_store(&gmp_sched.lastpoll, 0);
 				struct gmp_g *list = NULL;
 				int n = 0;
-				if (atomic_load(&m->park) == 0)
+				if (atomic_load(&m->park) == 0) {
+					m->nsleep++;
 					n = gmp_netpoll_poll(timeout, &list);
+				}
 				atomic_store(&m->in_poll, false);
 				atomic_store(&netpoll_blocker, 0);
 				atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
@@ -436,6 +463,7 @@ static void stopm(struct gmp_m *m)
 			} else {
 				if (!sleeper && m->g0.stack.map == NULL)
 					timeout = IDLE_M_REAP_NS; /* a spare M that sleeps this long is reaped */
+				m->nsleep++;
 				int r = gmp_kfutex_wait(&m->park, 0, timeout);
 				if (!sleeper && r == -ETIMEDOUT && reap_idle_m(m))
 					continue; /* not reaped after all: sleep again */
@@ -482,6 +510,205 @@ static void resetspinning(struct gmp_m *m)
 	m->spinning = false;
 	if (atomic_fetch_sub(&gmp_sched.nmspinning, 1) == 1)
 		gmp_wakep();
+}
+
+/* ------------------------------------------------------------ spinning and direct hand-off */
+
+/*
+ * Spinning, and handing a G to the M that still has its TCB loaded.
+ *
+ * Go's scheduler assumes a switch costs ~50 ns.  Where FS writes are
+ * system calls (no FSGSBASE: 3.4-5 us measured on PVM guests) a G that
+ * runs on another M than the last pays one, and waking an M asleep on
+ * another CPU costs 21-25 us until it runs.  So the scheduler avoids both:
+ *
+ *   - An M that finds no work keeps its P and spins for up to
+ *     m->spinbudget ns (idlespin), watching its nextg slot, the global
+ *     queue, its timers, the netpoller (without blocking) and the other
+ *     Ps' queues, before it gives the P up and sleeps.
+ *   - A waker readying a G (gmp_runqready) first offers it to the M that
+ *     ran it last, if that M spins with the G's TCB still loaded: one CAS
+ *     on its nextg slot (handoff_nextg).  That M runs it with no FS write
+ *     and no kernel entry; the waker's M keeps its own G's TCB loaded.
+ *     If its TCB is loaded nowhere, it goes to any M looking for work
+ *     with its slot open (sched.spinm), which pays the FS write instead of the waker's M
+ *     (whose own G would pay a second one to come back).  Otherwise the
+ *     G goes to the waker's runnext as in Go.
+ *
+ * The nextg slot (runtime.h): GMP_NEXTG_CLOSED while the M does anything
+ * but spin idle.  The spinner opens it (NULL) and closes it with a CAS
+ * NULL -> CLOSED before it stops spinning; a failed CAS means a waker put
+ * a G there, which the spinner then runs.  So a G handed over is never
+ * left behind, whatever the timing (the waker's CAS and the spinner's
+ * close are on the same word).
+ *
+ * Bounds: at most nprocs / 2 + 1 Ms spin idle at once (two of two: while
+ * one receives a G, the M of the waker must be able to start spinning)
+ * (sched.nidlespin), none when GMP_SPIN=0 or the process may use one CPU
+ * only.  The budget adapts per M: doubled (up to GMP_SPIN) when a spin
+ * found work, halved (down to SPIN_MIN_NS) when it ran out, so an idle
+ * program spins for a few microseconds per wake-up at most.  Idle
+ * spinners count in nmspinning, so wakep starts no M while one spins.
+ *
+ * Rejected: spinning without a P (the G would still need a P, and an M
+ * that holds none cannot run it at once); stealing runnext at once (the
+ * waker may be about to park and run it itself when the TCB is the same):
+ * a spinner takes another P's runnext only after SPIN_STEALNEXT_NS.
+ */
+#define SPIN_MIN_NS 1000
+#define SPIN_STEALNEXT_NS 3000
+
+/*
+ * Run the timers that are due on every P, p's and idle ones' alike: an idle
+ * P's timers have no owner to run them, and the M that slept until the
+ * earliest of them (stopm's sleeper) comes here with whatever P it got.
+ * now: gmp_nanotime(), or 0 to read it only if some timer is set.  g0, P held.
+ */
+static void run_due_timers(struct gmp_p *p, int64_t now)
+{
+	for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
+		struct gmp_p *v = gmp_sched.allp[i];
+		int64_t t0 = atomic_load_explicit(&v->timer0, memory_order_relaxed);
+		if (t0 == 0)
+			continue;
+		if (now == 0)
+			now = gmp_nanotime();
+		if (t0 <= now)
+			gmp_timers_run(v, p, now);
+	}
+}
+
+static bool offer_nextg(struct gmp_m *m, struct gmp_g *gp)
+{
+	struct gmp_g *z = NULL;
+	return atomic_load_explicit(&m->nextg, memory_order_relaxed) == NULL &&
+	       atomic_compare_exchange_strong_explicit(&m->nextg, &z, gp, memory_order_acq_rel, memory_order_relaxed);
+}
+
+static bool handoff_nextg(struct gmp_g *gp)
+{
+	if (gp->lockedm)
+		return false;
+	struct gmp_m *lm = gp->m; /* the M that ran it last (never cleared; Ms are never freed) */
+	if (lm && __atomic_load_n(&lm->cur_tp, __ATOMIC_RELAXED) == gp->tcb && offer_nextg(lm, gp))
+		return true;
+	/*
+	 * Its TCB is loaded nowhere we can reach: any M pays an FS write to
+	 * run it, so let a spinning one pay it, not the waker's M, whose own
+	 * G would pay a second one to come back.
+	 */
+	struct gmp_m *sm = atomic_load_explicit(&gmp_sched.spinm, memory_order_relaxed);
+	return sm && sm != lm && offer_nextg(sm, gp);
+}
+
+/*
+ * Close m's nextg slot (findrunnable opened it).  Returns the G a waker
+ * handed over meanwhile, or NULL.  g0.
+ */
+static struct gmp_g *close_nextg(struct gmp_m *m)
+{
+	struct gmp_m *self = m;
+	atomic_compare_exchange_strong_explicit(&gmp_sched.spinm, &self, NULL, memory_order_relaxed,
+						memory_order_relaxed);
+	struct gmp_g *z = NULL;
+	if (atomic_compare_exchange_strong(&m->nextg, &z, GMP_NEXTG_CLOSED) || z == GMP_NEXTG_CLOSED)
+		return NULL;
+	atomic_store(&m->nextg, GMP_NEXTG_CLOSED);
+	m->nnextg++;
+	return z;
+}
+
+/*
+ * Poll the netpoller once without blocking.  Returns a G for this M to
+ * run; the others go to the M that ran them last if it spins (TLS
+ * affinity), else to p's queue.  g0, P held.
+ */
+static struct gmp_g *netpoll_ready(struct gmp_m *m, struct gmp_p *p)
+{
+	struct gmp_g *list;
+	int n = gmp_netpoll_poll(0, &list);
+	if (n <= 0)
+		return NULL;
+	GMP_TRACE(gmp_trace_unpark_list(m, list));
+	struct gmp_g *run = NULL;
+	for (struct gmp_g *g = list, *nx; g; g = nx) {
+		nx = g->schedlink;
+		if (!run && (g->m == m || g->m == NULL))
+			run = g; /* its TCB may be loaded here */
+		else if (!handoff_nextg(g))
+			gmp_runqput(p, g, false);
+	}
+	if (!run)
+		run = gmp_runqget(p, &(bool){false});
+	if (run && !gmp_runqempty(p))
+		gmp_wakep();
+	return run;
+}
+
+/*
+ * Spin with p for up to m->spinbudget ns, or until there is work.  g0, P
+ * held.  Returns a G to run, or NULL when the budget ran out or spinning
+ * is not allowed now.
+ */
+static struct gmp_g *idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
+{
+	if (m->spinbudget <= 0)
+		return NULL;
+	int32_t lim = (int32_t)gmp_sched.nprocs / 2 + 1;
+	int32_t n = atomic_load_explicit(&gmp_sched.nidlespin, memory_order_relaxed);
+	do {
+		if (n >= lim)
+			return NULL;
+	} while (!atomic_compare_exchange_weak(&gmp_sched.nidlespin, &n, n + 1));
+	if (!m->spinning) {
+		m->spinning = true;
+		atomic_fetch_add(&gmp_sched.nmspinning, 1);
+	}
+	m->nspin++;
+	int64_t start = gmp_nanotime(), now = start, end = start + m->spinbudget;
+	struct gmp_g *gp = NULL;
+	*inherit = false;
+	for (uint32_t i = 1;; i++) {
+		if (atomic_load_explicit(&m->nextg, memory_order_acquire) != NULL)
+			break;
+		if (GMP_UNLIKELY(atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) != 0))
+			gmp_futex_run_deferred(p);
+		if (atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
+			gmp_lock(&gmp_sched.lock);
+			gp = gmp_globrunqget(p, 0);
+			gmp_unlock(&gmp_sched.lock);
+			if (gp)
+				break;
+		}
+		if ((i & 3) == 0) {
+			now = gmp_nanotime();
+			run_due_timers(p, now);
+			if ((gp = gmp_runqget(p, inherit)) != NULL)
+				break;
+			if (gmp_netpoll_waiters() && (gp = netpoll_ready(m, p)) != NULL)
+				break;
+			bool stealnext = now - start >= SPIN_STEALNEXT_NS;
+			for (uint32_t k = 0; k < gmp_sched.nprocs && !gp; k++) {
+				struct gmp_p *v = gmp_sched.allp[k];
+				if (v != p && !gmp_runqempty(v) && (gp = gmp_runqsteal(p, v, stealnext)) != NULL)
+					p->nsteal++;
+			}
+			if (gp)
+				break;
+			if (now >= end)
+				break;
+		}
+		for (int k = 0; k < 8; k++)
+			gmp_cpu_relax();
+	}
+	atomic_fetch_sub(&gmp_sched.nidlespin, 1);
+	if (gp || atomic_load_explicit(&m->nextg, memory_order_relaxed) != NULL) {
+		m->nspinwin++;
+		m->spinbudget = m->spinbudget * 2 > gmp_sched.spinmax ? gmp_sched.spinmax : m->spinbudget * 2;
+	} else if (m->spinbudget / 2 >= SPIN_MIN_NS) {
+		m->spinbudget /= 2;
+	}
+	return gp;
 }
 
 /* ------------------------------------------------------------ finding work */
@@ -531,14 +758,11 @@ static struct gmp_g *findrunnable(struct gmp_m *m, bool *inherit)
 top:;
 	struct gmp_p *p = m->p;
 	*inherit = false;
+	atomic_store(&m->nextg, NULL); /* open for a waker's hand-off until we run a G or give up p */
+	atomic_store_explicit(&gmp_sched.spinm, m, memory_order_relaxed);
 	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) != 0))
 		gmp_futex_run_deferred(p);
-	int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
-	if (t0 != 0) {
-		int64_t now = gmp_nanotime();
-		if (t0 <= now)
-			gmp_timers_run(p, p, now);
-	}
+	run_due_timers(p, 0);
 	if (p->schedtick % 61 == 0 && atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
 		gmp_lock(&gmp_sched.lock);
 		gp = gmp_globrunqget(p, 1);
@@ -558,20 +782,10 @@ top:;
 	}
 	/* Poll the network without blocking, unless an M is blocked in the poller already. */
 	if (gmp_netpoll_waiters() && atomic_load_explicit(&gmp_sched.lastpoll, memory_order_relaxed) != 0) {
-		struct gmp_g *list;
-		int n = gmp_netpoll_poll(0, &list);
+		gp = netpoll_ready(m, p);
 		atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
-		if (n > 0) {
-			GMP_TRACE(gmp_trace_unpark_list(m, list));
-			gp = list;
-			for (struct gmp_g *g = list->schedlink, *nx; g; g = nx) {
-				nx = g->schedlink;
-				gmp_runqput(p, g, false);
-			}
-			if (n > 1)
-				gmp_wakep();
+		if (gp)
 			goto found;
-		}
 	}
 	/* Steal, unless enough Ms are already spinning (at most half the busy Ps). */
 	int32_t busy = (int32_t)gmp_sched.nprocs - atomic_load_explicit(&gmp_sched.npidle, memory_order_relaxed);
@@ -585,7 +799,16 @@ top:;
 			goto found;
 	}
 
-	/* Nothing to do: give up the P, then look once more before sleeping. */
+	/* Nothing to do: spin a while with the P (see "Spinning" above). */
+	gp = idlespin(m, p, inherit);
+	if (gp)
+		goto found;
+	if ((gp = close_nextg(m)) != NULL) {
+		*inherit = true;
+		goto found_closed;
+	}
+
+	/* Still nothing: give up the P, then look once more before sleeping. */
 	gmp_lock(&gmp_sched.lock);
 	if (atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
 		gp = gmp_globrunqget(p, 0);
@@ -632,7 +855,14 @@ top:;
 	stopm(m);
 	goto top;
 
-found:
+found:;
+	struct gmp_g *hg = close_nextg(m);
+	if (hg) {
+		gmp_runqput(p, gp, false); /* the handed G first: its TCB is loaded here */
+		gp = hg;
+		*inherit = true;
+	}
+found_closed:
 	resetspinning(m);
 	return gp;
 }
@@ -654,12 +884,8 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 	 */
 	(void)inherit;
 	p->schedtick++;
-	if (m->cur_tp != gp->tcb) {
-		int err = gmp_arch_set_tp(gp->tcb);
-		if (err)
-			gmp_fatal("cannot set the thread pointer (%d)", err);
-		m->cur_tp = gp->tcb;
-	}
+	if (m->cur_tp != gp->tcb)
+		set_tp(m, gp->tcb);
 	if (GMP_UNLIKELY(m->cur_sigmask != gp->sigmask)) {
 		/* only programs that change masks pay for this */
 		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &gp->sigmask, NULL, 8);
@@ -962,6 +1188,13 @@ void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *a
 void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next)
 {
 	GMP_TRACE(gmp_trace_unpark(p, gp));
+	gmp_runqready(p, gp, next);
+}
+
+void gmp_runqready(struct gmp_p *p, struct gmp_g *gp, bool next)
+{
+	if (handoff_nextg(gp))
+		return;
 	if (p) {
 		gmp_runqput(p, gp, next);
 	} else {

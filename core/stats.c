@@ -95,6 +95,11 @@ int gmp_stats_collect(struct gmp_stats *out, size_t size)
 		struct gmp_g *g = m->curg;
 		if (g && atomic_load_explicit(&g->status, memory_order_relaxed) == G_SYSCALL)
 			s.ms_syscall++;
+		s.fs_writes += m->nfswrite;
+		s.spins += m->nspin;
+		s.spin_wins += m->nspinwin;
+		s.direct_handoffs += m->nnextg;
+		s.m_sleeps += m->nsleep;
 	}
 	/* allg is push-only: walking it without allglock is safe, as the dump does. */
 	for (struct gmp_g *g = __atomic_load_n(&gmp_sched.allg, __ATOMIC_ACQUIRE); g; g = g->alllink) {
@@ -141,8 +146,26 @@ static void stats_atexit(void)
 	gmp_sys1(SYS_unlink, path);
 }
 
+/*
+ * GMP_DEBUG=exitstats=1: one line of the switch counters on stderr at exit,
+ * which scripts/bench divides by each benchmark's operation count.
+ */
+static void exitstats_atexit(void)
+{
+	struct gmp_stats s;
+	if (gmp_stats_collect(&s, sizeof s) != 0)
+		return;
+	gmp_printf("gmp: exitstats switches=%llu fs_writes=%llu spins=%llu spin_wins=%llu direct_handoffs=%llu "
+		   "m_sleeps=%llu steals=%llu ms=%u\n",
+		   (unsigned long long)s.switches, (unsigned long long)s.fs_writes, (unsigned long long)s.spins,
+		   (unsigned long long)s.spin_wins, (unsigned long long)s.direct_handoffs,
+		   (unsigned long long)s.m_sleeps, (unsigned long long)s.steals, s.ms);
+}
+
 void gmp_stats_init(void)
 {
+	if (gmp_debug.exitstats)
+		atexit(exitstats_atexit);
 	const char *e = getenv("GMP_STATS");
 	if (!e || !*e || !strcmp(e, "0"))
 		return;
@@ -176,10 +199,14 @@ static int format(char *buf, size_t len, const struct gmp_stats *s)
 	if (n < (int)len)
 		n += snprintf(buf + n, len - (size_t)n,
 			      "global_runq %u\ncreated %llu\nswitches %llu\nsteals %llu\nhandoffs %llu\nretakes %llu\n"
-			      "syscalls %llu\n",
+			      "syscalls %llu\nfs_writes %llu\nspins %llu\nspin_wins %llu\ndirect_handoffs %llu\n"
+			      "m_sleeps %llu\n",
 			      s->global_runq, (unsigned long long)s->created, (unsigned long long)s->switches,
 			      (unsigned long long)s->steals, (unsigned long long)s->handoffs,
-			      (unsigned long long)s->retakes, (unsigned long long)s->syscalls);
+			      (unsigned long long)s->retakes, (unsigned long long)s->syscalls,
+			      (unsigned long long)s->fs_writes, (unsigned long long)s->spins,
+			      (unsigned long long)s->spin_wins, (unsigned long long)s->direct_handoffs,
+			      (unsigned long long)s->m_sleeps);
 	for (uint32_t i = 0; i < s->nprocs && i < GMP_STATS_MAXP && n < (int)len; i++)
 		n += snprintf(buf + n, len - (size_t)n, "p.%u %s %u\n", i, pst[s->p_status[i] & 3], s->local_runq[i]);
 	return n < (int)len ? n : -1;

@@ -369,8 +369,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	gmp_casgstatus(ng, G_IDLE, G_RUNNABLE);
 	if (self) {
 		p = gmp_acquirep_user(self);
-		gmp_runqput(p, ng, true);
-		gmp_wakep();
+		gmp_runqready(p, ng, true);
 		gmp_releasep_user(p);
 	} else {
 		gmp_ready(NULL, ng, false);

@@ -89,6 +89,13 @@ struct gmp_stats {
 	uint64_t retakes;     /* Ps sysmon took from a thread in user code or a kernel call */
 	uint64_t syscalls;    /* kernel calls made with hand-off (sum of per-P 32-bit ticks) */
 	int64_t time_ns;      /* CLOCK_MONOTONIC time of the snapshot */
+	/* Since 0.2: what switches cost where FS writes are system calls. */
+	uint64_t fs_writes;   /* thread-pointer (FS base) writes: a user thread run on another M than
+	                         the TCB loaded there (a system call without FSGSBASE) */
+	uint64_t spins;       /* times a kernel thread with no work spun before sleeping */
+	uint64_t spin_wins;   /* spins that found work */
+	uint64_t direct_handoffs; /* threads handed to the spinning kernel thread that ran them last */
+	uint64_t m_sleeps;    /* times a kernel thread of the scheduler slept for lack of work */
 };
 
 /*
