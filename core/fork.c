@@ -60,6 +60,13 @@ static void child(void)
 	atomic_store(&gmp_sched.nmspinning, 0);
 	atomic_store(&gmp_sched.nidlespin, 0);
 	atomic_store(&gmp_sched.spinm, NULL);
+	/*
+	 * The parent's other Ms are not here: a slot left open would swallow
+	 * the next G handed to it (sched.c, handoff_nextg).  What their slots
+	 * held were the parent's Gs.
+	 */
+	for (struct gmp_m *om = atomic_load(&gmp_sched.allm); om; om = om->alllink)
+		atomic_store(&om->nextg, GMP_NEXTG_CLOSED);
 	gmp_sched.sleeper = NULL;
 	atomic_store(&gmp_sched.sleeper_when, 0);
 
@@ -94,7 +101,6 @@ static void child(void)
 		m->tid = (pid_t)gmp_sys0(SYS_gettid);
 		m->spinning = false;
 		m->nextp = NULL;
-		atomic_store(&m->nextg, GMP_NEXTG_CLOSED);
 		/*
 		 * glibc's child sees only the forking thread (the G's TCB) and
 		 * puts the stack and TCB of this kernel thread's glibc thread,

@@ -13,9 +13,10 @@
  *   fanout   one thread wakes 16 sleepers at once, round after round,
  *            each of which answers on a semaphore (more Gs handed over
  *            than there are spinning kernel threads).
- *   fork     pairs keep passing while the main thread forks: the child
- *            creates and joins threads, then exits with a code the parent
- *            checks.
+ *   fork     pairs keep passing while the main thread creates and joins a
+ *            few threads and forks at once: the child (where no other
+ *            kernel thread exists) creates and joins threads, then exits
+ *            with a code the parent checks.
  *   lastm    threads run while other threads hold kernel threads in
  *            blocking kernel calls (so gmp starts more of them), then wait
  *            6 s (gmp ends idle kernel threads after 5 s) and are woken:
@@ -295,6 +296,13 @@ static void case_fork(void)
     for (int f = 0; f < 5; f++) {
         struct timespec ts = {0, 2000000}; /* let the pairs run: their kernel threads spin */
         nanosleep(&ts, NULL);
+        /* Threads that end just before the fork: the kernel threads they ended on spin with
+           their TLS loaded, and the child reuses them for its first threads. */
+        for (int i = 0; i < 4; i++) {
+            pthread_t c;
+            CHECK0(pthread_create(&c, NULL, child_thread, NULL));
+            CHECK0(pthread_join(c, NULL));
+        }
         pid_t pid = fork();
         CHECK(pid >= 0);
         if (pid == 0) {
