@@ -93,6 +93,7 @@ struct gmp_m *gmp_allocm(void)
 	m->g0.m = m;
 	atomic_store(&m->nextg, GMP_NEXTG_CLOSED);
 	m->spinbudget = gmp_sched.spinmax;
+	m->iospin = gmp_sched.spinmax;
 	struct gmp_m *head = atomic_load(&gmp_sched.allm);
 	do
 		m->alllink = head;

@@ -248,12 +248,16 @@ struct gmp_m {
 	 */
 	struct gmp_g *_Atomic nextg;
 	int64_t spinbudget;                   /* ns it spins idle before parking (adaptive); this M only */
+	int64_t iospin;                       /* ns a G on it retries a not-ready fd before parking
+	                                         (gmp_io_spin, adaptive); this M only */
 	/* Counters for gmp_stats: written by this M only, read without lock. */
 	uint64_t nfswrite;                    /* thread-pointer (FS base) writes */
 	uint64_t nspin;                       /* idle spins begun */
 	uint64_t nspinwin;                    /* idle spins that found work */
 	uint64_t nnextg;                      /* Gs it received through nextg */
 	uint64_t nsleep;                      /* times it slept in the kernel for lack of work */
+	uint64_t niospin;                     /* I/O calls retried instead of parking */
+	uint64_t niospinwin;                  /* of them, those that got their data without parking */
 };
 #define GMP_NEXTG_CLOSED ((struct gmp_g *)1)
 
@@ -334,6 +338,8 @@ void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *a
 	      enum gmp_waitreason why) GMP_HIDDEN;           /* G, P held; returns in user state */
 void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* any; p may be NULL */
 void gmp_runqready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* gmp_ready without its trace event */
+bool gmp_io_spin(struct gmp_g *g, int64_t *since) GMP_HIDDEN;  /* G: retry a not-ready fd now instead of parking? */
+void gmp_io_spin_won(struct gmp_g *g) GMP_HIDDEN;               /* G: a retry got what it waited for */
 void gmp_yield(struct gmp_g *g) GMP_HIDDEN;                 /* G */
 void gmp_entersyscall(struct gmp_g *g) GMP_HIDDEN;          /* G: a blocking kernel call follows */
 void gmp_exitsyscall(struct gmp_g *g) GMP_HIDDEN;           /* G: it returned; may reschedule */

@@ -711,6 +711,50 @@ static struct gmp_g *idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
 	return gp;
 }
 
+/*
+ * Spinning in a G: a read, write, accept... on a managed fd that returned
+ * EAGAIN may be retried at once instead of parking, while the G's M would
+ * have nothing else to do: its P's queue is empty, nothing waits on the
+ * global queue, no timer of its P is due, no signal is pending for the G.
+ * Parking would cost the G a switch to g0 and back, and the M its spinning
+ * poll of the netpoller, plus a separate retry of the call; a retry in place
+ * gets the data one system call after it arrives.  Bounded by m->iospin
+ * (adaptive as m->spinbudget: doubled when a retry got the data, halved
+ * when the time ran out, between SPIN_MIN_NS and GMP_SPIN).  *since is 0
+ * on the first call of a wait and then the time it began.  G, user state.
+ */
+bool gmp_io_spin(struct gmp_g *g, int64_t *since)
+{
+	struct gmp_m *m = g->m;
+	struct gmp_p *p = m->p;
+	if (m->iospin <= 0 || !p || p->m != m || !gmp_runqempty(p) ||
+	    atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) != 0 ||
+	    atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) != 0 ||
+	    (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~g->sigmask) != 0)
+		return false;
+	int64_t now = gmp_nanotime();
+	int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
+	if (t0 != 0 && t0 <= now)
+		return false;
+	if (*since == 0) {
+		*since = now;
+		m->niospin++;
+		return true;
+	}
+	if (now - *since < m->iospin)
+		return true;
+	if (m->iospin / 2 >= SPIN_MIN_NS)
+		m->iospin /= 2;
+	return false;
+}
+
+void gmp_io_spin_won(struct gmp_g *g)
+{
+	struct gmp_m *m = g->m;
+	m->niospinwin++;
+	m->iospin = m->iospin * 2 > gmp_sched.spinmax ? gmp_sched.spinmax : m->iospin * 2;
+}
+
 /* ------------------------------------------------------------ finding work */
 
 static struct gmp_g *stealwork(struct gmp_m *m, struct gmp_p *p, bool *inherit)

@@ -100,6 +100,8 @@ int gmp_stats_collect(struct gmp_stats *out, size_t size)
 		s.spin_wins += m->nspinwin;
 		s.direct_handoffs += m->nnextg;
 		s.m_sleeps += m->nsleep;
+		s.io_spins += m->niospin;
+		s.io_spin_wins += m->niospinwin;
 	}
 	/* allg is push-only: walking it without allglock is safe, as the dump does. */
 	for (struct gmp_g *g = __atomic_load_n(&gmp_sched.allg, __ATOMIC_ACQUIRE); g; g = g->alllink) {
@@ -156,10 +158,11 @@ static void exitstats_atexit(void)
 	if (gmp_stats_collect(&s, sizeof s) != 0)
 		return;
 	gmp_printf("gmp: exitstats switches=%llu fs_writes=%llu spins=%llu spin_wins=%llu direct_handoffs=%llu "
-		   "m_sleeps=%llu steals=%llu ms=%u\n",
+		   "m_sleeps=%llu io_spins=%llu io_spin_wins=%llu steals=%llu ms=%u\n",
 		   (unsigned long long)s.switches, (unsigned long long)s.fs_writes, (unsigned long long)s.spins,
 		   (unsigned long long)s.spin_wins, (unsigned long long)s.direct_handoffs,
-		   (unsigned long long)s.m_sleeps, (unsigned long long)s.steals, s.ms);
+		   (unsigned long long)s.m_sleeps, (unsigned long long)s.io_spins, (unsigned long long)s.io_spin_wins,
+		   (unsigned long long)s.steals, s.ms);
 }
 
 void gmp_stats_init(void)
@@ -200,13 +203,14 @@ static int format(char *buf, size_t len, const struct gmp_stats *s)
 		n += snprintf(buf + n, len - (size_t)n,
 			      "global_runq %u\ncreated %llu\nswitches %llu\nsteals %llu\nhandoffs %llu\nretakes %llu\n"
 			      "syscalls %llu\nfs_writes %llu\nspins %llu\nspin_wins %llu\ndirect_handoffs %llu\n"
-			      "m_sleeps %llu\n",
+			      "m_sleeps %llu\nio_spins %llu\nio_spin_wins %llu\n",
 			      s->global_runq, (unsigned long long)s->created, (unsigned long long)s->switches,
 			      (unsigned long long)s->steals, (unsigned long long)s->handoffs,
 			      (unsigned long long)s->retakes, (unsigned long long)s->syscalls,
 			      (unsigned long long)s->fs_writes, (unsigned long long)s->spins,
 			      (unsigned long long)s->spin_wins, (unsigned long long)s->direct_handoffs,
-			      (unsigned long long)s->m_sleeps);
+			      (unsigned long long)s->m_sleeps, (unsigned long long)s->io_spins,
+			      (unsigned long long)s->io_spin_wins);
 	for (uint32_t i = 0; i < s->nprocs && i < GMP_STATS_MAXP && n < (int)len; i++)
 		n += snprintf(buf + n, len - (size_t)n, "p.%u %s %u\n", i, pst[s->p_status[i] & 3], s->local_runq[i]);
 	return n < (int)len ? n : -1;

@@ -96,6 +96,8 @@ struct gmp_stats {
 	uint64_t spin_wins;   /* spins that found work */
 	uint64_t direct_handoffs; /* threads handed to the spinning kernel thread that ran them last */
 	uint64_t m_sleeps;    /* times a kernel thread of the scheduler slept for lack of work */
+	uint64_t io_spins;    /* blocking I/O calls retried in place instead of parking */
+	uint64_t io_spin_wins; /* of them, those that completed without parking */
 };
 
 /*

@@ -26,10 +26,17 @@ long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long
 {
 	pthread_testcancel();
 	int64_t to = gmp_fd_timeout(fd, mode), deadline = to > 0 ? gmp_nanotime() + to : -1;
+	int64_t spin = 0;
+	struct gmp_g *g = gmp_getg();
 	for (;;) {
 		long r = gmp_syscall6(nr, a, b, c, d, e, f);
-		if (r != -EAGAIN)
+		if (r != -EAGAIN) {
+			if (spin)
+				gmp_io_spin_won(g);
 			return r;
+		}
+		if (deadline < 0 && gmp_io_spin(g, &spin))
+			continue; /* the M has nothing else to do: retry now rather than park (sched.c) */
 		/*
 		 * RWF_NOWAIT on a pipe also fails when the pipe's lock is merely
 		 * contended; the park below still returns at once then, because
