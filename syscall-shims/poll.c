@@ -41,6 +41,26 @@ static int park_on(int ep, int64_t deadline)
 	return w;
 }
 
+/*
+ * Before parking: retry the zero-timeout call nr(a, b, c, 0) in place while
+ * the M has nothing else to do (gmp_io_spin, sched.c).  Returns its first
+ * non-zero result (events, or -errno), or 0 when the spin ends without one.
+ */
+static long spin_retry(long nr, long a, long b, long c)
+{
+	struct gmp_g *g = gmp_getg();
+	int64_t since = 0;
+	while (gmp_io_spin(g, &since)) {
+		long r = gmp_sys4(nr, a, b, c, 0);
+		if (r != 0) {
+			if (r > 0)
+				gmp_io_spin_won(g);
+			return r;
+		}
+	}
+	return 0;
+}
+
 static int64_t deadline_ms(int timeout)
 {
 	return timeout < 0 ? -1 : gmp_nanotime() + (int64_t)timeout * 1000000;
@@ -52,6 +72,8 @@ static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
 	if (r != 0 || timeout == 0)
 		return (int)shim_ret(r);
 	int64_t deadline = deadline_ms(timeout);
+	if ((r = spin_retry(SYS_poll, (long)fds, (long)n, 0)) != 0)
+		return (int)shim_ret(r);
 	int ep = (int)gmp_sys1(SYS_epoll_create1, EPOLL_CLOEXEC);
 	if (ep < 0)
 		return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);
@@ -201,7 +223,7 @@ GMP_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struc
 static int epoll_parked(int epfd, struct epoll_event *ev, int max, int timeout)
 {
 	long r = gmp_sys4(SYS_epoll_wait, epfd, ev, max, 0);
-	if (r != 0 || timeout == 0)
+	if (r != 0 || timeout == 0 || (r = spin_retry(SYS_epoll_wait, epfd, (long)ev, max)) != 0)
 		return (int)shim_ret(r);
 	if (!gmp_fd_get(epfd))
 		gmp_fd_manage(epfd, false); /* an epoll fd is ours to watch: it is never read through stdio */
