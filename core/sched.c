@@ -698,7 +698,7 @@ static struct gmp_g *idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
 			if (now >= end)
 				break;
 		}
-		for (int k = 0; k < 8; k++)
+		for (int k = 0; k < 2; k++)
 			gmp_cpu_relax();
 	}
 	atomic_fetch_sub(&gmp_sched.nidlespin, 1);
