@@ -186,7 +186,7 @@ void gmp_init_slow(void)
 	uint32_t np = (uint32_t)env_size("GMP_MAXPROCS", ncpu);
 	/*
 	 * GMP_SPIN=US: how long an M whose threads all wait spins before it
-	 * sleeps (sched.c, "Spinning").  Default 50 us, twice the cost of
+	 * sleeps (core/spin.c).  Default 50 us, twice the cost of
 	 * waking a sleeping kernel thread on another CPU as measured on PVM
 	 * guests; never on one CPU, where the spinner would only delay the
 	 * thread it waits for.

@@ -338,8 +338,6 @@ void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *a
 	      enum gmp_waitreason why) GMP_HIDDEN;           /* G, P held; returns in user state */
 void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* any; p may be NULL */
 void gmp_runqready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* gmp_ready without its trace event */
-bool gmp_io_spin(struct gmp_g *g, int64_t *since) GMP_HIDDEN;  /* G: retry a not-ready fd now instead of parking? */
-void gmp_io_spin_won(struct gmp_g *g) GMP_HIDDEN;               /* G: a retry got what it waited for */
 void gmp_yield(struct gmp_g *g) GMP_HIDDEN;                 /* G */
 void gmp_entersyscall(struct gmp_g *g) GMP_HIDDEN;          /* G: a blocking kernel call follows */
 void gmp_exitsyscall(struct gmp_g *g) GMP_HIDDEN;           /* G: it returned; may reschedule */
@@ -370,6 +368,15 @@ void gmp_handoffp(struct gmp_p *p) GMP_HIDDEN;              /* any; p retaken/ow
 void gmp_pidleput(struct gmp_p *p) GMP_HIDDEN;              /* lock held */
 struct gmp_p *gmp_pidleget(void) GMP_HIDDEN;                /* lock held */
 uint32_t gmp_fastrand(struct gmp_m *m) GMP_HIDDEN;
+
+/* spin.c: spinning Ms and the direct hand-off (TLS affinity). */
+bool gmp_handoff_nextg(struct gmp_g *gp) GMP_HIDDEN;                       /* any: gp runnable, on no queue */
+struct gmp_g *gmp_close_nextg(struct gmp_m *m) GMP_HIDDEN;                  /* g0: the G handed over, or NULL */
+struct gmp_g *gmp_idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit) GMP_HIDDEN; /* g0, P held */
+struct gmp_g *gmp_netpoll_ready(struct gmp_m *m, struct gmp_p *p) GMP_HIDDEN; /* g0, P held */
+void gmp_run_due_timers(struct gmp_p *p, int64_t now) GMP_HIDDEN;         /* g0, P held */
+bool gmp_io_spin(struct gmp_g *g, int64_t *since) GMP_HIDDEN;              /* G: retry a not-ready fd now? */
+void gmp_io_spin_won(struct gmp_g *g) GMP_HIDDEN;                          /* G: a retry got what it waited for */
 
 /* runq.c: local run queues (see the algorithm notes there). */
 bool gmp_runqput(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* owner; false: moved half to global */

@@ -199,15 +199,13 @@ static void notewakeup(struct gmp_m *m)
 
 void gmp_mkick_sleeper(struct gmp_m *m) { mkick(m); }
 
-static bool handoff_nextg(struct gmp_g *gp);
-
 void gmp_inject(struct gmp_g *list, int n)
 {
 	/* Gs whose last M spins go there (TLS affinity), the rest to the global queue. */
 	struct gmp_g *head = NULL, *tail = NULL;
 	for (struct gmp_g *g = list, *nx; g; g = nx) {
 		nx = g->schedlink;
-		if (handoff_nextg(g)) {
+		if (gmp_handoff_nextg(g)) {
 			n--;
 			continue;
 		}
@@ -512,249 +510,6 @@ static void resetspinning(struct gmp_m *m)
 		gmp_wakep();
 }
 
-/* ------------------------------------------------------------ spinning and direct hand-off */
-
-/*
- * Spinning, and handing a G to the M that still has its TCB loaded.
- *
- * Go's scheduler assumes a switch costs ~50 ns.  Where FS writes are
- * system calls (no FSGSBASE: 3.4-5 us measured on PVM guests) a G that
- * runs on another M than the last pays one, and waking an M asleep on
- * another CPU costs 21-25 us until it runs.  So the scheduler avoids both:
- *
- *   - An M that finds no work keeps its P and spins for up to
- *     m->spinbudget ns (idlespin), watching its nextg slot, the global
- *     queue, its timers, the netpoller (without blocking) and the other
- *     Ps' queues, before it gives the P up and sleeps.
- *   - A waker readying a G (gmp_runqready) first offers it to the M that
- *     ran it last, if that M spins with the G's TCB still loaded: one CAS
- *     on its nextg slot (handoff_nextg).  That M runs it with no FS write
- *     and no kernel entry; the waker's M keeps its own G's TCB loaded.
- *     If its TCB is loaded nowhere, it goes to any M looking for work
- *     with its slot open (sched.spinm), which pays the FS write instead of the waker's M
- *     (whose own G would pay a second one to come back).  Otherwise the
- *     G goes to the waker's runnext as in Go.
- *
- * The nextg slot (runtime.h): GMP_NEXTG_CLOSED while the M does anything
- * but spin idle.  The spinner opens it (NULL) and closes it with a CAS
- * NULL -> CLOSED before it stops spinning; a failed CAS means a waker put
- * a G there, which the spinner then runs.  So a G handed over is never
- * left behind, whatever the timing (the waker's CAS and the spinner's
- * close are on the same word).
- *
- * Bounds: at most nprocs / 2 + 1 Ms spin idle at once (two of two: while
- * one receives a G, the M of the waker must be able to start spinning)
- * (sched.nidlespin), none when GMP_SPIN=0 or the process may use one CPU
- * only.  The budget adapts per M: doubled (up to GMP_SPIN) when a spin
- * found work, halved (down to SPIN_MIN_NS) when it ran out, so an idle
- * program spins for a few microseconds per wake-up at most.  Idle
- * spinners count in nmspinning, so wakep starts no M while one spins.
- *
- * Rejected: spinning without a P (the G would still need a P, and an M
- * that holds none cannot run it at once); stealing runnext at once (the
- * waker may be about to park and run it itself when the TCB is the same):
- * a spinner takes another P's runnext only after SPIN_STEALNEXT_NS.
- */
-#define SPIN_MIN_NS 1000
-#define SPIN_STEALNEXT_NS 3000
-
-/*
- * Run the timers that are due on every P, p's and idle ones' alike: an idle
- * P's timers have no owner to run them, and the M that slept until the
- * earliest of them (stopm's sleeper) comes here with whatever P it got.
- * now: gmp_nanotime(), or 0 to read it only if some timer is set.  g0, P held.
- */
-static void run_due_timers(struct gmp_p *p, int64_t now)
-{
-	for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
-		struct gmp_p *v = gmp_sched.allp[i];
-		int64_t t0 = atomic_load_explicit(&v->timer0, memory_order_relaxed);
-		if (t0 == 0)
-			continue;
-		if (now == 0)
-			now = gmp_nanotime();
-		if (t0 <= now)
-			gmp_timers_run(v, p, now);
-	}
-}
-
-static bool offer_nextg(struct gmp_m *m, struct gmp_g *gp)
-{
-	struct gmp_g *z = NULL;
-	return atomic_load_explicit(&m->nextg, memory_order_relaxed) == NULL &&
-	       atomic_compare_exchange_strong_explicit(&m->nextg, &z, gp, memory_order_acq_rel, memory_order_relaxed);
-}
-
-static bool handoff_nextg(struct gmp_g *gp)
-{
-	if (gp->lockedm)
-		return false;
-	struct gmp_m *lm = gp->m; /* the M that ran it last (never cleared; Ms are never freed) */
-	if (lm && __atomic_load_n(&lm->cur_tp, __ATOMIC_RELAXED) == gp->tcb && offer_nextg(lm, gp))
-		return true;
-	/*
-	 * Its TCB is loaded nowhere we can reach: any M pays an FS write to
-	 * run it, so let a spinning one pay it, not the waker's M, whose own
-	 * G would pay a second one to come back.
-	 */
-	struct gmp_m *sm = atomic_load_explicit(&gmp_sched.spinm, memory_order_relaxed);
-	return sm && sm != lm && offer_nextg(sm, gp);
-}
-
-/*
- * Close m's nextg slot (findrunnable opened it).  Returns the G a waker
- * handed over meanwhile, or NULL.  g0.
- */
-static struct gmp_g *close_nextg(struct gmp_m *m)
-{
-	struct gmp_m *self = m;
-	atomic_compare_exchange_strong_explicit(&gmp_sched.spinm, &self, NULL, memory_order_relaxed,
-						memory_order_relaxed);
-	struct gmp_g *z = NULL;
-	if (atomic_compare_exchange_strong(&m->nextg, &z, GMP_NEXTG_CLOSED) || z == GMP_NEXTG_CLOSED)
-		return NULL;
-	atomic_store(&m->nextg, GMP_NEXTG_CLOSED);
-	m->nnextg++;
-	return z;
-}
-
-/*
- * Poll the netpoller once without blocking.  Returns a G for this M to
- * run; the others go to the M that ran them last if it spins (TLS
- * affinity), else to p's queue.  g0, P held.
- */
-static struct gmp_g *netpoll_ready(struct gmp_m *m, struct gmp_p *p)
-{
-	struct gmp_g *list;
-	int n = gmp_netpoll_poll(0, &list);
-	if (n <= 0)
-		return NULL;
-	GMP_TRACE(gmp_trace_unpark_list(m, list));
-	struct gmp_g *run = NULL;
-	for (struct gmp_g *g = list, *nx; g; g = nx) {
-		nx = g->schedlink;
-		if (!run && (g->m == m || g->m == NULL))
-			run = g; /* its TCB may be loaded here */
-		else if (!handoff_nextg(g))
-			gmp_runqput(p, g, false);
-	}
-	if (!run)
-		run = gmp_runqget(p, &(bool){false});
-	if (run && !gmp_runqempty(p))
-		gmp_wakep();
-	return run;
-}
-
-/*
- * Spin with p for up to m->spinbudget ns, or until there is work.  g0, P
- * held.  Returns a G to run, or NULL when the budget ran out or spinning
- * is not allowed now.
- */
-static struct gmp_g *idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
-{
-	if (m->spinbudget <= 0)
-		return NULL;
-	int32_t lim = (int32_t)gmp_sched.nprocs / 2 + 1;
-	int32_t n = atomic_load_explicit(&gmp_sched.nidlespin, memory_order_relaxed);
-	do {
-		if (n >= lim)
-			return NULL;
-	} while (!atomic_compare_exchange_weak(&gmp_sched.nidlespin, &n, n + 1));
-	if (!m->spinning) {
-		m->spinning = true;
-		atomic_fetch_add(&gmp_sched.nmspinning, 1);
-	}
-	m->nspin++;
-	int64_t start = gmp_nanotime(), now = start, end = start + m->spinbudget;
-	struct gmp_g *gp = NULL;
-	*inherit = false;
-	for (uint32_t i = 1;; i++) {
-		if (atomic_load_explicit(&m->nextg, memory_order_acquire) != NULL)
-			break;
-		if (GMP_UNLIKELY(atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) != 0))
-			gmp_futex_run_deferred(p);
-		if (atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
-			gmp_lock(&gmp_sched.lock);
-			gp = gmp_globrunqget(p, 0);
-			gmp_unlock(&gmp_sched.lock);
-			if (gp)
-				break;
-		}
-		if ((i & 3) == 0) {
-			now = gmp_nanotime();
-			run_due_timers(p, now);
-			if ((gp = gmp_runqget(p, inherit)) != NULL)
-				break;
-			if (gmp_netpoll_waiters() && (gp = netpoll_ready(m, p)) != NULL)
-				break;
-			bool stealnext = now - start >= SPIN_STEALNEXT_NS;
-			for (uint32_t k = 0; k < gmp_sched.nprocs && !gp; k++) {
-				struct gmp_p *v = gmp_sched.allp[k];
-				if (v != p && !gmp_runqempty(v) && (gp = gmp_runqsteal(p, v, stealnext)) != NULL)
-					p->nsteal++;
-			}
-			if (gp)
-				break;
-			if (now >= end)
-				break;
-		}
-		for (int k = 0; k < 2; k++)
-			gmp_cpu_relax();
-	}
-	atomic_fetch_sub(&gmp_sched.nidlespin, 1);
-	if (gp || atomic_load_explicit(&m->nextg, memory_order_relaxed) != NULL) {
-		m->nspinwin++;
-		m->spinbudget = m->spinbudget * 2 > gmp_sched.spinmax ? gmp_sched.spinmax : m->spinbudget * 2;
-	} else if (m->spinbudget / 2 >= SPIN_MIN_NS) {
-		m->spinbudget /= 2;
-	}
-	return gp;
-}
-
-/*
- * Spinning in a G: a read, write, accept... on a managed fd that returned
- * EAGAIN may be retried at once instead of parking, while the G's M would
- * have nothing else to do: its P's queue is empty, nothing waits on the
- * global queue, no timer of its P is due, no signal is pending for the G.
- * Parking would cost the G a switch to g0 and back, and the M its spinning
- * poll of the netpoller, plus a separate retry of the call; a retry in place
- * gets the data one system call after it arrives.  Bounded by m->iospin
- * (adaptive as m->spinbudget: doubled when a retry got the data, halved
- * when the time ran out, between SPIN_MIN_NS and GMP_SPIN).  *since is 0
- * on the first call of a wait and then the time it began.  G, user state.
- */
-bool gmp_io_spin(struct gmp_g *g, int64_t *since)
-{
-	struct gmp_m *m = g->m;
-	struct gmp_p *p = m->p;
-	if (m->iospin <= 0 || !p || p->m != m || !gmp_runqempty(p) ||
-	    atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) != 0 ||
-	    atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) != 0 ||
-	    (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~g->sigmask) != 0)
-		return false;
-	int64_t now = gmp_nanotime();
-	int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
-	if (t0 != 0 && t0 <= now)
-		return false;
-	if (*since == 0) {
-		*since = now;
-		m->niospin++;
-		return true;
-	}
-	if (now - *since < m->iospin)
-		return true;
-	if (m->iospin / 2 >= SPIN_MIN_NS)
-		m->iospin /= 2;
-	return false;
-}
-
-void gmp_io_spin_won(struct gmp_g *g)
-{
-	struct gmp_m *m = g->m;
-	m->niospinwin++;
-	m->iospin = m->iospin * 2 > gmp_sched.spinmax ? gmp_sched.spinmax : m->iospin * 2;
-}
-
 /* ------------------------------------------------------------ finding work */
 
 static struct gmp_g *stealwork(struct gmp_m *m, struct gmp_p *p, bool *inherit)
@@ -806,7 +561,7 @@ top:;
 	atomic_store_explicit(&gmp_sched.spinm, m, memory_order_relaxed);
 	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) != 0))
 		gmp_futex_run_deferred(p);
-	run_due_timers(p, 0);
+	gmp_run_due_timers(p, 0);
 	if (p->schedtick % 61 == 0 && atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
 		gmp_lock(&gmp_sched.lock);
 		gp = gmp_globrunqget(p, 1);
@@ -826,7 +581,7 @@ top:;
 	}
 	/* Poll the network without blocking, unless an M is blocked in the poller already. */
 	if (gmp_netpoll_waiters() && atomic_load_explicit(&gmp_sched.lastpoll, memory_order_relaxed) != 0) {
-		gp = netpoll_ready(m, p);
+		gp = gmp_netpoll_ready(m, p);
 		atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
 		if (gp)
 			goto found;
@@ -844,10 +599,10 @@ top:;
 	}
 
 	/* Nothing to do: spin a while with the P (see "Spinning" above). */
-	gp = idlespin(m, p, inherit);
+	gp = gmp_idlespin(m, p, inherit);
 	if (gp)
 		goto found;
-	if ((gp = close_nextg(m)) != NULL) {
+	if ((gp = gmp_close_nextg(m)) != NULL) {
 		*inherit = true;
 		goto found_closed;
 	}
@@ -900,7 +655,7 @@ top:;
 	goto top;
 
 found:;
-	struct gmp_g *hg = close_nextg(m);
+	struct gmp_g *hg = gmp_close_nextg(m);
 	if (hg) {
 		gmp_runqput(p, gp, false); /* the handed G first: its TCB is loaded here */
 		gp = hg;
@@ -1237,7 +992,7 @@ void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next)
 
 void gmp_runqready(struct gmp_p *p, struct gmp_g *gp, bool next)
 {
-	if (handoff_nextg(gp))
+	if (gmp_handoff_nextg(gp))
 		return;
 	if (p) {
 		gmp_runqput(p, gp, next);

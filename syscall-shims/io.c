@@ -36,7 +36,7 @@ long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long
 			return r;
 		}
 		if (deadline < 0 && gmp_io_spin(g, &spin))
-			continue; /* the M has nothing else to do: retry now rather than park (sched.c) */
+			continue; /* the M has nothing else to do: retry now rather than park (core/spin.c) */
 		/*
 		 * RWF_NOWAIT on a pipe also fails when the pipe's lock is merely
 		 * contended; the park below still returns at once then, because

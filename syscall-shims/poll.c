@@ -43,7 +43,7 @@ static int park_on(int ep, int64_t deadline)
 
 /*
  * Before parking: retry the zero-timeout call nr(a, b, c, 0) in place while
- * the M has nothing else to do (gmp_io_spin, sched.c).  Returns its first
+ * the M has nothing else to do (gmp_io_spin, core/spin.c).  Returns its first
  * non-zero result (events, or -errno), or 0 when the spin ends without one.
  */
 static long spin_retry(long nr, long a, long b, long c)

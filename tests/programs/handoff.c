@@ -1,7 +1,7 @@
 /* handoff: wake-ups that race with a kernel thread that stops spinning.
  *
  * Under gmp a thread that wakes another hands it to the kernel thread that
- * ran it last when that one spins idle (sched.c, "Spinning"), and a
+ * ran it last when that one spins idle (core/spin.c), and a
  * spinner stops after an adaptive time.  These cases put the wake-up right
  * where it hurts and check that nothing is lost or run twice:
  *

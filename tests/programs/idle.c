@@ -1,7 +1,7 @@
 /* idle: a program whose threads all wait costs no CPU.
  *
  * Under gmp a kernel thread with no work spins a while before it sleeps
- * (sched.c, "Spinning").  First 4 pairs of threads pass tokens quickly
+ * (core/spin.c).  First 4 pairs of threads pass tokens quickly
  * (which makes gmp's spinning as long as it gets), then every thread
  * blocks: on a condition variable, a semaphore, a pipe read, a join, a
  * 3-second sleep.  The process's CPU time over the next second must stay
