@@ -62,7 +62,7 @@ static void child(void)
 	atomic_store(&gmp_sched.spinm, NULL);
 	/*
 	 * The parent's other Ms are not here: a slot left open would swallow
-	 * the next G handed to it (sched.c, handoff_nextg).  What their slots
+	 * the next G handed to it (core/spin.c, gmp_handoff_nextg).  What their slots
 	 * held were the parent's Gs.
 	 */
 	for (struct gmp_m *om = atomic_load(&gmp_sched.allm); om; om = om->alllink)

@@ -86,7 +86,7 @@ static void set_tp(struct gmp_m *m, void *tp)
 	int err = gmp_arch_set_tp(tp);
 	if (err)
 		gmp_fatal("cannot set the thread pointer (%d)", err);
-	__atomic_store_n(&m->cur_tp, tp, __ATOMIC_RELAXED); /* read by wakers as a hint (handoff_nextg) */
+	__atomic_store_n(&m->cur_tp, tp, __ATOMIC_RELAXED); /* read by wakers as a hint (gmp_handoff_nextg) */
 	m->nfswrite++;
 }
 
@@ -598,7 +598,7 @@ top:;
 			goto found;
 	}
 
-	/* Nothing to do: spin a while with the P (see "Spinning" above). */
+	/* Nothing to do: spin a while with the P (core/spin.c). */
 	gp = gmp_idlespin(m, p, inherit);
 	if (gp)
 		goto found;
@@ -657,7 +657,7 @@ top:;
 found:;
 	struct gmp_g *hg = gmp_close_nextg(m);
 	if (hg) {
-		gmp_runqput(p, gp, false); /* the handed G first: its TCB is loaded here */
+		gmp_runqput(m->p, gp, false); /* the handed G first: its TCB is loaded here */
 		gp = hg;
 		*inherit = true;
 	}

@@ -220,6 +220,8 @@ struct gmp_g *gmp_idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
  */
 bool gmp_io_spin(struct gmp_g *g, int64_t *since)
 {
+	if (!g)
+		return false;
 	struct gmp_m *m = g->m;
 	struct gmp_p *p = m->p;
 	if (m->iospin <= 0 || !p || p->m != m || !gmp_runqempty(p) ||
