@@ -349,6 +349,19 @@ void gmp_handoffp(struct gmp_p *p)
 		startm(p, true);
 		return;
 	}
+	/*
+	 * The last P to go idle while Gs wait for fds: someone must poll.
+	 * Usually an idle M or sysmon does, but a program that never created
+	 * a thread has neither (a main thread locked to its M by an affinity
+	 * call, reading a pipe, hung with two Ps), so start an M that polls
+	 * (as Go's handoffp does), unless one is blocked in the poller already.
+	 */
+	if (atomic_load(&gmp_sched.npidle) == (int32_t)gmp_sched.nprocs - 1 && gmp_netpoll_waiters() &&
+	    atomic_load(&gmp_sched.lastpoll) != 0) {
+		GMP_TRACE(gmp_trace_handoffp(p, true));
+		startm(p, false);
+		return;
+	}
 	GMP_TRACE(gmp_trace_handoffp(p, false));
 	gmp_lock(&gmp_sched.lock);
 	gmp_pidleput(p);
