@@ -391,8 +391,19 @@ static void reap(struct gmp_g *t)
 	}
 }
 
+/*
+ * t was joined or detached and has ended, and its G waits on a free list:
+ * NPTL answers ESRCH for such a thread while its descriptor is not reused.
+ */
+static bool reaped(struct gmp_g *t)
+{
+	return atomic_load(&t->status) == G_IDLE && (atomic_load(&t->joinword) & GMP_JOIN_EXITED);
+}
+
 int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk, bool try)
 {
+	if (reaped(t))
+		return try ? EBUSY : ESRCH; /* NPTL's tryjoin sees the freed descriptor's tid (-1) as running */
 	struct gmp_g *self = gmp_getg();
 	if (!try)
 		pthread_testcancel();
@@ -435,6 +446,8 @@ int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk
 
 int gmp_thread_detach(struct gmp_g *t)
 {
+	if (reaped(t))
+		return ESRCH;
 	uint32_t w = atomic_load(&t->joinword);
 	for (;;) {
 		if ((w & GMP_JOIN_MODE) != GMP_JOIN_JOINABLE)

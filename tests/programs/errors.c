@@ -138,6 +138,11 @@ int main(void)
         usleep(500);
     expect("pthread_tryjoin_np(finished)", errno, 0);
     CHECK(ret == (void *)8);
+    /* joined, and no thread created since (its descriptor is not reused): ESRCH
+       (NPTL's tryjoin says EBUSY: it reads the freed descriptor's tid as running) */
+    expect("pthread_join(already joined)", pthread_join(t, NULL), ESRCH);
+    expect("pthread_tryjoin_np(already joined)", pthread_tryjoin_np(t, NULL), EBUSY);
+    expect("pthread_detach(already joined)", pthread_detach(t), ESRCH);
 
     /* detached threads */
     release = 0;
