@@ -7,13 +7,22 @@
  *   3  running, waiters parked on the word
  *   2  done
  * A waiter parks while the word is 1 or 3; the runner stores 2 and wakes
- * all if it saw 3.
+ * all if it saw 3.  An init routine that is cancelled leaves the word 0
+ * again (POSIX: as if pthread_once had never been called), waking the
+ * waiters, one of which then runs it.
  */
 #include "export.h"
 
 #include <limits.h>
 #include <pthread.h>
 #include <threads.h>
+
+static void init_cancelled(void *arg)
+{
+	_Atomic uint32_t *w = arg;
+	if (atomic_exchange_explicit(w, 0, memory_order_acq_rel) == 3)
+		gmp_futex_wake(w, INT_MAX, GMP_FUTEX_BITSET_ANY);
+}
 
 static int once(_Atomic uint32_t *w, void (*init)(void))
 {
@@ -24,7 +33,9 @@ static int once(_Atomic uint32_t *w, void (*init)(void))
 		if (v == 0) {
 			if (!atomic_compare_exchange_weak(w, &v, 1))
 				continue;
+			pthread_cleanup_push(init_cancelled, (void *)w);
 			init();
+			pthread_cleanup_pop(0);
 			if (atomic_exchange_explicit(w, 2, memory_order_acq_rel) == 3)
 				gmp_futex_wake(w, INT_MAX, GMP_FUTEX_BITSET_ANY);
 			return 0;

@@ -83,7 +83,8 @@ GMP_EXPORT int pthread_kill(pthread_t th, int sig)
 
 /*
  * Signal masks belong to the G.  glibc's internal signals (SIGCANCEL 32,
- * SIGSETXID 33) are never blocked, as in NPTL.  The M's kernel mask is set
+ * SIGSETXID 33) are never blocked, as in NPTL, nor are SIGKILL and
+ * SIGSTOP, as by the kernel.  The M's kernel mask is set
  * now, and again by the scheduler whenever a G with another mask runs.
  */
 GMP_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
@@ -97,7 +98,8 @@ GMP_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 	if (set) {
 		uint64_t s;
 		memcpy(&s, set, sizeof s);
-		s &= ~((1ULL << (32 - 1)) | (1ULL << (33 - 1)));
+		/* the kernel never blocks SIGKILL and SIGSTOP and never reports them blocked */
+		s &= ~((1ULL << (32 - 1)) | (1ULL << (33 - 1)) | (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)));
 		switch (how) {
 		case SIG_BLOCK: nv = cur | s; break;
 		case SIG_UNBLOCK: nv = cur & ~s; break;

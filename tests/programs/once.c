@@ -3,6 +3,7 @@
  * exactly once, and every caller sees its effect when the call returns. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +62,47 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* An init routine cancelled while a second thread waits for it: the once
+ * control goes back to "never called", so the waiter runs the routine (POSIX). */
+static pthread_once_t cancel_once = PTHREAD_ONCE_INIT;
+static atomic_int cancel_calls;
+
+static void cancelled_init(void)
+{
+    if (atomic_fetch_add(&cancel_calls, 1) == 0)
+        for (;;) {
+            pthread_testcancel();
+            usleep(1000);
+        }
+}
+
+static void *run_cancel_once(void *arg)
+{
+    (void)arg;
+    CHECK0(pthread_once(&cancel_once, cancelled_init));
+    return NULL;
+}
+
+static void cancel_in_init(void)
+{
+    pthread_t first, second;
+    CHECK0(pthread_create(&first, NULL, run_cancel_once, NULL));
+    while (atomic_load(&cancel_calls) == 0)
+        usleep(1000);
+    CHECK0(pthread_create(&second, NULL, run_cancel_once, NULL)); /* waits for the first */
+    usleep(20000);
+    CHECK0(pthread_cancel(first));
+    void *r;
+    CHECK0(pthread_join(first, &r));
+    CHECK(r == PTHREAD_CANCELED);
+    CHECK0(pthread_join(second, NULL));
+    CHECK0(pthread_once(&cancel_once, cancelled_init));
+    printf("pthread_once: cancelled init ran again in the waiter, %d calls in all\n", atomic_load(&cancel_calls));
+}
+
 int main(void)
 {
+    cancel_in_init();
     CHECK0(pthread_barrier_init(&start, NULL, THREADS));
     pthread_t ts[THREADS];
     for (int i = 0; i < THREADS; i++)

@@ -145,8 +145,28 @@ static void *raiser(void *arg)
     return (void *)(intptr_t)got_usr1;
 }
 
+/* SIGKILL and SIGSTOP cannot be blocked: a mask that names them never reports them. */
+static void kill_stop_never_blocked(void)
+{
+    sigset_t s, cur;
+    sigemptyset(&s);
+    sigaddset(&s, SIGKILL);
+    sigaddset(&s, SIGSTOP);
+    sigaddset(&s, SIGUSR2);
+    CHECK(pthread_sigmask(SIG_BLOCK, &s, NULL) == 0);
+    CHECK(pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0);
+    printf("mask after blocking KILL, STOP, USR2: KILL %d STOP %d USR2 %d\n", sigismember(&cur, SIGKILL),
+           sigismember(&cur, SIGSTOP), sigismember(&cur, SIGUSR2));
+    CHECK(sigprocmask(SIG_SETMASK, &s, NULL) == 0);
+    CHECK(sigprocmask(SIG_BLOCK, NULL, &cur) == 0);
+    printf("sigprocmask(SETMASK) of the same: KILL %d STOP %d USR2 %d\n", sigismember(&cur, SIGKILL),
+           sigismember(&cur, SIGSTOP), sigismember(&cur, SIGUSR2));
+    CHECK(pthread_sigmask(SIG_UNBLOCK, &s, NULL) == 0);
+}
+
 int main(void)
 {
+    kill_stop_never_blocked();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_usr1;                 /* no SA_RESTART */
