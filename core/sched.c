@@ -574,7 +574,12 @@ top:;
 	atomic_store_explicit(&gmp_sched.spinm, m, memory_order_relaxed);
 	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) != 0))
 		gmp_futex_run_deferred(p);
-	gmp_run_due_timers(p, 0);
+	int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
+	if (t0 != 0) {
+		int64_t now = gmp_nanotime();
+		if (t0 <= now)
+			gmp_timers_run(p, p, now);
+	}
 	if (p->schedtick % 61 == 0 && atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
 		gmp_lock(&gmp_sched.lock);
 		gp = gmp_globrunqget(p, 1);
@@ -614,6 +619,10 @@ top:;
 	/* Nothing to do: spin a while with the P (core/spin.c). */
 	gp = gmp_idlespin(m, p, inherit);
 	if (gp)
+		goto found;
+	/* Timers due on idle Ps (the sleeper that woke for one got another P): run them before giving up. */
+	gmp_run_due_timers(p, 0);
+	if ((gp = gmp_runqget(p, inherit)) != NULL)
 		goto found;
 	if ((gp = gmp_close_nextg(m)) != NULL) {
 		*inherit = true;

@@ -9,7 +9,7 @@
  *
  *   - An M that finds no work keeps its P and spins for up to
  *     m->spinbudget ns (gmp_idlespin), watching its nextg slot, the global
- *     queue, its timers, the netpoller (without blocking) and the other
+ *     queue, every P's due timers, the netpoller (without blocking) and the other
  *     Ps' queues, before it gives the P up and sleeps.
  *   - A waker readying a G (gmp_runqready) first offers it to the M that
  *     ran it last, if that M spins with the G's TCB still loaded: one CAS
@@ -56,8 +56,10 @@
 /*
  * Run the timers that are due on every P, p's and idle ones' alike: an idle
  * P's timers have no owner to run them, and the M that slept until the
- * earliest of them (stopm's sleeper) comes here with whatever P it got.
- * now: gmp_nanotime(), or 0 to read it only if some timer is set.  g0, P held.
+ * earliest of them (stopm's sleeper) comes back with whatever P it got.
+ * O(nprocs): findrunnable calls it only before giving its P up, spinners
+ * every few rounds.  now: gmp_nanotime(), or 0 to read it only if some
+ * timer is set.  g0, P held.
  */
 void gmp_run_due_timers(struct gmp_p *p, int64_t now)
 {
@@ -71,6 +73,15 @@ void gmp_run_due_timers(struct gmp_p *p, int64_t now)
 		if (t0 <= now)
 			gmp_timers_run(v, p, now);
 	}
+}
+
+/* A spin budget after a spin: doubled (up to GMP_SPIN) when it found work, else halved (down to SPIN_MIN_NS). */
+static void adapt(int64_t *budget, bool won)
+{
+	if (won)
+		*budget = *budget * 2 > gmp_sched.spinmax ? gmp_sched.spinmax : *budget * 2;
+	else if (*budget / 2 >= SPIN_MIN_NS)
+		*budget /= 2;
 }
 
 static bool offer_nextg(struct gmp_m *m, struct gmp_g *gp)
@@ -197,12 +208,9 @@ struct gmp_g *gmp_idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
 			gmp_cpu_relax();
 	}
 	atomic_fetch_sub(&gmp_sched.nidlespin, 1);
-	if (gp || atomic_load_explicit(&m->nextg, memory_order_relaxed) != NULL) {
-		m->nspinwin++;
-		m->spinbudget = m->spinbudget * 2 > gmp_sched.spinmax ? gmp_sched.spinmax : m->spinbudget * 2;
-	} else if (m->spinbudget / 2 >= SPIN_MIN_NS) {
-		m->spinbudget /= 2;
-	}
+	bool won = gp || atomic_load_explicit(&m->nextg, memory_order_relaxed) != NULL;
+	m->nspinwin += won;
+	adapt(&m->spinbudget, won);
 	return gp;
 }
 
@@ -240,8 +248,7 @@ bool gmp_io_spin(struct gmp_g *g, int64_t *since)
 	}
 	if (now - *since < m->iospin)
 		return true;
-	if (m->iospin / 2 >= SPIN_MIN_NS)
-		m->iospin /= 2;
+	adapt(&m->iospin, false);
 	return false;
 }
 
@@ -249,5 +256,5 @@ void gmp_io_spin_won(struct gmp_g *g)
 {
 	struct gmp_m *m = g->m;
 	m->niospinwin++;
-	m->iospin = m->iospin * 2 > gmp_sched.spinmax ? gmp_sched.spinmax : m->iospin * 2;
+	adapt(&m->iospin, true);
 }
