@@ -48,6 +48,8 @@ void gmp_ctx_switch(struct gmp_ctx *from, const struct gmp_ctx *to);
 
 /* Entry of a fresh context: calls fn(arg) (held in r12/r13); fn must not return. */
 void gmp_ctx_trampoline(void);
+/* rt_sigreturn: the restorer of handlers gmp installs with rt_sigaction itself */
+void gmp_sigreturn(void);
 
 /*
  * Prepare *ctx so that switching to it runs fn(arg) on the stack whose

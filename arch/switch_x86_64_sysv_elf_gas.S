@@ -76,4 +76,19 @@ gmp_ctx_trampoline:
 	.cfi_endproc
 	.size	gmp_ctx_trampoline, .-gmp_ctx_trampoline
 
+/*
+ * The restorer of the handlers gmp installs with rt_sigaction itself
+ * (signal 32, which glibc's sigaction refuses): the kernel returns from a
+ * handler through it.  No CFI on purpose: unwinders (libgcc, libunwind)
+ * recognise a signal frame by exactly these bytes, mov $15,%rax; syscall.
+ */
+	.globl	gmp_sigreturn
+	.hidden	gmp_sigreturn
+	.type	gmp_sigreturn, @function
+	.p2align 4
+gmp_sigreturn:
+	movq	$15, %rax			/* __NR_rt_sigreturn */
+	syscall
+	.size	gmp_sigreturn, .-gmp_sigreturn
+
 	.section .note.GNU-stack,"",@progbits

@@ -22,7 +22,7 @@
 
 int gmp_cond_wait(struct gmp_cond *c, struct gmp_mutex *m, int64_t deadline, clockid_t clk)
 {
-	pthread_testcancel();
+	gmp_testcancel();
 	uint32_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
 	atomic_fetch_add_explicit(&c->nwaiters, 1, memory_order_relaxed);
 	atomic_store_explicit(&c->mutex, m, memory_order_relaxed);
@@ -41,7 +41,7 @@ int gmp_cond_wait(struct gmp_cond *c, struct gmp_mutex *m, int64_t deadline, clo
 	/* Relock as contended: requeued waiters behind us are woken by our unlock. */
 	gmp_mutex_lock_contended(m);
 	if (r == -ECANCELED)
-		pthread_testcancel(); /* POSIX: cancellation acts with the mutex held again */
+		gmp_testcancel(); /* POSIX: cancellation acts with the mutex held again */
 	return r == -ETIMEDOUT ? ETIMEDOUT : 0;
 }
 

@@ -36,10 +36,10 @@
  * into a shared buffer and wakes the dumper, which waits at most
  * REMOTE_WAIT_NS.  Why 32: gmp never lets a G block it (pthread_sigmask
  * strips it, as NPTL does), so a worker that blocked every signal still
- * answers, and programs cannot use it.  glibc installs its own cancellation
- * handler there (pthread_cancel does, each time); ours chains every signal
- * that is not a dump request to the handler it replaced, and is installed
- * again when glibc has replaced it.  A G in a kernel call is not signalled:
+ * answers, and programs cannot use it.  core/signal.c owns the handler of
+ * signal 32 (glibc's cancellation signal, which it routes to the G it is
+ * for) and passes every dump request here first (gmp_debug_req_signal).
+ * A G in a kernel call is not signalled:
  * the signal could end its call with EINTR, which NPTL would not do.
  *
  * Fatal signals.  At start-up, for SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT
@@ -512,29 +512,11 @@ static __attribute__((noinline)) void unwind_here(struct trace *t)
 
 /* ------------------------------------------------------------ registers of a G running on another M */
 
-/* The kernel's struct sigaction (rt_sigaction): glibc refuses to touch signal 32 itself. */
-struct ksigaction {
-	void *handler;
-	unsigned long flags;
-	void (*restorer)(void);
-	uint64_t mask;
-};
-#define KSA_RESTORER 0x04000000UL
-#define SIG_REQ 32 /* SIGCANCEL: never blocked in a G (see the top of the file) */
+#define SIG_REQ 32 /* SIGCANCEL, whose handler core/signal.c owns: never blocked in a G */
 #define REQ_MAGIC 0x676d7064
 #define REMOTE_WAIT_NS (2 * 1000000000LL)   /* per G */
 #define REMOTE_BUDGET_NS (5 * 1000000000LL) /* per dump */
 
-/* The kernel returns from a handler through this: rt_sigreturn, the bytes libunwind recognises. */
-void gmp_sigreturn(void) GMP_HIDDEN;
-__asm__(".text\n"
-	".p2align 4\n"
-	".hidden gmp_sigreturn\n"
-	".type gmp_sigreturn, @function\n"
-	"gmp_sigreturn:\n"
-	"\tmovq $15, %rax\n"
-	"\tsyscall\n"
-	".size gmp_sigreturn, .-gmp_sigreturn\n");
 
 /* The one request in flight; the dump lock serialises requests. */
 static struct {
@@ -545,54 +527,30 @@ static struct {
 	bool moved;           /* the M was not running g when it answered */
 	struct trace t;
 } req;
-static struct ksigaction req_prev; /* what our handler replaced on SIG_REQ; dump lock */
 
-static void req_handler(int sig, siginfo_t *si, void *ucv)
+/* signal.c's handler of signal 32, first: true if si is a request of ours (answered here). */
+bool gmp_debug_req_signal(siginfo_t *si, void *ucv)
 {
-	if (si->si_code == SI_QUEUE && si->si_value.sival_int == REQ_MAGIC && si->si_pid == gmp_sched.pid) {
-		if (atomic_load(&req.tid) == gettid_raw() && !atomic_load(&req.done)) {
-			req.moved = req.m->curg != req.g;
-			void *tp = tp_enter(1);
-			if (tp)
-				unwind(ucv, true, &req.t);
-			else
-				req.t.n = 0;
-			tp_leave(tp);
-			atomic_store(&req.done, 1);
-			gmp_kfutex_wake(&req.done, 1);
-		}
-		return;
-	}
-	/* Not ours: glibc's cancellation signal, for the handler we replaced. */
-	void *h = req_prev.handler;
-	if (h == SIG_DFL || h == SIG_IGN)
-		return;
-	if (req_prev.flags & SA_SIGINFO)
-		((void (*)(int, siginfo_t *, void *))h)(sig, si, ucv);
-	else
-		((void (*)(int))h)(sig);
-}
-
-/* Make sure our handler is the one on SIG_REQ.  Dump lock held. */
-static bool req_install(void)
-{
-	struct ksigaction cur, sa;
-	if (gmp_sys4(SYS_rt_sigaction, SIG_REQ, NULL, &cur, 8) != 0)
+	if (si->si_code != SI_QUEUE || si->si_value.sival_int != REQ_MAGIC || si->si_pid != gmp_sched.pid)
 		return false;
-	if (cur.handler == (void *)req_handler)
-		return true;
-	req_prev = cur;
-	memset(&sa, 0, sizeof sa);
-	sa.handler = (void *)req_handler;
-	sa.flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK | KSA_RESTORER;
-	sa.restorer = gmp_sigreturn;
-	return gmp_sys4(SYS_rt_sigaction, SIG_REQ, &sa, NULL, 8) == 0;
+	if (atomic_load(&req.tid) == gettid_raw() && !atomic_load(&req.done)) {
+		req.moved = req.m->curg != req.g;
+		void *tp = tp_enter(1);
+		if (tp)
+			unwind(ucv, true, &req.t);
+		else
+			req.t.n = 0;
+		tp_leave(tp);
+		atomic_store(&req.done, 1);
+		gmp_kfutex_wake(&req.done, 1);
+	}
+	return true;
 }
 
 /* Ask m for the registers of g, which it runs.  Dump lock held.  false: no answer in time. */
 static bool remote_trace(struct gmp_g *g, struct gmp_m *m, struct trace *t, int64_t *budget)
 {
-	if (*budget <= 0 || !req_install())
+	if (*budget <= 0 || !gmp_sig32_install())
 		return false;
 	req.m = m;
 	req.g = g;
@@ -642,6 +600,9 @@ static void print_g(struct gmp_g *g, uint32_t st, int64_t now, bool syms)
 	struct gmp_m *m = g->m;
 	if ((st == G_RUNNING || st == G_SYSCALL) && m)
 		n += snprintf(line + n, sizeof line - (size_t)n, ", on M%llu tid %d", (unsigned long long)m->id, m->tid);
+	uint64_t sp = atomic_load(&g->sigpending);
+	if (sp)
+		n += snprintf(line + n, sizeof line - (size_t)n, ", signals pending %#llx", (unsigned long long)sp);
 	n += snprintf(line + n, sizeof line - (size_t)n, "]%s%s%s", g->name[0] ? " \"" : "", g->name,
 		      g->name[0] ? "\"" : "");
 	if (g->ismain) {
@@ -674,6 +635,10 @@ static void dump_all(struct gmp_g *skip, pid_t me, bool full)
 	int64_t now = gmp_nanotime(), budget = REMOTE_BUDGET_NS;
 	gmp_printf("gmp: %u Ps, %d Ms, %d live threads\n", gmp_sched.nprocs, gmp_sched.nmtotal,
 		   atomic_load(&gmp_sched.ngalive));
+	uint64_t pp = gmp_signal_process_pending();
+	if (pp)
+		gmp_printf("gmp: signals pending for the process, blocked by every thread: %#llx\n",
+			   (unsigned long long)pp);
 	/* allg is push-only: walking it without the lock is safe (and a dump must not block). */
 	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink) {
 		uint32_t st = atomic_load(&g->status);

@@ -134,6 +134,7 @@ static void child(void)
 	gmp_futex_reset();
 	gmp_netpoll_fork_child();
 	gmp_sched_fork_child();
+	gmp_signal_fork_child(self);
 	gmp_sysmon_reset();
 }
 

@@ -213,7 +213,7 @@ static int futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int
 			err = -EAGAIN;
 		else if (deadline > 0 && deadline <= gmp_nanotime())
 			err = -ETIMEDOUT;
-		else if ((ends & WAIT_CANCEL) && gmp_tcb_cancel_pending(g->tcb))
+		else if ((ends & WAIT_CANCEL) && gmp_cancel_pending(g))
 			err = -ECANCELED;
 		else if ((ends & WAIT_INTR) && (atomic_load(&g->sigpending) & ~g->sigmask))
 			err = -EINTR; /* a signal came before we queued: take it now */

@@ -143,6 +143,7 @@ static void adopt_main(void)
 	m0->cur_tp = tp;
 	gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &m0->cur_sigmask, 8);
 	g->sigmask = m0->cur_sigmask;
+	gmp_signal_note_mask(g->sigmask);
 	gmp_sigstack_init(m0);
 
 	gmp_casgstatus(g, G_IDLE, G_RUNNING);
@@ -237,6 +238,7 @@ void gmp_init_slow(void)
 
 	atomic_store(&gmp_sched.lastpoll, 1);
 	gmp_debug_init();
+	gmp_signal_init();
 	gmp_stats_init();
 	gmp_fork_init();
 	gmp_trace_init();

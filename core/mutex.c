@@ -41,20 +41,32 @@ pid_t gmp_self_tid(void)
  * one being locked or unlocked (list_op_pending), that still names this
  * thread gets FUTEX_OWNER_DIED with the waiters bit kept, and one waiter
  * is woken; the next locker gets EOWNERDEAD.  Robust mutexes wait in the
- * kernel with shared futexes, as glibc's do.  Priority-inheritance entries
- * are the kernel's pi_state's: they are marked, not handed over.  g0.
+ * kernel with shared futexes, as glibc's do.  A priority-inheritance lock
+ * nobody waits for is marked the same way (the kernel lets the next
+ * FUTEX_LOCK_PI take it, OWNER_DIED kept); when one has waiters, the M's
+ * kernel thread ends with the list (gmp_robust_exit).  g0.
  */
 #define ROBUST_LIST_LIMIT 2048
 
 static void wake_shared(uint32_t *word) { gmp_sys3(SYS_futex, word, FUTEX_WAKE, 1); }
 
-static void robust_death(uint32_t *word, pid_t tid, bool pending)
+static void robust_death(uint32_t *word, pid_t tid, bool pending, bool pi)
 {
 	for (;;) {
 		uint32_t v = atomic_load((_Atomic uint32_t *)word);
 		if ((v & FUTEX_TID_MASK) != (uint32_t)tid) {
-			if (pending && v == 0)
+			if (pending && v == 0 && !pi)
 				wake_shared(word); /* died between unlock and wake */
+			return;
+		}
+		if (pi && (v & FUTEX_WAITERS)) {
+			/*
+			 * Waiters sleep on the kernel's pi_state, owned by this kernel
+			 * thread, which lives on (m0, or a fork child's M, which cannot
+			 * end): only an unlock by it hands the lock on, and the new
+			 * owner is not told EOWNERDEAD (README, limits).
+			 */
+			gmp_sys3(SYS_futex, word, FUTEX_UNLOCK_PI, 0);
 			return;
 		}
 		uint32_t nv = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
@@ -66,22 +78,63 @@ static void robust_death(uint32_t *word, pid_t tid, bool pending)
 	}
 }
 
-void gmp_robust_exit(struct gmp_g *g, pid_t tid)
+/* A priority-inheritance entry with waiters: only the kernel thread's end hands those on right. */
+static bool pi_waited(struct robust_list_head *h, pid_t tid)
+{
+	uintptr_t raw = (uintptr_t)h->list.next;
+	for (int n = 0; (raw & ~(uintptr_t)1) != (uintptr_t)&h->list && n < ROBUST_LIST_LIMIT; n++) {
+		struct robust_list *e = (struct robust_list *)(raw & ~(uintptr_t)1);
+		uint32_t v = atomic_load((_Atomic uint32_t *)((char *)e + h->futex_offset));
+		if ((raw & 1) && (v & FUTEX_TID_MASK) == (uint32_t)tid && (v & FUTEX_WAITERS))
+			return true;
+		raw = (uintptr_t)e->next;
+	}
+	return false;
+}
+
+bool gmp_robust_exit(struct gmp_g *g, pid_t tid, void *mhead)
 {
 	struct robust_list_head *h = gmp_tcb_robust_head(g->tcb);
-	uintptr_t pending = (uintptr_t)h->list_op_pending;
-	struct robust_list *e = h->list.next;
-	for (int n = 0; e != &h->list && n < ROBUST_LIST_LIMIT; n++) {
-		struct robust_list *next = (struct robust_list *)((uintptr_t)e->next & ~(uintptr_t)1);
-		bool pi = (uintptr_t)e->next & 1;
-		if ((uintptr_t)e != (pending & ~(uintptr_t)1) && !pi)
-			robust_death((uint32_t *)((char *)e + h->futex_offset), tid, false);
-		e = next;
+	if (mhead && pi_waited(h, tid)) {
+		/*
+		 * The M's kernel thread ends instead (sched.c), with this list
+		 * moved to the head the kernel knows for it (its own TCB's, the
+		 * G's TCB may be reused first): the kernel marks every lock
+		 * OWNER_DIED and gives each PI lock to its top waiter with the
+		 * bit kept, which nothing else can do.
+		 */
+		struct robust_list_head *mh = mhead;
+		uintptr_t raw = (uintptr_t)h->list.next;
+		struct robust_list *last = NULL;
+		for (int n = 0; (raw & ~(uintptr_t)1) != (uintptr_t)&h->list && n < ROBUST_LIST_LIMIT; n++) {
+			last = (struct robust_list *)(raw & ~(uintptr_t)1);
+			raw = (uintptr_t)last->next;
+		}
+		mh->futex_offset = h->futex_offset;
+		mh->list_op_pending = h->list_op_pending;
+		mh->list.next = h->list.next;
+		if (last)
+			last->next = (struct robust_list *)((uintptr_t)&mh->list | (raw & 1));
+		h->list.next = &h->list;
+		h->list_op_pending = NULL;
+		return true;
 	}
-	if (pending && !(pending & 1))
-		robust_death((uint32_t *)((char *)(pending & ~(uintptr_t)1) + h->futex_offset), tid, true);
+	uintptr_t pending = (uintptr_t)h->list_op_pending;
+	/* As the kernel reads it: bit 0 of a pointer says the entry it points to is a PI mutex. */
+	uintptr_t raw = (uintptr_t)h->list.next;
+	for (int n = 0; (raw & ~(uintptr_t)1) != (uintptr_t)&h->list && n < ROBUST_LIST_LIMIT; n++) {
+		struct robust_list *e = (struct robust_list *)(raw & ~(uintptr_t)1);
+		uintptr_t next = (uintptr_t)e->next;
+		if ((uintptr_t)e != (pending & ~(uintptr_t)1))
+			robust_death((uint32_t *)((char *)e + h->futex_offset), tid, false, raw & 1);
+		raw = next;
+	}
+	if (pending)
+		robust_death((uint32_t *)((char *)(pending & ~(uintptr_t)1) + h->futex_offset), tid, true,
+			     pending & 1);
 	h->list.next = &h->list;
 	h->list_op_pending = NULL;
+	return false;
 }
 
 static int lock_slow(struct gmp_mutex *m, int64_t deadline, clockid_t clk)

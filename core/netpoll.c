@@ -252,7 +252,7 @@ int gmp_netpoll_wait(int fd, int mode, int64_t deadline)
 		*slot = g;
 		g->npmode = (uint8_t)mode;
 		atomic_store(&g->npfd, fd + 1); /* seq_cst: pairs with pthread_cancel's bits-then-npfd */
-		bool canceled = gmp_tcb_cancel_pending(g->tcb);
+		bool canceled = gmp_cancel_pending(g);
 		if (canceled || (atomic_load(&g->sigpending) & ~g->sigmask)) {
 			/* pthread_cancel or a signal came before we were queued */
 			*slot = NULL;

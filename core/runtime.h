@@ -119,6 +119,10 @@ struct gmp_g {
 	uint64_t createdby;             /* goid of the creator, 0 for foreign threads */
 	void *createpc;                 /* where pthread_create was called (dumps); set at creation */
 	_Atomic uint64_t sigpending;    /* signals sent to this G while it was not running; atomic */
+	_Atomic uint16_t sigqueued[32]; /* real-time signals 33..64 (sig - 33) pending that many times:
+	                                   they queue, as in the kernel; atomic */
+	_Atomic uint64_t sigshared;     /* those of them sent to the process, not the thread: another
+	                                   G takes them if this one exits first; atomic */
 	bool sig_norestart;             /* a handler without SA_RESTART ran at the last delivery; the G */
 	bool exiting;                   /* pthread_exit called: retval holds its value */
 	_Atomic int npfd;               /* fd+1 while parked in the netpoller, else 0; the G */
@@ -126,6 +130,8 @@ struct gmp_g {
 	gmp_lock_t cwlock;              /* protects cwait against a canceller */
 	void *_Atomic cwait;            /* waiter record of a cancellable wait in progress; cwlock */
 	uint64_t sigmask;               /* the G's blocked set (kernel sigset, 64 bits); the G only */
+	_Atomic uint64_t sigwaitset;    /* signals a kernel call of the G waits for (sigwait,
+	                                   sigsuspend), while it is in it; the G */
 	bool fresh_tcb;                 /* TCB never used by a G: needs __ctype_init, not re-imaging */
 	bool stack_trimmed;             /* pooled, and its stack pages were given back */
 	void *libc_tls;                 /* retired: its TCB's libc TLS block, kept while the TCB is
@@ -232,6 +238,7 @@ struct gmp_m {
 	uint64_t fastrand;                    /* this M only */
 	unsigned long pthread;                /* the kernel thread's real pthread_t */
 	struct gmp_g *lockedg;                /* the only G this M runs, or NULL; see gmp_lockm */
+	bool endnow;                          /* its locked G left robust PI locks: the thread ends */
 	int64_t runstart;                     /* gmp_nanotime() when curg started running; this M only */
 	struct gmp_stack sigstack;            /* alternate signal stack of the kernel thread (fatal
 	                                         signals, stack overflow); this M only; debug.c */
@@ -347,7 +354,22 @@ void gmp_signal_sync(struct gmp_g *g, uint64_t set) GMP_HIDDEN; /* G: pending si
 void gmp_sig_dispatch(int sig, siginfo_t *si, void *uc) GMP_HIDDEN;  /* the handler gmp installs for the program's */
 int gmp_sig_user(int sig, void **handler, int *flags) GMP_HIDDEN;     /* the program's handler for sig, 0 if none */
 void gmp_sig_set_user(int sig, void *handler, int flags) GMP_HIDDEN;
-void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;       /* G: raise signals queued while it was off */
+/* pthread_cancel of a G that needs glibc's SIGCANCEL handler: run it on t, at a safe point in t's own code. */
+void gmp_signal_cancel(struct gmp_g *t) GMP_HIDDEN;              /* any */
+bool gmp_cancel_pending(struct gmp_g *g) GMP_HIDDEN;              /* any: a cancellable wait of g must end */
+void gmp_testcancel(void) GMP_HIDDEN;                             /* G, at a cancellation point of gmp's */
+void gmp_signal_init(void) GMP_HIDDEN;                            /* start-up */
+bool gmp_sig32_install(void) GMP_HIDDEN;                          /* any but a handler: own signal 32's handler */
+bool gmp_debug_req_signal(siginfo_t *si, void *uc) GMP_HIDDEN;    /* signal 32's handler: a dump request? */
+void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;
+bool gmp_signal_deliverable(struct gmp_g *g) GMP_HIDDEN;
+void gmp_signal_reclaim(struct gmp_g *g) GMP_HIDDEN;
+void gmp_signal_fork_child(struct gmp_g *self) GMP_HIDDEN;       /* fork child */              /* G, after sigwait/sigsuspend */
+void gmp_signal_note_mask(uint64_t mask) GMP_HIDDEN;              /* any: a G now has this mask */
+uint64_t gmp_signal_sysmon_mask(void) GMP_HIDDEN;                 /* sysmon: its kernel mask */
+extern __thread bool gmp_sysmon_thread GMP_HIDDEN __attribute__((tls_model("initial-exec")));
+uint64_t gmp_signal_process_pending(void) GMP_HIDDEN;            /* any: for dumps */        /* G: has pending signals it does not block */
+void gmp_signal_exit(struct gmp_g *g) GMP_HIDDEN;               /* G, exiting: its process signals to others */       /* G: raise signals queued while it was off */
 void gmp_wakep(void) GMP_HIDDEN;                            /* any */
 void gmp_mkick_sleeper(struct gmp_m *m) GMP_HIDDEN;         /* any: end an idle M's sleep or poll */
 _Noreturn void gmp_goexit(struct gmp_g *g) GMP_HIDDEN;      /* G: the G ends */
@@ -358,7 +380,8 @@ void gmp_lockm(struct gmp_g *g) GMP_HIDDEN;
 int64_t gmp_g_cputime(struct gmp_g *g) GMP_HIDDEN;          /* any: ns g ran (its own clock) */
 #define GMP_AFFINITY_WORDS 16                               /* 1024 CPUs, as glibc's cpu_set_t */
 int gmp_apply_affinity(struct gmp_g *g) GMP_HIDDEN;         /* G: lock to its M and apply g->affinity */                 /* G: lock the G to its M for life */
-void gmp_robust_exit(struct gmp_g *g, pid_t tid) GMP_HIDDEN; /* g0: the kernel's robust-list walk */
+/* g0: the kernel's robust-list walk; true: moved to mhead (non-NULL if the M may end), the M must end */
+bool gmp_robust_exit(struct gmp_g *g, pid_t tid, void *mhead) GMP_HIDDEN;
 void gmp_mstart(struct gmp_m *m) GMP_HIDDEN;                /* a new M's g0 */
 void gmp_m0_g0_start(void *m0) GMP_HIDDEN;                  /* m0's g0 entry */
 struct gmp_m *gmp_allocm(void) GMP_HIDDEN;
@@ -411,7 +434,8 @@ void **gmp_tcb_cleanup_jmp_buf(void *tcb) GMP_HIDDEN;
 bool gmp_tcb_cancel_pending(void *tcb) GMP_HIDDEN;  /* any */
 void gmp_tcb_fork_lock(void) GMP_HIDDEN;             /* fork prepare: modlock, celllock */
 void gmp_tcb_fork_unlock(void) GMP_HIDDEN;           /* fork parent and child */
-bool gmp_tcb_cancel_async(void *tcb) GMP_HIDDEN;    /* any */
+bool gmp_tcb_cancel_async(void *tcb) GMP_HIDDEN;
+bool gmp_tcb_cancel_unwinds(void *tcb) GMP_HIDDEN;  /* any: glibc's SIGCANCEL handler would unwind */    /* any */
 bool gmp_tcb_cancel_wants_signal(void *tcb) GMP_HIDDEN; /* any: glibc's pthread_cancel counts on SIGCANCEL */
 void **gmp_tcb_tls_slot(void *tcb, void *tls_var_in_current_thread) GMP_HIDDEN;
 

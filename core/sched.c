@@ -387,6 +387,17 @@ void gmp_sched_fork_child(void)
 #define IDLE_M_REAP_NS (5 * 1000000000LL)
 #define GMP_IDLE_MS 2
 
+/* g0, out of every list and count: end the M's kernel thread (a glibc thread of its own). */
+static _Noreturn void mthread_exit(struct gmp_m *m)
+{
+	GMP_TRACE(gmp_trace_mexit(m));
+	if (m->cur_tp != m->g0.tcb)
+		set_tp(m, m->g0.tcb); /* glibc's thread exit needs its own TCB */
+	gmp_sigstack_free(m);
+	gmp_libc.pthread_exit(NULL);
+	__builtin_unreachable();
+}
+
 static bool reap_idle_m(struct gmp_m *m)
 {
 	gmp_lock(&gmp_sched.lock);
@@ -401,12 +412,7 @@ static bool reap_idle_m(struct gmp_m *m)
 	gmp_sched.nmidle--;
 	gmp_sched.nmtotal--;
 	gmp_unlock(&gmp_sched.lock);
-	GMP_TRACE(gmp_trace_mexit(m));
-	if (m->cur_tp != m->g0.tcb)
-		set_tp(m, m->g0.tcb); /* glibc's thread exit needs its own TCB */
-	gmp_sigstack_free(m);
-	gmp_libc.pthread_exit(NULL);
-	return true;
+	mthread_exit(m);
 }
 
 /*
@@ -813,7 +819,8 @@ int gmp_apply_affinity(struct gmp_g *g)
 static void unlockm(struct gmp_m *m, struct gmp_g *gp)
 {
 	pid_t *tid = gmp_tcb_tid_addr(gp->tcb);
-	gmp_robust_exit(gp, *tid);
+	bool canend = m->g0.tcb && m->g0.stack.map == NULL; /* a glibc thread of its own: see reap_idle_m */
+	m->endnow = gmp_robust_exit(gp, *tid, canend ? gmp_tcb_robust_head(m->g0.tcb) : NULL);
 	*tid = gp->lockedm_savedtid;
 	if (m->g0.tcb)
 		gmp_sys2(SYS_set_robust_list, gmp_tcb_robust_head(m->g0.tcb), 24);
@@ -823,6 +830,23 @@ static void unlockm(struct gmp_m *m, struct gmp_g *gp)
 	gp->lockedm = NULL;
 }
 
+/*
+ * g0, P held: end this M's kernel thread now (its locked G left robust
+ * priority-inheritance locks with waiters, which the kernel hands on at
+ * the thread's end, gmp_robust_exit).  Its P goes to another M.
+ */
+static _Noreturn void mend(struct gmp_m *m)
+{
+	struct gmp_p *p = m->p;
+	m->p = NULL;
+	p->m = NULL;
+	gmp_handoffp(p);
+	gmp_lock(&gmp_sched.lock);
+	gmp_sched.nmtotal--;
+	gmp_unlock(&gmp_sched.lock);
+	mthread_exit(m);
+}
+
 static _Noreturn void g0_loop(struct gmp_m *m)
 {
 	for (;;) {
@@ -830,6 +854,8 @@ static _Noreturn void g0_loop(struct gmp_m *m)
 		if (fn) {
 			m->mcall_fn = NULL;
 			fn(m, m->mcall_g);
+			if (GMP_UNLIKELY(m->endnow))
+				mend(m);
 		}
 		if (GMP_UNLIKELY(m->lockedg != NULL)) {
 			stoplockedm(m);
@@ -1102,6 +1128,8 @@ void gmp_exitsyscall(struct gmp_g *g)
 {
 	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_EXIT));
 	gmp_casgstatus(g, G_SYSCALL, G_RUNNING);
+	if (GMP_UNLIKELY(atomic_load_explicit(&g->sigwaitset, memory_order_relaxed)))
+		gmp_signal_reclaim(g); /* still on the M the call ran on */
 	g->cputime -= gmp_nanotime() - g->syscall_since; /* a blocking kernel call is not CPU time */
 	struct gmp_m *m = g->m;
 	struct gmp_p *p = m->p;

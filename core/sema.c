@@ -26,20 +26,21 @@ static bool sem_trydec(struct gmp_sem *s)
 
 int gmp_sem_wait(struct gmp_sem *s, int64_t deadline, bool try)
 {
-	if (sem_trydec(s))
-		return 0;
 	if (try)
-		return EAGAIN;
+		return sem_trydec(s) ? 0 : EAGAIN;
+	/* As glibc: a bad timespec and a pending cancellation act even when the value is free. */
 	if (deadline == -2)
 		return EINVAL;
-	pthread_testcancel();
+	gmp_testcancel();
+	if (sem_trydec(s))
+		return 0;
 	atomic_fetch_add(&s->nwaiters, 1);
 	int err = 0;
 	while (!sem_trydec(s)) {
 		int r = gmp_futex_wait_cancel(&s->value, 0, deadline, WR_SEM);
 		if (r == -ECANCELED) {
 			atomic_fetch_sub(&s->nwaiters, 1);
-			pthread_testcancel();
+			gmp_testcancel();
 			atomic_fetch_add(&s->nwaiters, 1);
 			continue;
 		}

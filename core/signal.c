@@ -35,8 +35,12 @@
  */
 #include "runtime.h"
 
+#include <elf.h>
 #include <errno.h>
+#include <link.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -47,6 +51,10 @@ struct ksigaction {
 	void *restorer;
 	uint64_t mask;
 };
+
+#define SIGCANCEL_NR 32 /* glibc's cancellation signal */
+#define SIGMASK_EXITED (~0ULL) /* an exiting G's: no program mask has 32, 33, SIGKILL or SIGSTOP */
+#define SA_RESTORER 0x04000000
 
 enum { DISP_IGNORE, DISP_DEFAULT, DISP_HANDLER, DISP_OURS /* gmp_sig_dispatch, for the program's handler */ };
 
@@ -88,6 +96,33 @@ static uint64_t bit(int sig) { return 1ULL << (sig - 1); }
 
 /* Signals that arrived where no G could take them (all blocked them). */
 static _Atomic uint64_t proc_pending;
+
+/*
+ * Signals some G has not blocked since (an upper bound: it only grows, so
+ * a signal can reach sysmon that no G takes now; it then stays pending for
+ * the process, as it would in the kernel).  sysmon lets these in.
+ */
+static _Atomic uint64_t unblocked_somewhere;
+
+/* gmp's own signals and those the kernel never lets anyone block */
+#define NEVER_SYSMON ((1ULL << (SIGCANCEL_NR - 1)) | (1ULL << (33 - 1)) | (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)))
+
+void gmp_signal_note_mask(uint64_t mask)
+{
+	uint64_t add = ~mask & ~NEVER_SYSMON;
+	if (GMP_UNLIKELY(add & ~atomic_load_explicit(&unblocked_somewhere, memory_order_relaxed))) {
+		atomic_fetch_or(&unblocked_somewhere, add);
+		gmp_sysmon_kick(); /* it lets them in at once */
+	}
+}
+
+/* Signals with a handler of the program's (the dispatcher): sysmon never takes a default action. */
+static _Atomic uint64_t dispatched;
+
+uint64_t gmp_signal_sysmon_mask(void)
+{
+	return ~(atomic_load(&unblocked_somewhere) & atomic_load(&dispatched)) | NEVER_SYSMON;
+}
 
 /*
  * gmp raises a pending signal on the G's own kernel thread marked, so that
@@ -137,6 +172,45 @@ static void keep(int sig, const siginfo_t *si)
 	atomic_fetch_or(&kept_valid, bit(sig));
 }
 
+/* Pending for t on behalf of the process (shared: another G takes it if t exits first). */
+static void pend(struct gmp_g *t, int sig, bool shared)
+{
+	if (sig > 33)
+		atomic_fetch_add(&t->sigqueued[sig - 33], 1); /* real-time: one more instance */
+	if (shared)
+		atomic_fetch_or(&t->sigshared, bit(sig));
+	else
+		atomic_fetch_and(&t->sigshared, ~bit(sig));
+	atomic_fetch_or(&t->sigpending, bit(sig));
+}
+
+/*
+ * Take one pending instance of sig from g: the bit of a standard signal;
+ * one of the queued instances of a real-time one (the bit stays while
+ * more remain).
+ */
+static bool take(struct gmp_g *g, int sig)
+{
+	if (sig > 33) {
+		_Atomic uint16_t *q = &g->sigqueued[sig - 33];
+		uint16_t n = atomic_load(q);
+		while (n > 0) {
+			if (atomic_compare_exchange_weak(q, &n, (uint16_t)(n - 1))) {
+				if (n == 1) {
+					atomic_fetch_and(&g->sigpending, ~bit(sig));
+					if (atomic_load(q) > 0) /* one came meanwhile: pend() sets the bit after */
+						atomic_fetch_or(&g->sigpending, bit(sig));
+				}
+				return true;
+			}
+		}
+	}
+	return atomic_fetch_and(&g->sigpending, ~bit(sig)) & bit(sig);
+}
+
+/* Did the kernel deliver si for the process (kill, sigqueue, timers, I/O), not for one thread? */
+static bool process_directed(const siginfo_t *si) { return si && si->si_code != SI_TKILL && !marked(si); }
+
 /* Interrupt t's wait so that it runs and takes its signals. */
 static void interrupt(struct gmp_g *t)
 {
@@ -174,7 +248,7 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 			info = &si;
 		}
 		keep(sig, info);
-		atomic_fetch_or(&t->sigpending, bit(sig));
+		pend(t, sig, false);
 		raise_marked(t, m, sig);
 		return 0;
 	}
@@ -184,7 +258,7 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 		return r < 0 ? (int)-r : 0;
 	}
 	keep(sig, info);
-	atomic_fetch_or(&t->sigpending, bit(sig));
+	pend(t, sig, false);
 	if (!blocked && d >= DISP_HANDLER)
 		interrupt(t);
 	return 0;
@@ -206,6 +280,176 @@ void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p)
 	/* runnable: it takes them when it runs (gmp_deliver_pending) */
 }
 
+/* ------------------------------------------------------------ cancellation: signal 32 */
+
+/*
+ * glibc's pthread_cancel of a thread in asynchronous mode (and, before
+ * 2.41, of one inside a blocking call it wraps) counts on SIGCANCEL: its
+ * handler marks the thread that receives it canceled and, when that thread
+ * is asynchronous, unwinds it on the spot.  "The thread that receives it"
+ * is whatever TCB is loaded, so under gmp a SIGCANCEL that reaches a kernel
+ * thread in the scheduler (g0, with the last G's TCB still loaded) or one
+ * that runs another G cancels the wrong thread, or unwinds g0's stack.
+ *
+ * So gmp owns signal 32's handler (sig32, installed over glibc's, which
+ * pthread_cancel installs lazily) and sends its own, marked for the G
+ * (raise_marked, bit 32 of g->sigpending).  glibc's handler runs only at a
+ * point where unwinding the G is safe: the G runs on this kernel thread, on
+ * its own stack, its P is not held by runtime code and the interrupted
+ * instruction is not in gmp (nor in the vDSO gmp calls for the time).
+ * Otherwise the bit stays set and the G is interrupted again soon
+ * (gmp_defer; a parked G's wait ends and it takes the signal as it comes
+ * back, gmp_deliver_pending).  An unmarked SIGCANCEL (glibc's own, sent to
+ * the fake tid of a G or to the main thread's) is acted on only by a G
+ * that is here; gmp sends the marked one too.  The debug dumper's register
+ * requests share the signal (gmp_debug_req_signal).
+ */
+static struct ksigaction cancel_prev; /* glibc's handler, which ours replaced */
+static uintptr_t text_lo, text_hi, vdso_lo, vdso_hi;
+
+static void sig32(int sig, siginfo_t *si, void *ucv);
+
+static int text_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	uintptr_t vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+	bool isvdso = false;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD && ph->p_offset == 0 && vdso && info->dlpi_addr + ph->p_vaddr == vdso)
+			isvdso = true; /* its ELF header is the one the kernel mapped */
+	}
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if ((uintptr_t)sig32 >= lo && (uintptr_t)sig32 < hi) {
+			text_lo = lo;
+			text_hi = hi;
+		} else if (isvdso) {
+			vdso_lo = lo;
+			vdso_hi = hi;
+		}
+	}
+	return 0;
+}
+
+void gmp_signal_init(void) { dl_iterate_phdr(text_cb, NULL); }
+
+bool gmp_sig32_install(void)
+{
+	struct ksigaction cur, sa;
+	if (gmp_sys4(SYS_rt_sigaction, SIGCANCEL_NR, NULL, &cur, 8) != 0)
+		return false;
+	if (cur.handler == (void *)sig32)
+		return true;
+	cancel_prev = cur; /* racing installers read the same handler */
+	memset(&sa, 0, sizeof sa);
+	sa.handler = (void *)sig32;
+	sa.flags = SA_SIGINFO | SA_RESTART | SA_RESTORER;
+	sa.restorer = (void *)gmp_sigreturn;
+	return gmp_sys4(SYS_rt_sigaction, SIGCANCEL_NR, &sa, NULL, 8) == 0;
+}
+
+static void call_prev(int sig, siginfo_t *si, void *ucv)
+{
+	void *h = cancel_prev.handler;
+	if (h == (void *)SIG_DFL || h == (void *)SIG_IGN)
+		return;
+	if (cancel_prev.flags & SA_SIGINFO)
+		((void (*)(int, siginfo_t *, void *))h)(sig, si, ucv);
+	else
+		((void (*)(int))h)(sig);
+}
+
+/* May g be unwound at the point the signal interrupted? */
+static bool cancel_point_safe(struct gmp_g *g, const ucontext_t *uc)
+{
+	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	struct gmp_p *p = g->m->p;
+	if (p && p->m == g->m && atomic_load(&p->status) == P_RUNNING)
+		return false; /* runtime code holds its P */
+	if (pc >= text_lo && pc < text_hi)
+		return false; /* gmp */
+	if (pc >= vdso_lo && pc < vdso_hi)
+		return false; /* the time, maybe for gmp */
+	return true;
+}
+
+static void sig32(int sig, siginfo_t *si, void *ucv)
+{
+	if (gmp_debug_req_signal(si, ucv))
+		return;
+	struct gmp_g *g = atomic_load_explicit(&gmp_inited, memory_order_acquire) == 2 ? gmp_getg() : NULL;
+	struct gmp_g *for_g = marked(si);
+	if (!g) {
+		if (!for_g)
+			call_prev(sig, si, ucv); /* a thread gmp did not create: glibc's own */
+		return;
+	}
+	ucontext_t *uc = ucv;
+	struct gmp_m *m = g->m;
+	bool here = m && m->curg == g && gmp_on_g_stack(g, (uintptr_t)uc->uc_mcontext.gregs[REG_RSP]);
+	if (!for_g) {
+		if (here && cancel_point_safe(g, uc))
+			call_prev(sig, si, ucv);
+		return;
+	}
+	if (for_g != g || !here || !cancel_point_safe(g, uc)) {
+		if (atomic_load(&for_g->sigpending) & bit(sig))
+			gmp_defer((uintptr_t)for_g | 1); /* again soon, where it can be taken */
+		return;
+	}
+	if (!(atomic_fetch_and(&g->sigpending, ~bit(sig)) & bit(sig)))
+		return; /* raised again, but already taken */
+	if (atomic_load(&g->status) == G_SYSCALL && gmp_tcb_cancel_unwinds(g->tcb)) {
+		/*
+		 * Unwound out of a kernel call (glibc's own cancellable wait, as a
+		 * process-shared condvar's): cleanup handlers run next and may
+		 * park, so the G leaves the call now.  It may wait for a P and
+		 * come back on another M, whose mask it does not know.
+		 */
+		m->cur_sigmask = ~0ULL;
+		gmp_exitsyscall(g);
+	}
+	siginfo_t k;
+	tkill_info(&k, sig); /* what glibc's handler checks: SI_TKILL from this process */
+	call_prev(sig, &k, ucv);
+}
+
+bool gmp_cancel_pending(struct gmp_g *g)
+{
+	return (atomic_load(&g->sigpending) & bit(SIGCANCEL_NR)) || gmp_tcb_cancel_pending(g->tcb);
+}
+
+void gmp_testcancel(void)
+{
+	struct gmp_g *g = gmp_getg();
+	if (g && (atomic_load(&g->sigpending) & bit(SIGCANCEL_NR)) &&
+	    (atomic_fetch_and(&g->sigpending, ~bit(SIGCANCEL_NR)) & bit(SIGCANCEL_NR))) {
+		/* at a cancellation point, in the G's own context: as the signal would have */
+		siginfo_t k;
+		tkill_info(&k, SIGCANCEL_NR);
+		call_prev(SIGCANCEL_NR, &k, NULL);
+	}
+	pthread_testcancel();
+}
+
+void gmp_signal_cancel(struct gmp_g *t)
+{
+	uint32_t st = atomic_load(&t->status);
+	if (st == G_DEAD || st == G_IDLE)
+		return;
+	atomic_fetch_or(&t->sigpending, bit(SIGCANCEL_NR));
+	struct gmp_m *m = t->m;
+	if ((st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t)
+		raise_marked(t, m, SIGCANCEL_NR);
+	/* else: a cancellable wait ends (pthread_cancel wakes it, gmp_cancel_pending); otherwise it
+	   takes it when it runs again (gmp_deliver_pending) */
+}
+
 /* ------------------------------------------------------------ the program's handlers */
 
 static struct {
@@ -217,6 +461,12 @@ void gmp_sig_set_user(int sig, void *fn, int flags)
 {
 	atomic_store(&user[sig].flags, flags);
 	atomic_store(&user[sig].fn, fn);
+	if (fn) {
+		if (!(atomic_fetch_or(&dispatched, bit(sig)) & bit(sig)))
+			gmp_sysmon_kick(); /* it may let this one in now */
+	} else {
+		atomic_fetch_and(&dispatched, ~bit(sig)); /* sysmon blocks it again at its next round */
+	}
 }
 
 int gmp_sig_user(int sig, void **fn, int *flags)
@@ -270,9 +520,58 @@ static struct gmp_g *pick(int sig, struct gmp_g *last)
 	return any;
 }
 
+/*
+ * sig is for the process and no G takes it now: pending for the process.
+ * A G that unblocks it at the same time (pthread_sigmask) stores its mask
+ * and then looks here (gmp_signal_deliverable); we store here and then
+ * look at the masks again, so one of the two sees the other.
+ */
+static void pend_process(int sig)
+{
+	atomic_fetch_or(&proc_pending, bit(sig));
+	atomic_thread_fence(memory_order_seq_cst);
+	struct gmp_g *t = pick(sig, NULL);
+	if (t && (atomic_fetch_and(&proc_pending, ~bit(sig)) & bit(sig))) {
+		pend(t, sig, true);
+		gmp_defer((uintptr_t)t | 1);
+		return;
+	}
+	/*
+	 * A G inside sigwait or sigsuspend for it, or about to enter (it
+	 * stays on its M until the call returns): to its kernel thread,
+	 * where the call takes it.
+	 */
+	for (struct gmp_g *w = gmp_sched.allg; w; w = w->alllink) {
+		if (!(atomic_load(&w->sigwaitset) & bit(sig)))
+			continue;
+		struct gmp_m *m = w->m;
+		if (m && (atomic_fetch_and(&proc_pending, ~bit(sig)) & bit(sig))) {
+			raise_kept(m, sig);
+			return;
+		}
+	}
+}
+
+/* To a G that does not block sig (last if it can), its wait interrupted; or pending for the process. */
+static void forward(int sig, siginfo_t *si, struct gmp_g *last)
+{
+	struct gmp_g *t = pick(sig, last);
+	keep(sig, si);
+	if (!t) {
+		pend_process(sig);
+		return;
+	}
+	pend(t, sig, process_directed(si));
+	gmp_defer((uintptr_t)t | 1);
+}
+
 void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 {
 	struct gmp_g *g = atomic_load_explicit(&gmp_inited, memory_order_acquire) == 2 ? gmp_getg() : NULL;
+	if (!g && gmp_sysmon_thread && !is_fault(sig, si)) {
+		forward(sig, si, NULL); /* let in for the Gs that do not block it (sysmon.c) */
+		return;
+	}
 	if (!g || is_fault(sig, si)) {
 		call_user(sig, si, ucv); /* a thread gmp did not create, or a fault here */
 		return;
@@ -281,7 +580,8 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 	uintptr_t sp = uc ? (uintptr_t)uc->uc_mcontext.gregs[REG_RSP] : (uintptr_t)__builtin_frame_address(0);
 	struct gmp_m *m = g->m;
 	struct gmp_g *for_g = marked(si);
-	bool here = m && m->curg == g && gmp_on_g_stack(g, sp);
+	/* (not a G that has exited as far as signals go: gmp_signal_exit) */
+	bool here = m && m->curg == g && gmp_on_g_stack(g, sp) && g->sigmask != SIGMASK_EXITED;
 	if (for_g && (!here || for_g != g)) {
 		/* raised for a G that has left this kernel thread: its bit is still set; try again */
 		gmp_defer((uintptr_t)for_g | 1);
@@ -298,12 +598,21 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 				return;
 			}
 			keep(sig, si);
-			atomic_fetch_or(&g->sigpending, bit(sig));
+			pend(g, sig, process_directed(si));
 			gmp_defer((uintptr_t)g | 1);
 			return;
 		}
-		/* the G's own code: run it here; a copy pending for this G merges with it */
-		bool was_pending = atomic_fetch_and(&g->sigpending, ~bit(sig)) & bit(sig);
+		/*
+		 * The G's own code: run it here.  A standard signal pending for
+		 * this G merges with it; a real-time one is an instance of its
+		 * own, and each queued one comes by a raise of its own (another
+		 * is raised while some remain).
+		 */
+		if (sig > 33 && !marked(si)) {
+			call_user(sig, si, ucv);
+			return;
+		}
+		bool was_pending = take(g, sig);
 		if (marked(si) && !was_pending)
 			return; /* raised again, but already run */
 		if (was_pending || marked(si)) {
@@ -316,20 +625,63 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 				k = *si;
 			}
 			call_user(sig, &k, ucv);
+			if (sig > 33 && (atomic_load(&g->sigpending) & bit(sig)))
+				raise_marked(g, m, sig); /* the next queued instance, after this handler */
 			return;
 		}
 		call_user(sig, si, ucv);
 		return;
 	}
-	/* the scheduler, or another G's TLS: no G here to run it on */
-	struct gmp_g *t = pick(sig, g);
-	keep(sig, si);
-	if (!t) {
-		atomic_fetch_or(&proc_pending, bit(sig));
+	forward(sig, si, g); /* the scheduler, or another G's TLS: no G here to run it on */
+}
+
+/* fork child: as the kernel, a child starts with no pending signals (the caller's mask is kept). */
+void gmp_signal_fork_child(struct gmp_g *self)
+{
+	atomic_store(&proc_pending, 0);
+	atomic_store(&kept_valid, 0);
+	if (!self)
 		return;
+	atomic_store(&self->sigpending, 0);
+	atomic_store(&self->sigshared, 0);
+	atomic_store(&self->sigwaitset, 0);
+	for (int i = 0; i < 32; i++)
+		atomic_store(&self->sigqueued[i], 0);
+}
+
+uint64_t gmp_signal_process_pending(void) { return atomic_load(&proc_pending); }
+
+bool gmp_signal_deliverable(struct gmp_g *g)
+{
+	atomic_thread_fence(memory_order_seq_cst); /* the G's new mask before the look: pend_process */
+	return ((atomic_load_explicit(&g->sigpending, memory_order_relaxed) |
+		 atomic_load_explicit(&proc_pending, memory_order_relaxed)) &
+		~g->sigmask) != 0;
+}
+
+
+/*
+ * As the kernel at a thread's exit: signals pending for the process that
+ * this G was chosen to take go to another G that does not block them (its
+ * wait is interrupted), or stay pending for the process until one
+ * unblocks them.  Signals sent to the thread itself die with it.
+ */
+void gmp_signal_exit(struct gmp_g *g)
+{
+	g->sigmask = SIGMASK_EXITED; /* from now on the dispatcher and pick() pass this G by */
+	uint64_t sh = atomic_exchange(&g->sigshared, 0);
+	sh &= atomic_fetch_and(&g->sigpending, ~sh);
+	for (int sig = 1; sh; sig++, sh >>= 1) {
+		if (!(sh & 1))
+			continue;
+		struct gmp_g *t = pick(sig, NULL);
+		if (!t) {
+			pend_process(sig);
+			continue;
+		}
+		pend(t, sig, true);
+		gmp_defer((uintptr_t)t | 1);
 	}
-	atomic_fetch_or(&t->sigpending, bit(sig));
-	gmp_defer((uintptr_t)t | 1);
 }
 
 /*
@@ -341,8 +693,11 @@ void gmp_deliver_pending(struct gmp_g *g)
 {
 	uint64_t mask = g->sigmask;
 	uint64_t pp = atomic_load(&proc_pending) & ~mask;
-	if (GMP_UNLIKELY(pp)) /* process signals nobody could take: ours now */
-		atomic_fetch_or(&g->sigpending, atomic_fetch_and(&proc_pending, ~pp) & pp);
+	if (GMP_UNLIKELY(pp)) { /* process signals nobody could take: ours now */
+		pp = atomic_fetch_and(&proc_pending, ~pp) & pp;
+		atomic_fetch_or(&g->sigshared, pp);
+		atomic_fetch_or(&g->sigpending, pp);
+	}
 	uint64_t set = atomic_load(&g->sigpending) & ~mask;
 	if (!set)
 		return;
@@ -355,14 +710,13 @@ void gmp_deliver_pending(struct gmp_g *g)
 		if (d >= DISP_HANDLER && !restart)
 			norestart = true;
 		struct gmp_m *m = g->m;
-		if (d == DISP_OURS) {
+		if (d == DISP_OURS || sig == SIGCANCEL_NR) {
 			raise_marked(g, m, sig); /* the dispatcher clears the bit and runs the handler once */
 			continue;
 		}
 		/* glibc's or an unknown handler, or a default action: raise it as it is */
-		if (!(atomic_fetch_and(&g->sigpending, ~bit(sig)) & bit(sig)))
-			continue;
-		raise_kept(m, sig);
+		while (take(g, sig))
+			raise_kept(m, sig); /* (real-time: every queued instance) */
 	}
 	g->sig_norestart = norestart;
 }
@@ -374,11 +728,42 @@ void gmp_deliver_pending(struct gmp_g *g)
  */
 void gmp_signal_sync(struct gmp_g *g, uint64_t set)
 {
-	uint64_t take = atomic_fetch_and(&g->sigpending, ~set) & set;
-	for (int sig = 1; take; sig++, take >>= 1) {
-		if (!(take & 1))
-			continue;
-		raise_kept(g->m, sig);
+	atomic_store(&g->sigwaitset, set); /* seq_cst: before the look at proc_pending (pend_process) */
+	uint64_t mine = atomic_load(&g->sigpending) & set, proc = 0;
+	if (GMP_UNLIKELY(atomic_load(&proc_pending) & set))
+		proc = atomic_fetch_and(&proc_pending, ~set) & set;
+	for (int sig = 1; mine | proc; sig++, mine >>= 1, proc >>= 1) {
+		if (mine & 1)
+			while (take(g, sig))
+				raise_kept(g->m, sig); /* (real-time: every queued instance) */
+		if (proc & 1)
+			raise_kept(g->m, sig);
+	}
+}
+
+/*
+ * G, its sigwait/sigsuspend returned, still on the M it ran on: signals sent
+ * to this kernel thread for that call (pend_process, gmp_signal_sync) that
+ * the call did not take must not stay behind on the M, whose next G may
+ * block them for ever: they become the G's, pending until it takes them.
+ */
+static void pend_process(int sig);
+
+void gmp_signal_reclaim(struct gmp_g *g)
+{
+	uint64_t set = atomic_exchange(&g->sigwaitset, 0) & ~NEVER_SYSMON, pending;
+	if (gmp_sys2(SYS_rt_sigpending, &pending, 8) != 0 || !(pending & set))
+		return;
+	struct timespec zero = {0, 0};
+	for (;;) {
+		siginfo_t si;
+		long sig = gmp_sys4(SYS_rt_sigtimedwait, &set, &si, &zero, 8);
+		if (sig <= 0 || sig >= 65)
+			break;
+		if (marked(&si))
+			continue; /* a raise for a bit still set in its G */
+		keep((int)sig, &si);
+		pend_process((int)sig); /* for whichever G takes it first, as the kernel would */
 	}
 }
 
@@ -386,7 +771,13 @@ static void raise_kept(struct gmp_m *m, int sig)
 {
 	if (atomic_fetch_and(&kept_valid, ~bit(sig)) & bit(sig)) {
 		siginfo_t si = kept_info[sig];
-		gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, &si);
+		/*
+		 * The kernel lets only the target itself raise a kill()'s or
+		 * tgkill()'s siginfo (EPERM otherwise): from another kernel
+		 * thread such a signal goes as a plain tgkill.
+		 */
+		if (gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, &si) == -EPERM)
+			gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
 	} else {
 		gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
 	}

@@ -78,12 +78,30 @@ void gmp_sysmon_kick(void)
 	gmp_kfutex_wake(&kick, 1);
 }
 
+__thread bool gmp_sysmon_thread;
+
+/*
+ * sysmon's kernel mask lets in every signal with a handler of the program's
+ * that some G does not block
+ * (gmp_signal_sysmon_mask): a process-directed signal must find a kernel
+ * thread that takes it even when every M runs a G that blocks it and the
+ * Gs that do not are parked.  The dispatcher forwards what arrives here.
+ */
+static uint64_t sysmon_mask(uint64_t had)
+{
+	uint64_t want = gmp_signal_sysmon_mask();
+	if (want != had)
+		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &want, NULL, 8);
+	return want;
+}
+
 static void *sysmon_main(void *arg)
 {
 	(void)arg;
-	/* gmp's own thread: process-directed signals must go to the program's threads. */
-	uint64_t all = ~0ULL;
+	gmp_sysmon_thread = true;
+	uint64_t all = ~0ULL, mask = all;
 	gmp_sys4(SYS_rt_sigprocmask, SIG_BLOCK, &all, NULL, 8);
+	mask = sysmon_mask(mask);
 	gmp_trace_sysmon_start();
 	int64_t delay = 20000, last_trim = 0, last_shrink = 0, last_trace = 0, idle_since = 0;
 	int idle = 0;
@@ -102,6 +120,7 @@ static void *sysmon_main(void *arg)
 			idle = 0;
 			gmp_futex_run_deferred(NULL);
 		}
+		mask = sysmon_mask(mask);
 		int64_t now = gmp_nanotime();
 		int n = retake(now);
 		/* Nobody has polled the network for 10 ms (every P busy): do it here. */

@@ -485,6 +485,13 @@ bool gmp_tcb_cancel_wants_signal(void *tcb)
 	return (ch & (4u | 8u)) == 4u;
 }
 
+/* Will glibc's SIGCANCEL handler unwind now?  Enabled, asynchronous, not yet marked canceled, not exiting. */
+bool gmp_tcb_cancel_unwinds(void *tcb)
+{
+	uint32_t ch = atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel));
+	return (ch & (L.cancel_disabled_bit | L.cancel_async_bit | 8u | 16u)) == L.cancel_async_bit;
+}
+
 bool gmp_tcb_cancel_async(void *tcb)
 {
 	uint32_t ch = atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel));

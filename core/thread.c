@@ -190,8 +190,8 @@ static _Noreturn void gstart(void *arg)
 	gmp_tcb_on_start(g);
 	if (GMP_UNLIKELY(atomic_load(&g->affinity_pending)))
 		gmp_apply_affinity(g); /* inherited from its creator, as a cloned kernel thread's */
-	if (GMP_UNLIKELY(atomic_load(&g->sigpending)))
-		gmp_deliver_pending(g); /* sent before it first ran */
+	if (GMP_UNLIKELY(gmp_signal_deliverable(g)))
+		gmp_deliver_pending(g); /* sent before it first ran, or pending for the process */
 	__pthread_unwind_buf_t ub;
 	memset(ub.__pad, 0, sizeof ub.__pad);
 	void *ret;
@@ -257,8 +257,11 @@ _Noreturn void gmp_thread_exit(void *ret)
 	if (atomic_load(&g->status) == G_SYSCALL)
 		gmp_exitsyscall(g); /* cancelled inside a kernel call: unwound past its exitsyscall */
 	g->retval = ret;
+	if (GMP_UNLIKELY(gmp_signal_deliverable(g)))
+		gmp_deliver_pending(g); /* sent while it still ran: as the kernel, before it is gone */
 	gmp_tcb_on_exit();
 	gmp_keys_run_destructors();
+	gmp_signal_exit(g); /* no more user code: process signals pending here go to another thread */
 	/* As NPTL: the last thread to exit ends the process with status 0. */
 	if (atomic_fetch_sub(&gmp_sched.ngalive, 1) == 1)
 		exit(0);
@@ -337,7 +340,11 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 		ng->sigmask = self->sigmask;
 	else
 		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &ng->sigmask, 8);
+	gmp_signal_note_mask(ng->sigmask);
 	atomic_store(&ng->sigpending, 0);
+	atomic_store(&ng->sigshared, 0);
+	for (int i = 0; i < 32; i++)
+		atomic_store(&ng->sigqueued[i], 0);
 	ng->cputime = 0;
 	atomic_store(&ng->affinity_pending, false);
 	uint64_t *aff = atomic_exchange(&ng->affinity, NULL);
@@ -406,7 +413,7 @@ int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk
 		return try ? EBUSY : ESRCH; /* NPTL's tryjoin sees the freed descriptor's tid (-1) as running */
 	struct gmp_g *self = gmp_getg();
 	if (!try)
-		pthread_testcancel();
+		gmp_testcancel();
 	if (t == self)
 		return EDEADLK;
 	if (self && self->joiner == t)
@@ -431,7 +438,7 @@ int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk
 			t->joiner = NULL;
 			if (atomic_compare_exchange_strong(&t->joinword, &cw, GMP_JOIN_JOINABLE)) {
 				if (r == -ECANCELED)
-					pthread_testcancel();
+					gmp_testcancel();
 				return r == -ETIMEDOUT ? ETIMEDOUT : EAGAIN;
 			}
 			/* it exited meanwhile: finish the join */

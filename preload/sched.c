@@ -11,9 +11,11 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 GMP_EXPORT int pthread_getschedparam(pthread_t th, int *policy, struct sched_param *sp)
@@ -117,10 +119,63 @@ GMP_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 		struct gmp_m *m = g->m;
 		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &nv, NULL, 8);
 		m->cur_sigmask = nv;
-		if (GMP_UNLIKELY(atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~nv))
-			gmp_deliver_pending(g);
+		gmp_signal_note_mask(nv);
+		if (GMP_UNLIKELY(gmp_signal_deliverable(g)))
+			gmp_deliver_pending(g); /* its own, or the process's that no thread could take */
 	}
 	return 0;
+}
+
+/*
+ * Jumps and context switches that restore a saved signal mask (siglongjmp
+ * of a sigsetjmp(env, 1) buffer, setcontext, swapcontext): glibc sets the
+ * kernel mask with its own system call, which gmp does not see.  So the G's
+ * mask is set to the one that will be restored first, and glibc's call
+ * then sets the kernel's (swapcontext saves the old kernel mask, still the
+ * G's, before).  A signal pending for the G that the new mask lets in is
+ * raised now and arrives once glibc has set the mask.
+ */
+static void mask_restored(const sigset_t *set)
+{
+	struct gmp_g *g = gmp_getg();
+	if (!g)
+		return;
+	uint64_t nv;
+	memcpy(&nv, set, sizeof nv);
+	nv &= ~((1ULL << (32 - 1)) | (1ULL << (33 - 1)) | (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)));
+	g->sigmask = nv;
+	g->m->cur_sigmask = ~0ULL; /* unknown until glibc's call: the scheduler sets it again if it must */
+	gmp_signal_note_mask(nv);
+	if (GMP_UNLIKELY(gmp_signal_deliverable(g)))
+		gmp_deliver_pending(g);
+}
+
+#define LONGJMP(name)                                                       \
+	GMP_EXPORT _Noreturn void name(struct __jmp_buf_tag env[1], int val) \
+	{                                                                    \
+		GMP_REAL(void, name, (struct __jmp_buf_tag *, int));       \
+		if (env[0].__mask_was_saved)                                 \
+			mask_restored(&env[0].__saved_mask);                 \
+		real_##name(env, val);                                       \
+		__builtin_unreachable();                                     \
+	}
+LONGJMP(siglongjmp)
+LONGJMP(longjmp)
+LONGJMP(_longjmp)
+LONGJMP(__longjmp_chk)
+
+GMP_EXPORT int setcontext(const ucontext_t *ucp)
+{
+	GMP_REAL(int, setcontext, (const ucontext_t *));
+	mask_restored(&ucp->uc_sigmask);
+	return real_setcontext(ucp);
+}
+
+GMP_EXPORT int swapcontext(ucontext_t *restrict oucp, const ucontext_t *restrict ucp)
+{
+	GMP_REAL(int, swapcontext, (ucontext_t *restrict, const ucontext_t *restrict));
+	mask_restored(&ucp->uc_sigmask); /* coming back to oucp goes through one of these again */
+	return real_swapcontext(oucp, ucp);
 }
 
 GMP_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)

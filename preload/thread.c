@@ -232,15 +232,16 @@ GMP_EXPORT int pthread_cancel(pthread_t th)
 {
 	GMP_REAL(int, pthread_cancel, (pthread_t));
 	struct gmp_g *t = gmp_thread_g(th);
-	if (!t || t->ismain)
+	if (!t)
 		return real_pthread_cancel(th);
 	if (atomic_load(&t->status) == G_DEAD)
 		return 0;
 	if (t == gmp_getg())
 		return real_pthread_cancel(th);
-	(void)real_pthread_cancel(th); /* its signal to a fake tid cannot arrive; ours below does */
+	(void)real_pthread_cancel(th); /* installs glibc's SIGCANCEL handler; its signal is not for a G */
+	gmp_sig32_install();
 	if (gmp_tcb_cancel_async(t->tcb) || gmp_tcb_cancel_wants_signal(t->tcb))
-		gmp_signal_g(t, 32 /* SIGCANCEL */, NULL);
+		gmp_signal_cancel(t);
 	gmp_futex_cancel_g(t, -ECANCELED);
 	gmp_netpoll_cancel_g(t, -ECANCELED);
 	return 0;

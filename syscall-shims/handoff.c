@@ -41,7 +41,7 @@ WRAP(int, flock, (int fd, int op), (fd, op))
 	{                                                                      \
 		GMP_REAL(ret, name, params);                                   \
 		struct gmp_g *g = gmp_getg();                                  \
-		if (g && atomic_load(&g->sigpending)) {                        \
+		if (g) {                                                       \
 			uint64_t w_;                                           \
 			memcpy(&w_, set, sizeof w_);                           \
 			gmp_signal_sync(g, takes);                             \

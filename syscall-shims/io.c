@@ -24,7 +24,7 @@ int64_t gmp_fd_timeout(int fd, int mode) GMP_HIDDEN;
  */
 long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long e, long f)
 {
-	pthread_testcancel();
+	gmp_testcancel();
 	int64_t to = gmp_fd_timeout(fd, mode), deadline = to > 0 ? gmp_nanotime() + to : -1;
 	int64_t spin = 0;
 	struct gmp_g *g = gmp_getg();
@@ -46,7 +46,7 @@ long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long
 		if (w == -ETIMEDOUT)
 			return -EAGAIN;
 		if (w == -ECANCELED)
-			pthread_testcancel();
+			gmp_testcancel();
 		else if (w == -EINTR && shim_restart(to))
 			continue; /* every handler that ran has SA_RESTART */
 		else if (w < 0)
@@ -249,7 +249,7 @@ GMP_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t sl)
 	if (!pd)
 		return (int)(gmp_fd_get(fd) ? shim_ret(gmp_sys3(SYS_connect, fd, sa, sl))
 					    : shim_handoff6(SYS_connect, fd, (long)sa, sl, 0, 0, 0));
-	pthread_testcancel();
+	gmp_testcancel();
 	/* connect has no per-call flag: non-blocking for the duration of the call only */
 	long fl = gmp_sys2(SYS_fcntl, fd, F_GETFL);
 	if (!pd->forced_nonblock)
@@ -277,7 +277,7 @@ static long connect_wait(int fd, const struct sockaddr *sa, socklen_t sl)
 	for (;;) {
 		int w = gmp_netpoll_wait(fd, WR, -1);
 		if (w == -ECANCELED) {
-			pthread_testcancel();
+			gmp_testcancel();
 			continue;
 		}
 		if (w == -EINTR && shim_restart(0))

@@ -24,7 +24,7 @@
 static void sync_signals(const sigset_t *mask)
 {
 	struct gmp_g *g = gmp_getg();
-	if (g && mask && atomic_load(&g->sigpending)) {
+	if (g && mask) {
 		uint64_t m;
 		memcpy(&m, mask, sizeof m);
 		gmp_signal_sync(g, ~m);
@@ -34,10 +34,10 @@ static void sync_signals(const sigset_t *mask)
 /* Park until fd `ep` is readable or the deadline passes; 0, -ETIMEDOUT, or other -errno. */
 static int park_on(int ep, int64_t deadline)
 {
-	pthread_testcancel();
+	gmp_testcancel();
 	int w = gmp_netpoll_wait(ep, GMP_NETPOLL_READ, deadline);
 	if (w == -ECANCELED)
-		pthread_testcancel();
+		gmp_testcancel();
 	return w;
 }
 

@@ -25,11 +25,11 @@ static bool on_g(void)
 static int park_until(int64_t deadline)
 {
 	_Atomic uint32_t word = 0;
-	pthread_testcancel(); /* sleeps are cancellation points */
+	gmp_testcancel(); /* sleeps are cancellation points */
 	while (gmp_nanotime() < deadline) {
 		int r = gmp_futex_wait_cancel(&word, 0, deadline, WR_SLEEP);
 		if (r == -ECANCELED)
-			pthread_testcancel();
+			gmp_testcancel();
 		if (r == -EINTR)
 			return EINTR;
 		if (r == -ENOMEM)
