@@ -342,6 +342,28 @@ int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_
 	if (n <= 0)
 		return 0;
 	gmp_lock(&b->lock);
+	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_sched.rtused, memory_order_relaxed)) && n < INT_MAX) {
+		/* highest real-time priority first, FIFO among equals, as the kernel's futex queues */
+		while (woken < n) {
+			struct waiter *best = NULL;
+			int bp = -1;
+			for (struct waiter *w = queue_of(b, addr, NULL); w; w = w->qnext) {
+				int pr = w->g ? atomic_load_explicit(&w->g->rtprio, memory_order_relaxed) : 0;
+				if ((w->bitset & bitset) && w->addr == addr && pr > bp) {
+					best = w;
+					bp = pr;
+				}
+			}
+			if (!best)
+				break;
+			unlink_w(b, best);
+			best->result = 0;
+			best->qnext = NULL;
+			*tailp = best;
+			tailp = &best->qnext;
+			woken++;
+		}
+	}
 	for (struct waiter *w = queue_of(b, addr, NULL), *nx; w && woken < n; w = nx) {
 		nx = w->qnext;
 		if (!(w->bitset & bitset))

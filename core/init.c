@@ -144,6 +144,9 @@ static void adopt_main(void)
 	gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &m0->cur_sigmask, 8);
 	g->sigmask = m0->cur_sigmask;
 	gmp_signal_note_mask(g->sigmask);
+	int policy, prio;
+	gmp_sched_self(&policy, &prio); /* no G yet: the kernel's, what the process started with */
+	gmp_sched_set(g, policy, prio);
 	gmp_sigstack_init(m0);
 
 	gmp_casgstatus(g, G_IDLE, G_RUNNING);

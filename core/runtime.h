@@ -160,6 +160,9 @@ struct gmp_g {
 	int schedpolicy;
 	int schedprio;
 	bool inherit;
+	/* Real-time priority (SCHED_FIFO/SCHED_RR: 1..99; else 0): runs before lower ones, woken first
+	   (sched.c "Real-time threads"); written by gmp_sched_set, read racily by schedulers */
+	_Atomic uint8_t rtprio;
 };
 
 /* ------------------------------------------------------------------ P */
@@ -298,12 +301,16 @@ struct gmp_sched {
 	_Atomic int32_t ngalive;              /* live user threads, incl. main */
 	_Atomic uint64_t goidgen;
 
+	/* Read on every return to user code (gmp_releasep_user): a line of its own, read-mostly. */
+	_Alignas(64) _Atomic int32_t nrtq;    /* real-time Gs at the front of the global runq; lock */
+	_Atomic bool rtused;                  /* some G has had a real-time priority; set once */
 	uint32_t nprocs;                      /* immutable after init */
 	uint32_t maxthreads;                  /* immutable after init */
-	size_t stacksize;                     /* default stack reservation; attr_default lock */
-	size_t guardsize;
 	struct gmp_p **allp;                  /* immutable after init */
 	pid_t pid;                            /* refreshed in a fork child */
+
+	_Alignas(64) size_t stacksize;        /* default stack reservation; attr_default lock */
+	size_t guardsize;
 	_Atomic int64_t lastpoll;             /* when the netpoller was last polled; 0: an M blocks in it */
 };
 
@@ -337,10 +344,19 @@ int64_t gmp_nanotime(void) GMP_HIDDEN;                  /* any: CLOCK_MONOTONIC 
 /* sched.c */
 void gmp_casgstatus(struct gmp_g *g, uint32_t from, uint32_t to) GMP_HIDDEN;
 struct gmp_p *gmp_acquirep_user(struct gmp_g *g) GMP_HIDDEN; /* G: take own P back (may reschedule) */
+bool gmp_rt_preempt(struct gmp_p *p) GMP_HIDDEN;            /* G, P held: a higher real-time G waits */
 static inline void gmp_releasep_user(struct gmp_p *p)       /* G, P held: back to user code */
 {
+	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_sched.nrtq, memory_order_relaxed) > 0) && gmp_rt_preempt(p))
+		return; /* it ran a higher-priority G first; back in user state, maybe on another P */
 	atomic_store_explicit(&p->status, P_USER, memory_order_release);
 }
+/* Scheduling policy and priority of a G (validated by the caller); updates its real-time rank. */
+void gmp_sched_set(struct gmp_g *g, int policy, int prio) GMP_HIDDEN;
+/* 0, EINVAL or EPERM as the kernel's sched_setscheduler would answer for this process. */
+int gmp_sched_check(int policy, int prio) GMP_HIDDEN;
+/* The calling thread's policy and priority: its G's, or (main, foreign) its kernel thread's. */
+void gmp_sched_self(int *policy, int *prio) GMP_HIDDEN;
 void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *arg,
 	      enum gmp_waitreason why) GMP_HIDDEN;           /* G, P held; returns in user state */
 void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* any; p may be NULL */
@@ -368,7 +384,8 @@ void gmp_signal_fork_child(struct gmp_g *self) GMP_HIDDEN;       /* fork child *
 void gmp_signal_note_mask(uint64_t mask) GMP_HIDDEN;              /* any: a G now has this mask */
 uint64_t gmp_signal_sysmon_mask(void) GMP_HIDDEN;                 /* sysmon: its kernel mask */
 extern __thread bool gmp_sysmon_thread GMP_HIDDEN __attribute__((tls_model("initial-exec")));
-uint64_t gmp_signal_process_pending(void) GMP_HIDDEN;            /* any: for dumps */        /* G: has pending signals it does not block */
+uint64_t gmp_signal_process_pending(void) GMP_HIDDEN;
+uint64_t gmp_signal_pending_for(struct gmp_g *g) GMP_HIDDEN;     /* any: g's and the process's */            /* any: for dumps */        /* G: has pending signals it does not block */
 void gmp_signal_exit(struct gmp_g *g) GMP_HIDDEN;               /* G, exiting: its process signals to others */       /* G: raise signals queued while it was off */
 void gmp_wakep(void) GMP_HIDDEN;                            /* any */
 void gmp_mkick_sleeper(struct gmp_m *m) GMP_HIDDEN;         /* any: end an idle M's sleep or poll */
@@ -444,7 +461,7 @@ struct gmp_thread_attr {
 	size_t stacksize, guardsize;
 	void *stackaddr;        /* user stack (lowest address) or NULL */
 	bool detached;
-	int schedpolicy, schedprio;
+	int schedpolicy, schedprio; /* final: the creator's when inherit (preload/thread.c resolves) */
 	bool inherit;
 	bool c11;
 	void *caller;           /* return address in the code that called pthread_create (dumps) */

@@ -30,7 +30,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 struct gmp_sched gmp_sched;
@@ -92,8 +94,59 @@ static void set_tp(struct gmp_m *m, void *tp)
 
 /* ------------------------------------------------------------ global queue, idle lists */
 
+/*
+ * Real-time threads (SCHED_FIFO, SCHED_RR).  Their Gs never sit in a P's
+ * ring: they queue at the front of the global queue in priority order
+ * (FIFO among equals), so every M's next look at the global queue
+ * (findrunnable looks there first while nrtq > 0) runs the highest one.
+ * A G in user code that made a higher real-time G runnable while no P
+ * is free gives its P up to it at its next return to user code
+ * (gmp_releasep_user -> gmp_rt_preempt), as the kernel preempts the
+ * waker.  Futex waits (mutexes, condvars, semaphores, joins) wake the
+ * highest-priority waiter first (futex.c).  SCHED_OTHER Gs keep the
+ * fair FIFO rings.  Lock held.
+ */
+static void globrunqput_rt(struct gmp_g *gp)
+{
+	uint8_t pr = atomic_load_explicit(&gp->rtprio, memory_order_relaxed);
+	struct gmp_g **pp = &gmp_sched.runqhead;
+	while (*pp && atomic_load_explicit(&(*pp)->rtprio, memory_order_relaxed) >= pr)
+		pp = &(*pp)->schedlink;
+	gp->schedlink = *pp;
+	*pp = gp;
+	if (!gp->schedlink)
+		gmp_sched.runqtail = gp;
+	atomic_fetch_add_explicit(&gmp_sched.nrtq, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&gmp_sched.runqsize, 1, memory_order_relaxed);
+}
+
 void gmp_globrunqput_batch(struct gmp_g *head, struct gmp_g *tail, int n)
 {
+	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_sched.rtused, memory_order_relaxed))) {
+		/* real-time Gs go to their place at the front; the others on as a batch */
+		struct gmp_g *h = NULL, *t = NULL, *nx;
+		int k = 0;
+		tail->schedlink = NULL;
+		for (struct gmp_g *g = head; g; g = nx) {
+			nx = g->schedlink;
+			if (atomic_load_explicit(&g->rtprio, memory_order_relaxed)) {
+				globrunqput_rt(g);
+				continue;
+			}
+			g->schedlink = NULL;
+			if (t)
+				t->schedlink = g;
+			else
+				h = g;
+			t = g;
+			k++;
+		}
+		if (!h)
+			return;
+		head = h;
+		tail = t;
+		n = k;
+	}
 	tail->schedlink = NULL;
 	if (gmp_sched.runqtail)
 		gmp_sched.runqtail->schedlink = head;
@@ -111,6 +164,8 @@ static struct gmp_g *globrunqpop(void)
 		if (!gmp_sched.runqhead)
 			gmp_sched.runqtail = NULL;
 		atomic_fetch_sub_explicit(&gmp_sched.runqsize, 1, memory_order_relaxed);
+		if (GMP_UNLIKELY(atomic_load_explicit(&g->rtprio, memory_order_relaxed)))
+			atomic_fetch_sub_explicit(&gmp_sched.nrtq, 1, memory_order_relaxed);
 	}
 	return g;
 }
@@ -124,6 +179,8 @@ struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max)
 	int n = size / (int)gmp_sched.nprocs + 1;
 	if (n > size)
 		n = size;
+	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_sched.nrtq, memory_order_relaxed) > 0))
+		n = 1; /* real-time ones first, and never into a ring */
 	if (max > 0 && n > max)
 		n = max;
 	if (n > GMP_RUNQ_SIZE / 2)
@@ -586,7 +643,8 @@ top:;
 		if (t0 <= now)
 			gmp_timers_run(p, p, now);
 	}
-	if (p->schedtick % 61 == 0 && atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
+	if ((p->schedtick % 61 == 0 && atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) ||
+	    GMP_UNLIKELY(atomic_load_explicit(&gmp_sched.nrtq, memory_order_relaxed) > 0)) {
 		gmp_lock(&gmp_sched.lock);
 		gp = gmp_globrunqget(p, 1);
 		gmp_unlock(&gmp_sched.lock);
@@ -1042,7 +1100,11 @@ void gmp_runqready(struct gmp_p *p, struct gmp_g *gp, bool next)
 {
 	if (gmp_handoff_nextg(gp))
 		return;
-	if (p) {
+	if (GMP_UNLIKELY(atomic_load_explicit(&gp->rtprio, memory_order_relaxed))) {
+		gmp_lock(&gmp_sched.lock);
+		globrunqput_rt(gp);
+		gmp_unlock(&gmp_sched.lock);
+	} else if (p) {
 		gmp_runqput(p, gp, next);
 	} else {
 		gmp_lock(&gmp_sched.lock);
@@ -1061,6 +1123,78 @@ static void yield_m(struct gmp_m *m, struct gmp_g *gp)
 	gp->schedlink = NULL;
 	gmp_globrunqput_batch(gp, gp, 1);
 	gmp_unlock(&gmp_sched.lock);
+}
+
+bool gmp_rt_preempt(struct gmp_p *p)
+{
+	struct gmp_g *g = gmp_getg();
+	struct gmp_g *h = gmp_sched.runqhead; /* racy peek: a stale answer costs one yield or one delay */
+	if (!g || !h || g->lockedm || atomic_load(&g->status) != G_RUNNING || atomic_load_explicit(&h->rtprio, memory_order_relaxed) <=
+						 atomic_load_explicit(&g->rtprio, memory_order_relaxed))
+		return false;
+	if (atomic_load(&gmp_sched.npidle) > 0 || atomic_load(&gmp_sched.nidlespin) > 0)
+		return false; /* a free P takes it */
+	(void)p;
+	g->waitreason = WR_YIELD;
+	mcall(g, yield_m); /* behind it, at the end of its own priority */
+	g->waitreason = WR_NONE;
+	return true;
+}
+
+/* 0, EINVAL or EPERM, as sched_setscheduler would answer (sched(7): CAP_SYS_NICE, or RLIMIT_RTPRIO). */
+int gmp_sched_check(int policy, int prio)
+{
+	switch (policy) {
+	case SCHED_OTHER:
+	case SCHED_BATCH:
+	case SCHED_IDLE:
+		return prio == 0 ? 0 : EINVAL;
+	case SCHED_FIFO:
+	case SCHED_RR:
+		break;
+	default:
+		return EINVAL;
+	}
+	if (prio < 1 || prio > 99)
+		return EINVAL;
+	struct {
+		uint32_t version;
+		int pid;
+	} hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+	struct {
+		uint32_t effective, permitted, inheritable;
+	} data[2] = {{0}};
+	if (gmp_sys2(SYS_capget, &hdr, data) == 0 && (data[0].effective & (1u << 23 /* CAP_SYS_NICE */)))
+		return 0;
+	struct rlimit rl;
+	if (gmp_sys4(SYS_prlimit64, 0, RLIMIT_RTPRIO, NULL, &rl) == 0 && (rlim_t)prio <= rl.rlim_cur)
+		return 0;
+	return EPERM;
+}
+
+void gmp_sched_self(int *policy, int *prio)
+{
+	struct gmp_g *g = gmp_inited == 2 ? gmp_getg() : NULL;
+	if (g) {
+		*policy = g->schedpolicy;
+		*prio = g->schedprio;
+		return;
+	}
+	struct sched_param sp = {0};
+	long pol = gmp_sys1(SYS_sched_getscheduler, 0);
+	gmp_sys2(SYS_sched_getparam, 0, &sp);
+	*policy = pol < 0 ? SCHED_OTHER : (int)pol & ~SCHED_RESET_ON_FORK;
+	*prio = pol < 0 ? 0 : sp.sched_priority;
+}
+
+void gmp_sched_set(struct gmp_g *g, int policy, int prio)
+{
+	g->schedpolicy = policy;
+	g->schedprio = prio;
+	uint8_t rt = (policy == SCHED_FIFO || policy == SCHED_RR) ? (uint8_t)prio : 0;
+	if (rt)
+		atomic_store(&gmp_sched.rtused, true);
+	atomic_store(&g->rtprio, rt); /* takes effect at its next queueing */
 }
 
 void gmp_yield(struct gmp_g *g)

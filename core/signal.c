@@ -230,6 +230,13 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 		return 0; /* discarded, as by the kernel */
 	struct gmp_m *m = t->m;
 	bool running = (st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t;
+	/*
+	 * In (or entering) a kernel call that lets sig in (sigsuspend, ppoll and
+	 * pselect with a mask, sigwait): the G stays on its M until the call
+	 * returns, and the kernel hands the signal to that call.
+	 */
+	if (running && (atomic_load(&t->sigwaitset) & bit(sig)))
+		blocked = true, st = G_SYSCALL;
 	if (running && (d != DISP_OURS || (blocked && st == G_SYSCALL))) {
 		/* as it is: not the program's handler, or blocked while in a kernel call (sigwait) */
 		long r = info ? gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, info)
@@ -648,6 +655,8 @@ void gmp_signal_fork_child(struct gmp_g *self)
 	for (int i = 0; i < 32; i++)
 		atomic_store(&self->sigqueued[i], 0);
 }
+
+uint64_t gmp_signal_pending_for(struct gmp_g *g) { return atomic_load(&g->sigpending) | atomic_load(&proc_pending); }
 
 uint64_t gmp_signal_process_pending(void) { return atomic_load(&proc_pending); }
 

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
@@ -329,8 +330,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	ng->c11 = a->c11;
 	ng->joiner = NULL;
 	ng->name[0] = 0;
-	ng->schedpolicy = a->schedpolicy;
-	ng->schedprio = a->schedprio;
+	gmp_sched_set(ng, a->schedpolicy, a->schedprio);
 	ng->inherit = a->inherit;
 	ng->waitreason = WR_NONE;
 	ng->createdby = self ? self->goid : 0;

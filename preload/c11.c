@@ -27,6 +27,7 @@ GMP_EXPORT int thrd_create(thrd_t *thr, thrd_start_t fn, void *arg)
 	gmp_init();
 	struct gmp_thread_attr a = {.stacksize = gmp_sched.stacksize, .guardsize = gmp_sched.guardsize,
 				    .inherit = true, .c11 = true, .caller = __builtin_return_address(0)};
+	gmp_sched_self(&a.schedpolicy, &a.schedprio); /* inherited, as a pthread_create default */
 	void *tcb;
 	int err = gmp_thread_create(&tcb, &a, (void *(*)(void *))(void *)fn, arg);
 	if (err == 0)

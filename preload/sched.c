@@ -1,9 +1,9 @@
 /*
  * Kernel-facing calls that name a thread: scheduling parameters and
  * signals.  A G is not a kernel thread, so these are kept per G:
- *   - the scheduling policy and priority are stored and reported back, and
- *     validated as the kernel would; they do not change how gmp schedules
- *     (all Gs of a P are equal), which README.md documents;
+ *   - the scheduling policy and priority are kept per G, validated as the
+ *     kernel would (EINVAL, EPERM), and real-time ones rank the G in gmp's
+ *     scheduler (core/sched.c, "Real-time threads");
  *   - a signal sent to a G goes to the kernel thread running it now, or,
  *     if it is not running, waits in the G until it next runs.
  */
@@ -21,7 +21,7 @@
 GMP_EXPORT int pthread_getschedparam(pthread_t th, int *policy, struct sched_param *sp)
 {
 	struct gmp_g *t = gmp_thread_g(th);
-	if (!t || t->ismain) {
+	if (!t) {
 		GMP_REAL(int, pthread_getschedparam, (pthread_t, int *, struct sched_param *));
 		return real_pthread_getschedparam(th, policy, sp);
 	}
@@ -43,30 +43,103 @@ static int check_param(int policy, int prio)
 GMP_EXPORT int pthread_setschedparam(pthread_t th, int policy, const struct sched_param *sp)
 {
 	struct gmp_g *t = gmp_thread_g(th);
-	if (!t || t->ismain) {
+	if (!t) {
 		GMP_REAL(int, pthread_setschedparam, (pthread_t, int, const struct sched_param *));
 		return real_pthread_setschedparam(th, policy, sp);
 	}
 	int err = check_param(policy, sp->sched_priority);
+	if (!err)
+		err = gmp_sched_check(policy, sp->sched_priority);
 	if (err)
 		return err;
-	t->schedpolicy = policy;
-	t->schedprio = sp->sched_priority;
+	gmp_sched_set(t, policy, sp->sched_priority);
 	return 0;
 }
 
 GMP_EXPORT int pthread_setschedprio(pthread_t th, int prio)
 {
 	struct gmp_g *t = gmp_thread_g(th);
-	if (!t || t->ismain) {
+	if (!t) {
 		GMP_REAL(int, pthread_setschedprio, (pthread_t, int));
 		return real_pthread_setschedprio(th, prio);
 	}
 	int err = check_param(t->schedpolicy, prio);
+	if (!err)
+		err = gmp_sched_check(t->schedpolicy, prio);
 	if (err)
 		return err;
-	t->schedprio = prio;
+	gmp_sched_set(t, t->schedpolicy, prio);
 	return 0;
+}
+
+/*
+ * sched_* on the calling thread (pid 0, or the kernel thread it runs on
+ * now) are the G's, as pthread_*schedparam: the kernel thread is shared.
+ */
+static struct gmp_g *self_target(pid_t pid)
+{
+	struct gmp_g *g = gmp_getg();
+	if (g && (pid == 0 || pid == g->m->tid))
+		return g;
+	return NULL;
+}
+
+GMP_EXPORT int sched_getscheduler(pid_t pid)
+{
+	struct gmp_g *g = self_target(pid);
+	if (!g) {
+		GMP_REAL(int, sched_getscheduler, (pid_t));
+		return real_sched_getscheduler(pid);
+	}
+	return g->schedpolicy;
+}
+
+GMP_EXPORT int sched_getparam(pid_t pid, struct sched_param *sp)
+{
+	struct gmp_g *g = self_target(pid);
+	if (!g) {
+		GMP_REAL(int, sched_getparam, (pid_t, struct sched_param *));
+		return real_sched_getparam(pid, sp);
+	}
+	if (!sp) {
+		errno = EINVAL;
+		return -1;
+	}
+	sp->sched_priority = g->schedprio;
+	return 0;
+}
+
+static int set_self(struct gmp_g *g, int policy, const struct sched_param *sp)
+{
+	int err = !sp ? EINVAL : check_param(policy & ~SCHED_RESET_ON_FORK, sp->sched_priority);
+	if (!err)
+		err = gmp_sched_check(policy & ~SCHED_RESET_ON_FORK, sp->sched_priority);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	gmp_sched_set(g, policy & ~SCHED_RESET_ON_FORK, sp->sched_priority);
+	return 0;
+}
+
+GMP_EXPORT int sched_setscheduler(pid_t pid, int policy, const struct sched_param *sp)
+{
+	struct gmp_g *g = self_target(pid);
+	if (!g) {
+		GMP_REAL(int, sched_setscheduler, (pid_t, int, const struct sched_param *));
+		return real_sched_setscheduler(pid, policy, sp);
+	}
+	return set_self(g, policy, sp);
+}
+
+GMP_EXPORT int sched_setparam(pid_t pid, const struct sched_param *sp)
+{
+	struct gmp_g *g = self_target(pid);
+	if (!g) {
+		GMP_REAL(int, sched_setparam, (pid_t, const struct sched_param *));
+		return real_sched_setparam(pid, sp);
+	}
+	return set_self(g, g->schedpolicy, sp);
 }
 
 GMP_EXPORT int pthread_kill(pthread_t th, int sig)
@@ -185,6 +258,51 @@ GMP_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 		errno = err;
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * raise: a signal to the calling thread, which is the G, not the kernel
+ * thread that runs it now: blocked, it stays pending for this G (a thread
+ * created next must not see it in sigpending, nor another G that runs on
+ * this kernel thread later); unblocked, its handler runs before raise
+ * returns, as glibc's raise guarantees.
+ */
+GMP_EXPORT int raise(int sig)
+{
+	struct gmp_g *g = gmp_getg();
+	if (!g || sig == 32 || sig == 33) {
+		GMP_REAL(int, raise, (int));
+		return real_raise(sig);
+	}
+	if (sig <= 0 || sig >= _NSIG) {
+		errno = EINVAL;
+		return -1;
+	}
+	int err = gmp_signal_g(g, sig, NULL);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * sigpending: the G's own pending set (what was sent to it and to the
+ * process, that it blocks), not its kernel thread's, which holds what was
+ * raised for other Gs that ran there.
+ */
+GMP_EXPORT int sigpending(sigset_t *set)
+{
+	GMP_REAL(int, sigpending, (sigset_t *));
+	struct gmp_g *g = gmp_getg();
+	if (!g)
+		return real_sigpending(set);
+	uint64_t k = 0;
+	gmp_sys2(SYS_rt_sigpending, &k, 8); /* the process's, and any raised straight at this thread */
+	uint64_t mine = (gmp_signal_pending_for(g) | k) & g->sigmask;
+	sigemptyset(set);
+	memcpy(set, &mine, sizeof mine);
 	return 0;
 }
 

@@ -49,12 +49,93 @@ static int attr_read(const pthread_attr_t *attr, struct gmp_thread_attr *a)
 	return 0;
 }
 
+/*
+ * Which of policy and priority an attribute object has had set: NPTL takes
+ * the others from the creator under PTHREAD_EXPLICIT_SCHED.  The flag bits
+ * are read from the object, found once by setting each on a fresh one.
+ */
+static bool attr_flags(const pthread_attr_t *attr, bool *policy_set, bool *param_set)
+{
+	static _Atomic int off = -1; /* offset of the flags word, or -2: not found */
+	static unsigned pbit, sbit;
+	if (atomic_load(&off) == -1) {
+		pthread_attr_t x, y, z;
+		pthread_attr_init(&x);
+		pthread_attr_init(&y);
+		pthread_attr_init(&z);
+		pthread_attr_setschedpolicy(&y, SCHED_OTHER);
+		struct sched_param sp = {0};
+		pthread_attr_setschedparam(&z, &sp);
+		int found = -2;
+		for (size_t o = 0; o + sizeof(unsigned) <= sizeof x; o += sizeof(unsigned)) {
+			unsigned vx, vy, vz;
+			memcpy(&vx, (char *)&x + o, sizeof vx);
+			memcpy(&vy, (char *)&y + o, sizeof vy);
+			memcpy(&vz, (char *)&z + o, sizeof vz);
+			unsigned dy = vy & ~vx, dz = vz & ~vx;
+			if (dy && dz && __builtin_popcount(dy) == 1 && __builtin_popcount(dz) == 1 && dy != dz &&
+			    (vy & ~dy) == vx && (vz & ~dz) == vx) {
+				pbit = dy;
+				sbit = dz;
+				found = (int)o;
+				break;
+			}
+		}
+		pthread_attr_destroy(&x);
+		pthread_attr_destroy(&y);
+		pthread_attr_destroy(&z);
+		atomic_store(&off, found);
+	}
+	int o = atomic_load(&off);
+	if (o < 0)
+		return false;
+	unsigned v;
+	memcpy(&v, (const char *)attr + o, sizeof v);
+	*policy_set = (v & pbit) != 0;
+	*param_set = (v & sbit) != 0;
+	return true;
+}
+
+/*
+ * The new thread's policy and priority, as NPTL's pthread_create: the
+ * creator's (PTHREAD_INHERIT_SCHED), or the attribute's with what it does
+ * not set taken from the creator, validated as sched_setscheduler would
+ * (EINVAL, EPERM).
+ */
+static int sched_resolve(const pthread_attr_t *attr, struct gmp_thread_attr *a)
+{
+	int policy, prio;
+	gmp_sched_self(&policy, &prio);
+	if (a->inherit) {
+		a->schedpolicy = policy;
+		a->schedprio = prio;
+		return 0;
+	}
+	bool pset = true, sset = true;
+	attr_flags(attr, &pset, &sset);
+	if (pset)
+		policy = a->schedpolicy;
+	if (sset)
+		prio = a->schedprio;
+	int lo = sched_get_priority_min(policy), hi = sched_get_priority_max(policy);
+	if (lo < 0 || prio < lo || prio > hi)
+		return EINVAL;
+	int err = gmp_sched_check(policy, prio);
+	if (err)
+		return err;
+	a->schedpolicy = policy;
+	a->schedprio = prio;
+	return 0;
+}
+
 GMP_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
 	gmp_init();
 	struct gmp_thread_attr a;
 	int err = attr_read(attr, &a);
 	if (err)
+		return err;
+	if ((err = sched_resolve(attr, &a)) != 0)
 		return err;
 	a.caller = __builtin_return_address(0);
 	void *tcb;

@@ -145,6 +145,39 @@ static void *raiser(void *arg)
     return (void *)(intptr_t)got_usr1;
 }
 
+/* A new thread's pending set is empty: what its creator raised while blocking it stays the creator's. */
+static void *pending_child(void *arg)
+{
+    (void)arg;
+    sigset_t p;
+    CHECK(sigpending(&p) == 0);
+    return (void *)(intptr_t)sigismember(&p, SIGUSR1);
+}
+
+static void raise_blocked_then_create(void)
+{
+    sigset_t p;
+    pthread_t t;
+    void *ret;
+    int runs = handler_runs;
+    CHECK(raise(SIGUSR1) == 0);              /* main blocks SIGUSR1: pending for main */
+    CHECK(sigpending(&p) == 0);
+    int mine = sigismember(&p, SIGUSR1);
+    CHECK0(pthread_create(&t, NULL, pending_child, NULL));
+    CHECK0(pthread_join(t, &ret));
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    CHECK0(pthread_sigmask(SIG_UNBLOCK, &s, NULL)); /* runs the handler here, before it returns */
+    int ran = handler_runs - runs;
+    CHECK0(pthread_sigmask(SIG_BLOCK, &s, NULL));
+    printf("raise while blocked: pending in main %d, in a new thread %ld, handler ran %d time(s) at unblock\n",
+           mine, (long)(intptr_t)ret, ran);
+    CHECK(mine == 1 && ret == (void *)0 && ran == 1);
+    got_usr1 = 0;
+    handler_runs = 0;
+}
+
 /* SIGKILL and SIGSTOP cannot be blocked: a mask that names them never reports them. */
 static void kill_stop_never_blocked(void)
 {
@@ -176,6 +209,7 @@ int main(void)
     sigaddset(&usr_both, SIGUSR1);
     sigaddset(&usr_both, SIGUSR2);
     CHECK0(pthread_sigmask(SIG_BLOCK, &usr_both, NULL));
+    raise_blocked_then_create();
 
     pthread_t t;
     void *ret;
