@@ -82,3 +82,8 @@ GMP_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
 {
 	return install(sig, h, SA_RESETHAND | SA_NODEFER);
 }
+/* What signal() is in a strict ISO C program (-std=c99): <signal.h> maps it here. */
+GMP_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
+{
+	return install(sig, h, SA_RESETHAND | SA_NODEFER);
+}
