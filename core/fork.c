@@ -1,10 +1,17 @@
 /*
  * fork: the child continues with only the calling thread (DESIGN.md §11).
  *
- * The handlers are registered with glibc's pthread_atfork at start-up, so
- * the prepare handler runs after every handler the program registers
- * later (prepare handlers run in reverse order) and the child handler
- * before them.  Prepare takes the scheduler and TCB locks, so the child sees the
+ * Handler order.  gmp keeps every pthread_atfork registration itself
+ * (__register_atfork is interposed: the program's, its libraries', an
+ * allocator's made inside its first malloc before gmp started) and gives
+ * glibc one trio: the program's prepare handlers run first (in reverse
+ * order, as glibc would) with the runtime still working, so one that
+ * blocks on a mutex parks as anywhere else; then gmp's own prepare.  In
+ * the parent and the child gmp's own handler runs first, so the program's
+ * run on a working runtime (an allocator's child handler unlocks with a
+ * futex wake).  Handlers of a library that has been unloaded since are
+ * skipped (checked before the fork, with dladdr).
+ * Prepare takes the scheduler and TCB locks, so the child sees the
  * scheduler's lists in a consistent state; the child then rebuilds the
  * scheduler around the calling thread: one M (this kernel thread), its P
  * if it had one, every other P idle, no other Ms, no queued Gs, no timers,
@@ -16,6 +23,8 @@
 #include "netpoll.h"
 #include "runtime.h"
 
+#include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 
@@ -29,10 +38,12 @@ static void prepare(void)
 	gmp_lock(&gmp_sched.allglock);
 	gmp_tcb_fork_lock(); /* the child creates threads: TCB cells and modules must be whole */
 	gmp_stack_fork_lock(); /* and stack slabs */
+	gmp_key_fork_lock();   /* and thread-specific data units */
 }
 
 static void parent(void)
 {
+	gmp_key_fork_unlock();
 	gmp_stack_fork_unlock();
 	gmp_tcb_fork_unlock();
 	gmp_unlock(&gmp_sched.allglock);
@@ -45,6 +56,7 @@ static void child(void)
 	struct gmp_m *m = self && !self->isg0 ? self->m : NULL;
 	struct gmp_p *mine = m ? m->p : NULL;
 
+	gmp_key_fork_unlock();
 	gmp_stack_fork_unlock();
 	gmp_tcb_fork_unlock();
 	gmp_sched.lock.v = 0;
@@ -138,7 +150,71 @@ static void child(void)
 	gmp_sysmon_reset();
 }
 
+#define MAXATFORK 1024
+static struct atfork {
+	void (*prepare)(void), (*parent)(void), (*child)(void);
+	bool alive; /* set before each fork */
+} atfork[MAXATFORK];
+static _Atomic int natfork;
+static gmp_lock_t atforklock;
+
+int gmp_atfork_add(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+	gmp_lock(&atforklock);
+	int n = atomic_load(&natfork);
+	if (n == MAXATFORK) {
+		gmp_unlock(&atforklock);
+		return ENOMEM;
+	}
+	atfork[n] = (struct atfork){prepare, parent, child, true};
+	atomic_store(&natfork, n + 1);
+	gmp_unlock(&atforklock);
+	return 0;
+}
+
+static bool mapped(void (*fn)(void))
+{
+	Dl_info info;
+	return !fn || dladdr((void *)fn, &info) != 0;
+}
+
+static void all_prepare(void)
+{
+	gmp_lock(&atforklock); /* held across the fork: registrations wait */
+	int n = atomic_load(&natfork);
+	for (int i = 0; i < n; i++)
+		atfork[i].alive = mapped(atfork[i].prepare) && mapped(atfork[i].parent) && mapped(atfork[i].child);
+	for (int i = n - 1; i >= 0; i--)
+		if (atfork[i].alive && atfork[i].prepare)
+			atfork[i].prepare();
+	prepare();
+}
+
+static void all_parent(void)
+{
+	parent();
+	int n = atomic_load(&natfork);
+	for (int i = 0; i < n; i++)
+		if (atfork[i].alive && atfork[i].parent)
+			atfork[i].parent();
+	gmp_unlock(&atforklock);
+}
+
+static void all_child(void)
+{
+	child();
+	atforklock.v = 0;
+	int n = atomic_load(&natfork);
+	for (int i = 0; i < n; i++)
+		if (atfork[i].alive && atfork[i].child)
+			atfork[i].child();
+}
+
 void gmp_fork_init(void)
 {
-	pthread_atfork(prepare, parent, child);
+	/* glibc's own registration, not gmp's wrapper: the only trio glibc runs */
+	int (*reg)(void (*)(void), void (*)(void), void (*)(void), void *) =
+		(int (*)(void (*)(void), void (*)(void), void (*)(void), void *))dlsym(RTLD_NEXT, "__register_atfork");
+	if (!reg || reg(all_prepare, all_parent, all_child, NULL) != 0)
+		gmp_fatal("cannot register gmp's fork handlers");
 }

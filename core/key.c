@@ -19,6 +19,8 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
 
 #define NKEYS 1024 /* PTHREAD_KEYS_MAX */
 #define BLK 32
@@ -84,6 +86,76 @@ static void foreign_exit(void *unused)
 	gmp_keys_run_destructors();
 }
 
+/*
+ * Thread-specific data lives in units of the runtime's own memory, never
+ * the program's allocator: an allocator (jemalloc) calls
+ * pthread_setspecific while it initialises inside its first malloc, and a
+ * calloc here re-entered it (issue 17: fork then hung).  A unit holds a
+ * thread's block index (NKEYS / BLK pointers) or one block of BLK slots;
+ * freed units are kept for the next thread.  unitlock is a leaf lock,
+ * also held across fork (fork.c).
+ */
+#define UNIT (BLK * sizeof(struct slot))
+_Static_assert(NKEYS / BLK * sizeof(struct slot *) <= UNIT, "a block index fits a unit");
+#define UNITS_PER_MAP 64
+static gmp_lock_t unitlock;
+static void *unitfree;  /* unitlock */
+static char *unitnext;  /* unitlock */
+static size_t unitleft; /* unitlock */
+
+static void *unit_get(void)
+{
+	if (GMP_FAULT(KEY_BLOCK))
+		return NULL;
+	gmp_lock(&unitlock);
+	void *u = unitfree;
+	if (u) {
+		unitfree = *(void **)u;
+		gmp_unlock(&unitlock);
+		memset(u, 0, UNIT);
+		return u;
+	}
+	if (unitleft < UNIT) {
+		char *c = gmp_rt_alloc(UNITS_PER_MAP * UNIT);
+		if (!c) {
+			gmp_unlock(&unitlock);
+			return NULL;
+		}
+		unitnext = c;
+		unitleft = UNITS_PER_MAP * UNIT;
+	}
+	u = unitnext; /* fresh pages: zero */
+	unitnext += UNIT;
+	unitleft -= UNIT;
+	gmp_unlock(&unitlock);
+	return u;
+}
+
+static void unit_put(void *u)
+{
+	if (!u)
+		return;
+	gmp_lock(&unitlock);
+	*(void **)u = unitfree;
+	unitfree = u;
+	gmp_unlock(&unitlock);
+}
+
+void gmp_key_fork_lock(void) { gmp_lock(&unitlock); }
+void gmp_key_fork_unlock(void) { gmp_unlock(&unitlock); }
+
+/*
+ * The main thread before gmp has started (another library's constructor:
+ * jemalloc sets a key inside its first malloc): it becomes the main G, its
+ * data stays where it is, and no exit hook is needed.  Starting gmp here
+ * would call the program's allocator (dlopen, dlsym) while it initialises.
+ */
+static bool main_before_init(void)
+{
+	return atomic_load_explicit(&gmp_inited, memory_order_acquire) != 2 &&
+	       gmp_sys0(SYS_gettid) == gmp_sys0(SYS_getpid);
+}
+
 int gmp_key_set(unsigned k, const void *val)
 {
 	if (k >= NKEYS)
@@ -96,15 +168,15 @@ int gmp_key_set(unsigned k, const void *val)
 		if (!val)
 			return 0;
 		if (!tsd) {
-			tsd = GMP_FAULT(KEY_BLOCK) ? NULL : calloc(NKEYS / BLK, sizeof *tsd);
+			tsd = unit_get();
 			if (!tsd)
 				return ENOMEM;
 		}
-		b = GMP_FAULT(KEY_BLOCK) ? NULL : calloc(BLK, sizeof *b);
+		b = unit_get();
 		if (!b)
 			return ENOMEM;
 		tsd[k / BLK] = b;
-		if (!gmp_getg() && !tsd_foreign_hooked) {
+		if (!gmp_getg() && !tsd_foreign_hooked && !main_before_init()) {
 			gmp_init(); /* e.g. another library's constructor, before gmp's */
 			/* a kernel thread gmp did not create: have glibc tell us when it exits */
 			int z = 0;
@@ -150,7 +222,7 @@ void gmp_keys_run_destructors(void)
 			break;
 	}
 	for (unsigned bi = 0; bi < NKEYS / BLK; bi++)
-		free(tsd[bi]);
-	free(tsd);
+		unit_put(tsd[bi]);
+	unit_put(tsd);
 	tsd = NULL;
 }

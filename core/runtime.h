@@ -432,6 +432,10 @@ void gmp_shrink_parked_stacks(int64_t now) GMP_HIDDEN;                        /*
 void gmp_stack_fork_lock(void) GMP_HIDDEN;                                     /* fork: slab lock */
 void gmp_stack_fork_unlock(void) GMP_HIDDEN;
 size_t gmp_pagesize(void) GMP_HIDDEN;
+/* pthread_atfork's list, kept by gmp (fork.c): 0 or ENOMEM */
+int gmp_atfork_add(void (*prepare)(void), void (*parent)(void), void (*child)(void)) GMP_HIDDEN;
+void gmp_key_fork_lock(void) GMP_HIDDEN;         /* fork prepare: thread-specific data units */
+void gmp_key_fork_unlock(void) GMP_HIDDEN;
 void *gmp_rt_alloc(size_t size) GMP_HIDDEN;        /* any: zeroed pages from mmap, NULL on failure */
 void gmp_rt_free(void *p, size_t size) GMP_HIDDEN;
 

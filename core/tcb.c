@@ -200,9 +200,14 @@ static void *probe_main(void *arg)
 
 int gmp_tcb_layout_init(void)
 {
-	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-	bool ok = libc != NULL;
-	const uint32_t *sz = libc ? dlsym(libc, "_thread_db_sizeof_pthread") : NULL;
+	/*
+	 * The global scope: only libc defines these.  A dlopen of libc here
+	 * would call the program's malloc, which may be an allocator that is
+	 * initialising and called us (issue 17).
+	 */
+	void *libc = RTLD_DEFAULT;
+	bool ok = true;
+	const uint32_t *sz = dlsym(libc, "_thread_db_sizeof_pthread");
 	if (!sz)
 		return -1;
 	L.sizeof_pthread = *sz;

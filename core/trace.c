@@ -862,7 +862,7 @@ void gmp_trace_init(void)
 		return;
 	}
 	atexit(gmp_trace_stop);
-	pthread_atfork(NULL, NULL, child_after_fork);
+	gmp_atfork_add(NULL, NULL, child_after_fork);
 	atomic_store(&gmp_trace_on, true);
 }
 

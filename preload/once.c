@@ -20,8 +20,10 @@
 static void init_cancelled(void *arg)
 {
 	_Atomic uint32_t *w = arg;
-	if (atomic_exchange_explicit(w, 0, memory_order_acq_rel) == 3)
+	if (atomic_exchange_explicit(w, 0, memory_order_acq_rel) == 3) {
+		gmp_init();
 		gmp_futex_wake(w, INT_MAX, GMP_FUTEX_BITSET_ANY);
+	}
 }
 
 static int once(_Atomic uint32_t *w, void (*init)(void))
@@ -36,20 +38,27 @@ static int once(_Atomic uint32_t *w, void (*init)(void))
 			pthread_cleanup_push(init_cancelled, (void *)w);
 			init();
 			pthread_cleanup_pop(0);
-			if (atomic_exchange_explicit(w, 2, memory_order_acq_rel) == 3)
+			if (atomic_exchange_explicit(w, 2, memory_order_acq_rel) == 3) {
+				gmp_init();
 				gmp_futex_wake(w, INT_MAX, GMP_FUTEX_BITSET_ANY);
+			}
 			return 0;
 		}
 		if (v == 1 && !atomic_compare_exchange_weak(w, &v, 3))
 			continue;
+		gmp_init();
 		gmp_futex_wait(w, 3, GMP_FUTEX_BITSET_ANY, -1, CLOCK_MONOTONIC, WR_ONCE);
 		v = atomic_load_explicit(w, memory_order_acquire);
 	}
 }
 
+/*
+ * No gmp_init() until there is a wait or a wake: an allocator calls
+ * pthread_once inside its first malloc, and starting gmp there would call
+ * that malloc again (issue 17).
+ */
 GMP_EXPORT int pthread_once(pthread_once_t *o, void (*init)(void))
 {
-	gmp_init();
 	return once((_Atomic uint32_t *)o, init);
 }
 

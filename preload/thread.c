@@ -327,3 +327,20 @@ GMP_EXPORT int pthread_cancel(pthread_t th)
 	gmp_netpoll_cancel_g(t, -ECANCELED);
 	return 0;
 }
+
+/*
+ * pthread_atfork registrations are gmp's to order (core/fork.c): the
+ * program's prepare handlers run before gmp takes its locks, its parent
+ * and child handlers after gmp has put the runtime back in order.  Not
+ * gmp_init: an allocator registers inside its first malloc.
+ */
+GMP_EXPORT int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void), void *dso)
+{
+	(void)dso; /* an unloaded library's handlers are skipped by address (fork.c) */
+	return gmp_atfork_add(prepare, parent, child);
+}
+
+GMP_EXPORT int pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+	return gmp_atfork_add(prepare, parent, child);
+}

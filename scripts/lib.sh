@@ -20,7 +20,8 @@
 # or the real-binary figures that need them (linux-perf: perf bench,
 # sysbench, rt-tests: hackbench), not the table.  GMP_PKGS_TEST are what
 # scripts/test adds for tests that skip without them (trace/png draws a
-# GMP_TRACE file with scripts/trace-png).
+# GMP_TRACE file with scripts/trace-png; compat/allocators runs with
+# jemalloc, tcmalloc and mimalloc).
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
 GMP_PKGS_BUILD=(build-essential meson ninja-build pkg-config check libunwind-dev python3 procps gdb)
@@ -30,7 +31,7 @@ GMP_PKGS_BENCH=(python3-matplotlib linux-perf sysbench rt-tests)
 # whose package cannot be installed is shown as skipped.
 GMP_PKGS_COMPAT=(linux-perf sysbench rt-tests stress-ng pigz xz-utils zstd python3 g++ rustc
 	memcached libmemcached-tools redis-server redis-tools)
-GMP_PKGS_TEST=(python3-matplotlib)
+GMP_PKGS_TEST=(python3-matplotlib libjemalloc2 libgoogle-perftools4 libmimalloc2.0)
 
 GMP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GMP_BUILD="$GMP_ROOT/build"
