@@ -262,10 +262,10 @@ _Noreturn void gmp_thread_exit(void *ret)
 		gmp_deliver_pending(g); /* sent while it still ran: as the kernel, before it is gone */
 	gmp_tcb_on_exit();
 	gmp_keys_run_destructors();
-	gmp_signal_exit(g); /* no more user code: process signals pending here go to another thread */
-	/* As NPTL: the last thread to exit ends the process with status 0. */
+	/* As NPTL: the last thread to exit ends the process with status 0 (atexit handlers run here). */
 	if (atomic_fetch_sub(&gmp_sched.ngalive, 1) == 1)
 		exit(0);
+	gmp_signal_exit(g); /* no more user code: process signals pending here go to another thread */
 	gmp_goexit(g);
 }
 
@@ -343,6 +343,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	gmp_signal_note_mask(ng->sigmask);
 	atomic_store(&ng->sigpending, 0);
 	atomic_store(&ng->sigshared, 0);
+	atomic_store(&ng->sigwaitset, 0);
 	for (int i = 0; i < 32; i++)
 		atomic_store(&ng->sigqueued[i], 0);
 	ng->cputime = 0;
