@@ -109,6 +109,21 @@ static void *spinner(void *arg)
 	return arg;
 }
 
+/*
+ * 60 ms of user code without a scheduling point: sysmon retakes its P
+ * (from user code) whatever else the machine does; the blocker's retake
+ * alone depended on timing (its shim may hand the P off itself).
+ */
+static void *hog(void *arg)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 60000000);
+	return arg;
+}
+
 /* Creates and joins a child: creation from a thread other than main. */
 static void *parent(void *arg)
 {
@@ -138,6 +153,7 @@ int main(int argc, char **argv)
 	t[3] = spawn(reader, NULL, "reader");
 	t[4] = spawn(blocker, NULL, "blocker");
 	t[5] = spawn(parent, NULL, "parent");
+	t[6] = spawn(hog, NULL, "hog");
 
 	while (!atomic_load(&ready))
 		usleep(1000);
@@ -154,7 +170,7 @@ int main(int argc, char **argv)
 		s[i] = spawn(spinner, NULL, NULL);
 	for (int i = 0; i < 40; i++)
 		join(s[i]);
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 7; i++)
 		join(t[i]);
 	printf("threads %d\n", atomic_load(&created));
 	return 0;
