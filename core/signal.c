@@ -172,6 +172,84 @@ static void keep(int sig, const siginfo_t *si)
 	atomic_fetch_or(&kept_valid, bit(sig));
 }
 
+/*
+ * The siginfo of each queued real-time instance, for the G it is pending
+ * on (sigqueue values must all arrive, in order): a small lock-free pool;
+ * when it is full, the signal's one kept siginfo serves.  state: 0 free,
+ * 1 being written, 2 ready, 3 being taken.
+ */
+#define NRTINFO 256
+static struct rtinfo {
+	_Atomic uint32_t state;
+	int sig;
+	struct gmp_g *g;
+	uint64_t seq;
+	siginfo_t si;
+} rtinfo[NRTINFO];
+static _Atomic uint64_t rtseq;
+
+static bool rtinfo_put(struct gmp_g *g, int sig, const siginfo_t *si)
+{
+	for (int i = 0; i < NRTINFO; i++) {
+		uint32_t z = 0;
+		if (atomic_load_explicit(&rtinfo[i].state, memory_order_relaxed) != 0 ||
+		    !atomic_compare_exchange_strong(&rtinfo[i].state, &z, 1))
+			continue;
+		rtinfo[i].g = g;
+		rtinfo[i].sig = sig;
+		rtinfo[i].seq = atomic_fetch_add(&rtseq, 1);
+		rtinfo[i].si = *si;
+		atomic_store_explicit(&rtinfo[i].state, 2, memory_order_release);
+		return true;
+	}
+	return false;
+}
+
+/* The oldest siginfo queued for g's sig; false: none. */
+static bool rtinfo_take(struct gmp_g *g, int sig, siginfo_t *out)
+{
+	for (;;) {
+		int best = -1;
+		uint64_t bseq = UINT64_MAX;
+		for (int i = 0; i < NRTINFO; i++) {
+			if (atomic_load_explicit(&rtinfo[i].state, memory_order_acquire) == 2 && rtinfo[i].g == g &&
+			    rtinfo[i].sig == sig && rtinfo[i].seq < bseq) {
+				best = i;
+				bseq = rtinfo[i].seq;
+			}
+		}
+		if (best < 0)
+			return false;
+		uint32_t two = 2;
+		if (atomic_compare_exchange_strong(&rtinfo[best].state, &two, 3)) {
+			*out = rtinfo[best].si;
+			atomic_store_explicit(&rtinfo[best].state, 0, memory_order_release);
+			return true;
+		}
+	}
+}
+
+/* g is gone (or a fork child starts, g NULL: all): its queued siginfo with it. */
+static void rtinfo_drop(struct gmp_g *g)
+{
+	for (int i = 0; i < NRTINFO; i++) {
+		uint32_t two = 2;
+		if (atomic_load(&rtinfo[i].state) == 2 && (!g || rtinfo[i].g == g) &&
+		    atomic_compare_exchange_strong(&rtinfo[i].state, &two, 3))
+			atomic_store(&rtinfo[i].state, 0);
+	}
+}
+
+/* Keep si for the instance of sig about to be pending on t. */
+static void keep_for(struct gmp_g *t, int sig, const siginfo_t *si)
+{
+	if (!si)
+		return;
+	if (sig > 33 && t && rtinfo_put(t, sig, si))
+		return;
+	keep(sig, si);
+}
+
 /* Pending for t on behalf of the process (shared: another G takes it if t exits first). */
 static void pend(struct gmp_g *t, int sig, bool shared)
 {
@@ -254,7 +332,7 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 			tkill_info(&si, sig);
 			info = &si;
 		}
-		keep(sig, info);
+		keep_for(t, sig, info);
 		pend(t, sig, false);
 		raise_marked(t, m, sig);
 		return 0;
@@ -264,7 +342,7 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 		long r = gmp_sys3(SYS_tgkill, gmp_sched.pid, m ? m->tid : gmp_sched.pid, sig);
 		return r < 0 ? (int)-r : 0;
 	}
-	keep(sig, info);
+	keep_for(t, sig, info);
 	pend(t, sig, false);
 	if (!blocked && d >= DISP_HANDLER)
 		interrupt(t);
@@ -563,11 +641,12 @@ static void pend_process(int sig)
 static void forward(int sig, siginfo_t *si, struct gmp_g *last)
 {
 	struct gmp_g *t = pick(sig, last);
-	keep(sig, si);
 	if (!t) {
+		keep(sig, si);
 		pend_process(sig);
 		return;
 	}
+	keep_for(t, sig, si);
 	pend(t, sig, process_directed(si));
 	gmp_defer((uintptr_t)t | 1);
 }
@@ -604,7 +683,7 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 					gmp_defer((uintptr_t)g | 1);
 				return;
 			}
-			keep(sig, si);
+			keep_for(g, sig, si);
 			pend(g, sig, process_directed(si));
 			gmp_defer((uintptr_t)g | 1);
 			return;
@@ -624,7 +703,9 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 			return; /* raised again, but already run */
 		if (was_pending || marked(si)) {
 			siginfo_t k;
-			if (atomic_fetch_and(&kept_valid, ~bit(sig)) & bit(sig)) {
+			if (sig > 33 && rtinfo_take(g, sig, &k)) {
+				/* this instance's own */
+			} else if (atomic_fetch_and(&kept_valid, ~bit(sig)) & bit(sig)) {
 				k = kept_info[sig];
 			} else if (marked(si)) {
 				tkill_info(&k, sig);
@@ -647,6 +728,7 @@ void gmp_signal_fork_child(struct gmp_g *self)
 {
 	atomic_store(&proc_pending, 0);
 	atomic_store(&kept_valid, 0);
+	rtinfo_drop(NULL);
 	if (!self)
 		return;
 	atomic_store(&self->sigpending, 0);
@@ -678,6 +760,7 @@ bool gmp_signal_deliverable(struct gmp_g *g)
 void gmp_signal_exit(struct gmp_g *g)
 {
 	g->sigmask = SIGMASK_EXITED; /* from now on the dispatcher and pick() pass this G by */
+	rtinfo_drop(g);
 	uint64_t sh = atomic_exchange(&g->sigshared, 0);
 	sh &= atomic_fetch_and(&g->sigpending, ~sh);
 	for (int sig = 1; sh; sig++, sh >>= 1) {

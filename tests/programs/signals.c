@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -178,6 +179,56 @@ static void raise_blocked_then_create(void)
     handler_runs = 0;
 }
 
+/* Real-time signals queue: every pthread_sigqueue value arrives, in order, once unblocked. */
+static int rt_values[8], n_rt_values;
+static sem_t rt_go;
+
+static void on_rt(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    if (n_rt_values < 8)
+        rt_values[n_rt_values++] = si->si_value.sival_int;
+}
+
+static void *rt_receiver(void *arg)
+{
+    (void)arg;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGRTMIN);
+    CHECK0(pthread_sigmask(SIG_BLOCK, &s, NULL));
+    set_ready();
+    while (sem_wait(&rt_go) != 0) /* parked while the values are queued */
+        ;
+    CHECK0(pthread_sigmask(SIG_UNBLOCK, &s, NULL)); /* all of them run here */
+    return NULL;
+}
+
+static void rt_queue(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_rt;
+    sa.sa_flags = SA_SIGINFO;
+    CHECK(sigaction(SIGRTMIN, &sa, NULL) == 0);
+    sem_init(&rt_go, 0, 0);
+    pthread_t t;
+    CHECK0(pthread_create(&t, NULL, rt_receiver, NULL));
+    wait_ready();
+    for (int v = 1; v <= 5; v++) {
+        union sigval val = {.sival_int = v * 11};
+        CHECK0(pthread_sigqueue(t, SIGRTMIN, val));
+    }
+    sem_post(&rt_go);
+    CHECK0(pthread_join(t, NULL));
+    printf("5 queued real-time signals:");
+    for (int i = 0; i < n_rt_values; i++)
+        printf(" %d", rt_values[i]);
+    printf("\n");
+    CHECK(n_rt_values == 5);
+}
+
 /* SIGKILL and SIGSTOP cannot be blocked: a mask that names them never reports them. */
 static void kill_stop_never_blocked(void)
 {
@@ -210,6 +261,7 @@ int main(void)
     sigaddset(&usr_both, SIGUSR2);
     CHECK0(pthread_sigmask(SIG_BLOCK, &usr_both, NULL));
     raise_blocked_then_create();
+    rt_queue();
 
     pthread_t t;
     void *ret;
