@@ -379,6 +379,10 @@ bool gmp_sig32_install(void) GMP_HIDDEN;                          /* any but a h
 bool gmp_debug_req_signal(siginfo_t *si, void *uc) GMP_HIDDEN;    /* signal 32's handler: a dump request? */
 void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;
 bool gmp_signal_deliverable(struct gmp_g *g) GMP_HIDDEN;
+/* G: its mask is now nv (the kernel's is set by the caller); takes what it now lets in. */
+void gmp_signal_setmask(struct gmp_g *g, uint64_t nv) GMP_HIDDEN;
+/* Never blocked in a G: glibc's internal signals (32, 33), and what the kernel never blocks. */
+#define GMP_SIG_UNBLOCKABLE ((1ULL << (32 - 1)) | (1ULL << (33 - 1)) | (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)))
 void gmp_signal_reclaim(struct gmp_g *g) GMP_HIDDEN;
 void gmp_signal_fork_child(struct gmp_g *self) GMP_HIDDEN;       /* fork child */              /* G, after sigwait/sigsuspend */
 void gmp_signal_note_mask(uint64_t mask) GMP_HIDDEN;              /* any: a G now has this mask */

@@ -105,7 +105,7 @@ static _Atomic uint64_t proc_pending;
 static _Atomic uint64_t unblocked_somewhere;
 
 /* gmp's own signals and those the kernel never lets anyone block */
-#define NEVER_SYSMON ((1ULL << (SIGCANCEL_NR - 1)) | (1ULL << (33 - 1)) | (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)))
+#define NEVER_SYSMON GMP_SIG_UNBLOCKABLE
 
 void gmp_signal_note_mask(uint64_t mask)
 {
@@ -187,6 +187,7 @@ static struct rtinfo {
 	siginfo_t si;
 } rtinfo[NRTINFO];
 static _Atomic uint64_t rtseq;
+static _Atomic int rtinfo_used; /* entries not free: every thread exit looks at it, not at the pool */
 
 static bool rtinfo_put(struct gmp_g *g, int sig, const siginfo_t *si)
 {
@@ -195,6 +196,7 @@ static bool rtinfo_put(struct gmp_g *g, int sig, const siginfo_t *si)
 		if (atomic_load_explicit(&rtinfo[i].state, memory_order_relaxed) != 0 ||
 		    !atomic_compare_exchange_strong(&rtinfo[i].state, &z, 1))
 			continue;
+		atomic_fetch_add(&rtinfo_used, 1);
 		rtinfo[i].g = g;
 		rtinfo[i].sig = sig;
 		rtinfo[i].seq = atomic_fetch_add(&rtseq, 1);
@@ -224,6 +226,7 @@ static bool rtinfo_take(struct gmp_g *g, int sig, siginfo_t *out)
 		if (atomic_compare_exchange_strong(&rtinfo[best].state, &two, 3)) {
 			*out = rtinfo[best].si;
 			atomic_store_explicit(&rtinfo[best].state, 0, memory_order_release);
+			atomic_fetch_sub(&rtinfo_used, 1);
 			return true;
 		}
 	}
@@ -232,11 +235,21 @@ static bool rtinfo_take(struct gmp_g *g, int sig, siginfo_t *out)
 /* g is gone (or a fork child starts, g NULL: all): its queued siginfo with it. */
 static void rtinfo_drop(struct gmp_g *g)
 {
+	if (!g) { /* fork child: only this thread is left */
+		for (int i = 0; i < NRTINFO; i++)
+			atomic_store(&rtinfo[i].state, 0);
+		atomic_store(&rtinfo_used, 0);
+		return;
+	}
+	if (GMP_LIKELY(atomic_load_explicit(&rtinfo_used, memory_order_relaxed) == 0))
+		return;
 	for (int i = 0; i < NRTINFO; i++) {
 		uint32_t two = 2;
-		if (atomic_load(&rtinfo[i].state) == 2 && (!g || rtinfo[i].g == g) &&
-		    atomic_compare_exchange_strong(&rtinfo[i].state, &two, 3))
+		if (atomic_load(&rtinfo[i].state) == 2 && rtinfo[i].g == g &&
+		    atomic_compare_exchange_strong(&rtinfo[i].state, &two, 3)) {
 			atomic_store(&rtinfo[i].state, 0);
+			atomic_fetch_sub(&rtinfo_used, 1);
+		}
 	}
 }
 
@@ -608,7 +621,7 @@ static struct gmp_g *pick(int sig, struct gmp_g *last)
 /*
  * sig is for the process and no G takes it now: pending for the process.
  * A G that unblocks it at the same time (pthread_sigmask) stores its mask
- * and then looks here (gmp_signal_deliverable); we store here and then
+ * and then looks here (gmp_signal_setmask); we store here and then
  * look at the masks again, so one of the two sees the other.
  */
 static void pend_process(int sig)
@@ -740,11 +753,19 @@ void gmp_signal_fork_child(struct gmp_g *self)
 
 uint64_t gmp_signal_pending_for(struct gmp_g *g) { return atomic_load(&g->sigpending) | atomic_load(&proc_pending); }
 
+void gmp_signal_setmask(struct gmp_g *g, uint64_t nv)
+{
+	g->sigmask = nv;
+	gmp_signal_note_mask(nv);
+	atomic_thread_fence(memory_order_seq_cst); /* the new mask before the look: pend_process */
+	if (GMP_UNLIKELY(gmp_signal_deliverable(g)))
+		gmp_deliver_pending(g); /* its own, or the process's that no thread could take */
+}
+
 uint64_t gmp_signal_process_pending(void) { return atomic_load(&proc_pending); }
 
 bool gmp_signal_deliverable(struct gmp_g *g)
 {
-	atomic_thread_fence(memory_order_seq_cst); /* the G's new mask before the look: pend_process */
 	return ((atomic_load_explicit(&g->sigpending, memory_order_relaxed) |
 		 atomic_load_explicit(&proc_pending, memory_order_relaxed)) &
 		~g->sigmask) != 0;

@@ -174,7 +174,7 @@ GMP_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 		uint64_t s;
 		memcpy(&s, set, sizeof s);
 		/* the kernel never blocks SIGKILL and SIGSTOP and never reports them blocked */
-		s &= ~((1ULL << (32 - 1)) | (1ULL << (33 - 1)) | (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)));
+		s &= ~GMP_SIG_UNBLOCKABLE;
 		switch (how) {
 		case SIG_BLOCK: nv = cur | s; break;
 		case SIG_UNBLOCK: nv = cur & ~s; break;
@@ -187,14 +187,10 @@ GMP_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 		memcpy(old, &cur, sizeof cur);
 	}
 	if (set) {
-		g->sigmask = nv;
-		/* The G cannot change M while it runs user code, so this store and syscall are its M's. */
-		struct gmp_m *m = g->m;
+		/* The G cannot change M while it runs user code, so this syscall and store are its M's. */
 		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &nv, NULL, 8);
-		m->cur_sigmask = nv;
-		gmp_signal_note_mask(nv);
-		if (GMP_UNLIKELY(gmp_signal_deliverable(g)))
-			gmp_deliver_pending(g); /* its own, or the process's that no thread could take */
+		g->m->cur_sigmask = nv;
+		gmp_signal_setmask(g, nv);
 	}
 	return 0;
 }
@@ -215,12 +211,8 @@ static void mask_restored(const sigset_t *set)
 		return;
 	uint64_t nv;
 	memcpy(&nv, set, sizeof nv);
-	nv &= ~((1ULL << (32 - 1)) | (1ULL << (33 - 1)) | (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)));
-	g->sigmask = nv;
 	g->m->cur_sigmask = ~0ULL; /* unknown until glibc's call: the scheduler sets it again if it must */
-	gmp_signal_note_mask(nv);
-	if (GMP_UNLIKELY(gmp_signal_deliverable(g)))
-		gmp_deliver_pending(g);
+	gmp_signal_setmask(g, nv & ~GMP_SIG_UNBLOCKABLE);
 }
 
 #define LONGJMP(name)                                                       \

@@ -98,14 +98,20 @@ static void *blocker(void *arg)
 	return arg;
 }
 
-/* 3 ms of CPU: a burst of these on one processor is work for the other to steal. */
-static void *spinner(void *arg)
+/* Runs user code for ns of wall time, without a scheduling point. */
+static void spin_for(long ns)
 {
 	struct timespec a, b;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	do
 		clock_gettime(CLOCK_MONOTONIC, &b);
-	while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 3000000);
+	while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < ns);
+}
+
+/* 3 ms of CPU: a burst of these on one processor is work for the other to steal. */
+static void *spinner(void *arg)
+{
+	spin_for(3000000);
 	return arg;
 }
 
@@ -116,11 +122,7 @@ static void *spinner(void *arg)
  */
 static void *hog(void *arg)
 {
-	struct timespec a, b;
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	do
-		clock_gettime(CLOCK_MONOTONIC, &b);
-	while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 60000000);
+	spin_for(60000000);
 	return arg;
 }
 
