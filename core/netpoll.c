@@ -97,7 +97,7 @@ static int ensure_init(void)
 	return atomic_load(&inited) > 0 ? 0 : -ENOMEM;
 }
 
-int gmp_fd_manage(int fd, bool user_nonblock)
+int gmp_fd_manage(int fd, bool user_nonblock, bool edge)
 {
 	if (ensure_init() != 0)
 		return -ENOMEM;
@@ -113,8 +113,11 @@ int gmp_fd_manage(int fd, bool user_nonblock)
 	pd->user_nonblock = user_nonblock;
 	pd->fd = fd;
 	pd->rg = pd->wg = NULL;
+	pd->edge = edge;
+	pd->edge_out = false;
+	pd->rready = pd->wready = false;
 	uint64_t token = (uint64_t)fd << 32 | pd->seq;
-	pd->registered = gmp_netpoll_os_add(fd, token) == 0;
+	pd->registered = gmp_netpoll_os_add(fd, token, edge ? 1 : 0) == 0;
 	if (!pd->registered)
 		pd->managed = false; /* e.g. a regular file: epoll refuses it; plain hand-off then */
 	gmp_unlock(&pd->lock);
@@ -236,6 +239,14 @@ int gmp_netpoll_wait(int fd, int mode, int64_t deadline)
 			return -ETIMEDOUT;
 		}
 		struct gmp_g **slot = mode == GMP_NETPOLL_READ ? &pd->rg : &pd->wg;
+		bool *ready = mode == GMP_NETPOLL_READ ? &pd->rready : &pd->wready;
+		if (pd->edge && *ready) {
+			/* an edge came since the call failed: retry it at once */
+			*ready = false;
+			gmp_unlock(&pd->lock);
+			gmp_releasep_user(p);
+			return 0;
+		}
 		if (*slot) {
 			/*
 			 * Another G of the same direction is parked.  Wait until it
@@ -269,8 +280,18 @@ int gmp_netpoll_wait(int fd, int mode, int64_t deadline)
 			if (sl)
 				gmp_mkick_sleeper(sl);
 		}
-		/* Arm for every direction that has a parked G; a ready fd fires at once. */
-		if (gmp_netpoll_os_arm(fd, (uint64_t)fd << 32 | pd->seq, (pd->rg ? 1 : 0) | (pd->wg ? 2 : 0)) != 0) {
+		/*
+		 * Arm for every direction that has a parked G; a ready fd fires at
+		 * once.  An edge-triggered fd is armed already, for writing from its
+		 * first wait to write on.
+		 */
+		uint64_t token = (uint64_t)fd << 32 | pd->seq;
+		int ar = 0;
+		if (!pd->edge)
+			ar = gmp_netpoll_os_arm(fd, token, (pd->rg ? 1 : 0) | (pd->wg ? 2 : 0));
+		else if (mode == GMP_NETPOLL_WRITE && !pd->edge_out && (ar = gmp_netpoll_os_edge_out(fd, token)) == 0)
+			pd->edge_out = true;
+		if (ar != 0) {
 			*slot = NULL;
 			g->npfd = 0;
 			atomic_fetch_sub(&nwaiters, 1);
@@ -332,9 +353,14 @@ static void on_event(uint64_t token, int rw, void *arg)
 		gs[0] = take(pd, GMP_NETPOLL_READ, 0);
 	if (rw & 2)
 		gs[1] = take(pd, GMP_NETPOLL_WRITE, 0);
-	/* One-shot: re-arm for a direction that still has a parked G. */
-	if (pd->rg || pd->wg)
+	if (pd->edge) {
+		/* No G parked for a direction: keep the edge for the one about to park. */
+		pd->rready |= (rw & 1) && !gs[0];
+		pd->wready |= (rw & 2) && !gs[1];
+	} else if (pd->rg || pd->wg) {
+		/* One-shot: re-arm for a direction that still has a parked G. */
 		gmp_netpoll_os_arm(fd, token, (pd->rg ? 1 : 0) | (pd->wg ? 2 : 0));
+	}
 	gmp_unlock(&pd->lock);
 	for (int i = 0; i < 2; i++) {
 		struct gmp_g *g = gs[i];
@@ -351,6 +377,8 @@ static void on_event(uint64_t token, int rw, void *arg)
 	}
 }
 
+_Atomic uint64_t gmp_netpoll_npoll, gmp_netpoll_nready;
+
 int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list)
 {
 	*list = NULL;
@@ -358,6 +386,9 @@ int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list)
 		return 0;
 	struct pollctx c = {0};
 	gmp_netpoll_os_wait(timeout_ns, on_event, &c);
+	atomic_fetch_add_explicit(&gmp_netpoll_npoll, 1, memory_order_relaxed);
+	if (c.n)
+		atomic_fetch_add_explicit(&gmp_netpoll_nready, (uint64_t)c.n, memory_order_relaxed);
 	*list = c.head;
 	return c.n;
 }
@@ -389,11 +420,15 @@ void gmp_netpoll_fork_child(void)
 			struct gmp_pollfd *pd = &recs[i];
 			pd->lock.v = 0;
 			pd->rg = pd->wg = NULL;
+			pd->rready = pd->wready = false;
 			atomic_store(&pd->rtimer.state, TIMER_IDLE);
 			atomic_store(&pd->wtimer.state, TIMER_IDLE);
 			if (!pd->managed)
 				continue;
-			pd->registered = ok && gmp_netpoll_os_add(pd->fd, (uint64_t)pd->fd << 32 | pd->seq) == 0;
+			/* an edge-triggered fd starts ready: its edges before the fork went to the parent */
+			pd->rready = pd->wready = pd->edge;
+			int edge = pd->edge ? (pd->edge_out ? 3 : 1) : 0;
+			pd->registered = ok && gmp_netpoll_os_add(pd->fd, (uint64_t)pd->fd << 32 | pd->seq, edge) == 0;
 			if (!pd->registered)
 				pd->managed = false;
 		}

@@ -11,7 +11,13 @@
 /*
  * Per-fd record.  Created when the program creates a pollable fd (socket,
  * pipe, accept, eventfd, FIFO it opened, ...), which is then registered in
- * the poller, armed only while a G is parked on it.  The fd's O_NONBLOCK flag stays what the
+ * the poller.  Sockets are registered once, edge-triggered (edge): every
+ * readiness change after a call got EAGAIN reaches the poller, which wakes
+ * the parked G or, when none is parked yet, records it (rready, wready) for
+ * the G about to park; no system call per wait.  Other fds are armed
+ * one-shot and level-triggered while a G is parked on them: a pipe's
+ * RWF_NOWAIT call also fails when the pipe's lock is merely contended, and
+ * no edge follows such an EAGAIN.  The fd's O_NONBLOCK flag stays what the
  * program set: a call the program makes blocking is done non-blocking per
  * call instead (RWF_NOWAIT, MSG_DONTWAIT), so glibc-internal users of the
  * same fd (stdio on an fdopen'ed pipe) see a normal blocking fd.
@@ -31,6 +37,9 @@ struct gmp_pollfd {
 	uint64_t ino;             /* forced_nonblock: the socket's inode, shared by its dups */
 	bool registered;          /* in the poller */
 	int fd;                   /* the fd this record is for */
+	bool edge;                /* registered edge-triggered for reading (sockets) */
+	bool edge_out;            /* ... and for writing: added when a write first waits */
+	bool rready, wready;      /* edge: an edge came while no G of that direction was parked */
 	struct gmp_g *rg, *wg;    /* parked reader / writer */
 	int rres, wres;           /* what the parked G is told: 0 ready, -EBADF closed, -ETIMEDOUT */
 	struct gmp_timer rtimer, wtimer;
@@ -50,18 +59,20 @@ struct gmp_pollfd *gmp_fd_get(int fd) GMP_HIDDEN;             /* any: the record
 extern _Atomic uint32_t gmp_fd_viewgen GMP_HIDDEN;
 bool gmp_fd_nonblock(int fd, struct gmp_pollfd *pd) GMP_HIDDEN; /* the program's current O_NONBLOCK view */
 void gmp_fd_set_forced_view(uint64_t ino, bool nonblock) GMP_HIDDEN; /* every dup of a forced listener */
-int gmp_fd_manage(int fd, bool user_nonblock) GMP_HIDDEN;      /* any: a new pollable fd; 0 or -errno */
+int gmp_fd_manage(int fd, bool user_nonblock, bool edge) GMP_HIDDEN; /* any: a new pollable fd; 0 or -errno */
 void gmp_fd_close(int fd) GMP_HIDDEN;                          /* any: before close: wake parked Gs with EBADF */
 int gmp_netpoll_wait(int fd, int mode, int64_t deadline) GMP_HIDDEN; /* G: 0 ready, -EBADF, -ETIMEDOUT */
 bool gmp_netpoll_waiters(void) GMP_HIDDEN;                      /* any */
+extern _Atomic uint64_t gmp_netpoll_npoll, gmp_netpoll_nready GMP_HIDDEN; /* polls; Gs they readied */
 int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list) GMP_HIDDEN; /* any: Gs made ready, linked by schedlink */
 void gmp_netpoll_fork_child(void) GMP_HIDDEN;                   /* fork child handler: a poller of its own */
 
 /* Backend (netpoll_epoll.c). */
 int gmp_netpoll_os_init(void) GMP_HIDDEN;
 int gmp_netpoll_os_fork_child(void) GMP_HIDDEN; /* drop the parent's poller, make a new one */
-int gmp_netpoll_os_add(int fd, uint64_t token) GMP_HIDDEN;
-int gmp_netpoll_os_arm(int fd, uint64_t token, int rw) GMP_HIDDEN; /* rw: 1 read, 2 write */
+int gmp_netpoll_os_add(int fd, uint64_t token, int edge) GMP_HIDDEN; /* edge: 0 one-shot, disarmed; 1 ET read; 3 ET both */
+int gmp_netpoll_os_arm(int fd, uint64_t token, int rw) GMP_HIDDEN; /* one-shot fds; rw: 1 read, 2 write */
+int gmp_netpoll_os_edge_out(int fd, uint64_t token) GMP_HIDDEN;    /* edge fds: report writes too */
 /* Wait up to timeout_ns (-1 forever, 0 poll); calls ready(token, mode-mask) for each event. */
 int gmp_netpoll_os_wait(int64_t timeout_ns, void (*ready)(uint64_t token, int rw, void *arg), void *arg) GMP_HIDDEN;
 void gmp_netpoll_os_break(void) GMP_HIDDEN;

@@ -1,11 +1,13 @@
 /*
  * Linux backend of the netpoller: one epoll set, plus an eventfd that
- * breaks a blocking wait.  fds are armed one-shot and level-triggered for
- * exactly the directions that have a parked G, each time a G parks:
+ * breaks a blocking wait.  Sockets are registered once, edge-triggered
+ * (EPOLLOUT added the first time a write waits, so that the many sockets
+ * that never fill up report no write edges); netpoll.c keeps what an edge
+ * said until a G parks.  Other fds are armed one-shot and level-triggered
+ * for exactly the directions that have a parked G, each time a G parks:
  * arming reports an fd that is ready already, so no readiness can be lost
- * between the failed call and the park.  (Edge-triggered registration was
- * tried first and lost wake-ups on pipes: epoll reports an edge with the
- * readiness of harvest time, and a pipe's writers refill it in between.)  epoll_pwait2 gives the wait a
+ * between the failed call and the park (a pipe's RWF_NOWAIT EAGAIN may
+ * come from a contended lock, with no edge after it).  epoll_pwait2 gives the wait a
  * nanosecond timeout, so a 100 us sleep does not become 1 ms; on kernels
  * without it (ENOSYS) the timeout is rounded up to milliseconds.
  */
@@ -57,13 +59,27 @@ int gmp_netpoll_os_fork_child(void)
 	return gmp_netpoll_os_init();
 }
 
-int gmp_netpoll_os_add(int fd, uint64_t token)
+static uint32_t edge_events(int edge)
 {
-	struct epoll_event ev = {.events = EPOLLONESHOT, .data.u64 = token}; /* disarmed until a G parks */
+	if (!edge)
+		return EPOLLONESHOT; /* disarmed until a G parks */
+	return EPOLLET | EPOLLIN | EPOLLRDHUP | (edge & 2 ? EPOLLOUT : 0);
+}
+
+int gmp_netpoll_os_add(int fd, uint64_t token, int edge)
+{
+	struct epoll_event ev = {.events = edge_events(edge), .data.u64 = token};
 	long r = gmp_sys4(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, fd, &ev);
 	if (r == -EEXIST)
 		r = gmp_sys4(SYS_epoll_ctl, epfd, EPOLL_CTL_MOD, fd, &ev);
 	return (int)r;
+}
+
+/* An edge-triggered fd: add EPOLLOUT (a modification reports readiness at once, as an edge). */
+int gmp_netpoll_os_edge_out(int fd, uint64_t token)
+{
+	struct epoll_event ev = {.events = edge_events(3), .data.u64 = token};
+	return (int)gmp_sys4(SYS_epoll_ctl, epfd, EPOLL_CTL_MOD, fd, &ev);
 }
 
 int gmp_netpoll_os_arm(int fd, uint64_t token, int rw)
@@ -103,12 +119,22 @@ int gmp_netpoll_os_wait(int64_t timeout_ns, void (*ready)(uint64_t, int, void *)
 	if (n < 0)
 		return (int)n;
 	int got = 0;
+	bool broke = false;
 	for (long i = 0; i < n; i++) {
 		if (evs[i].data.u64 == BREAK_TOKEN) {
-			/* Reset first: a break that comes while we drain writes again and is not lost. */
-			atomic_store(&breaking, 0);
+			broke = true;
+			/*
+			 * Drain first, then let breaks in again.  The other order lost
+			 * every later wake-up: a break written between the reset and
+			 * the read was drained with this one, so its edge was harvested
+			 * with the count at 0 and dropped, and `breaking` stayed 1 for
+			 * good (an M blocked in the poller with a P handed to it slept
+			 * on).  A break refused meanwhile needs no write: its caller
+			 * changed what the woken poller looks at before it looked here.
+			 */
 			uint64_t v;
 			gmp_sys3(SYS_read, evfd, &v, sizeof v);
+			atomic_store(&breaking, 0);
 			continue;
 		}
 		int rw = 0;
@@ -120,5 +146,13 @@ int gmp_netpoll_os_wait(int64_t timeout_ns, void (*ready)(uint64_t, int, void *)
 		ready(evs[i].data.u64, rw, arg);
 		got++;
 	}
+	/*
+	 * A poll that does not block took a break meant for the M blocked in
+	 * the poller (epoll wakes one waiter per event, and whoever harvests
+	 * first gets it): send it again, or that M sleeps on with a P handed
+	 * to it.  With no M blocked, the next blocking poll returns at once.
+	 */
+	if (broke && timeout_ns == 0)
+		gmp_netpoll_os_break();
 	return got;
 }

@@ -152,6 +152,8 @@ struct gmp_g {
 	   hand-off kernel calls excluded; written by the M running it. */
 	int64_t cputime;
 	int64_t syscall_since;          /* gmp_nanotime() at entersyscall */
+	bool insyscall;                 /* between entersyscall's end and exitsyscall's start: a handler
+	                                   that runs here leaves the call first (signal.c) */
 	/* Affinity asked for this thread (NULL: none); applied by the G itself (gmp_apply_affinity). */
 	uint64_t *_Atomic affinity;     /* GMP_AFFINITY_WORDS words; owned by the G */
 	_Atomic bool affinity_pending;
@@ -192,6 +194,7 @@ struct gmp_p {
 	struct gmp_p *link;                   /* sched.pidle list; sched.lock */
 	uint32_t schedtick;                   /* bumped by the owner on every execute */
 	uint32_t syscalltick;                 /* bumped by the owner on every kernel call */
+	_Atomic bool idlewait;                /* its G waits in the kernel for lack of other work (core/spin.c) */
 
 	/* Local run queue: single producer (owner), many consumers (thieves). */
 	_Alignas(GMP_CACHELINE) _Atomic uint32_t runqhead; /* consumers CAS */
@@ -421,6 +424,9 @@ struct gmp_g *gmp_netpoll_ready(struct gmp_m *m, struct gmp_p *p) GMP_HIDDEN; /*
 void gmp_run_due_timers(struct gmp_p *p, int64_t now) GMP_HIDDEN;         /* g0, P held */
 bool gmp_io_spin(struct gmp_g *g, int64_t *since) GMP_HIDDEN;              /* G: retry a not-ready fd now? */
 void gmp_io_spin_won(struct gmp_g *g) GMP_HIDDEN;                          /* G: a retry got what it waited for */
+struct gmp_p *gmp_io_wait_direct(struct gmp_g *g) GMP_HIDDEN;              /* G: block in the kernel instead of parking? */
+void gmp_io_wait_done(struct gmp_g *g, struct gmp_p *p) GMP_HIDDEN;          /* G: after that wait */
+bool gmp_work_queued(void) GMP_HIDDEN;                                      /* any: a G waits on some run queue */
 
 /* runq.c: local run queues (see the algorithm notes there). */
 bool gmp_runqput(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* owner; false: moved half to global */

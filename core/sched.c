@@ -422,7 +422,11 @@ void gmp_handoffp(struct gmp_p *p)
 	GMP_TRACE(gmp_trace_handoffp(p, false));
 	gmp_lock(&gmp_sched.lock);
 	gmp_pidleput(p);
+	struct gmp_m *idle = gmp_sched.sleeper == NULL ? gmp_sched.midle : NULL;
 	gmp_unlock(&gmp_sched.lock);
+	/* An idle P and no sleeper: an idle M (passive in stopm) takes the role back. */
+	if (idle && (gmp_netpoll_waiters() || gmp_timers_next() != 0))
+		mkick(idle);
 }
 
 static _Atomic int32_t netpoll_blocker; /* 1 while an M blocks in the poller */
@@ -479,9 +483,20 @@ static bool reap_idle_m(struct gmp_m *m)
  */
 static void stopm(struct gmp_m *m)
 {
+	/*
+	 * passive: every P was busy when this M last looked.  Their Ms run
+	 * their timers and poll whenever they run out of work (sysmon every
+	 * 10 ms otherwise), so this M sleeps without the sleeper's role: an M
+	 * blocked in the poller while every P runs would be woken by each fd
+	 * event only to find no P (a cross-CPU wake-up per event, 21-25 us
+	 * on PVM guests, where the busy Ms poll in batches for free).  A P
+	 * that goes idle brings a sleeper back: its M comes here, or
+	 * handoffp kicks an idle M, which then looks again.
+	 */
+	bool passive = false;
 	for (;;) {
-		int64_t next = gmp_timers_next();
-		if (next == 0 && gmp_netpoll_waiters())
+		int64_t next = passive ? 0 : gmp_timers_next();
+		if (next == 0 && !passive && gmp_netpoll_waiters())
 			next = INT64_MAX; /* no timer, but someone must poll */
 		int64_t sw = atomic_load_explicit(&gmp_sched.sleeper_when, memory_order_relaxed);
 		bool sleeper = false;
@@ -541,6 +556,8 @@ static void stopm(struct gmp_m *m)
 				int r = gmp_kfutex_wait(&m->park, 0, timeout);
 				if (!sleeper && r == -ETIMEDOUT && reap_idle_m(m))
 					continue; /* not reaped after all: sleep again */
+				if (!sleeper && r != -ETIMEDOUT && atomic_load_explicit(&m->park, memory_order_relaxed) == 0)
+					break; /* kicked (handoffp: a P went idle, nobody polls): look again */
 			}
 			if (sleeper && gmp_sched.sleeper != m)
 				break; /* replaced by an earlier sleeper: re-evaluate */
@@ -569,7 +586,8 @@ static void stopm(struct gmp_m *m)
 			acquirep(m, p);
 			return;
 		}
-		/* every P is busy; their owners run their timers. Sleep again. */
+		/* every P is busy; their owners run their timers and poll. Sleep again. */
+		passive = true;
 	}
 woken:
 	acquirep(m, m->nextp);
@@ -1255,11 +1273,13 @@ void gmp_entersyscall(struct gmp_g *g)
 									   memory_order_release, memory_order_relaxed))
 			m->p = NULL; /* already retaken */
 	}
+	g->insyscall = true;
 	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_ENTER));
 }
 
 void gmp_exitsyscall(struct gmp_g *g)
 {
+	g->insyscall = false;
 	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_EXIT));
 	gmp_casgstatus(g, G_SYSCALL, G_RUNNING);
 	if (GMP_UNLIKELY(atomic_load_explicit(&g->sigwaitset, memory_order_relaxed)))

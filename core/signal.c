@@ -588,6 +588,26 @@ static void call_user(int sig, siginfo_t *si, void *uc)
 		((void (*)(int))fn)(sig);
 }
 
+/*
+ * The program's handler on g, here.  A G in a kernel call with hand-off
+ * (poll, epoll_wait, waitpid, pause...) leaves the call for the handler,
+ * which may call anything (a write to a self-pipe is the classic), hand-off
+ * calls and parking included, and enters it again after (the kernel restarts
+ * the call or returns EINTR from it).  It may wait for a P and come back on
+ * another M, whose mask it does not know.
+ */
+static void call_user_on(struct gmp_g *g, int sig, siginfo_t *si, void *uc)
+{
+	if (!g->insyscall) {
+		call_user(sig, si, uc);
+		return;
+	}
+	g->m->cur_sigmask = ~0ULL;
+	gmp_exitsyscall(g);
+	call_user(sig, si, uc);
+	gmp_entersyscall(g);
+}
+
 static bool is_fault(int sig, const siginfo_t *si)
 {
 	if (!si || si->si_code <= 0)
@@ -708,7 +728,7 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 		 * is raised while some remain).
 		 */
 		if (sig > 33 && !marked(si)) {
-			call_user(sig, si, ucv);
+			call_user_on(g, sig, si, ucv);
 			return;
 		}
 		bool was_pending = take(g, sig);
@@ -725,12 +745,12 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 			} else {
 				k = *si;
 			}
-			call_user(sig, &k, ucv);
+			call_user_on(g, sig, &k, ucv);
 			if (sig > 33 && (atomic_load(&g->sigpending) & bit(sig)))
 				raise_marked(g, m, sig); /* the next queued instance, after this handler */
 			return;
 		}
-		call_user(sig, si, ucv);
+		call_user_on(g, sig, si, ucv);
 		return;
 	}
 	forward(sig, si, g); /* the scheduler, or another G's TLS: no G here to run it on */

@@ -191,7 +191,9 @@ struct gmp_g *gmp_idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
 			gmp_run_due_timers(p, now);
 			if ((gp = gmp_runqget(p, inherit)) != NULL)
 				break;
-			if (gmp_netpoll_waiters() && (gp = gmp_netpoll_ready(m, p)) != NULL)
+			/* (not while an M blocks in the poller: the kernel would wake it for each event we take) */
+			if (gmp_netpoll_waiters() && atomic_load_explicit(&gmp_sched.lastpoll, memory_order_relaxed) != 0 &&
+			    (gp = gmp_netpoll_ready(m, p)) != NULL)
 				break;
 			bool stealnext = now - start >= SPIN_STEALNEXT_NS;
 			for (uint32_t k = 0; k < gmp_sched.nprocs && !gp; k++) {
@@ -226,16 +228,22 @@ struct gmp_g *gmp_idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
  * when the time ran out, between SPIN_MIN_NS and GMP_SPIN).  *since is 0
  * on the first call of a wait and then the time it began.  G, user state.
  */
+/* g's M holds its P and has nothing else to run: no queued G, no deferred wake-up, no signal for g. */
+static bool m_idle(struct gmp_g *g, struct gmp_m *m, struct gmp_p *p)
+{
+	return p && p->m == m && gmp_runqempty(p) &&
+	       atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) == 0 &&
+	       atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) == 0 &&
+	       (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~g->sigmask) == 0;
+}
+
 bool gmp_io_spin(struct gmp_g *g, int64_t *since)
 {
 	if (!g)
 		return false;
 	struct gmp_m *m = g->m;
 	struct gmp_p *p = m->p;
-	if (m->iospin <= 0 || !p || p->m != m || !gmp_runqempty(p) ||
-	    atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) != 0 ||
-	    atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) != 0 ||
-	    (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~g->sigmask) != 0)
+	if (m->iospin <= 0 || !m_idle(g, m, p))
 		return false;
 	int64_t now = gmp_nanotime();
 	int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
@@ -249,6 +257,49 @@ bool gmp_io_spin(struct gmp_g *g, int64_t *since)
 	if (now - *since < m->iospin)
 		return true;
 	adapt(&m->iospin, false);
+	return false;
+}
+
+/*
+ * Waiting in the kernel directly: an event loop's epoll_wait or poll that
+ * found nothing ready blocks in the kernel with hand-off instead of
+ * parking, when its M has nothing else to run and its P no timer.  The
+ * kernel then wakes this thread directly, as it would natively: no retries,
+ * no poller between the event and the G, no spinning M burning the CPU
+ * another process needs.  Parking instead costs the M a spin full of system
+ * calls and then a blocking poll whose wake-up must still reach the G.
+ * The P stays in P_SYSCALL marked idlewait: sysmon leaves it there while
+ * no run queue holds a G (there is nothing it could run) for up to 10 ms,
+ * then hands it on as from any kernel call; a G readied meanwhile by
+ * another P's G waits on that P's queue, which is then work queued.
+ * Returns the P to pass to gmp_io_wait_done, or NULL: park instead.
+ * G, user state.
+ */
+struct gmp_p *gmp_io_wait_direct(struct gmp_g *g)
+{
+	if (!g || g->lockedm)
+		return NULL;
+	struct gmp_m *m = g->m;
+	struct gmp_p *p = m->p;
+	if (!m_idle(g, m, p) || atomic_load_explicit(&p->timer0, memory_order_relaxed) != 0)
+		return NULL;
+	atomic_store_explicit(&p->idlewait, true, memory_order_relaxed);
+	return p;
+}
+
+void gmp_io_wait_done(struct gmp_g *g, struct gmp_p *p)
+{
+	if (g->m->p == p)
+		atomic_store_explicit(&p->idlewait, false, memory_order_relaxed);
+}
+
+bool gmp_work_queued(void)
+{
+	if (atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) != 0)
+		return true;
+	for (uint32_t i = 0; i < gmp_sched.nprocs; i++)
+		if (!gmp_runqempty(gmp_sched.allp[i]))
+			return true;
 	return false;
 }
 

@@ -32,6 +32,7 @@
  */
 #include "runtime.h"
 #include "../preload/gmp.h" /* the public struct gmp_stats: core fills it */
+#include "netpoll.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,6 +118,8 @@ int gmp_stats_collect(struct gmp_stats *out, size_t size)
 		}
 	}
 	s.threads = (uint32_t)atomic_load(&gmp_sched.ngalive);
+	s.polls = atomic_load_explicit(&gmp_netpoll_npoll, memory_order_relaxed);
+	s.poll_ready = atomic_load_explicit(&gmp_netpoll_nready, memory_order_relaxed);
 	size_t n = size < sizeof s ? size : sizeof s;
 	s.size = (uint32_t)n;
 	memcpy(out, &s, n);
@@ -158,11 +161,11 @@ static void exitstats_atexit(void)
 	if (gmp_stats_collect(&s, sizeof s) != 0)
 		return;
 	gmp_printf("gmp: exitstats switches=%llu fs_writes=%llu spins=%llu spin_wins=%llu direct_handoffs=%llu "
-		   "m_sleeps=%llu io_spins=%llu io_spin_wins=%llu steals=%llu ms=%u\n",
+		   "m_sleeps=%llu io_spins=%llu io_spin_wins=%llu steals=%llu polls=%llu poll_ready=%llu ms=%u\n",
 		   (unsigned long long)s.switches, (unsigned long long)s.fs_writes, (unsigned long long)s.spins,
 		   (unsigned long long)s.spin_wins, (unsigned long long)s.direct_handoffs,
 		   (unsigned long long)s.m_sleeps, (unsigned long long)s.io_spins, (unsigned long long)s.io_spin_wins,
-		   (unsigned long long)s.steals, s.ms);
+		   (unsigned long long)s.steals, (unsigned long long)s.polls, (unsigned long long)s.poll_ready, s.ms);
 }
 
 void gmp_stats_init(void)

@@ -56,11 +56,13 @@ static int retake(int64_t now)
 		if (s == P_RUNNING || now - p->sysmon_when < slice)
 			continue; /* a P in the runtime cannot be taken: next round */
 		if (s == P_SYSCALL && gmp_runqempty(p) && now - p->sysmon_when < USER_SLICE_NS &&
-		    atomic_load(&gmp_sched.nmspinning) + atomic_load(&gmp_sched.npidle) > 0)
-			continue; /* nothing waits for this P and others are free */
+		    (atomic_load(&gmp_sched.nmspinning) + atomic_load(&gmp_sched.npidle) > 0 ||
+		     (atomic_load_explicit(&p->idlewait, memory_order_relaxed) && !gmp_work_queued())))
+			continue; /* nothing waits for this P, and others are free or it has nothing to run (spin.c) */
 		if (!atomic_compare_exchange_strong(&p->status, &s, P_RUNNING))
 			continue;
 		p->m = NULL; /* the old M must see at once that the P is no longer its own */
+		atomic_store_explicit(&p->idlewait, false, memory_order_relaxed);
 		p->sysmon_when = 0;
 		GMP_TRACE(gmp_trace_retake(p, s)); /* s: the status it had */
 		gmp_sysmon_nretake++;

@@ -98,6 +98,9 @@ struct gmp_stats {
 	uint64_t m_sleeps;    /* times a kernel thread of the scheduler slept for lack of work */
 	uint64_t io_spins;    /* blocking I/O calls retried in place instead of parking */
 	uint64_t io_spin_wins; /* of them, those that completed without parking */
+	/* Since 0.3 */
+	uint64_t polls;       /* netpoller waits (epoll_wait calls), blocking or not */
+	uint64_t poll_ready;  /* threads those polls made runnable (polls / poll_ready: events per system call) */
 };
 
 /*

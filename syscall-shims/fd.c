@@ -31,10 +31,11 @@ int64_t gmp_fd_timeout(int fd, int mode)
 	return atomic_load_explicit(mode == GMP_NETPOLL_READ ? &rcvto[fd] : &sndto[fd], memory_order_relaxed);
 }
 
-static int manage(long fd, bool nonblock)
+/* edge: a socket, registered edge-triggered (core/netpoll.h) */
+static int manage(long fd, bool nonblock, bool edge)
 {
 	if (fd >= 0 && gmp_inited == 2) {
-		gmp_fd_manage((int)fd, nonblock);
+		gmp_fd_manage((int)fd, nonblock, edge);
 		if (fd < MAXTO) {
 			atomic_store(&rcvto[fd], 0);
 			atomic_store(&sndto[fd], 0);
@@ -43,19 +44,19 @@ static int manage(long fd, bool nonblock)
 	return (int)fd;
 }
 
-int gmp_fd_adopt_accepted(int nfd, int flags) { return manage(nfd, flags & SOCK_NONBLOCK); }
+int gmp_fd_adopt_accepted(int nfd, int flags) { return manage(nfd, flags & SOCK_NONBLOCK, true); }
 
 GMP_EXPORT int socket(int dom, int type, int proto)
 {
-	return manage(shim_ret(gmp_sys3(SYS_socket, dom, type, proto)), type & SOCK_NONBLOCK);
+	return manage(shim_ret(gmp_sys3(SYS_socket, dom, type, proto)), type & SOCK_NONBLOCK, true);
 }
 
 GMP_EXPORT int socketpair(int dom, int type, int proto, int sv[2])
 {
 	long r = shim_ret(gmp_sys4(SYS_socketpair, dom, type, proto, sv));
 	if (r == 0) {
-		manage(sv[0], type & SOCK_NONBLOCK);
-		manage(sv[1], type & SOCK_NONBLOCK);
+		manage(sv[0], type & SOCK_NONBLOCK, true);
+		manage(sv[1], type & SOCK_NONBLOCK, true);
 	}
 	return (int)r;
 }
@@ -64,8 +65,8 @@ GMP_EXPORT int pipe2(int fds[2], int flags)
 {
 	long r = shim_ret(gmp_sys2(SYS_pipe2, fds, flags));
 	if (r == 0) {
-		manage(fds[0], flags & O_NONBLOCK);
-		manage(fds[1], flags & O_NONBLOCK);
+		manage(fds[0], flags & O_NONBLOCK, false);
+		manage(fds[1], flags & O_NONBLOCK, false);
 	}
 	return (int)r;
 }
@@ -74,23 +75,23 @@ GMP_EXPORT int pipe(int fds[2]) { return pipe2(fds, 0); }
 
 GMP_EXPORT int eventfd(unsigned v, int flags)
 {
-	return manage(shim_ret(gmp_sys2(SYS_eventfd2, v, flags)), flags & EFD_NONBLOCK);
+	return manage(shim_ret(gmp_sys2(SYS_eventfd2, v, flags)), flags & EFD_NONBLOCK, false);
 }
 
 GMP_EXPORT int timerfd_create(int clk, int flags)
 {
-	return manage(shim_ret(gmp_sys2(SYS_timerfd_create, clk, flags)), flags & TFD_NONBLOCK);
+	return manage(shim_ret(gmp_sys2(SYS_timerfd_create, clk, flags)), flags & TFD_NONBLOCK, false);
 }
 
 GMP_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
 {
 	long r = shim_ret(gmp_sys4(SYS_signalfd4, fd, mask, 8, flags));
 	if (r >= 0 && fd == -1)
-		manage(r, flags & SFD_NONBLOCK);
+		manage(r, flags & SFD_NONBLOCK, false);
 	return (int)r;
 }
 
-GMP_EXPORT int inotify_init1(int flags) { return manage(shim_ret(gmp_sys1(SYS_inotify_init1, flags)), flags & IN_NONBLOCK); }
+GMP_EXPORT int inotify_init1(int flags) { return manage(shim_ret(gmp_sys1(SYS_inotify_init1, flags)), flags & IN_NONBLOCK, false); }
 GMP_EXPORT int inotify_init(void) { return inotify_init1(0); }
 
 GMP_EXPORT int close(int fd)
@@ -104,7 +105,7 @@ static int dup_like(long r, int oldfd)
 	if (r >= 0) {
 		struct gmp_pollfd *pd = gmp_fd_get(oldfd);
 		if (pd) {
-			manage(r, gmp_fd_nonblock(oldfd, pd));
+			manage(r, gmp_fd_nonblock(oldfd, pd), pd->edge);
 			struct gmp_pollfd *np = gmp_fd_get((int)r);
 			if (np) {
 				np->forced_nonblock = pd->forced_nonblock; /* same file description */
@@ -241,7 +242,7 @@ static int open_common(int dirfd, const char *path, int flags, mode_t mode)
 	if (r >= 0 && !(flags & O_PATH)) {
 		struct stat st;
 		if (gmp_sys2(SYS_fstat, r, &st) == 0 && S_ISFIFO(st.st_mode))
-			manage(r, flags & O_NONBLOCK);
+			manage(r, flags & O_NONBLOCK, false);
 	}
 	return (int)r;
 }

@@ -71,6 +71,16 @@ static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
 	long r = gmp_sys3(SYS_poll, fds, n, 0);
 	if (r != 0 || timeout == 0)
 		return (int)shim_ret(r);
+	struct gmp_g *g = gmp_getg();
+	struct gmp_p *dp = gmp_io_wait_direct(g);
+	if (dp) {
+		/* nothing else to run here: block in the kernel as natively (core/spin.c), in glibc's cancellable call */
+		GMP_REAL(int, poll, (struct pollfd *, nfds_t, int));
+		int rr;
+		HANDOFF(rr = real_poll(fds, n, timeout));
+		gmp_io_wait_done(g, dp);
+		return rr;
+	}
 	int64_t deadline = deadline_ms(timeout);
 	if ((r = spin_retry(SYS_poll, (long)fds, (long)n, 0)) != 0)
 		return (int)shim_ret(r);
@@ -93,7 +103,7 @@ static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
 			return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);
 		}
 	}
-	if (gmp_fd_manage(ep, false) != 0 || !gmp_fd_get(ep)) {
+	if (gmp_fd_manage(ep, false, false) != 0 || !gmp_fd_get(ep)) {
 		gmp_sys1(SYS_close, ep); /* no fd record (out of memory): poll in the kernel */
 		return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);
 	}
@@ -223,10 +233,22 @@ GMP_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struc
 static int epoll_parked(int epfd, struct epoll_event *ev, int max, int timeout)
 {
 	long r = gmp_sys4(SYS_epoll_wait, epfd, ev, max, 0);
-	if (r != 0 || timeout == 0 || (r = spin_retry(SYS_epoll_wait, epfd, (long)ev, max)) != 0)
+	if (r != 0 || timeout == 0)
+		return (int)shim_ret(r);
+	struct gmp_g *g = gmp_getg();
+	struct gmp_p *dp = gmp_io_wait_direct(g);
+	if (dp) {
+		/* nothing else to run here: block in the kernel as natively (core/spin.c), in glibc's cancellable call */
+		GMP_REAL(int, epoll_wait, (int, struct epoll_event *, int, int));
+		int rr;
+		HANDOFF(rr = real_epoll_wait(epfd, ev, max, timeout));
+		gmp_io_wait_done(g, dp);
+		return rr;
+	}
+	if ((r = spin_retry(SYS_epoll_wait, epfd, (long)ev, max)) != 0)
 		return (int)shim_ret(r);
 	if (!gmp_fd_get(epfd))
-		gmp_fd_manage(epfd, false); /* an epoll fd is ours to watch: it is never read through stdio */
+		gmp_fd_manage(epfd, false, true); /* ours to watch, edge-triggered (a new ready item is an edge); never read through stdio */
 	if (!gmp_fd_get(epfd))
 		return (int)shim_handoff6(SYS_epoll_wait, epfd, (long)ev, max, timeout, 0, 0);
 	int64_t deadline = deadline_ms(timeout);
