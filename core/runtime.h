@@ -285,10 +285,6 @@ struct gmp_sched {
 	struct gmp_m *midle;                  /* lock */
 	int32_t nmidle;                       /* lock */
 	int32_t nmtotal;                      /* Ms created; lock */
-	_Atomic int32_t nmspinning;           /* atomic */
-	_Atomic int32_t nidlespin;            /* Ms spinning idle with a P (sched.c); atomic */
-	struct gmp_m *_Atomic spinm;          /* an M in findrunnable with its nextg slot open, a hint for
-	                                         hand-offs; set by that M, cleared (CAS) by it when it closes */
 	int64_t spinmax;                      /* most ns an idle M spins (GMP_SPIN); 0: never; immutable */
 	struct gmp_g *gfree;                  /* global free Gs, stacks warm; lock */
 	struct gmp_g *gfree_aging;            /* warm, and unused since sysmon's last trim; lock */
@@ -303,6 +299,16 @@ struct gmp_sched {
 	struct gmp_m *_Atomic allm;           /* push-only list */
 	_Atomic int32_t ngalive;              /* live user threads, incl. main */
 	_Atomic uint64_t goidgen;
+
+	/*
+	 * Written by every M that enters or leaves findrunnable: a line of
+	 * their own, away from runqsize and the rest that spinners poll (a
+	 * write here would take the line from under every spinning M).
+	 */
+	_Alignas(64) _Atomic int32_t nmspinning; /* atomic */
+	_Atomic int32_t nidlespin;            /* Ms spinning idle with a P (sched.c); atomic */
+	struct gmp_m *_Atomic spinm;          /* an M in findrunnable with its nextg slot open, a hint for
+	                                         hand-offs; set by that M, cleared (CAS) by it when it closes */
 
 	/* Read on every return to user code (gmp_releasep_user): a line of its own, read-mostly. */
 	_Alignas(64) _Atomic int32_t nrtq;    /* real-time Gs at the front of the global runq; lock */

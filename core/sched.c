@@ -652,7 +652,8 @@ top:;
 	struct gmp_p *p = m->p;
 	*inherit = false;
 	atomic_store(&m->nextg, NULL); /* open for a waker's hand-off until we run a G or give up p */
-	atomic_store_explicit(&gmp_sched.spinm, m, memory_order_relaxed);
+	if (atomic_load_explicit(&gmp_sched.spinm, memory_order_relaxed) != m)
+		atomic_store_explicit(&gmp_sched.spinm, m, memory_order_relaxed);
 	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) != 0))
 		gmp_futex_run_deferred(p);
 	int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
