@@ -641,7 +641,7 @@ static void dump_all(struct gmp_g *skip, pid_t me, bool full)
 			   (unsigned long long)pp);
 	/* allg is push-only: walking it without the lock is safe (and a dump must not block). */
 	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink) {
-		uint32_t st = atomic_load(&g->status);
+		uint32_t st = gmp_gstatus(g);
 		if (st == G_IDLE || st == G_DEAD || g == skip)
 			continue;
 		print_g(g, st, now, syms);
@@ -708,7 +708,7 @@ static void die(int sig)
 static struct gmp_g *faulting_g(pid_t me, uintptr_t sp)
 {
 	struct gmp_g *g = gmp_getg();
-	if (!g || !g->m || g->m->tid != me || g->m->curg != g || atomic_load(&g->status) == G_DEAD)
+	if (!g || !g->m || g->m->tid != me || g->m->curg != g || gmp_gstatus(g) == G_DEAD)
 		return NULL;
 	struct gmp_stack *s0 = &g->m->g0.stack;
 	if (s0->lo && sp >= (uintptr_t)s0->lo && sp < (uintptr_t)s0->lo + s0->size)
@@ -724,7 +724,7 @@ static __attribute__((noinline)) void fatal_report(struct gmp_g *g, ucontext_t *
 {
 	void *tp = held ? tp_enter(0) : NULL;
 	if (g)
-		print_g(g, atomic_load(&g->status), gmp_nanotime(), tp != NULL);
+		print_g(g, gmp_gstatus(g), gmp_nanotime(), tp != NULL);
 	if (tp) {
 		struct trace t;
 		unwind(uc, true, &t);
@@ -875,7 +875,7 @@ void gmp_schedtrace(int64_t now)
 			   p ? (int)p->id : -1, g ? (long long)g->goid : -1LL, m->spinning);
 	}
 	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink) {
-		uint32_t st = atomic_load(&g->status);
+		uint32_t st = gmp_gstatus(g);
 		if (st == G_IDLE || st == G_DEAD)
 			continue;
 		gmp_printf("  G%llu: status=%s(%s) m=%lld\n", (unsigned long long)g->goid, gmp_gstatus_name(st),
@@ -902,7 +902,7 @@ void gmp_deadlock_check(void)
 		return;
 	int waiting = 0;
 	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink) {
-		uint32_t st = atomic_load(&g->status);
+		uint32_t st = gmp_gstatus(g);
 		if (st == G_RUNNABLE || st == G_RUNNING || st == G_SYSCALL)
 			return;
 		if (st == G_WAITING)

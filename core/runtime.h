@@ -100,8 +100,9 @@ struct gmp_trace_buf;
 struct gmp_g {
 	struct gmp_ctx ctx;             /* saved registers; written by the G itself in gmp_ctx_switch,
 	                                   read by the M that resumes it */
-	_Atomic uint32_t status;        /* enum gmp_gstatus; gmp_casgstatus only */
+	_Atomic uint32_t status;        /* enum gmp_gstatus; gmp_casgstatus only; read through gmp_gstatus */
 	uint32_t index;                 /* immutable: slot number, gives the fake tid */
+	uint32_t epoch;                 /* gmp_sched.epoch when it left G_IDLE (created, adopted) */
 	uint64_t goid;                  /* set at creation; immutable while the G lives */
 	struct gmp_m *m;                /* M running it; written by that M on g0 */
 	void *tcb;                      /* immutable: its glibc struct pthread (= pthread_t) */
@@ -226,6 +227,7 @@ struct gmp_p {
 struct gmp_m {
 	struct gmp_g g0;                      /* scheduler context; g0.tcb is the M's own TCB */
 	uint64_t id;                          /* immutable */
+	uint32_t epoch;                       /* gmp_sched.epoch of its kernel thread's process (fork.c) */
 	pid_t tid;                            /* immutable: kernel thread id */
 	struct gmp_g *curg;                   /* G running on this M, or NULL; this M only */
 	struct gmp_p *p;                      /* P it holds or held when its G entered user code */
@@ -317,6 +319,7 @@ struct gmp_sched {
 	uint32_t maxthreads;                  /* immutable after init */
 	struct gmp_p **allp;                  /* immutable after init */
 	pid_t pid;                            /* refreshed in a fork child */
+	uint32_t epoch;                       /* bumped in a fork child: older live Gs are the parent's */
 
 	_Alignas(64) size_t stacksize;        /* default stack reservation; attr_default lock */
 	size_t guardsize;
@@ -352,6 +355,22 @@ int64_t gmp_nanotime(void) GMP_HIDDEN;                  /* any: CLOCK_MONOTONIC 
 
 /* sched.c */
 void gmp_casgstatus(struct gmp_g *g, uint32_t from, uint32_t to) GMP_HIDDEN;
+/*
+ * A G's status as seen from here: a G of the parent that was alive at a
+ * fork is dead in the child (fork.c leaves it untouched, since writing to
+ * every G would copy a page each).  Any thread.
+ */
+static inline uint32_t gmp_gstatus(struct gmp_g *g)
+{
+	uint32_t st = atomic_load(&g->status);
+	return st != G_IDLE && st != G_DEAD && g->epoch != gmp_sched.epoch ? G_DEAD : st;
+}
+/* A G of the parent, alive at a fork, seen in the child. */
+static inline bool gmp_g_forked_away(struct gmp_g *g)
+{
+	uint32_t st = atomic_load(&g->status);
+	return st != G_IDLE && st != G_DEAD && g->epoch != gmp_sched.epoch;
+}
 struct gmp_p *gmp_acquirep_user(struct gmp_g *g) GMP_HIDDEN; /* G: take own P back (may reschedule) */
 bool gmp_rt_preempt(struct gmp_p *p) GMP_HIDDEN;            /* G, P held: a higher real-time G waits */
 static inline void gmp_releasep_user(struct gmp_p *p)       /* G, P held: back to user code */

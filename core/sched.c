@@ -64,6 +64,8 @@ void gmp_casgstatus(struct gmp_g *g, uint32_t from, uint32_t to)
 	if (GMP_UNLIKELY(!gstatus_ok(from, to)))
 		gmp_fatal("illegal G status change %s -> %s (G %llu)", gmp_gstatus_name(from), gmp_gstatus_name(to),
 			  (unsigned long long)g->goid);
+	if (from == G_IDLE)
+		g->epoch = gmp_sched.epoch; /* created or adopted in this process */
 	uint32_t old = from;
 	if (GMP_UNLIKELY(!atomic_compare_exchange_strong_explicit(&g->status, &old, to, memory_order_acq_rel,
 								  memory_order_acquire)))
@@ -314,6 +316,7 @@ static int newm(struct gmp_p *p, bool spinning)
 		return -ENOMEM;
 	m->nextp = p;
 	m->spinning = spinning;
+	m->epoch = gmp_sched.epoch;
 	p->m = m;
 	/*
 	 * The kernel thread is an ordinary glibc thread: it has its own TCB

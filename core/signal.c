@@ -311,7 +311,7 @@ static void interrupt(struct gmp_g *t)
 
 int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 {
-	uint32_t st = atomic_load(&t->status);
+	uint32_t st = gmp_gstatus(t);
 	if (st == G_DEAD || st == G_IDLE)
 		return 0;
 	bool blocked = (t->sigmask & bit(sig)) != 0, restart;
@@ -365,7 +365,7 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 /* g0 or sysmon: a G got a forwarded signal; end its wait, or make it take the signal. */
 void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p)
 {
-	uint32_t st = atomic_load(&t->status);
+	uint32_t st = gmp_gstatus(t);
 	if (st == G_WAITING) {
 		gmp_futex_cancel_gp(t, -EINTR, p);
 		gmp_netpoll_cancel_gp(t, -EINTR, p);
@@ -373,8 +373,12 @@ void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p)
 	}
 	uint64_t set = atomic_load(&t->sigpending) & ~t->sigmask;
 	struct gmp_m *m = t->m;
-	if (set && (st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t)
-		raise_marked(t, m, __builtin_ctzll(set) + 1);
+	if (set && (st == G_RUNNING || st == G_SYSCALL)) {
+		if (m && m->curg == t)
+			raise_marked(t, m, __builtin_ctzll(set) + 1);
+		else
+			gmp_defer((uintptr_t)t | 1); /* parking: its M left it, its status is not waiting yet; again soon */
+	}
 	/* runnable: it takes them when it runs (gmp_deliver_pending) */
 }
 
@@ -537,7 +541,7 @@ void gmp_testcancel(void)
 
 void gmp_signal_cancel(struct gmp_g *t)
 {
-	uint32_t st = atomic_load(&t->status);
+	uint32_t st = gmp_gstatus(t);
 	if (st == G_DEAD || st == G_IDLE)
 		return;
 	atomic_fetch_or(&t->sigpending, bit(SIGCANCEL_NR));
@@ -617,7 +621,7 @@ static bool is_fault(int sig, const siginfo_t *si)
 
 static bool alive(struct gmp_g *g)
 {
-	uint32_t st = atomic_load(&g->status);
+	uint32_t st = gmp_gstatus(g);
 	return st != G_DEAD && st != G_IDLE && !g->isg0;
 }
 

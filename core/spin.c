@@ -96,7 +96,8 @@ bool gmp_handoff_nextg(struct gmp_g *gp)
 	if (gp->lockedm)
 		return false;
 	struct gmp_m *lm = gp->m; /* the M that ran it last (never cleared; Ms are never freed) */
-	if (lm && __atomic_load_n(&lm->cur_tp, __ATOMIC_RELAXED) == gp->tcb && offer_nextg(lm, gp))
+	if (lm && lm->epoch == gmp_sched.epoch && /* (not a parent's M, in a fork child) */
+	    __atomic_load_n(&lm->cur_tp, __ATOMIC_RELAXED) == gp->tcb && offer_nextg(lm, gp))
 		return true;
 	/*
 	 * Its TCB is loaded nowhere we can reach: any M pays an FS write to

@@ -307,7 +307,7 @@ void gmp_shrink_parked_stacks(int64_t now)
 		}
 		shrink_cursor = g->alllink; /* immutable once g is on allg */
 		if (g->ismain || g->isg0 || g->stack.user || !g->stack.map ||
-		    atomic_load_explicit(&g->status, memory_order_relaxed) != G_WAITING)
+		    gmp_gstatus(g) != G_WAITING) /* (a fork child's copies of the parent's threads are dead) */
 			continue;
 		int64_t since = g->waitsince;
 		if (since == g->shrunk_since || now - since < shrink_after)

@@ -94,7 +94,7 @@ int gmp_stats_collect(struct gmp_stats *out, size_t size)
 	}
 	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink) {
 		struct gmp_g *g = m->curg;
-		if (g && atomic_load_explicit(&g->status, memory_order_relaxed) == G_SYSCALL)
+		if (g && gmp_gstatus(g) == G_SYSCALL)
 			s.ms_syscall++;
 		s.fs_writes += m->nfswrite;
 		s.spins += m->nspin;
@@ -106,7 +106,7 @@ int gmp_stats_collect(struct gmp_stats *out, size_t size)
 	}
 	/* allg is push-only: walking it without allglock is safe, as the dump does. */
 	for (struct gmp_g *g = __atomic_load_n(&gmp_sched.allg, __ATOMIC_ACQUIRE); g; g = g->alllink) {
-		switch (atomic_load_explicit(&g->status, memory_order_relaxed)) {
+		switch (gmp_gstatus(g)) {
 		case G_RUNNABLE: s.runnable++; break;
 		case G_RUNNING: s.running++; break;
 		case G_SYSCALL: s.syscall++; break;

@@ -556,7 +556,7 @@ void gmp_tcb_dlopen_sync(void)
 			 * has no frames: its stack now starts lower.  A live one
 			 * has frames there.
 			 */
-			uint32_t st = atomic_load(&g->status);
+			uint32_t st = gmp_gstatus(g);
 			if (st != G_IDLE && st != G_DEAD)
 				gmp_fatal("dlopen: a module's initial-exec TLS reaches %zu bytes below the thread "
 					  "pointer, into the stacks of live threads (gmp keeps %zu bytes; run with "

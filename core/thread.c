@@ -412,6 +412,8 @@ int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk
 {
 	if (reaped(t))
 		return try ? EBUSY : ESRCH; /* NPTL's tryjoin sees the freed descriptor's tid (-1) as running */
+	if (gmp_g_forked_away(t))
+		return EINVAL; /* a thread of the parent, seen in a fork child: never reaped here */
 	struct gmp_g *self = gmp_getg();
 	if (!try)
 		gmp_testcancel();
@@ -456,6 +458,8 @@ int gmp_thread_detach(struct gmp_g *t)
 {
 	if (reaped(t))
 		return ESRCH;
+	if (gmp_g_forked_away(t))
+		return EINVAL; /* a thread of the parent, seen in a fork child */
 	uint32_t w = atomic_load(&t->joinword);
 	for (;;) {
 		if ((w & GMP_JOIN_MODE) != GMP_JOIN_JOINABLE)

@@ -44,7 +44,7 @@ static struct gmp_g *clock_g(clockid_t clk)
 	uint32_t index = (uint32_t)(tid - FAKE_TID_BASE);
 	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink) /* push-only list */
 		if (g->index == index && !g->isg0) {
-			uint32_t st = atomic_load(&g->status);
+			uint32_t st = gmp_gstatus(g);
 			return st == G_DEAD || st == G_IDLE ? NULL : g;
 		}
 	return NULL;

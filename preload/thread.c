@@ -315,7 +315,7 @@ GMP_EXPORT int pthread_cancel(pthread_t th)
 	struct gmp_g *t = gmp_thread_g(th);
 	if (!t)
 		return real_pthread_cancel(th);
-	if (atomic_load(&t->status) == G_DEAD)
+	if (gmp_gstatus(t) == G_DEAD)
 		return 0;
 	if (t == gmp_getg())
 		return real_pthread_cancel(th);
