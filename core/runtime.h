@@ -248,6 +248,9 @@ struct gmp_m {
 	struct gmp_g *lockedg;                /* the only G this M runs, or NULL; see gmp_lockm */
 	bool endnow;                          /* its locked G left robust PI locks: the thread ends */
 	int64_t runstart;                     /* gmp_nanotime() when curg started running; this M only */
+	int64_t stopnow;                      /* gmp_nanotime() when the last G stopped, for park_m and the
+	                                         spin that follows (a clock read is ~25 ns on PVM guests);
+	                                         0 once stale (stopm); this M only */
 	struct gmp_stack sigstack;            /* alternate signal stack of the kernel thread (fatal
 	                                         signals, stack overflow); this M only; debug.c */
 	struct gmp_trace_buf *_Atomic tracebuf; /* GMP_TRACE records of this M; written by this M only,

@@ -486,6 +486,7 @@ static bool reap_idle_m(struct gmp_m *m)
  */
 static void stopm(struct gmp_m *m)
 {
+	m->stopnow = 0; /* the time the last G stopped is stale once we sleep */
 	/*
 	 * passive: every P was busy when this M last looked.  Their Ms run
 	 * their timers and poll whenever they run out of work (sysmon every
@@ -802,7 +803,9 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 	atomic_store_explicit(&p->status, P_USER, memory_order_release);
 	m->runstart = gmp_nanotime();
 	gmp_ctx_switch(&m->g0.ctx, &gp->ctx);
-	gp->cputime += gmp_nanotime() - m->runstart;
+	int64_t now = gmp_nanotime();
+	gp->cputime += now - m->runstart;
+	m->stopnow = now;
 	GMP_TRACE(gmp_trace_gostop(m, gp));
 	m->curg = NULL;
 }
@@ -1092,6 +1095,7 @@ struct gmp_p *gmp_acquirep_async(struct gmp_g *g, uint32_t *from)
 static void park_m(struct gmp_m *m, struct gmp_g *gp)
 {
 	GMP_TRACE(gmp_trace_park(m, gp)); /* before unlockf: after it, a waker owns gp */
+	gp->waitsince = m->stopnow; /* when it stopped running (execute) */
 	gmp_casgstatus(gp, G_RUNNING, G_WAITING);
 	void (*f)(void *) = m->unlockf;
 	if (f) {
@@ -1105,7 +1109,6 @@ void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *a
 	struct gmp_m *m = g->m;
 	gmp_assert(m->p == p && atomic_load_explicit(&p->status, memory_order_relaxed) == P_RUNNING);
 	g->waitreason = (uint8_t)why;
-	g->waitsince = gmp_nanotime();
 	m->unlockf = unlockf;
 	m->unlockarg = arg;
 	mcall(g, park_m);

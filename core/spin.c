@@ -172,7 +172,9 @@ struct gmp_g *gmp_idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
 		atomic_fetch_add(&gmp_sched.nmspinning, 1);
 	}
 	m->nspin++;
-	int64_t start = gmp_nanotime(), now = start, end = start + m->spinbudget;
+	/* (a G stopped on this M just now: its time saves a clock read per hand-off) */
+	int64_t start = m->stopnow ? m->stopnow : gmp_nanotime(), now = start, end = start + m->spinbudget;
+	m->stopnow = 0;
 	struct gmp_g *gp = NULL;
 	*inherit = false;
 	for (uint32_t i = 1;; i++) {
