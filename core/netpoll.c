@@ -115,6 +115,7 @@ int gmp_fd_manage(int fd, bool user_nonblock, bool edge)
 	pd->rg = pd->wg = NULL;
 	pd->edge = edge;
 	pd->edge_out = false;
+	pd->stream = false;
 	pd->rready = pd->wready = false;
 	uint64_t token = (uint64_t)fd << 32 | pd->seq;
 	pd->registered = gmp_netpoll_os_add(fd, token, edge ? 1 : 0) == 0;

@@ -39,6 +39,7 @@ struct gmp_pollfd {
 	int fd;                   /* the fd this record is for */
 	bool edge;                /* registered edge-triggered for reading (sockets) */
 	bool edge_out;            /* ... and for writing: added when a write first waits */
+	bool stream;              /* a SOCK_STREAM socket: read/write are recv/send (no iovec to copy) */
 	bool rready, wready;      /* edge: an edge came while no G of that direction was parked */
 	struct gmp_g *rg, *wg;    /* parked reader / writer */
 	int rres, wres;           /* what the parked G is told: 0 ready, -EBADF closed, -ETIMEDOUT */

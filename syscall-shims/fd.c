@@ -44,19 +44,30 @@ static int manage(long fd, bool nonblock, bool edge)
 	return (int)fd;
 }
 
-int gmp_fd_adopt_accepted(int nfd, int flags) { return manage(nfd, flags & SOCK_NONBLOCK, true); }
+/* A socket: edge-triggered; stream says read/write may be recv/send (io.c). */
+static int manage_sock(long fd, bool nonblock, bool stream)
+{
+	manage(fd, nonblock, true);
+	struct gmp_pollfd *pd = fd >= 0 ? gmp_fd_get((int)fd) : NULL;
+	if (pd)
+		pd->stream = stream;
+	return (int)fd;
+}
+
+int gmp_fd_adopt_accepted(int nfd, int flags, bool stream) { return manage_sock(nfd, flags & SOCK_NONBLOCK, stream); }
 
 GMP_EXPORT int socket(int dom, int type, int proto)
 {
-	return manage(shim_ret(gmp_sys3(SYS_socket, dom, type, proto)), type & SOCK_NONBLOCK, true);
+	return manage_sock(shim_ret(gmp_sys3(SYS_socket, dom, type, proto)), type & SOCK_NONBLOCK,
+			   (type & 0xf) == SOCK_STREAM);
 }
 
 GMP_EXPORT int socketpair(int dom, int type, int proto, int sv[2])
 {
 	long r = shim_ret(gmp_sys4(SYS_socketpair, dom, type, proto, sv));
 	if (r == 0) {
-		manage(sv[0], type & SOCK_NONBLOCK, true);
-		manage(sv[1], type & SOCK_NONBLOCK, true);
+		manage_sock(sv[0], type & SOCK_NONBLOCK, (type & 0xf) == SOCK_STREAM);
+		manage_sock(sv[1], type & SOCK_NONBLOCK, (type & 0xf) == SOCK_STREAM);
 	}
 	return (int)r;
 }
@@ -109,6 +120,7 @@ static int dup_like(long r, int oldfd)
 			struct gmp_pollfd *np = gmp_fd_get((int)r);
 			if (np) {
 				np->forced_nonblock = pd->forced_nonblock; /* same file description */
+				np->stream = pd->stream;
 				np->no_nowait = pd->no_nowait;
 				np->ino = pd->ino;
 				np->user_nonblock = pd->user_nonblock;

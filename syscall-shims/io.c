@@ -58,6 +58,7 @@ long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long
 #define WR GMP_NETPOLL_WRITE
 
 static long write_all(int fd, const struct iovec *iov, int cnt);
+static long send_all(int fd, const void *buf, size_t want, int flags);
 
 /* The record of a managed fd the program uses in blocking mode, else NULL. */
 static struct gmp_pollfd *blocking_managed(int fd)
@@ -72,9 +73,21 @@ static struct gmp_pollfd *blocking_managed(int fd)
 static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov, int cnt)
 {
 	struct gmp_pollfd *pd = blocking_managed(fd);
-	if (!pd)
-		return gmp_fd_get(fd) ? gmp_syscall6(plain_nr, fd, (long)iov, cnt, 0, 0, 0)
-				      : shim_handoff_raw(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
+	if (!pd) {
+		if (!gmp_fd_get(fd))
+			return shim_handoff_raw(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
+		if (cnt == 1) /* the program's non-blocking fd: read/write themselves, no iovec to copy in */
+			return gmp_syscall6(mode == RD ? SYS_read : SYS_write, fd, (long)iov[0].iov_base,
+					    (long)iov[0].iov_len, 0, 0, 0);
+		return gmp_syscall6(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
+	}
+	if (pd->stream && cnt == 1 && iov[0].iov_len > 0) {
+		/* a stream socket: read and write are recv and send (recv(2)), which take MSG_DONTWAIT */
+		if (mode == RD)
+			return gmp_shim_io(fd, RD, SYS_recvfrom, fd, (long)iov[0].iov_base, (long)iov[0].iov_len,
+					   MSG_DONTWAIT, 0, 0);
+		return send_all(fd, iov[0].iov_base, iov[0].iov_len, 0);
+	}
 	if (!pd->no_nowait) {
 		long r = mode == GMP_NETPOLL_READ ? gmp_shim_io(fd, RD, SYS_preadv2, fd, (long)iov, cnt, -1, 0, RWF_NOWAIT)
 						  : write_all(fd, iov, cnt);
@@ -153,6 +166,24 @@ GMP_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 
 GMP_EXPORT ssize_t writev(int fd, const struct iovec *v, int n) { return shim_ret(rw_blocking(fd, WR, SYS_writev, v, n)); }
 
+/*
+ * A blocking send on a managed socket (no address): completes fully on a
+ * stream socket, as the kernel's does (datagrams go out whole or not at
+ * all).  Returns bytes sent, or -errno if none was.
+ */
+static long send_all(int fd, const void *buf, size_t want, int flags)
+{
+	size_t sent = 0;
+	do {
+		long r = gmp_shim_io(fd, WR, SYS_sendto, fd, (long)buf + (long)sent, (long)(want - sent),
+				     flags | MSG_DONTWAIT, 0, 0);
+		if (r < 0)
+			return sent ? (long)sent : r;
+		sent += (size_t)r;
+	} while (sent < want);
+	return (long)sent;
+}
+
 /* Socket calls take a per-call MSG_DONTWAIT. */
 static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long a4, long a5, int flagpos)
 {
@@ -171,6 +202,8 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 		const struct msghdr *mh = (const struct msghdr *)a1;
 		return shim_ret(write_all_ex(fd, mh->msg_iov, (int)mh->msg_iovlen, mh, flags));
 	}
+	if (mode == WR && nr == SYS_sendto && !a4)
+		return shim_ret(send_all(fd, (const void *)a1, (size_t)a2, flags));
 	if (mode == WR && nr == SYS_sendto) {
 		/* a blocking send completes fully on a stream socket (datagrams go out whole or not at all) */
 		size_t sent = 0, want = (size_t)a2;
@@ -223,7 +256,7 @@ GMP_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) { return
 GMP_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off) __attribute__((alias("pread")));
 GMP_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) __attribute__((alias("pwrite")));
 
-int gmp_fd_adopt_accepted(int nfd, int flags) GMP_HIDDEN;
+int gmp_fd_adopt_accepted(int nfd, int flags, bool stream) GMP_HIDDEN;
 static long connect_wait(int fd, const struct sockaddr *sa, socklen_t sl);
 
 GMP_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *sl, int flags)
@@ -237,7 +270,7 @@ GMP_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *sl, int flags)
 	else
 		r = shim_handoff6(SYS_accept4, fd, (long)sa, (long)sl, flags, 0, 0);
 	if (r >= 0)
-		gmp_fd_adopt_accepted((int)r, flags);
+		gmp_fd_adopt_accepted((int)r, flags, pd && pd->stream); /* a stream listener's connections are streams */
 	return (int)r;
 }
 
