@@ -371,8 +371,7 @@ static inline uint32_t gmp_gstatus(struct gmp_g *g)
 /* A G of the parent, alive at a fork, seen in the child. */
 static inline bool gmp_g_forked_away(struct gmp_g *g)
 {
-	uint32_t st = atomic_load(&g->status);
-	return st != G_IDLE && st != G_DEAD && g->epoch != gmp_sched.epoch;
+	return gmp_gstatus(g) != atomic_load(&g->status);
 }
 struct gmp_p *gmp_acquirep_user(struct gmp_g *g) GMP_HIDDEN; /* G: take own P back (may reschedule) */
 bool gmp_rt_preempt(struct gmp_p *p) GMP_HIDDEN;            /* G, P held: a higher real-time G waits */
@@ -452,8 +451,7 @@ struct gmp_g *gmp_netpoll_ready(struct gmp_m *m, struct gmp_p *p) GMP_HIDDEN; /*
 void gmp_run_due_timers(struct gmp_p *p, int64_t now) GMP_HIDDEN;         /* g0, P held */
 bool gmp_io_spin(struct gmp_g *g, int64_t *since) GMP_HIDDEN;              /* G: retry a not-ready fd now? */
 void gmp_io_spin_won(struct gmp_g *g) GMP_HIDDEN;                          /* G: a retry got what it waited for */
-struct gmp_p *gmp_io_wait_direct(struct gmp_g *g) GMP_HIDDEN;              /* G: block in the kernel instead of parking? */
-void gmp_io_wait_done(struct gmp_g *g, struct gmp_p *p) GMP_HIDDEN;          /* G: after that wait */
+bool gmp_io_wait_direct(struct gmp_g *g) GMP_HIDDEN;                       /* G: block in the kernel instead of parking? */
 bool gmp_work_queued(void) GMP_HIDDEN;                                      /* any: a G waits on some run queue */
 
 /* runq.c: local run queues (see the algorithm notes there). */

@@ -1298,8 +1298,11 @@ void gmp_exitsyscall(struct gmp_g *g)
 		uint32_t s = P_SYSCALL;
 		if (atomic_compare_exchange_strong_explicit(&p->status, &s, P_USER, memory_order_acq_rel,
 							    memory_order_relaxed)) {
-			if (GMP_LIKELY(p->m == m))
+			if (GMP_LIKELY(p->m == m)) {
+				if (GMP_UNLIKELY(atomic_load_explicit(&p->idlewait, memory_order_relaxed)))
+					atomic_store_explicit(&p->idlewait, false, memory_order_relaxed); /* spin.c */
 				return;
+			}
 			atomic_store_explicit(&p->status, P_SYSCALL, memory_order_release); /* not ours */
 		}
 	}

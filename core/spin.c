@@ -219,6 +219,15 @@ struct gmp_g *gmp_idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
 	return gp;
 }
 
+/* g's M holds its P and has nothing else to run: no queued G, no deferred wake-up, no signal for g. */
+static bool m_idle(struct gmp_g *g, struct gmp_m *m, struct gmp_p *p)
+{
+	return p && p->m == m && gmp_runqempty(p) &&
+	       atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) == 0 &&
+	       atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) == 0 &&
+	       (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~g->sigmask) == 0;
+}
+
 /*
  * Spinning in a G: a read, write, accept... on a managed fd that returned
  * EAGAIN may be retried at once instead of parking, while the G's M would
@@ -231,15 +240,6 @@ struct gmp_g *gmp_idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
  * when the time ran out, between SPIN_MIN_NS and GMP_SPIN).  *since is 0
  * on the first call of a wait and then the time it began.  G, user state.
  */
-/* g's M holds its P and has nothing else to run: no queued G, no deferred wake-up, no signal for g. */
-static bool m_idle(struct gmp_g *g, struct gmp_m *m, struct gmp_p *p)
-{
-	return p && p->m == m && gmp_runqempty(p) &&
-	       atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) == 0 &&
-	       atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) == 0 &&
-	       (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~g->sigmask) == 0;
-}
-
 bool gmp_io_spin(struct gmp_g *g, int64_t *since)
 {
 	if (!g)
@@ -275,25 +275,19 @@ bool gmp_io_spin(struct gmp_g *g, int64_t *since)
  * no run queue holds a G (there is nothing it could run) for up to 10 ms,
  * then hands it on as from any kernel call; a G readied meanwhile by
  * another P's G waits on that P's queue, which is then work queued.
- * Returns the P to pass to gmp_io_wait_done, or NULL: park instead.
- * G, user state.
+ * The mark goes when the G takes its P back (gmp_exitsyscall) or sysmon
+ * takes the P.  Returns false: park instead.  G, user state.
  */
-struct gmp_p *gmp_io_wait_direct(struct gmp_g *g)
+bool gmp_io_wait_direct(struct gmp_g *g)
 {
 	if (!g || g->lockedm)
-		return NULL;
+		return false;
 	struct gmp_m *m = g->m;
 	struct gmp_p *p = m->p;
 	if (!m_idle(g, m, p) || atomic_load_explicit(&p->timer0, memory_order_relaxed) != 0)
-		return NULL;
+		return false;
 	atomic_store_explicit(&p->idlewait, true, memory_order_relaxed);
-	return p;
-}
-
-void gmp_io_wait_done(struct gmp_g *g, struct gmp_p *p)
-{
-	if (g->m->p == p)
-		atomic_store_explicit(&p->idlewait, false, memory_order_relaxed);
+	return true;
 }
 
 bool gmp_work_queued(void)

@@ -58,7 +58,7 @@ long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long
 #define WR GMP_NETPOLL_WRITE
 
 static long write_all(int fd, const struct iovec *iov, int cnt);
-static long send_all(int fd, const void *buf, size_t want, int flags);
+static long send_all(int fd, const void *buf, size_t want, int flags, long addr, long addrlen);
 
 /* The record of a managed fd the program uses in blocking mode, else NULL. */
 static struct gmp_pollfd *blocking_managed(int fd)
@@ -86,7 +86,7 @@ static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov
 		if (mode == RD)
 			return gmp_shim_io(fd, RD, SYS_recvfrom, fd, (long)iov[0].iov_base, (long)iov[0].iov_len,
 					   MSG_DONTWAIT, 0, 0);
-		return send_all(fd, iov[0].iov_base, iov[0].iov_len, 0);
+		return send_all(fd, iov[0].iov_base, iov[0].iov_len, 0, 0, 0);
 	}
 	if (!pd->no_nowait) {
 		long r = mode == GMP_NETPOLL_READ ? gmp_shim_io(fd, RD, SYS_preadv2, fd, (long)iov, cnt, -1, 0, RWF_NOWAIT)
@@ -167,16 +167,16 @@ GMP_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 GMP_EXPORT ssize_t writev(int fd, const struct iovec *v, int n) { return shim_ret(rw_blocking(fd, WR, SYS_writev, v, n)); }
 
 /*
- * A blocking send on a managed socket (no address): completes fully on a
- * stream socket, as the kernel's does (datagrams go out whole or not at
- * all).  Returns bytes sent, or -errno if none was.
+ * A blocking send(to) on a managed socket: completes fully on a stream
+ * socket, as the kernel's does (datagrams go out whole or not at all).
+ * Returns bytes sent, or -errno if none was.
  */
-static long send_all(int fd, const void *buf, size_t want, int flags)
+static long send_all(int fd, const void *buf, size_t want, int flags, long addr, long addrlen)
 {
 	size_t sent = 0;
 	do {
 		long r = gmp_shim_io(fd, WR, SYS_sendto, fd, (long)buf + (long)sent, (long)(want - sent),
-				     flags | MSG_DONTWAIT, 0, 0);
+				     flags | MSG_DONTWAIT, addr, addrlen);
 		if (r < 0)
 			return sent ? (long)sent : r;
 		sent += (size_t)r;
@@ -202,19 +202,8 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 		const struct msghdr *mh = (const struct msghdr *)a1;
 		return shim_ret(write_all_ex(fd, mh->msg_iov, (int)mh->msg_iovlen, mh, flags));
 	}
-	if (mode == WR && nr == SYS_sendto && !a4)
-		return shim_ret(send_all(fd, (const void *)a1, (size_t)a2, flags));
-	if (mode == WR && nr == SYS_sendto) {
-		/* a blocking send completes fully on a stream socket (datagrams go out whole or not at all) */
-		size_t sent = 0, want = (size_t)a2;
-		do {
-			long r = gmp_shim_io(fd, WR, nr, fd, a1 + (long)sent, (long)(want - sent), fl, a4, a5);
-			if (r < 0)
-				return sent ? (long)sent : shim_ret(r);
-			sent += (size_t)r;
-		} while (sent < want);
-		return (long)sent;
-	}
+	if (mode == WR && nr == SYS_sendto)
+		return shim_ret(send_all(fd, (const void *)a1, (size_t)a2, flags, a4, a5));
 	if (flagpos == 2)
 		return shim_ret(gmp_shim_io(fd, mode, nr, fd, a1, fl, a4, a5, 0));
 	if (mode == RD && (flags & MSG_WAITALL) && nr == SYS_recvfrom) {

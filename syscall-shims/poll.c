@@ -71,14 +71,11 @@ static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
 	long r = gmp_sys3(SYS_poll, fds, n, 0);
 	if (r != 0 || timeout == 0)
 		return (int)shim_ret(r);
-	struct gmp_g *g = gmp_getg();
-	struct gmp_p *dp = gmp_io_wait_direct(g);
-	if (dp) {
+	if (gmp_io_wait_direct(gmp_getg())) {
 		/* nothing else to run here: block in the kernel as natively (core/spin.c), in glibc's cancellable call */
 		GMP_REAL(int, poll, (struct pollfd *, nfds_t, int));
 		int rr;
 		HANDOFF(rr = real_poll(fds, n, timeout));
-		gmp_io_wait_done(g, dp);
 		return rr;
 	}
 	int64_t deadline = deadline_ms(timeout);
@@ -235,14 +232,11 @@ static int epoll_parked(int epfd, struct epoll_event *ev, int max, int timeout)
 	long r = gmp_sys4(SYS_epoll_wait, epfd, ev, max, 0);
 	if (r != 0 || timeout == 0)
 		return (int)shim_ret(r);
-	struct gmp_g *g = gmp_getg();
-	struct gmp_p *dp = gmp_io_wait_direct(g);
-	if (dp) {
+	if (gmp_io_wait_direct(gmp_getg())) {
 		/* nothing else to run here: block in the kernel as natively (core/spin.c), in glibc's cancellable call */
 		GMP_REAL(int, epoll_wait, (int, struct epoll_event *, int, int));
 		int rr;
 		HANDOFF(rr = real_epoll_wait(epfd, ev, max, timeout));
-		gmp_io_wait_done(g, dp);
 		return rr;
 	}
 	if ((r = spin_retry(SYS_epoll_wait, epfd, (long)ev, max)) != 0)
