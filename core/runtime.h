@@ -363,15 +363,23 @@ void gmp_casgstatus(struct gmp_g *g, uint32_t from, uint32_t to) GMP_HIDDEN;
  * fork is dead in the child (fork.c leaves it untouched, since writing to
  * every G would copy a page each).  Any thread.
  */
+static inline bool gmp_gstatus_forked(struct gmp_g *g, uint32_t st)
+{
+	return st != G_IDLE && st != G_DEAD && g->epoch != gmp_sched.epoch;
+}
 static inline uint32_t gmp_gstatus(struct gmp_g *g)
 {
 	uint32_t st = atomic_load(&g->status);
-	return st != G_IDLE && st != G_DEAD && g->epoch != gmp_sched.epoch ? G_DEAD : st;
+	return gmp_gstatus_forked(g, st) ? G_DEAD : st;
 }
-/* A G of the parent, alive at a fork, seen in the child. */
+/*
+ * A G of the parent, alive at a fork, seen in the child.  One load of the
+ * status: comparing two loads would call a live G whose status changed in
+ * between forked away (join's EINVAL under load).
+ */
 static inline bool gmp_g_forked_away(struct gmp_g *g)
 {
-	return gmp_gstatus(g) != atomic_load(&g->status);
+	return gmp_gstatus_forked(g, atomic_load(&g->status));
 }
 struct gmp_p *gmp_acquirep_user(struct gmp_g *g) GMP_HIDDEN; /* G: take own P back (may reschedule) */
 bool gmp_rt_preempt(struct gmp_p *p) GMP_HIDDEN;            /* G, P held: a higher real-time G waits */

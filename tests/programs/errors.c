@@ -6,6 +6,8 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +89,17 @@ static void *unlock_other(void *arg)
     return (void *)(intptr_t)pthread_mutex_unlock(&m_other);
 }
 
+/* Changes state all the time (running, runnable, waiting) until told to stop. */
+static atomic_int churn_stop;
+static void *churner(void *arg)
+{
+    while (!atomic_load(&churn_stop)) {
+        sched_yield();
+        usleep(1);
+    }
+    return arg;
+}
+
 static void deadline_in(struct timespec *ts, clockid_t clk, long ms)
 {
     clock_gettime(clk, ts);
@@ -129,6 +142,23 @@ int main(void)
     deadline_in(&ts, CLOCK_REALTIME, 30000);
     expect("pthread_timedjoin_np(finishing, 30 s)", pthread_timedjoin_np(t, &ret, &ts), 0);
     CHECK(ret == (void *)7);
+
+    /* A running thread whose state keeps changing is EBUSY to every tryjoin,
+     * never EINVAL or ESRCH (the state is read once per call). */
+    CHECK0(pthread_create(&t, NULL, churner, (void *)9));
+    int busy = 0, tries;
+    for (tries = 0; tries < 100000; tries++) {
+        int r = pthread_tryjoin_np(t, NULL);
+        if (r != EBUSY) {
+            printf("FAIL: pthread_tryjoin_np(changing state) = %s at try %d\n", ename(r), tries);
+            exit(1);
+        }
+        busy++;
+    }
+    atomic_store(&churn_stop, 1);
+    CHECK0(pthread_join(t, &ret));
+    CHECK(ret == (void *)9);
+    expect("pthread_tryjoin_np(changing state), 100000 times", busy == tries ? EBUSY : 0, EBUSY);
 
     /* tryjoin of a finished thread succeeds */
     release = 0;
