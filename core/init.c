@@ -127,6 +127,7 @@ static void adopt_main(void)
 	void *tp = gmp_arch_get_tp();
 	g->tcb = tp;
 	g->ismain = true;
+	atomic_store(&gmp_sched.maing, g);
 	g->goid = atomic_fetch_add(&gmp_sched.goidgen, 1) + 1;
 	g->stack.user = true;
 	gmp_main_stack_note((uintptr_t)__builtin_frame_address(0));

@@ -301,6 +301,8 @@ struct gmp_sched {
 	gmp_lock_t allglock;                  /* protects allg, nallg, the G slot counter */
 	struct gmp_g *allg;
 	uint32_t nallg;
+	struct gmp_g *_Atomic maing;          /* the process's main thread: the adopted one, or in a fork
+	                                         child the G that forked (the kernel's thread-group leader) */
 	struct gmp_m *_Atomic allm;           /* push-only list */
 	_Atomic int32_t ngalive;              /* live user threads, incl. main */
 	_Atomic uint64_t goidgen;

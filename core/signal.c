@@ -625,6 +625,29 @@ static bool alive(struct gmp_g *g)
 	return st != G_DEAD && st != G_IDLE && !g->isg0;
 }
 
+/*
+ * The kernel gives a signal sent to the process (kill, sigqueue, a POSIX
+ * timer, SIGIO) to the thread-group leader, the main thread, when that
+ * thread does not block it and either runs or has no signal pending (Linux's
+ * complete_signal and wants_signal), and programs count on it: an event
+ * loop in main whose epoll_wait must end with EINTR at SIGTERM while the
+ * workers wait in theirs.  Under gmp the kernel picks an M, whichever G
+ * that M runs, so the main G is picked here as the kernel would have.
+ * SIGCHLD goes to the thread that forked, which gmp does not track: it
+ * stays where it lands.  Returns the main G, or NULL (not for it).
+ */
+static struct gmp_g *for_main(int sig, const siginfo_t *si)
+{
+	if (!process_directed(si) || sig == SIGCHLD)
+		return NULL;
+	struct gmp_g *mg = atomic_load(&gmp_sched.maing);
+	if (!mg || !alive(mg) || (mg->sigmask & bit(sig)))
+		return NULL;
+	if ((atomic_load(&mg->sigpending) & ~mg->sigmask) && gmp_gstatus(mg) != G_RUNNING)
+		return NULL;
+	return mg;
+}
+
 /* A G that does not block sig: last if it can, else preferably a waiting one.  Lock-free (allg is push-only). */
 static struct gmp_g *pick(int sig, struct gmp_g *last)
 {
@@ -677,7 +700,9 @@ static void pend_process(int sig)
 /* To a G that does not block sig (last if it can), its wait interrupted; or pending for the process. */
 static void forward(int sig, siginfo_t *si, struct gmp_g *last)
 {
-	struct gmp_g *t = pick(sig, last);
+	struct gmp_g *t = for_main(sig, si);
+	if (!t)
+		t = pick(sig, last);
 	if (!t) {
 		keep(sig, si);
 		pend_process(sig);
@@ -708,6 +733,10 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 	if (for_g && (!here || for_g != g)) {
 		/* raised for a G that has left this kernel thread: its bit is still set; try again */
 		gmp_defer((uintptr_t)for_g | 1);
+		return;
+	}
+	if (here && !for_g && g != atomic_load(&gmp_sched.maing) && for_main(sig, si)) {
+		forward(sig, si, g); /* the main thread's, as the kernel would have chosen */
 		return;
 	}
 	if (here) {
@@ -766,6 +795,7 @@ void gmp_signal_fork_child(struct gmp_g *self)
 	atomic_store(&proc_pending, 0);
 	atomic_store(&kept_valid, 0);
 	rtinfo_drop(NULL);
+	atomic_store(&gmp_sched.maing, self); /* the child's thread-group leader */
 	if (!self)
 		return;
 	atomic_store(&self->sigpending, 0);
