@@ -220,6 +220,7 @@ struct gmp_p {
 	/* Counters for gmp_stats (core/stats.c): written by the owner, read without lock. */
 	uint64_t nsteal;                      /* Gs this P stole from others */
 	uint64_t nhandoff;                    /* times this P was handed to another M */
+	uint64_t nidletake;                   /* taken from its idle-waiting G by a woken poller M; sched.lock */
 };
 
 /* ------------------------------------------------------------------ M */

@@ -480,6 +480,33 @@ static bool reap_idle_m(struct gmp_m *m)
 }
 
 /*
+ * A P whose G waits in the kernel directly (p->idlewait, spin.c) has
+ * nothing to run.  An M that woke from the poller with Gs to run, and
+ * found no idle P, takes such a P at once instead of leaving the Gs on the
+ * global queue until sysmon retakes it (two of its rounds, 20-40 us at
+ * best, then another M's wake-up, 21-25 us on PVM guests, while this M is
+ * awake already).  It is sysmon's retake otherwise: the waiting G finds
+ * its P gone when its call returns and gets one as any kernel call does.
+ * sched.lock held (as by stopm; the P's own protocol needs none).
+ */
+static struct gmp_p *take_idlewait_p(void)
+{
+	for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
+		struct gmp_p *p = gmp_sched.allp[i];
+		uint32_t s = P_SYSCALL;
+		if (!atomic_load_explicit(&p->idlewait, memory_order_relaxed) ||
+		    !atomic_compare_exchange_strong(&p->status, &s, P_RUNNING))
+			continue;
+		p->m = NULL; /* the waiting G's M must see at once that the P is no longer its own */
+		atomic_store_explicit(&p->idlewait, false, memory_order_relaxed);
+		GMP_TRACE(gmp_trace_retake(p, s));
+		p->nidletake++;
+		return p;
+	}
+	return NULL;
+}
+
+/*
  * Park this M until startm hands it a P.  Called with sched.lock held and
  * no P; returns without the lock, with m->p set.  The M whose sleep ends
  * at the earliest timer ("sleeper") wakes by itself and runs timers.
@@ -498,6 +525,8 @@ static void stopm(struct gmp_m *m)
 	 * handoffp kicks an idle M, which then looks again.
 	 */
 	bool passive = false;
+	struct gmp_g *polled = NULL; /* Gs the poller gave this M: for the P it gets, else the global queue */
+	int npolled = 0;
 	for (;;) {
 		int64_t next = passive ? 0 : gmp_timers_next();
 		if (next == 0 && !passive && gmp_netpoll_waiters())
@@ -550,7 +579,8 @@ static void stopm(struct gmp_m *m)
 				atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
 				if (n > 0) {
 					GMP_TRACE(gmp_trace_unpark_list(m, list));
-					gmp_inject(list, n);
+					polled = list;
+					npolled = n;
 					break; /* try to get a P and run them */
 				}
 			} else {
@@ -574,6 +604,8 @@ static void stopm(struct gmp_m *m)
 		if (*pp == NULL) {
 			/* startm took us: the hand-off is on its way */
 			gmp_unlock(&gmp_sched.lock);
+			if (polled)
+				gmp_inject(polled, npolled);
 			while (atomic_exchange_explicit(&m->park, 0, memory_order_acquire) != 1)
 				gmp_kfutex_wait(&m->park, 0, -1);
 			goto woken;
@@ -585,10 +617,31 @@ static void stopm(struct gmp_m *m)
 			atomic_store_explicit(&gmp_sched.sleeper_when, 0, memory_order_relaxed);
 		}
 		struct gmp_p *p = gmp_pidleget();
+		if (!p && (polled || atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0))
+			p = take_idlewait_p();
 		if (p) {
 			gmp_unlock(&gmp_sched.lock);
 			acquirep(m, p);
+			if (polled) {
+				/*
+				 * Ours to run: waking another M for them (gmp_inject's
+				 * wakep) would cost a cross-CPU wake-up only for it to
+				 * find them gone.  More than one: others may steal.
+				 */
+				for (struct gmp_g *g = polled, *nx; g; g = nx) {
+					nx = g->schedlink;
+					gmp_runqput(p, g, false);
+				}
+				if (npolled > 1)
+					gmp_wakep();
+			}
 			return;
+		}
+		if (polled) {
+			gmp_unlock(&gmp_sched.lock);
+			gmp_inject(polled, npolled);
+			polled = NULL;
+			gmp_lock(&gmp_sched.lock);
 		}
 		/* every P is busy; their owners run their timers and poll. Sleep again. */
 		passive = true;

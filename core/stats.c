@@ -91,6 +91,7 @@ int gmp_stats_collect(struct gmp_stats *out, size_t size)
 		s.syscalls += p->syscalltick;
 		s.steals += p->nsteal;
 		s.handoffs += p->nhandoff;
+		s.retakes += p->nidletake; /* a retake too, done by a poller M instead of sysmon */
 	}
 	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink) {
 		struct gmp_g *g = m->curg;
@@ -161,11 +162,13 @@ static void exitstats_atexit(void)
 	if (gmp_stats_collect(&s, sizeof s) != 0)
 		return;
 	gmp_printf("gmp: exitstats switches=%llu fs_writes=%llu spins=%llu spin_wins=%llu direct_handoffs=%llu "
-		   "m_sleeps=%llu io_spins=%llu io_spin_wins=%llu steals=%llu polls=%llu poll_ready=%llu ms=%u\n",
+		   "m_sleeps=%llu io_spins=%llu io_spin_wins=%llu steals=%llu polls=%llu poll_ready=%llu retakes=%llu "
+		   "syscalls=%llu ms=%u\n",
 		   (unsigned long long)s.switches, (unsigned long long)s.fs_writes, (unsigned long long)s.spins,
 		   (unsigned long long)s.spin_wins, (unsigned long long)s.direct_handoffs,
 		   (unsigned long long)s.m_sleeps, (unsigned long long)s.io_spins, (unsigned long long)s.io_spin_wins,
-		   (unsigned long long)s.steals, (unsigned long long)s.polls, (unsigned long long)s.poll_ready, s.ms);
+		   (unsigned long long)s.steals, (unsigned long long)s.polls, (unsigned long long)s.poll_ready,
+		   (unsigned long long)s.retakes, (unsigned long long)s.syscalls, s.ms);
 }
 
 void gmp_stats_init(void)

@@ -86,7 +86,8 @@ struct gmp_stats {
 	uint64_t switches;    /* times a thread was started on an M (sum of per-P 32-bit ticks) */
 	uint64_t steals;      /* threads taken from another P's queue */
 	uint64_t handoffs;    /* Ps handed to another M (sysmon retakes, lost Ps) */
-	uint64_t retakes;     /* Ps sysmon took from a thread in user code or a kernel call */
+	uint64_t retakes;     /* Ps sysmon took from a thread in user code or a kernel call, or a woken
+	                         poller thread from one waiting in the kernel with nothing else to run */
 	uint64_t syscalls;    /* kernel calls made with hand-off (sum of per-P 32-bit ticks) */
 	int64_t time_ns;      /* CLOCK_MONOTONIC time of the snapshot */
 	/* Since 0.2: what switches cost where FS writes are system calls. */
