@@ -10,6 +10,7 @@
  * interposed function) sees "in progress" and takes the foreign path.
  */
 #include "runtime.h"
+#include "sync.h"
 #include "trace.h"
 
 #include <dlfcn.h>
@@ -185,6 +186,9 @@ void gmp_init_slow(void)
 		refuse("cannot resolve glibc's thread internals");
 	if (gmp_tcb_layout_init() != 0)
 		refuse("struct pthread layout could not be confirmed");
+	const char *bad = gmp_sync_layout_init();
+	if (bad)
+		refuse(bad);
 
 	gmp_sched.pid = (pid_t)gmp_sys0(SYS_getpid);
 	uint32_t ncpu = default_procs();

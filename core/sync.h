@@ -40,24 +40,34 @@ _Static_assert(sizeof(struct gmp_mutex) == sizeof(pthread_mutex_t), "mutex layou
 #define GMP_MUTEX_PSHARED 128
 
 /*
- * pthread_cond_t (48 bytes).  Kept from glibc: wrefs bit 0 (process-shared)
- * and bit 1 (clock is CLOCK_MONOTONIC), set by pthread_cond_init through
- * its condattr.  Reused: the rest.
+ * pthread_cond_t (48 bytes).  Kept from glibc: its flags word, bit 0
+ * (process-shared) and bit 1 (clock is CLOCK_MONOTONIC), set by
+ * pthread_cond_init through its condattr; where it lies depends on the
+ * glibc (byte 36 up to 2.40, 28 since), so it is read at the offset
+ * layout.c measured at start-up (gmp_cond_flags).  Reused: the rest.
+ *   mutex     the mutex of the current waiters (for requeue on broadcast)
  *   seq       futex word, bumped by every signal and broadcast
  *   nwaiters  waiters inside wait; top bit: destroy is waiting for them
- *   mutex     the mutex of the current waiters (for requeue on broadcast)
  */
 struct gmp_cond {
 	struct gmp_mutex *_Atomic mutex; /* 0 */
 	uint64_t unused1;                /* 8 */
 	uint64_t unused2;                /* 16 */
-	uint64_t unused3;                /* 24 */
+	uint64_t unused3;                /* 24: glibc's flags at 28 (2.41) */
 	uint32_t unused4;                /* 32 */
-	uint32_t wrefs;                  /* 36: glibc's flags */
+	uint32_t unused5;                /* 36: glibc's flags (2.36) */
 	_Atomic uint32_t seq;            /* 40 */
 	_Atomic uint32_t nwaiters;       /* 44 */
 };
 _Static_assert(sizeof(struct gmp_cond) == sizeof(pthread_cond_t), "cond layout");
+extern uint32_t gmp_cond_flags_off GMP_HIDDEN; /* layout.c; immutable after init */
+static inline uint32_t gmp_cond_flags(const void *c)
+{
+	uint32_t v;
+	__builtin_memcpy(&v, (const char *)c + gmp_cond_flags_off, 4);
+	return v;
+}
+const char *gmp_sync_layout_init(void) GMP_HIDDEN; /* init: NULL, or what could not be confirmed */
 #define GMP_COND_PSHARED 1u
 #define GMP_COND_MONOTONIC 2u
 #define GMP_COND_DESTROYING 0x80000000u

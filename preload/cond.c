@@ -16,7 +16,7 @@
 
 static bool kernel_side(pthread_cond_t *c, pthread_mutex_t *m)
 {
-	return (C(c)->wrefs & GMP_COND_PSHARED) || (m && (M(m)->kind & (GMP_MUTEX_PSHARED | GMP_MUTEX_ROBUST)));
+	return (gmp_cond_flags(c) & GMP_COND_PSHARED) || (m && (M(m)->kind & (GMP_MUTEX_PSHARED | GMP_MUTEX_ROBUST)));
 }
 
 static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk, const struct timespec *ts)
@@ -46,7 +46,7 @@ GMP_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, con
 		HANDOFF(r = real_pthread_cond_timedwait(c, m, ts));
 		return r;
 	}
-	return wait(c, m, (C(c)->wrefs & GMP_COND_MONOTONIC) ? CLOCK_MONOTONIC : CLOCK_REALTIME, ts);
+	return wait(c, m, (gmp_cond_flags(c) & GMP_COND_MONOTONIC) ? CLOCK_MONOTONIC : CLOCK_REALTIME, ts);
 }
 
 GMP_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
@@ -66,7 +66,7 @@ GMP_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clo
 
 GMP_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
-	if (GMP_UNLIKELY(C(c)->wrefs & GMP_COND_PSHARED)) {
+	if (GMP_UNLIKELY(gmp_cond_flags(c) & GMP_COND_PSHARED)) {
 		GMP_REAL(int, pthread_cond_signal, (pthread_cond_t *));
 		return real_pthread_cond_signal(c);
 	}
@@ -75,7 +75,7 @@ GMP_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 
 GMP_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
-	if (GMP_UNLIKELY(C(c)->wrefs & GMP_COND_PSHARED)) {
+	if (GMP_UNLIKELY(gmp_cond_flags(c) & GMP_COND_PSHARED)) {
 		GMP_REAL(int, pthread_cond_broadcast, (pthread_cond_t *));
 		return real_pthread_cond_broadcast(c);
 	}
@@ -84,7 +84,7 @@ GMP_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 
 GMP_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
 {
-	if (GMP_UNLIKELY(C(c)->wrefs & GMP_COND_PSHARED)) {
+	if (GMP_UNLIKELY(gmp_cond_flags(c) & GMP_COND_PSHARED)) {
 		GMP_REAL(int, pthread_cond_destroy, (pthread_cond_t *));
 		return real_pthread_cond_destroy(c);
 	}

@@ -160,6 +160,30 @@ int main(void)
     CHECK(ret == (void *)9);
     expect("pthread_tryjoin_np(changing state), 100000 times", busy == tries ? EBUSY : 0, EBUSY);
 
+    /* A CLOCK_MONOTONIC condvar: pthread_cond_timedwait takes a monotonic
+     * deadline, and waits until it (the clock is read from the object). */
+    pthread_condattr_t ca;
+    pthread_cond_t mono;
+    CHECK0(pthread_condattr_init(&ca));
+    CHECK0(pthread_condattr_setclock(&ca, CLOCK_MONOTONIC));
+    CHECK0(pthread_cond_init(&mono, &ca));
+    pthread_condattr_destroy(&ca);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    deadline_in(&ts, CLOCK_MONOTONIC, 100);
+    pthread_mutex_lock(&lock);
+    int tr;
+    do
+        tr = pthread_cond_timedwait(&mono, &lock, &ts);
+    while (tr == 0); /* spurious wake-ups are allowed */
+    pthread_mutex_unlock(&lock);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long waited = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    expect("pthread_cond_timedwait(MONOTONIC condvar, 100 ms)", tr, ETIMEDOUT);
+    printf("  waited its 100 ms: %s\n", waited >= 100 ? "yes" : "no");
+    CHECK(waited >= 100);
+    pthread_cond_destroy(&mono);
+
     /* tryjoin of a finished thread succeeds */
     release = 0;
     CHECK0(pthread_create(&t, NULL, blocker, (void *)8));
