@@ -503,8 +503,9 @@ bool gmp_tcb_cancel_pending(void *tcb) GMP_HIDDEN;  /* any */
 void gmp_tcb_fork_lock(void) GMP_HIDDEN;             /* fork prepare: modlock, celllock */
 void gmp_tcb_fork_unlock(void) GMP_HIDDEN;           /* fork parent and child */
 bool gmp_tcb_cancel_async(void *tcb) GMP_HIDDEN;
-bool gmp_tcb_cancel_unwinds(void *tcb) GMP_HIDDEN;  /* any: glibc's SIGCANCEL handler would unwind */    /* any */
 bool gmp_tcb_cancel_wants_signal(void *tcb) GMP_HIDDEN; /* any: glibc's pthread_cancel counts on SIGCANCEL */
+bool gmp_tcb_cancel_by_signal(void *tcb) GMP_HIDDEN;    /* glibc 2.41+: a request acts by SIGCANCEL only */
+bool gmp_tcb_cancel_unwinding(void *tcb) GMP_HIDDEN;    /* canceled and exiting: glibc is unwinding it */
 void **gmp_tcb_tls_slot(void *tcb, void *tls_var_in_current_thread) GMP_HIDDEN;
 
 /* thread.c: creation, exit, join. */

@@ -1100,6 +1100,18 @@ static bool reclaim_p(struct gmp_m *m, struct gmp_p *p, uint32_t from)
 
 struct gmp_p *gmp_acquirep_user(struct gmp_g *g)
 {
+	/*
+	 * Still in a kernel call, yet in the runtime: glibc unwound the G out
+	 * of the call (cancellation: glibc 2.41's __syscall_cancel acts on
+	 * the canceled bit before the system call and after one that failed
+	 * with EINTR, with no handler of gmp's in between), and a cleanup
+	 * handler needs its P.  The call is over: leave it here.  (Not a
+	 * library that the call itself runs, as getaddrinfo's NSS modules, and
+	 * that takes a lock: that G is not unwinding, and takes its P back
+	 * from the kernel-call state as from user code.)
+	 */
+	if (GMP_UNLIKELY(g->insyscall) && gmp_tcb_cancel_unwinding(g->tcb))
+		gmp_exitsyscall(g);
 	for (;;) {
 		struct gmp_m *m = g->m;
 		struct gmp_p *p = m->p;

@@ -410,6 +410,7 @@ static struct ksigaction cancel_prev; /* glibc's handler, which ours replaced */
 static uintptr_t text_lo, text_hi, vdso_lo, vdso_hi;
 
 static void sig32(int sig, siginfo_t *si, void *ucv);
+static void call_on(struct gmp_g *g, void (*fn)(int, siginfo_t *, void *), int sig, siginfo_t *si, void *uc);
 
 static int text_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -506,19 +507,17 @@ static void sig32(int sig, siginfo_t *si, void *ucv)
 	}
 	if (!(atomic_fetch_and(&g->sigpending, ~bit(sig)) & bit(sig)))
 		return; /* raised again, but already taken */
-	if (atomic_load(&g->status) == G_SYSCALL && gmp_tcb_cancel_unwinds(g->tcb)) {
-		/*
-		 * Unwound out of a kernel call (glibc's own cancellable wait, as a
-		 * process-shared condvar's): cleanup handlers run next and may
-		 * park, so the G leaves the call now.  It may wait for a P and
-		 * come back on another M, whose mask it does not know.
-		 */
-		m->cur_sigmask = ~0ULL;
-		gmp_exitsyscall(g);
-	}
 	siginfo_t k;
 	tkill_info(&k, sig); /* what glibc's handler checks: SI_TKILL from this process */
-	call_prev(sig, &k, ucv);
+	/*
+	 * In a kernel call, glibc's handler may unwind the G out of it (a
+	 * process-shared condvar's wait; with glibc 2.41 any cancellable call
+	 * interrupted inside its system call bridge, which only glibc can
+	 * tell), and cleanup handlers run next and may park: the G leaves the
+	 * call first, as for the program's handlers (call_user_on), and enters
+	 * it again if the handler returns.
+	 */
+	call_on(g, call_prev, sig, &k, ucv);
 }
 
 bool gmp_cancel_pending(struct gmp_g *g)
@@ -593,23 +592,28 @@ static void call_user(int sig, siginfo_t *si, void *uc)
 }
 
 /*
- * The program's handler on g, here.  A G in a kernel call with hand-off
+ * A handler (the program's, or glibc's SIGCANCEL) on g, here.  A G in a kernel call with hand-off
  * (poll, epoll_wait, waitpid, pause...) leaves the call for the handler,
  * which may call anything (a write to a self-pipe is the classic), hand-off
  * calls and parking included, and enters it again after (the kernel restarts
  * the call or returns EINTR from it).  It may wait for a P and come back on
  * another M, whose mask it does not know.
  */
-static void call_user_on(struct gmp_g *g, int sig, siginfo_t *si, void *uc)
+static void call_on(struct gmp_g *g, void (*fn)(int, siginfo_t *, void *), int sig, siginfo_t *si, void *uc)
 {
 	if (!g->insyscall) {
-		call_user(sig, si, uc);
+		fn(sig, si, uc);
 		return;
 	}
 	g->m->cur_sigmask = ~0ULL;
 	gmp_exitsyscall(g);
-	call_user(sig, si, uc);
+	fn(sig, si, uc);
 	gmp_entersyscall(g);
+}
+
+static void call_user_on(struct gmp_g *g, int sig, siginfo_t *si, void *uc)
+{
+	call_on(g, call_user, sig, si, uc);
 }
 
 static bool is_fault(int sig, const siginfo_t *si)

@@ -508,11 +508,27 @@ bool gmp_tcb_cancel_wants_signal(void *tcb)
 	return (ch & (4u | 8u)) == 4u;
 }
 
-/* Will glibc's SIGCANCEL handler unwind now?  Enabled, asynchronous, not yet marked canceled, not exiting. */
-bool gmp_tcb_cancel_unwinds(void *tcb)
+/*
+ * glibc 2.41's protocol (BZ #12683): pthread_cancel sets only CANCELED (no
+ * CANCELING) and always sends SIGCANCEL; blocking calls stay deferred,
+ * and the handler unwinds a thread interrupted inside the cancellable
+ * system call bridge (its PC between __syscall_cancel_arch_start and _end).
+ * So a thread blocked in a kernel call is cancelled only by the signal.
+ * Told apart after pthread_cancel: before 2.41 a request on a deferred
+ * thread sets CANCELING with CANCELED, on an asynchronous one CANCELING
+ * alone.
+ */
+bool gmp_tcb_cancel_by_signal(void *tcb)
 {
 	uint32_t ch = atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel));
-	return (ch & (L.cancel_disabled_bit | L.cancel_async_bit | 8u | 16u)) == L.cancel_async_bit;
+	return (ch & (4u | 8u)) == 8u;
+}
+
+/* Acting on a cancellation: CANCELED and EXITING, which glibc sets as it starts unwinding. */
+bool gmp_tcb_cancel_unwinding(void *tcb)
+{
+	uint32_t ch = atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel));
+	return (ch & (8u | 16u)) == (8u | 16u);
 }
 
 bool gmp_tcb_cancel_async(void *tcb)

@@ -219,6 +219,8 @@ static _Noreturn void gstart(void *arg)
 		 * pending for ever.
 		 */
 		g->m->cur_sigmask = ~0ULL;
+		if (g->insyscall)
+			gmp_exitsyscall(g); /* unwound out of a kernel call (gmp_acquirep_user) */
 	}
 	gmp_thread_exit(ret);
 }

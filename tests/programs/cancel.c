@@ -1,12 +1,15 @@
 /* cancel: deferred cancellation. A thread is cancelled while blocked in a
  * cancellation point (pthread_cond_wait, nanosleep, read on a pipe,
- * pthread_join, sem_wait); its cleanup handlers run in reverse order (the
+ * pthread_join, sem_wait, and calls that block in the kernel: pause, waitpid,
+ * poll, sigwait, whose cleanup handler sleeps); its cleanup handlers run in reverse order (the
  * condvar one with the mutex re-acquired), key destructors run, and
  * pthread_join returns PTHREAD_CANCELED. Cancellation disabled stays pending
  * until re-enabled and pthread_testcancel; pthread_exit runs cleanup
  * handlers; cleanup_pop(1) runs one; cancelling a finished thread is 0. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdint.h>
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define CHECK(c) do { if (!(c)) { printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #c); \
@@ -123,6 +127,64 @@ static void *in_read(void *arg)
     return NULL;
 }
 
+/* Calls that block in the kernel under gmp too (hand-off): cancelled by the
+ * signal glibc's protocol sends; the cleanup handler then sleeps (parks). */
+static void cleanup_sleep_note(void *what)
+{
+    usleep(100);
+    cleanup_note(what);
+}
+
+static void *in_pause(void *arg)
+{
+    (void)arg;
+    pthread_cleanup_push(cleanup_sleep_note, "pause ");
+    set_ready();
+    for (;;)
+        pause();
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static pid_t sleeper_child;
+static void *in_waitpid(void *arg)
+{
+    (void)arg;
+    pthread_cleanup_push(cleanup_sleep_note, "waitpid ");
+    set_ready();
+    for (;;)
+        waitpid(sleeper_child, NULL, 0);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static void *in_poll(void *arg)
+{
+    (void)arg;
+    pthread_cleanup_push(cleanup_sleep_note, "poll ");
+    set_ready();
+    struct pollfd p = { pipefd[0], POLLIN, 0 };
+    for (;;)
+        poll(&p, 1, -1);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static void *in_sigwait(void *arg)
+{
+    (void)arg;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);            /* blocked everywhere, never sent */
+    pthread_cleanup_push(cleanup_sleep_note, "sigwait ");
+    set_ready();
+    int sig;
+    for (;;)
+        sigwait(&s, &sig);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
 static pthread_t never_ending;
 static void *in_join(void *arg)
 {
@@ -221,6 +283,21 @@ int main(void)
     run("read", in_read);
     run("pthread_join", in_join);
     run("sem_wait", in_sem_wait);
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    CHECK0(pthread_sigmask(SIG_BLOCK, &usr2, NULL)); /* inherited by the threads below */
+    sleeper_child = fork();
+    if (sleeper_child == 0) {
+        pause();                       /* until killed */
+        _exit(0);
+    }
+    run("pause", in_pause);
+    run("waitpid", in_waitpid);
+    run("poll", in_poll);
+    run("sigwait", in_sigwait);
+    kill(sleeper_child, SIGKILL);
+    waitpid(sleeper_child, NULL, 0);
     run("disabled then testcancel", disabled);
     CHECK(strcmp(trail, "survived disabled ") == 0);
 
