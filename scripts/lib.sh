@@ -69,20 +69,37 @@ ensure_packages() {
 		fi
 	fi
 	gmp_log "installing: ${missing[*]}"
+	# apt-get's and dpkg's own lines go to a log, shown only if they fail.
+	local log
+	log=$(mktemp)
 	if [[ -z $_gmp_apt_updated ]]; then
-		"${sudo[@]}" apt-get update -qq >&2 || { gmp_log "apt-get update failed"; return 1; }
+		"${sudo[@]}" apt-get update -qq >"$log" 2>&1 || {
+			tail -n 20 "$log" >&2
+			rm -f "$log"
+			gmp_log "apt-get update failed"
+			return 1
+		}
 		_gmp_apt_updated=1
 	fi
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || {
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1 || {
+		tail -n 20 "$log" >&2
+		rm -f "$log"
 		gmp_log "apt-get install failed for: ${missing[*]}"
 		return 1
 	}
+	rm -f "$log"
 }
 
-# ensure_packages_soft PKG...: ensure_packages that warns instead of failing.
+# ensure_packages_soft PKG...: ensure_packages that warns instead of failing;
+# when the whole set fails (a name another Debian release does not have),
+# each package is tried on its own.
 ensure_packages_soft() {
-	ensure_packages "$@" || gmp_log "warning: could not install $*; continuing without"
+	ensure_packages "$@" && return 0
+	local p
+	for p in "$@"; do
+		ensure_packages "$p" || gmp_log "warning: could not install $p; continuing without"
+	done
 	return 0
 }
 
