@@ -624,15 +624,21 @@ static void stopm(struct gmp_m *m)
 			acquirep(m, p);
 			if (polled) {
 				/*
-				 * Ours to run: waking another M for them (gmp_inject's
-				 * wakep) would cost a cross-CPU wake-up only for it to
-				 * find them gone.  More than one: others may steal.
+				 * Ours to run, unless the M that ran one last spins with
+				 * its TLS loaded (TLS affinity, as gmp_inject): waking
+				 * another M for them (gmp_inject's wakep) would cost a
+				 * cross-CPU wake-up only for it to find them gone.  More
+				 * than one kept: others may steal.
 				 */
+				int kept = 0;
 				for (struct gmp_g *g = polled, *nx; g; g = nx) {
 					nx = g->schedlink;
-					gmp_runqput(p, g, false);
+					if (!gmp_handoff_nextg(g)) {
+						gmp_runqput(p, g, false);
+						kept++;
+					}
 				}
-				if (npolled > 1)
+				if (kept > 1)
 					gmp_wakep();
 			}
 			return;
