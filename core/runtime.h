@@ -385,6 +385,7 @@ static inline bool gmp_g_forked_away(struct gmp_g *g)
 	return gmp_gstatus_forked(g, atomic_load(&g->status));
 }
 struct gmp_p *gmp_acquirep_user(struct gmp_g *g) GMP_HIDDEN; /* G: take own P back (may reschedule) */
+bool gmp_takep(struct gmp_p *p, uint32_t from) GMP_HIDDEN;   /* any: take p from its M (retake) */
 bool gmp_rt_preempt(struct gmp_p *p) GMP_HIDDEN;            /* G, P held: a higher real-time G waits */
 static inline void gmp_releasep_user(struct gmp_p *p)       /* G, P held: back to user code */
 {

@@ -258,14 +258,18 @@ static void notewakeup(struct gmp_m *m)
 
 void gmp_mkick_sleeper(struct gmp_m *m) { mkick(m); }
 
-void gmp_inject(struct gmp_g *list, int n)
+/*
+ * Hand each G of list whose last M spins with its TLS loaded to that M
+ * (TLS affinity); returns the rest as a list, *n their number, *tailp the
+ * last.
+ */
+static struct gmp_g *handoff_affine(struct gmp_g *list, int *n, struct gmp_g **tailp)
 {
-	/* Gs whose last M spins go there (TLS affinity), the rest to the global queue. */
 	struct gmp_g *head = NULL, *tail = NULL;
 	for (struct gmp_g *g = list, *nx; g; g = nx) {
 		nx = g->schedlink;
 		if (gmp_handoff_nextg(g)) {
-			n--;
+			(*n)--;
 			continue;
 		}
 		g->schedlink = NULL;
@@ -275,7 +279,15 @@ void gmp_inject(struct gmp_g *list, int n)
 			head = g;
 		tail = g;
 	}
-	list = head;
+	*tailp = tail;
+	return head;
+}
+
+void gmp_inject(struct gmp_g *list, int n)
+{
+	/* Gs whose last M spins go there (TLS affinity), the rest to the global queue. */
+	struct gmp_g *tail;
+	list = handoff_affine(list, &n, &tail);
 	if (!list)
 		return;
 	gmp_lock(&gmp_sched.lock);
@@ -480,6 +492,22 @@ static bool reap_idle_m(struct gmp_m *m)
 }
 
 /*
+ * Take p from the M that holds it in user or kernel-call state (from):
+ * sysmon's retake, or a woken poller M's (take_idlewait_p).  The old M
+ * sees at once that the P is no longer its own (reclaim_p).  Any thread.
+ */
+bool gmp_takep(struct gmp_p *p, uint32_t from)
+{
+	uint32_t s = from;
+	if (!atomic_compare_exchange_strong(&p->status, &s, P_RUNNING))
+		return false;
+	p->m = NULL;
+	atomic_store_explicit(&p->idlewait, false, memory_order_relaxed);
+	GMP_TRACE(gmp_trace_retake(p, from)); /* from: the status it had */
+	return true;
+}
+
+/*
  * A P whose G waits in the kernel directly (p->idlewait, spin.c) has
  * nothing to run.  An M that woke from the poller with Gs to run, and
  * found no idle P, takes such a P at once instead of leaving the Gs on the
@@ -493,15 +521,10 @@ static struct gmp_p *take_idlewait_p(void)
 {
 	for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
 		struct gmp_p *p = gmp_sched.allp[i];
-		uint32_t s = P_SYSCALL;
-		if (!atomic_load_explicit(&p->idlewait, memory_order_relaxed) ||
-		    !atomic_compare_exchange_strong(&p->status, &s, P_RUNNING))
-			continue;
-		p->m = NULL; /* the waiting G's M must see at once that the P is no longer its own */
-		atomic_store_explicit(&p->idlewait, false, memory_order_relaxed);
-		GMP_TRACE(gmp_trace_retake(p, s));
-		p->nidletake++;
-		return p;
+		if (atomic_load_explicit(&p->idlewait, memory_order_relaxed) && gmp_takep(p, P_SYSCALL)) {
+			p->nidletake++;
+			return p;
+		}
 	}
 	return NULL;
 }
@@ -630,15 +653,13 @@ static void stopm(struct gmp_m *m)
 				 * cross-CPU wake-up only for it to find them gone.  More
 				 * than one kept: others may steal.
 				 */
-				int kept = 0;
+				struct gmp_g *tail;
+				polled = handoff_affine(polled, &npolled, &tail);
 				for (struct gmp_g *g = polled, *nx; g; g = nx) {
 					nx = g->schedlink;
-					if (!gmp_handoff_nextg(g)) {
-						gmp_runqput(p, g, false);
-						kept++;
-					}
+					gmp_runqput(p, g, false);
 				}
-				if (kept > 1)
+				if (npolled > 1)
 					gmp_wakep();
 			}
 			return;

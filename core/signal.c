@@ -739,7 +739,8 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 		gmp_defer((uintptr_t)for_g | 1);
 		return;
 	}
-	if (here && !for_g && g != atomic_load(&gmp_sched.maing) && for_main(sig, si)) {
+	struct gmp_g *mg = here && !for_g ? for_main(sig, si) : NULL;
+	if (mg && mg != g) {
 		forward(sig, si, g); /* the main thread's, as the kernel would have chosen */
 		return;
 	}

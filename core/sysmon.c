@@ -59,12 +59,9 @@ static int retake(int64_t now)
 		    (atomic_load(&gmp_sched.nmspinning) + atomic_load(&gmp_sched.npidle) > 0 ||
 		     (atomic_load_explicit(&p->idlewait, memory_order_relaxed) && !gmp_work_queued())))
 			continue; /* nothing waits for this P, and others are free or it has nothing to run (spin.c) */
-		if (!atomic_compare_exchange_strong(&p->status, &s, P_RUNNING))
+		if (!gmp_takep(p, s))
 			continue;
-		p->m = NULL; /* the old M must see at once that the P is no longer its own */
-		atomic_store_explicit(&p->idlewait, false, memory_order_relaxed);
 		p->sysmon_when = 0;
-		GMP_TRACE(gmp_trace_retake(p, s)); /* s: the status it had */
 		gmp_sysmon_nretake++;
 		gmp_handoffp(p);
 		n++;

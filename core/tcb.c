@@ -482,6 +482,9 @@ void gmp_tcb_reimage(void *tcbv)
 
 void **gmp_tcb_cleanup_jmp_buf(void *tcb) { return (void **)((char *)tcb + L.off_cleanup_jmp); }
 
+/* glibc's cancelhandling word of a TCB. */
+static uint32_t cancel_word(void *tcb) { return atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel)); }
+
 /*
  * Cancellation requested, enabled, and not already exiting?  glibc's word:
  * the enable/disable and deferred/async bits are probed; CANCELED is the
@@ -490,7 +493,7 @@ void **gmp_tcb_cleanup_jmp_buf(void *tcb) { return (void **)((char *)tcb + L.off
  */
 bool gmp_tcb_cancel_pending(void *tcb)
 {
-	uint32_t ch = atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel));
+	uint32_t ch = cancel_word(tcb);
 	return (ch & (L.cancel_disabled_bit | 8u | 16u)) == 8u;
 }
 
@@ -504,7 +507,7 @@ bool gmp_tcb_cancel_pending(void *tcb)
  */
 bool gmp_tcb_cancel_wants_signal(void *tcb)
 {
-	uint32_t ch = atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel));
+	uint32_t ch = cancel_word(tcb);
 	return (ch & (4u | 8u)) == 4u;
 }
 
@@ -520,20 +523,20 @@ bool gmp_tcb_cancel_wants_signal(void *tcb)
  */
 bool gmp_tcb_cancel_by_signal(void *tcb)
 {
-	uint32_t ch = atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel));
+	uint32_t ch = cancel_word(tcb);
 	return (ch & (4u | 8u)) == 8u;
 }
 
 /* Acting on a cancellation: CANCELED and EXITING, which glibc sets as it starts unwinding. */
 bool gmp_tcb_cancel_unwinding(void *tcb)
 {
-	uint32_t ch = atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel));
+	uint32_t ch = cancel_word(tcb);
 	return (ch & (8u | 16u)) == (8u | 16u);
 }
 
 bool gmp_tcb_cancel_async(void *tcb)
 {
-	uint32_t ch = atomic_load((_Atomic uint32_t *)((char *)tcb + L.off_cancel));
+	uint32_t ch = cancel_word(tcb);
 	return (ch & (L.cancel_disabled_bit | L.cancel_async_bit)) == L.cancel_async_bit;
 }
 
