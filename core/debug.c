@@ -603,6 +603,9 @@ static void print_g(struct gmp_g *g, uint32_t st, int64_t now, bool syms)
 	uint64_t sp = atomic_load(&g->sigpending);
 	if (sp)
 		n += snprintf(line + n, sizeof line - (size_t)n, ", signals pending %#llx", (unsigned long long)sp);
+	if (g->npreempt)
+		n += snprintf(line + n, sizeof line - (size_t)n, ", preempted %u times, last %lld ms ago", g->npreempt,
+			      (long long)((now - g->lastpreempt) / 1000000));
 	n += snprintf(line + n, sizeof line - (size_t)n, "]%s%s%s", g->name[0] ? " \"" : "", g->name,
 		      g->name[0] ? "\"" : "");
 	if (g->ismain) {
@@ -814,6 +817,28 @@ void gmp_sigstack_init(struct gmp_m *m)
 	gmp_sys2(SYS_sigaltstack, &ss, NULL);
 }
 
+/*
+ * Alternate signal stacks are per kernel thread, and a G moves: each G's
+ * own (preload/signal.c sigaltstack) is loaded on the M that runs it, and
+ * the M's own (gmp's fatal-signal stack above, or none) for a G that never
+ * set one.  Only programs that call sigaltstack pay a system call, when
+ * an M changes from one such G to another.
+ */
+void gmp_altstack_load(struct gmp_m *m, struct gmp_g *gp)
+{
+	struct gmp_g *want = gp && gp->altgen ? gp : NULL;
+	if (GMP_LIKELY(m->altowner == want && (!want || m->altgen == want->altgen)))
+		return;
+	stack_t ss = {.ss_flags = SS_DISABLE};
+	if (want)
+		ss = want->altstack;
+	else if (m->sigstack.lo)
+		ss = (stack_t){.ss_sp = m->sigstack.lo, .ss_size = m->sigstack.size, .ss_flags = 0};
+	gmp_sys2(SYS_sigaltstack, &ss, NULL);
+	m->altowner = want;
+	m->altgen = want ? want->altgen : 0;
+}
+
 void gmp_sigstack_free(struct gmp_m *m)
 {
 	if (!m->sigstack.lo)
@@ -845,15 +870,19 @@ void gmp_schedtrace(int64_t now)
 		start = now;
 	char line[1024];
 	int idlem, nm;
+	uint64_t npreempt = 0;
+	for (uint32_t i = 0; i < gmp_sched.nprocs; i++)
+		npreempt += gmp_sched.allp[i]->npreempt;
 	gmp_lock(&gmp_sched.lock);
 	idlem = gmp_sched.nmidle;
 	nm = gmp_sched.nmtotal;
 	gmp_unlock(&gmp_sched.lock);
 	int n = snprintf(line, sizeof line,
 			 "SCHED %lldms: gomaxprocs=%u idleprocs=%d threads=%d spinningthreads=%d idlethreads=%d "
-			 "runqueue=%d [",
+			 "preemptions=%llu runqueue=%d [",
 			 (long long)((now - start) / 1000000), gmp_sched.nprocs, atomic_load(&gmp_sched.npidle), nm,
-			 atomic_load(&gmp_sched.nmspinning), idlem, atomic_load(&gmp_sched.runqsize));
+			 atomic_load(&gmp_sched.nmspinning), idlem, (unsigned long long)npreempt,
+			 atomic_load(&gmp_sched.runqsize));
 	for (uint32_t i = 0; i < gmp_sched.nprocs && n < (int)sizeof line - 16; i++)
 		n += snprintf(line + n, sizeof line - (size_t)n, i ? " %u" : "%u", gmp_runqlen(gmp_sched.allp[i]));
 	snprintf(line + n, sizeof line - (size_t)n, "]\n");
@@ -864,9 +893,10 @@ void gmp_schedtrace(int64_t now)
 	for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
 		struct gmp_p *p = gmp_sched.allp[i];
 		struct gmp_m *m = p->m;
-		gmp_printf("  P%u: status=%s schedtick=%u syscalltick=%u m=%lld runqsize=%u timers=%u\n", i,
-			   pst[atomic_load(&p->status) & 3], p->schedtick, p->syscalltick, m ? (long long)m->id : -1LL,
-			   gmp_runqlen(p), p->ntimers);
+		gmp_printf("  P%u: status=%s schedtick=%u syscalltick=%u m=%lld runqsize=%u timers=%u preemptions=%llu "
+			   "preempt_handoffs=%llu\n", i, pst[atomic_load(&p->status) & 3], p->schedtick, p->syscalltick,
+			   m ? (long long)m->id : -1LL, gmp_runqlen(p), p->ntimers, (unsigned long long)p->npreempt,
+			   (unsigned long long)p->npreemptfall);
 	}
 	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink) {
 		struct gmp_g *g = m->curg;
@@ -878,9 +908,9 @@ void gmp_schedtrace(int64_t now)
 		uint32_t st = gmp_gstatus(g);
 		if (st == G_IDLE || st == G_DEAD)
 			continue;
-		gmp_printf("  G%llu: status=%s(%s) m=%lld\n", (unsigned long long)g->goid, gmp_gstatus_name(st),
-			   st == G_WAITING ? gmp_waitreason_name(g->waitreason) : "",
-			   g->m && st == G_RUNNING ? (long long)g->m->id : -1LL);
+		gmp_printf("  G%llu: status=%s(%s) m=%lld preemptions=%u\n", (unsigned long long)g->goid,
+			   gmp_gstatus_name(st), st == G_WAITING ? gmp_waitreason_name(g->waitreason) : "",
+			   g->m && st == G_RUNNING ? (long long)g->m->id : -1LL, g->npreempt);
 	}
 }
 

@@ -172,8 +172,17 @@ static bool mapped(void (*fn)(void))
 	return !fn || dladdr((void *)fn, &info) != 0;
 }
 
+/* A G is not preempted while it holds atforklock, nor between gmp's prepare and its parent or child (preempt.c). */
+static void nopreempt(int d)
+{
+	struct gmp_g *g = gmp_getg();
+	if (g)
+		g->nopreempt = (uint8_t)(g->nopreempt + d);
+}
+
 static void all_prepare(void)
 {
+	nopreempt(1);
 	gmp_lock(&atforklock); /* held across the fork: registrations wait */
 	int n = atomic_load(&natfork);
 	for (int i = 0; i < n; i++)
@@ -192,6 +201,7 @@ static void all_parent(void)
 		if (atfork[i].alive && atfork[i].parent)
 			atfork[i].parent();
 	gmp_unlock(&atforklock);
+	nopreempt(-1);
 }
 
 static void all_child(void)
@@ -202,6 +212,7 @@ static void all_child(void)
 	for (int i = 0; i < n; i++)
 		if (atfork[i].alive && atfork[i].child)
 			atfork[i].child();
+	nopreempt(-1);
 }
 
 void gmp_fork_init(void)

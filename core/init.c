@@ -145,6 +145,11 @@ static void adopt_main(void)
 	m0->cur_tp = tp;
 	gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &m0->cur_sigmask, 8);
 	g->sigmask = m0->cur_sigmask;
+	if (m0->cur_sigmask != gmp_kmask(g->sigmask)) {
+		/* blocked from the start, the preemption signal stays blocked for the program only */
+		m0->cur_sigmask = gmp_kmask(g->sigmask);
+		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &m0->cur_sigmask, NULL, 8);
+	}
 	gmp_signal_note_mask(g->sigmask);
 	int policy, prio;
 	gmp_sched_self(&policy, &prio); /* no G yet: the kernel's, what the process started with */
@@ -247,6 +252,7 @@ void gmp_init_slow(void)
 	atomic_store(&gmp_sched.lastpoll, 1);
 	gmp_debug_init();
 	gmp_signal_init();
+	gmp_preempt_init();
 	gmp_stats_init();
 	gmp_fork_init();
 	gmp_trace_init();

@@ -45,6 +45,8 @@
  *   G_SYSCALL    the G, in a kernel call   none; its P may be retaken
  *   G_WAITING    the scheduler             a wait queue (futex bucket, timer, join)
  *   G_DEAD       nobody                    none; waiting to be joined or on a free list
+ *   G_PREEMPTED  the scheduler             none yet: sysmon's signal stopped it in user code
+ *                                          (core/preempt.c); next G_RUNNABLE on the global runq
  */
 enum gmp_gstatus {
 	G_IDLE = 0,
@@ -53,6 +55,7 @@ enum gmp_gstatus {
 	G_SYSCALL,
 	G_WAITING,
 	G_DEAD,
+	G_PREEMPTED,
 	G_NSTATUS
 };
 
@@ -166,6 +169,18 @@ struct gmp_g {
 	/* Real-time priority (SCHED_FIFO/SCHED_RR: 1..99; else 0): runs before lower ones, woken first
 	   (sched.c "Real-time threads"); written by gmp_sched_set, read racily by schedulers */
 	_Atomic uint8_t rtprio;
+
+	/* Preemption (core/preempt.c) */
+	uint8_t nopreempt;              /* >0: runtime state the G's own code must not be stopped in
+	                                   (fork handlers run with gmp's fork lock held); the G */
+	uintptr_t handler_sp;           /* the dispatcher's frame while a handler runs on the G's stack
+	                                   (none are preempted), 0 if none; the G */
+	uint32_t npreempt;              /* times it was preempted; the G, read racily by dumps */
+	/* Its alternate signal stack (sigaltstack), loaded on whichever M runs it (gmp_altstack_load);
+	   altgen 0: never set, the M's own is loaded.  The G only. */
+	stack_t altstack;
+	uint32_t altgen;
+	int64_t lastpreempt;            /* gmp_nanotime() of the last one */
 };
 
 /* ------------------------------------------------------------------ P */
@@ -195,6 +210,7 @@ struct gmp_p {
 	struct gmp_p *link;                   /* sched.pidle list; sched.lock */
 	uint32_t schedtick;                   /* bumped by the owner on every execute */
 	uint32_t syscalltick;                 /* bumped by the owner on every kernel call */
+	bool globalnext;                      /* the next G comes from the global queue (findrunnable); owner */
 	_Atomic bool idlewait;                /* its G waits in the kernel for lack of other work (core/spin.c) */
 
 	/* Local run queue: single producer (owner), many consumers (thieves). */
@@ -221,6 +237,11 @@ struct gmp_p {
 	uint64_t nsteal;                      /* Gs this P stole from others */
 	uint64_t nhandoff;                    /* times this P was handed to another M */
 	uint64_t nidletake;                   /* taken from its idle-waiting G by a woken poller M; sched.lock */
+	uint64_t npreempt;                    /* Gs preempted on it; written with the P held */
+	/* sysmon's preemption requests for the G running on it (core/preempt.c); sysmon only */
+	int64_t preempt_sent;                 /* when the last signal went, 0 none this slice */
+	uint32_t preempt_tries;               /* signals sent this slice */
+	uint64_t npreemptfall;                /* slices it gave up on and handed the P off instead */
 };
 
 /* ------------------------------------------------------------------ M */
@@ -277,6 +298,11 @@ struct gmp_m {
 	uint64_t nsleep;                      /* times it slept in the kernel for lack of work */
 	uint64_t niospin;                     /* I/O calls retried instead of parking */
 	uint64_t niospinwin;                  /* of them, those that got their data without parking */
+	_Atomic uint32_t preemptreq;          /* sysmon's preemption request: the P's schedtick + 1 it saw,
+	                                         0 none; sysmon sets, the preemption handler takes */
+	struct gmp_g *altowner;               /* whose alternate signal stack is loaded (NULL: this M's own,
+	                                         sigstack), at which altgen; this M only */
+	uint32_t altgen;
 };
 #define GMP_NEXTG_CLOSED ((struct gmp_g *)1)
 
@@ -423,6 +449,11 @@ void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;
 bool gmp_signal_deliverable(struct gmp_g *g) GMP_HIDDEN;
 /* G: its mask is now nv (the kernel's is set by the caller); takes what it now lets in. */
 void gmp_signal_setmask(struct gmp_g *g, uint64_t nv) GMP_HIDDEN;
+/* any: sig to kernel thread tid of this process, its siginfo marked as gmp's own (mark, val); 0 or -errno */
+long gmp_sig_send_marked(pid_t tid, int sig, uint32_t mark, void *val) GMP_HIDDEN;
+bool gmp_sig_is_marked(const siginfo_t *si, uint32_t mark) GMP_HIDDEN;
+/* G, in a handler it came back to on another M: the signal frame's mask and alternate stack for this M. */
+void gmp_sigframe_moved(struct gmp_g *g, void *uc) GMP_HIDDEN;
 /* Never blocked in a G: glibc's internal signals (32, 33), and what the kernel never blocks. */
 #define GMP_SIG_UNBLOCKABLE ((1ULL << (32 - 1)) | (1ULL << (33 - 1)) | (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)))
 void gmp_signal_reclaim(struct gmp_g *g) GMP_HIDDEN;
@@ -574,6 +605,30 @@ void gmp_inject(struct gmp_g *list, int n) GMP_HIDDEN; /* any: Gs made ready by 
 void gmp_netpoll_cancel_g(struct gmp_g *t, int res) GMP_HIDDEN; /* any: end t's fd wait with res */
 void gmp_netpoll_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: p or NULL */
 
+/* preempt.c: asynchronous preemption by signal. */
+#define GMP_SIGPREEMPT SIGURG
+#define GMP_RR_QUANTUM_NS (100 * 1000000LL) /* SCHED_RR's time slice, the kernel's default */
+extern int64_t gmp_preempt_ns GMP_HIDDEN;          /* user time slice; 0: preemption off; immutable after init */
+extern uint64_t gmp_preempt_kbit GMP_HIDDEN;        /* the preemption signal's bit while it is on, else 0 */
+/* The kernel mask an M loads for a G whose mask is m: never the preemption signal. */
+static inline uint64_t gmp_kmask(uint64_t m) { return m & ~gmp_preempt_kbit; }
+void gmp_preempt_init(void) GMP_HIDDEN;                          /* init: GMP_PREEMPT, the handler */
+bool gmp_preempt_marked(const siginfo_t *si) GMP_HIDDEN;        /* any: one of sysmon's requests? */
+void gmp_preempt_signal(void *uc) GMP_HIDDEN;                    /* the dispatcher, for such a signal */
+int gmp_preempt_try(struct gmp_p *p, int64_t now) GMP_HIDDEN;   /* sysmon: 1 sent, 0 not now, -1 hand off */
+void gmp_preempt_park(struct gmp_g *g) GMP_HIDDEN;               /* G, P held: stop here, run others (sched.c) */
+void gmp_preempt_fork_child(void) GMP_HIDDEN;
+/* Code the interrupted instruction is in (signal.c, from the loaded objects at start-up). */
+enum gmp_code {
+	CODE_OTHER = 0, /* none of those below: loaded later (dlopen), or not code */
+	CODE_GMP,
+	CODE_VDSO,
+	CODE_LIBC,      /* glibc (libc.so.6; libpthread.so.0 before 2.34) */
+	CODE_LDSO,
+	CODE_PROG       /* the program or another library loaded at start-up */
+};
+enum gmp_code gmp_code_at(uintptr_t pc) GMP_HIDDEN;              /* any, async-signal-safe */
+
 /* sysmon.c */
 int gmp_sysmon_start(void) GMP_HIDDEN;                  /* G or foreign: 0 or -EAGAIN */
 void gmp_sysmon_kick(void) GMP_HIDDEN; /* any, async-signal-safe: sysmon looks now */
@@ -631,6 +686,9 @@ void gmp_schedtrace(int64_t now) GMP_HIDDEN;   /* sysmon */
 void gmp_deadlock_check(void) GMP_HIDDEN;      /* sysmon */
 void gmp_sigstack_init(struct gmp_m *m) GMP_HIDDEN; /* m's own kernel thread: its alternate signal stack */
 void gmp_sigstack_free(struct gmp_m *m) GMP_HIDDEN; /* m's own kernel thread, before it exits */
+/* m's own kernel thread (g0 or gp itself): load gp's alternate signal stack, or m's own if gp is NULL
+   or never set one.  Only a system call where it changes. */
+void gmp_altstack_load(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;
 _Noreturn void gmp_abort(void) GMP_HIDDEN;     /* any: abort() after gmp already reported */
 const char *gmp_gstatus_name(uint32_t s) GMP_HIDDEN;
 const char *gmp_waitreason_name(uint32_t w) GMP_HIDDEN;

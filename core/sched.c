@@ -41,7 +41,7 @@ __thread struct gmp_g *gmp_curg __attribute__((tls_model("initial-exec")));
 /* ------------------------------------------------------------ G status */
 
 static const char *const gstatus_names[G_NSTATUS] = {"idle", "runnable", "running", "syscall", "waiting",
-						     "dead"};
+						     "dead", "preempted"};
 
 const char *gmp_gstatus_name(uint32_t s) { return s < G_NSTATUS ? gstatus_names[s] : "?"; }
 
@@ -51,7 +51,9 @@ static bool gstatus_ok(uint32_t from, uint32_t to)
 	switch (from) {
 	case G_IDLE: return to == G_RUNNABLE || to == G_RUNNING; /* create; adopting main */
 	case G_RUNNABLE: return to == G_RUNNING;
-	case G_RUNNING: return to == G_RUNNABLE || to == G_WAITING || to == G_SYSCALL || to == G_DEAD;
+	case G_RUNNING:
+		return to == G_RUNNABLE || to == G_WAITING || to == G_SYSCALL || to == G_DEAD || to == G_PREEMPTED;
+	case G_PREEMPTED: return to == G_RUNNABLE; /* queued by the M it stopped on (preempt_m) */
 	case G_SYSCALL: return to == G_RUNNING || to == G_RUNNABLE;
 	case G_WAITING: return to == G_RUNNABLE;
 	case G_DEAD: return to == G_IDLE;
@@ -746,8 +748,22 @@ top:;
 		if (t0 <= now)
 			gmp_timers_run(p, p, now);
 	}
-	if ((p->schedtick % 61 == 0 && atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) ||
+	/*
+	 * One G in 61 comes from the global queue, so that local work cannot
+	 * starve it.  When a G waits in runnext (just woken: a timer that
+	 * fired, a hand-off), it runs first and the global G right after it:
+	 * the global one is often a preempted CPU-bound G that keeps the P for
+	 * a whole time slice, which the woken one would otherwise wait out.
+	 */
+	bool fair = p->schedtick % 61 == 0 || p->globalnext;
+	if (fair && atomic_load_explicit(&p->runnext, memory_order_relaxed) && !p->globalnext &&
+	    atomic_load_explicit(&gmp_sched.nrtq, memory_order_relaxed) == 0) {
+		p->globalnext = true;
+		fair = false;
+	}
+	if ((fair && atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) ||
 	    GMP_UNLIKELY(atomic_load_explicit(&gmp_sched.nrtq, memory_order_relaxed) > 0)) {
+		p->globalnext = false;
 		gmp_lock(&gmp_sched.lock);
 		gp = gmp_globrunqget(p, 1);
 		gmp_unlock(&gmp_sched.lock);
@@ -874,10 +890,13 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 	p->schedtick++;
 	if (m->cur_tp != gp->tcb)
 		set_tp(m, gp->tcb);
-	if (GMP_UNLIKELY(m->cur_sigmask != gp->sigmask)) {
+	if (GMP_UNLIKELY(m->altowner != NULL || gp->altgen != 0))
+		gmp_altstack_load(m, gp);
+	uint64_t kmask = gmp_kmask(gp->sigmask);
+	if (GMP_UNLIKELY(m->cur_sigmask != kmask)) {
 		/* only programs that change masks pay for this */
-		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &gp->sigmask, NULL, 8);
-		m->cur_sigmask = gp->sigmask;
+		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &kmask, NULL, 8);
+		m->cur_sigmask = kmask;
 	}
 	GMP_TRACE(gmp_trace_gostart(m, gp));
 	atomic_store_explicit(&p->status, P_USER, memory_order_release);
@@ -1242,6 +1261,25 @@ static void yield_m(struct gmp_m *m, struct gmp_g *gp)
 	gmp_unlock(&gmp_sched.lock);
 }
 
+/*
+ * g0: gp was stopped by sysmon's signal (core/preempt.c): behind every
+ * runnable G, on the global queue, as Go's gopreempt_m.  A locked G's M
+ * gives its P away in g0_loop and waits for it.
+ */
+static void preempt_m(struct gmp_m *m, struct gmp_g *gp)
+{
+	(void)m;
+	gmp_casgstatus(gp, G_RUNNING, G_PREEMPTED);
+	GMP_TRACE(gmp_trace_preempt(m, gp));
+	gmp_lock(&gmp_sched.lock);
+	gmp_casgstatus(gp, G_PREEMPTED, G_RUNNABLE);
+	gp->schedlink = NULL;
+	gmp_globrunqput_batch(gp, gp, 1);
+	gmp_unlock(&gmp_sched.lock);
+}
+
+void gmp_preempt_park(struct gmp_g *g) { mcall(g, preempt_m); }
+
 bool gmp_rt_preempt(struct gmp_p *p)
 {
 	struct gmp_g *g = gmp_getg();
@@ -1326,6 +1364,8 @@ void gmp_yield(struct gmp_g *g)
 static void goexit_m(struct gmp_m *m, struct gmp_g *gp)
 {
 	GMP_TRACE(gmp_trace_goend(m, gp));
+	if (GMP_UNLIKELY(m->altowner == gp))
+		gmp_altstack_load(m, NULL); /* its stack may be freed now */
 	if (GMP_UNLIKELY(gp->lockedm != NULL))
 		unlockm(m, gp);
 	gmp_casgstatus(gp, G_RUNNING, G_DEAD);

@@ -68,7 +68,8 @@ static int disposition(int sig, bool *restart)
 	if (ka.handler == (void *)gmp_sig_dispatch) {
 		int flags;
 		void *fn;
-		gmp_sig_user(sig, &fn, &flags);
+		if (!gmp_sig_user(sig, &fn, &flags))
+			return DISP_IGNORE; /* the preemption signal's, with the program's SIG_DFL or SIG_IGN (preempt.c) */
 		*restart = (flags & SA_RESTART) != 0;
 		return DISP_OURS;
 	}
@@ -131,24 +132,32 @@ uint64_t gmp_signal_sysmon_mask(void)
  */
 #define GMP_SIG_MARK 0x676d7073
 
-static void raise_marked(struct gmp_g *g, struct gmp_m *m, int sig)
+long gmp_sig_send_marked(pid_t tid, int sig, uint32_t mark, void *val)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
 	si.si_signo = sig;
 	si.si_code = SI_QUEUE;
 	si.si_pid = gmp_sched.pid;
-	si.si_uid = GMP_SIG_MARK;
-	si.si_value.sival_ptr = g; /* the G it is for */
-	gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, &si);
+	si.si_uid = mark;
+	si.si_value.sival_ptr = val;
+	return gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, tid, sig, &si);
+}
+
+bool gmp_sig_is_marked(const siginfo_t *si, uint32_t mark)
+{
+	return si && si->si_code == SI_QUEUE && si->si_pid == gmp_sched.pid && si->si_uid == mark;
+}
+
+static void raise_marked(struct gmp_g *g, struct gmp_m *m, int sig)
+{
+	gmp_sig_send_marked(m->tid, sig, GMP_SIG_MARK, g); /* for g */
 }
 
 /* The G a signal raised by gmp is for, or NULL for any other signal. */
 static struct gmp_g *marked(const siginfo_t *si)
 {
-	if (si && si->si_code == SI_QUEUE && si->si_pid == gmp_sched.pid && si->si_uid == GMP_SIG_MARK)
-		return si->si_value.sival_ptr;
-	return NULL;
+	return gmp_sig_is_marked(si, GMP_SIG_MARK) ? si->si_value.sival_ptr : NULL;
 }
 
 /* The siginfo pthread_kill's tgkill gives. */
@@ -407,36 +416,74 @@ void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p)
  * requests share the signal (gmp_debug_req_signal).
  */
 static struct ksigaction cancel_prev; /* glibc's handler, which ours replaced */
-static uintptr_t text_lo, text_hi, vdso_lo, vdso_hi;
 
 static void sig32(int sig, siginfo_t *si, void *ucv);
 static void call_on(struct gmp_g *g, void (*fn)(int, siginfo_t *, void *), int sig, siginfo_t *si, void *uc);
+
+/*
+ * Executable ranges of the objects whose code a G must not be stopped or
+ * unwound in (cancellation here, preemption in core/preempt.c): gmp
+ * itself, the vDSO (the time, maybe for gmp), glibc (its internal locks
+ * are futexes gmp does not see) and the dynamic loader.  Read once at
+ * start-up; these are all loaded before the program runs.
+ */
+static struct { uintptr_t lo, hi; } code_range[CODE_LDSO + 1];
+#define NPROG 64
+static struct { uintptr_t lo, hi; } prog_range[NPROG]; /* the program's and other libraries' code */
+static int nprog;
+
+static bool named(const char *path, const char *base)
+{
+	const char *slash = strrchr(path, '/');
+	return strncmp(slash ? slash + 1 : path, base, strlen(base)) == 0;
+}
 
 static int text_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
 	(void)arg;
 	uintptr_t vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
-	bool isvdso = false;
+	enum gmp_code kind = CODE_OTHER;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type == PT_LOAD && ph->p_offset == 0 && vdso && info->dlpi_addr + ph->p_vaddr == vdso)
-			isvdso = true; /* its ELF header is the one the kernel mapped */
+			kind = CODE_VDSO; /* its ELF header is the one the kernel mapped */
 	}
+	const char *name = info->dlpi_name ? info->dlpi_name : "";
+	if (kind == CODE_OTHER && (named(name, "libc.so.") || named(name, "libpthread.so.")))
+		kind = CODE_LIBC; /* (glibc before 2.34 keeps its thread code in libpthread) */
+	if (kind == CODE_OTHER && *name && info->dlpi_addr == (uintptr_t)getauxval(AT_BASE))
+		kind = CODE_LDSO;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
 			continue;
 		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		if ((uintptr_t)sig32 >= lo && (uintptr_t)sig32 < hi) {
-			text_lo = lo;
-			text_hi = hi;
-		} else if (isvdso) {
-			vdso_lo = lo;
-			vdso_hi = hi;
+		enum gmp_code k = (uintptr_t)sig32 >= lo && (uintptr_t)sig32 < hi ? CODE_GMP : kind;
+		if (k == CODE_OTHER) {
+			if (nprog < NPROG) {
+				prog_range[nprog].lo = lo;
+				prog_range[nprog++].hi = hi;
+			}
+			continue;
 		}
+		if (!code_range[k].lo || lo < code_range[k].lo)
+			code_range[k].lo = lo;
+		if (hi > code_range[k].hi)
+			code_range[k].hi = hi;
 	}
 	return 0;
+}
+
+enum gmp_code gmp_code_at(uintptr_t pc)
+{
+	for (int k = CODE_GMP; k <= CODE_LDSO; k++)
+		if (pc >= code_range[k].lo && pc < code_range[k].hi)
+			return (enum gmp_code)k;
+	for (int i = 0; i < nprog; i++)
+		if (pc >= prog_range[i].lo && pc < prog_range[i].hi)
+			return CODE_PROG;
+	return CODE_OTHER;
 }
 
 void gmp_signal_init(void) { dl_iterate_phdr(text_cb, NULL); }
@@ -474,11 +521,8 @@ static bool cancel_point_safe(struct gmp_g *g, const ucontext_t *uc)
 	struct gmp_p *p = g->m->p;
 	if (p && p->m == g->m && atomic_load(&p->status) == P_RUNNING)
 		return false; /* runtime code holds its P */
-	if (pc >= text_lo && pc < text_hi)
-		return false; /* gmp */
-	if (pc >= vdso_lo && pc < vdso_hi)
-		return false; /* the time, maybe for gmp */
-	return true;
+	enum gmp_code c = gmp_code_at(pc);
+	return c != CODE_GMP && c != CODE_VDSO; /* not gmp, nor the time, maybe for gmp */
 }
 
 static void sig32(int sig, siginfo_t *si, void *ucv)
@@ -601,14 +645,39 @@ static void call_user(int sig, siginfo_t *si, void *uc)
  */
 static void call_on(struct gmp_g *g, void (*fn)(int, siginfo_t *, void *), int sig, siginfo_t *si, void *uc)
 {
+	/* no preemption inside the handler: g->handler_sp (preempt.c) */
+	uintptr_t outer = g->handler_sp;
+	struct gmp_m *m = g->m;
+	g->handler_sp = (uintptr_t)__builtin_frame_address(0);
 	if (!g->insyscall) {
 		fn(sig, si, uc);
-		return;
+	} else {
+		g->m->cur_sigmask = ~0ULL;
+		gmp_exitsyscall(g);
+		fn(sig, si, uc);
+		gmp_entersyscall(g);
 	}
-	g->m->cur_sigmask = ~0ULL;
-	gmp_exitsyscall(g);
-	fn(sig, si, uc);
-	gmp_entersyscall(g);
+	g->handler_sp = outer;
+	if (GMP_UNLIKELY(g->m != m) && uc)
+		gmp_sigframe_moved(g, uc);
+}
+
+void gmp_sigframe_moved(struct gmp_g *g, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	struct gmp_m *m = g->m;
+	uint64_t k;
+	memcpy(&k, &uc->uc_sigmask, sizeof k);
+	if (m->cur_sigmask == ~0ULL) {
+		k = gmp_kmask(g->sigmask); /* unknown here: what the scheduler would load */
+		memcpy(&uc->uc_sigmask, &k, sizeof k);
+	}
+	m->cur_sigmask = k; /* what rt_sigreturn loads */
+	stack_t ss;
+	if (gmp_sys2(SYS_sigaltstack, NULL, &ss) == 0) {
+		ss.ss_flags &= ~SS_ONSTACK;
+		uc->uc_stack = ss; /* else rt_sigreturn gives this kernel thread the one the G left */
+	}
 }
 
 static void call_user_on(struct gmp_g *g, int sig, siginfo_t *si, void *uc)
@@ -669,6 +738,33 @@ static struct gmp_g *pick(int sig, struct gmp_g *last)
 	return any;
 }
 
+static void pend_process(int sig);
+
+/*
+ * A process signal pending on t, which its wait-interruption then takes.
+ * t may be exiting: it passes its process signals on (gmp_signal_exit)
+ * after it marks its mask exited, and we look at the mask after we set the
+ * bit, so one of the two moves it on (whoever clears the pending bit).
+ */
+static void pend_shared(struct gmp_g *t, int sig)
+{
+	for (;;) {
+		pend(t, sig, true);
+		atomic_thread_fence(memory_order_seq_cst);
+		if (GMP_LIKELY(__atomic_load_n(&t->sigmask, __ATOMIC_RELAXED) != SIGMASK_EXITED)) {
+			gmp_defer((uintptr_t)t | 1);
+			return;
+		}
+		if (!take(t, sig))
+			return; /* its exit passed it on */
+		t = pick(sig, NULL);
+		if (!t) {
+			pend_process(sig);
+			return;
+		}
+	}
+}
+
 /*
  * sig is for the process and no G takes it now: pending for the process.
  * A G that unblocks it at the same time (pthread_sigmask) stores its mask
@@ -681,8 +777,7 @@ static void pend_process(int sig)
 	atomic_thread_fence(memory_order_seq_cst);
 	struct gmp_g *t = pick(sig, NULL);
 	if (t && (atomic_fetch_and(&proc_pending, ~bit(sig)) & bit(sig))) {
-		pend(t, sig, true);
-		gmp_defer((uintptr_t)t | 1);
+		pend_shared(t, sig);
 		return;
 	}
 	/*
@@ -713,12 +808,20 @@ static void forward(int sig, siginfo_t *si, struct gmp_g *last)
 		return;
 	}
 	keep_for(t, sig, si);
-	pend(t, sig, process_directed(si));
+	if (process_directed(si)) {
+		pend_shared(t, sig);
+		return;
+	}
+	pend(t, sig, false);
 	gmp_defer((uintptr_t)t | 1);
 }
 
 void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 {
+	if (GMP_UNLIKELY(sig == GMP_SIGPREEMPT) && gmp_preempt_marked(si)) {
+		gmp_preempt_signal(ucv); /* sysmon's, not the program's */
+		return;
+	}
 	struct gmp_g *g = atomic_load_explicit(&gmp_inited, memory_order_acquire) == 2 ? gmp_getg() : NULL;
 	if (!g && gmp_sysmon_thread && !is_fault(sig, si)) {
 		forward(sig, si, NULL); /* let in for the Gs that do not block it (sysmon.c) */
@@ -737,6 +840,22 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 	if (for_g && (!here || for_g != g)) {
 		/* raised for a G that has left this kernel thread: its bit is still set; try again */
 		gmp_defer((uintptr_t)for_g | 1);
+		return;
+	}
+	if (here && GMP_UNLIKELY(sig == GMP_SIGPREEMPT) && (g->sigmask & ~atomic_load(&g->sigwaitset) & bit(sig))) {
+		/*
+		 * The G blocks it, the kernel did not (gmp_kmask lets the
+		 * preemption signal in): kept as the kernel keeps a blocked
+		 * one.  (Not when a sigsuspend or ppoll mask lets it in.)
+		 */
+		if (for_g)
+			return; /* still pending on the G */
+		if (process_directed(si)) {
+			forward(sig, si, NULL);
+		} else {
+			keep_for(g, sig, si);
+			pend(g, sig, false);
+		}
 		return;
 	}
 	struct gmp_g *mg = here && !for_g ? for_main(sig, si) : NULL;
@@ -839,7 +958,9 @@ bool gmp_signal_deliverable(struct gmp_g *g)
  */
 void gmp_signal_exit(struct gmp_g *g)
 {
-	g->sigmask = SIGMASK_EXITED; /* from now on the dispatcher and pick() pass this G by */
+	/* from now on the dispatcher and pick() pass this G by; before the look at sigshared (pend_shared) */
+	__atomic_store_n(&g->sigmask, SIGMASK_EXITED, __ATOMIC_SEQ_CST);
+	atomic_thread_fence(memory_order_seq_cst);
 	rtinfo_drop(g);
 	uint64_t sh = atomic_exchange(&g->sigshared, 0);
 	sh &= atomic_fetch_and(&g->sigpending, ~sh);
@@ -851,8 +972,7 @@ void gmp_signal_exit(struct gmp_g *g)
 			pend_process(sig);
 			continue;
 		}
-		pend(t, sig, true);
-		gmp_defer((uintptr_t)t | 1);
+		pend_shared(t, sig);
 	}
 }
 
@@ -919,7 +1039,6 @@ void gmp_signal_sync(struct gmp_g *g, uint64_t set)
  * the call did not take must not stay behind on the M, whose next G may
  * block them for ever: they become the G's, pending until it takes them.
  */
-static void pend_process(int sig);
 
 void gmp_signal_reclaim(struct gmp_g *g)
 {

@@ -92,6 +92,8 @@ int gmp_stats_collect(struct gmp_stats *out, size_t size)
 		s.steals += p->nsteal;
 		s.handoffs += p->nhandoff;
 		s.retakes += p->nidletake; /* a retake too, done by a poller M instead of sysmon */
+		s.preemptions += p->npreempt;
+		s.preempt_handoffs += p->npreemptfall;
 	}
 	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink) {
 		struct gmp_g *g = m->curg;
@@ -108,7 +110,8 @@ int gmp_stats_collect(struct gmp_stats *out, size_t size)
 	/* allg is push-only: walking it without allglock is safe, as the dump does. */
 	for (struct gmp_g *g = __atomic_load_n(&gmp_sched.allg, __ATOMIC_ACQUIRE); g; g = g->alllink) {
 		switch (gmp_gstatus(g)) {
-		case G_RUNNABLE: s.runnable++; break;
+		case G_RUNNABLE:
+		case G_PREEMPTED: s.runnable++; break;
 		case G_RUNNING: s.running++; break;
 		case G_SYSCALL: s.syscall++; break;
 		case G_WAITING:
@@ -163,12 +166,13 @@ static void exitstats_atexit(void)
 		return;
 	gmp_printf("gmp: exitstats switches=%llu fs_writes=%llu spins=%llu spin_wins=%llu direct_handoffs=%llu "
 		   "m_sleeps=%llu io_spins=%llu io_spin_wins=%llu steals=%llu polls=%llu poll_ready=%llu retakes=%llu "
-		   "syscalls=%llu ms=%u\n",
+		   "syscalls=%llu preemptions=%llu preempt_handoffs=%llu ms=%u\n",
 		   (unsigned long long)s.switches, (unsigned long long)s.fs_writes, (unsigned long long)s.spins,
 		   (unsigned long long)s.spin_wins, (unsigned long long)s.direct_handoffs,
 		   (unsigned long long)s.m_sleeps, (unsigned long long)s.io_spins, (unsigned long long)s.io_spin_wins,
 		   (unsigned long long)s.steals, (unsigned long long)s.polls, (unsigned long long)s.poll_ready,
-		   (unsigned long long)s.retakes, (unsigned long long)s.syscalls, s.ms);
+		   (unsigned long long)s.retakes, (unsigned long long)s.syscalls, (unsigned long long)s.preemptions,
+		   (unsigned long long)s.preempt_handoffs, s.ms);
 }
 
 void gmp_stats_init(void)
@@ -209,14 +213,15 @@ static int format(char *buf, size_t len, const struct gmp_stats *s)
 		n += snprintf(buf + n, len - (size_t)n,
 			      "global_runq %u\ncreated %llu\nswitches %llu\nsteals %llu\nhandoffs %llu\nretakes %llu\n"
 			      "syscalls %llu\nfs_writes %llu\nspins %llu\nspin_wins %llu\ndirect_handoffs %llu\n"
-			      "m_sleeps %llu\nio_spins %llu\nio_spin_wins %llu\n",
+			      "m_sleeps %llu\nio_spins %llu\nio_spin_wins %llu\npreemptions %llu\npreempt_handoffs %llu\n",
 			      s->global_runq, (unsigned long long)s->created, (unsigned long long)s->switches,
 			      (unsigned long long)s->steals, (unsigned long long)s->handoffs,
 			      (unsigned long long)s->retakes, (unsigned long long)s->syscalls,
 			      (unsigned long long)s->fs_writes, (unsigned long long)s->spins,
 			      (unsigned long long)s->spin_wins, (unsigned long long)s->direct_handoffs,
 			      (unsigned long long)s->m_sleeps, (unsigned long long)s->io_spins,
-			      (unsigned long long)s->io_spin_wins);
+			      (unsigned long long)s->io_spin_wins, (unsigned long long)s->preemptions,
+			      (unsigned long long)s->preempt_handoffs);
 	for (uint32_t i = 0; i < s->nprocs && i < GMP_STATS_MAXP && n < (int)len; i++)
 		n += snprintf(buf + n, len - (size_t)n, "p.%u %s %u\n", i, pst[s->p_status[i] & 3], s->local_runq[i]);
 	return n < (int)len ? n : -1;

@@ -3,12 +3,15 @@
  *
  * It wakes every 20 us while it finds work to do, backing off to 10 ms
  * after 50 idle rounds (as Go's sysmon).  Each round it
- *   - retakes a P whose G has run user code for 10 ms without going
- *     through the scheduler (schedtick unchanged), or has sat in a kernel
- *     call for 20 us (syscalltick unchanged), and hands the P with its
- *     queue to another M (gmp_handoffp): so a CPU-bound thread, or one
- *     blocked inside glibc where gmp cannot see it, never holds up the
- *     others;
+ *   - preempts a G that has run user code for a slice (GMP_PREEMPT,
+ *     10 ms) without going through the scheduler (schedtick unchanged)
+ *     while other Gs wait (core/preempt.c);
+ *   - retakes a P whose G has sat in a kernel call for 20 us (syscalltick
+ *     unchanged), or in user code for a slice where preemption is off or
+ *     failed (a kernel call gmp does not see, a loop inside glibc), and
+ *     hands the P with its queue to another M (gmp_handoffp): so a
+ *     thread blocked inside glibc where gmp cannot see it never holds up
+ *     the others;
  *   - starts an M for overdue timers when a P is idle;
  *   - prints schedtrace lines and rewrites the GMP_STATS file when due
  *     (core/stats.c).
@@ -29,9 +32,11 @@
 static _Atomic int started; /* 0 not running, 1 being started, 2 running */
 uint64_t gmp_sysmon_nretake;
 
-static int retake(int64_t now)
+/* *due: when the next user slice ends (preemption on), for sysmon's sleep; 0 none. */
+static int retake(int64_t now, int64_t *due)
 {
 	int n = 0;
+	*due = 0;
 	for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
 		struct gmp_p *p = gmp_sched.allp[i];
 		uint32_t s = atomic_load_explicit(&p->status, memory_order_acquire);
@@ -50,11 +55,23 @@ static int retake(int64_t now)
 		if (p->sysmon_when == 0 || p->sysmon_tick != tick) {
 			p->sysmon_tick = tick;
 			p->sysmon_when = now;
+			p->preempt_sent = 0;
+			p->preempt_tries = 0;
 			continue;
 		}
-		int64_t slice = s == P_SYSCALL ? SYSCALL_SLICE_NS : USER_SLICE_NS;
+		int64_t slice = s == P_SYSCALL ? SYSCALL_SLICE_NS : gmp_preempt_ns ? gmp_preempt_ns : USER_SLICE_NS;
+		if (s != P_SYSCALL && gmp_preempt_ns && (*due == 0 || p->sysmon_when + slice < *due))
+			*due = p->sysmon_when + slice;
 		if (s == P_RUNNING || now - p->sysmon_when < slice)
 			continue; /* a P in the runtime cannot be taken: next round */
+		if (s == P_USER && gmp_preempt_ns) {
+			int r = gmp_preempt_try(p, now);
+			if (r >= 0) {
+				n += r;
+				continue;
+			}
+			p->npreemptfall++; /* asleep in a kernel call, or no safe point: the P goes */
+		}
 		if (s == P_SYSCALL && gmp_runqempty(p) && now - p->sysmon_when < USER_SLICE_NS &&
 		    (atomic_load(&gmp_sched.nmspinning) + atomic_load(&gmp_sched.npidle) > 0 ||
 		     (atomic_load_explicit(&p->idlewait, memory_order_relaxed) && !gmp_work_queued())))
@@ -104,7 +121,7 @@ static void *sysmon_main(void *arg)
 	gmp_trace_sysmon_start();
 	int64_t delay = 20000, last_trim = 0, last_shrink = 0, last_trace = 0, idle_since = 0;
 	int idle = 0;
-	int64_t maxdelay = 10000000;
+	int64_t maxdelay = 10000000, slice_due = 0;
 	if (gmp_debug.schedtrace_ms > 0 && gmp_debug.schedtrace_ms < 10)
 		maxdelay = gmp_debug.schedtrace_ms * 1000000LL;
 	for (;;) {
@@ -114,14 +131,21 @@ static void *sysmon_main(void *arg)
 			delay *= 2;
 		if (delay > maxdelay)
 			delay = maxdelay;
+		if (slice_due) {
+			/* wake when a time slice ends, not up to 10 ms after (a sleeper's timer waits on it) */
+			int64_t left = slice_due - gmp_nanotime();
+			if (left < delay)
+				delay = left < 20000 ? 20000 : left;
+		}
 		gmp_kfutex_wait(&kick, 0, delay);
 		if (atomic_exchange(&kick, 0)) {
 			idle = 0;
 			gmp_futex_run_deferred(NULL);
 		}
 		mask = sysmon_mask(mask);
-		int64_t now = gmp_nanotime();
-		int n = retake(now);
+		int64_t now = gmp_nanotime(), due;
+		int n = retake(now, &due);
+		slice_due = due;
 		/* Nobody has polled the network for 10 ms (every P busy): do it here. */
 		int64_t lp = atomic_load(&gmp_sched.lastpoll);
 		if (gmp_netpoll_waiters() && lp != 0 && now - lp > 10000000) {
@@ -208,4 +232,8 @@ int gmp_sysmon_start(void)
 
 
 /* fork child: sysmon's thread did not survive; the next thread creation starts it again. */
-void gmp_sysmon_reset(void) { atomic_store(&started, 0); }
+void gmp_sysmon_reset(void)
+{
+	atomic_store(&started, 0);
+	gmp_preempt_fork_child();
+}

@@ -337,6 +337,8 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	ng->waitreason = WR_NONE;
 	ng->createdby = self ? self->goid : 0;
 	ng->createpc = a->caller;
+	/* No alternate signal stack, as the kernel gives a thread made with CLONE_VM. */
+	ng->altgen = 0;
 	/* A new thread starts with its creator's signal mask, as in NPTL. */
 	if (self)
 		ng->sigmask = self->sigmask;

@@ -79,6 +79,7 @@ enum {
 	EV_CREATE,      /* b creator goid, c flow id */
 	EV_GOEND,
 	EV_SYSLOSTP,
+	EV_PREEMPT,     /* b its preemptions so far */
 	/* other instants */
 	EV_RETAKE,      /* x P, k old P status */
 	EV_HANDOFF,     /* x P, k 1: given to an M, 0: idle list */
@@ -244,6 +245,12 @@ void gmp_trace_gostop(struct gmp_m *m, struct gmp_g *gp)
 void gmp_trace_park(struct gmp_m *m, struct gmp_g *gp)
 {
 	struct trace_ev e = {.type = EV_PARK, .a = gp->goid, .k = gp->waitreason};
+	emit(m, &e);
+}
+
+void gmp_trace_preempt(struct gmp_m *m, struct gmp_g *gp)
+{
+	struct trace_ev e = {.type = EV_PREEMPT, .a = gp->goid, .b = gp->npreempt};
 	emit(m, &e);
 }
 
@@ -653,7 +660,7 @@ static void span_event(uint32_t row, struct rowstate *rs, const struct trace_ev 
 
 static const char *const instant_names[EV_NTYPES] = {
 	[EV_PARK] = "park",       [EV_UNPARK] = "unpark",     [EV_CREATE] = "create", [EV_GOEND] = "exit",
-	[EV_SYSLOSTP] = "P lost", [EV_RETAKE] = "retake",     [EV_HANDOFF] = "handoffp",
+	[EV_SYSLOSTP] = "P lost", [EV_PREEMPT] = "preempted", [EV_RETAKE] = "retake",     [EV_HANDOFF] = "handoffp",
 	[EV_STEAL] = "steal",     [EV_TIMER] = "timer",       [EV_MSTART] = "M start", [EV_MEXIT] = "M exit",
 };
 
@@ -666,7 +673,7 @@ static void convert_one(uint32_t row, struct rowstate *rs, const struct trace_ev
 	if (e->type >= EV_NTYPES || !instant_names[e->type])
 		return;
 	instant(instant_names[e->type], row, e->ts);
-	if (e->type <= EV_SYSLOSTP)
+	if (e->type <= EV_PREEMPT)
 		arg_u("goid", e->a); /* the events about one G */
 	switch (e->type) {
 	case EV_UNPARK:
@@ -677,6 +684,9 @@ static void convert_one(uint32_t row, struct rowstate *rs, const struct trace_ev
 		break;
 	case EV_CREATE:
 		arg_u("creator", e->b);
+		break;
+	case EV_PREEMPT:
+		arg_u("count", e->b);
 		break;
 	case EV_RETAKE:
 	case EV_HANDOFF:

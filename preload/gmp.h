@@ -102,6 +102,10 @@ struct gmp_stats {
 	/* Since 0.3 */
 	uint64_t polls;       /* netpoller waits (epoll_wait calls), blocking or not */
 	uint64_t poll_ready;  /* threads those polls made runnable (polls / poll_ready: events per system call) */
+	/* Since 0.4 */
+	uint64_t preemptions;     /* threads stopped by sysmon's signal after a time slice (GMP_PREEMPT) */
+	uint64_t preempt_handoffs; /* slices where that failed (a kernel call gmp does not see, a long
+	                              loop inside glibc): the P was handed to another kernel thread */
 };
 
 /*

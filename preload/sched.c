@@ -187,9 +187,13 @@ GMP_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 		memcpy(old, &cur, sizeof cur);
 	}
 	if (set) {
-		/* The G cannot change M while it runs user code, so this syscall and store are its M's. */
-		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &nv, NULL, 8);
-		g->m->cur_sigmask = nv;
+		/*
+		 * The G cannot change M here (preemption stops no G inside
+		 * gmp), so this syscall and store are its M's.
+		 */
+		uint64_t k = gmp_kmask(nv);
+		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &k, NULL, 8);
+		g->m->cur_sigmask = k;
 		gmp_signal_setmask(g, nv);
 	}
 	return 0;

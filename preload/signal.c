@@ -12,8 +12,20 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 static bool plain(void *h) { return h == (void *)SIG_DFL || h == (void *)SIG_IGN; }
+
+/*
+ * The preemption signal (SIGURG) keeps gmp's handler whatever the program
+ * sets (core/preempt.c): its SIG_DFL or SIG_IGN, the same for SIGURG, is
+ * kept here to be reported back, and SA_RESETHAND is done by the
+ * dispatcher, not the kernel.
+ */
+static struct sigaction preempt_plain; /* zero: SIG_DFL */
+static bool preempt_plain_set;         /* set through glibc, which adds SA_RESTORER */
+
+static bool preempt_owned(int sig) { return sig == GMP_SIGPREEMPT && gmp_preempt_ns; }
 
 GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
@@ -23,11 +35,22 @@ GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 	void *pfn;
 	int pflags;
 	bool had = gmp_sig_user(sig, &pfn, &pflags);
-	struct sigaction old;
+	struct sigaction old, was_plain = preempt_plain;
+	bool was_set = preempt_plain_set;
 	int r;
 	if (act) {
 		void *h = (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction : (void *)act->sa_handler;
-		if (plain(h)) {
+		if (plain(h) && preempt_owned(sig)) {
+			struct sigaction k = *act;
+			k.sa_sigaction = gmp_sig_dispatch;
+			k.sa_flags = (k.sa_flags | SA_SIGINFO | SA_RESTART) & ~SA_RESETHAND;
+			r = real_sigaction(sig, &k, &old);
+			if (r == 0) {
+				gmp_sig_set_user(sig, NULL, 0);
+				preempt_plain = *act;
+				preempt_plain_set = true;
+			}
+		} else if (plain(h)) {
 			r = real_sigaction(sig, act, &old);
 			if (r == 0)
 				gmp_sig_set_user(sig, NULL, 0);
@@ -35,6 +58,8 @@ GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 			struct sigaction k = *act;
 			k.sa_sigaction = gmp_sig_dispatch;
 			k.sa_flags |= SA_SIGINFO;
+			if (preempt_owned(sig))
+				k.sa_flags &= ~SA_RESETHAND;
 			gmp_sig_set_user(sig, h, act->sa_flags); /* before the kernel may call the dispatcher */
 			r = real_sigaction(sig, &k, &old);
 			if (r != 0)
@@ -51,6 +76,12 @@ GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 				oact->sa_sigaction = (void (*)(int, siginfo_t *, void *))pfn;
 			else
 				oact->sa_handler = (void (*)(int))pfn;
+		} else if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == gmp_sig_dispatch && preempt_owned(sig)) {
+			*oact = was_plain; /* the program's SIG_DFL or SIG_IGN, as it set it */
+			if (was_set) {
+				oact->sa_flags |= old.sa_flags & 0x04000000; /* SA_RESTORER, as glibc's sigaction adds */
+				oact->sa_restorer = old.sa_restorer;
+			}
 		} else if ((old.sa_flags & SA_SIGINFO) && gmp_debug_own_handler((void *)old.sa_sigaction)) {
 			memset(oact, 0, sizeof *oact);
 			oact->sa_handler = SIG_DFL;
@@ -86,4 +117,46 @@ GMP_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
 GMP_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
 {
 	return install(sig, h, SA_RESETHAND | SA_NODEFER);
+}
+
+/*
+ * sigaltstack: a G's own, kept in the G and loaded on whichever kernel
+ * thread runs it (core/debug.c gmp_altstack_load).  The kernel checks and
+ * answers (EPERM on the stack in use, EINVAL, ENOMEM): the G's stack is
+ * loaded on this kernel thread first, and the G cannot change kernel
+ * thread inside gmp.  A G that never set one sees none, not gmp's own.
+ */
+GMP_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
+{
+	struct gmp_g *g = gmp_getg();
+	if (!g) {
+		GMP_REAL(int, sigaltstack, (const stack_t *, stack_t *));
+		return real_sigaltstack(ss, old);
+	}
+	struct gmp_m *m = g->m;
+	gmp_altstack_load(m, g);
+	stack_t cur;
+	long r = 0;
+	if (!g->altgen) {
+		/* the M's own is loaded: this thread has none (the kernel's answer for a new thread) */
+		cur = (stack_t){.ss_sp = NULL, .ss_flags = SS_DISABLE, .ss_size = 0};
+		if (ss)
+			r = gmp_sys2(SYS_sigaltstack, ss, NULL);
+	} else {
+		r = gmp_sys2(SYS_sigaltstack, ss, &cur);
+	}
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	if (ss) {
+		gmp_sys2(SYS_sigaltstack, NULL, &g->altstack); /* as the kernel stored it */
+		g->altstack.ss_flags &= ~SS_ONSTACK;
+		g->altgen++;
+		m->altowner = g;
+		m->altgen = g->altgen;
+	}
+	if (old)
+		*old = cur;
+	return 0;
 }

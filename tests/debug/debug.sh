@@ -37,7 +37,7 @@ for f in waits_in_mutex waits_in_cond waits_in_sem waits_in_sleep waits_in_read;
 GMP_MAXPROCS=2 GMP_DEBUG=schedtrace=100,scheddetail=1 LD_PRELOAD=$lib timeout 60 "$many" 2>"$err" >/dev/null
 st=$?
 [ $st -eq 0 ] && echo "ok: schedtrace run" || { echo "FAIL: schedtrace run exit status $st"; fail=1; }
-check "schedtrace line format" '^SCHED [0-9]+ms: gomaxprocs=2 idleprocs=[0-9]+ threads=[0-9]+ spinningthreads=[0-9]+ idlethreads=[0-9]+ runqueue=[0-9]+ \[[0-9]+ [0-9]+\]$'
+check "schedtrace line format" '^SCHED [0-9]+ms: gomaxprocs=2 idleprocs=[0-9]+ threads=[0-9]+ spinningthreads=[0-9]+ idlethreads=[0-9]+ preemptions=[0-9]+ runqueue=[0-9]+ \[[0-9]+ [0-9]+\]$'
 parked=$(awk '/^SCHED/ {if (n > max) max = n; n = 0} /^  G[0-9]+: status=waiting\(cond\)/ {n++} END {if (n > max) max = n; print max + 0}' "$err")
 if [ "$parked" -ge 1000 ]; then echo "ok: scheddetail shows the 1000 parked threads ($parked)"; else echo "FAIL: scheddetail shows $parked parked threads, want >= 1000"; fail=1; fi
 # Fatal signals: same death as natively, with a report naming the function.
@@ -93,7 +93,7 @@ nocheck "own handler: gmp prints nothing" 'gmp'
 GMP_MAXPROCS=2 LD_PRELOAD=$lib timeout 60 "$dumpcall" >/dev/null 2>"$err"
 status "dumpcall under gmp" 0 $?
 check "dump header" '^gmp: 2 Ps, [0-9]+ Ms, 3 live threads$'
-check "spinning thread shown running on its M" '^goroutine [0-9]+ \[running, on M[0-9]+ tid [0-9]+\] "spinner", created by goroutine 1 at spin_here\+0x0 from main\+0x[0-9a-f]+$'
+check "spinning thread shown running on its M" '^goroutine [0-9]+ \[running, on M[0-9]+ tid [0-9]+(, preempted [0-9]+ times, last [0-9]+ ms ago)?\] "spinner", created by goroutine 1 at spin_here\+0x0 from main\+0x[0-9a-f]+$'
 check "its backtrace from its own registers names spin_here" '^	#0 0x[0-9a-f]+ spin_here\+0x'
 check "parked thread" '^goroutine [0-9]+ \[waiting, cond, [0-9]+ ms\], created by goroutine 1 at parked_here\+0x0 from main\+0x[0-9a-f]+$'
 check "parked backtrace names parked_here" ' parked_here\+0x'

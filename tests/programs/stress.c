@@ -1,4 +1,4 @@
-/* stress SEED [THREADS] [OPS]: a randomized mix of every primitive, with its
+/* stress SEED [THREADS] [OPS] [COMPUTE]: a randomized mix of every primitive, with its
  * invariants checked throughout, and a watchdog that fails the run if
  * progress stops. Each thread draws its operations from its own generator
  * (seeded from SEED and its index), so the work is the same natively and
@@ -10,7 +10,9 @@
  * writer's two-field invariant; semaphore-bounded section (never more than
  * K inside); barrier rounds among a fixed group; create+join and detached
  * helper threads; short sleeps; pipe messages to a per-thread echo
- * partner; once; thread-specific data. STRESS_SCALE multiplies OPS. */
+ * partner; once; thread-specific data; with COMPUTE, loops without calls
+ * of up to COMPUTE iterations, inside mutexes and outside (preemption).
+ * STRESS_SCALE multiplies OPS. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -68,6 +70,17 @@ static void deadline_in(struct timespec *ts, long ms)
 
 static void *helper(void *arg) { atomic_fetch_add(&helpers_done, 1); return arg; }
 
+/* COMPUTE: computing without calls for up to that many iterations, inside and outside locks. */
+static long compute_iters;
+static volatile uint64_t compute_sink;
+static void compute(uint64_t n)
+{
+    uint64_t h = n;
+    for (uint64_t i = 0; i < n; i++)
+        h = (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ull + i;
+    compute_sink = h;
+}
+
 static void op_mutex(uint64_t *s)
 {
     int which = (int)(rnd(s) % 3), how = (int)(rnd(s) % 3);
@@ -98,6 +111,8 @@ static void op_mutex(uint64_t *s)
     pa[which]++;
     if (rnd(s) % 4 == 0)
         sched_yield(); /* hold it across a switch now and then */
+    if (compute_iters && rnd(s) % 4 == 0)
+        compute(rnd(s) % compute_iters); /* hold it while computing (preempted holders) */
     pb[which]--;
     pcount[which]++;
     CHECK(pthread_mutex_unlock(m) == 0);
@@ -237,6 +252,8 @@ static void *worker(void *arg)
         case 7: usleep((useconds_t)(rnd(&s) % 200)); atomic_fetch_add(&sleeps, 1); break;
         case 8: pthread_once(&once, once_fn); break;
         }
+        if (compute_iters && rnd(&s) % 3 == 0)
+            compute(rnd(&s) % compute_iters);
         if (pthread_getspecific(key) == (void *)(uintptr_t)(idx + 1))
             atomic_fetch_add(&keyok, 1);
         atomic_fetch_add(&progress, 1);
@@ -270,6 +287,8 @@ int main(int argc, char **argv)
         nthreads = (unsigned)atoi(argv[2]);
     if (argc > 3)
         nops = atol(argv[3]);
+    if (argc > 4)
+        compute_iters = atol(argv[4]);
     const char *sc = getenv("STRESS_SCALE");
     if (sc)
         nops *= atol(sc);

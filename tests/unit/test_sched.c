@@ -19,14 +19,17 @@ static void teardown(void) {}
  *   syscall  -> running, runnable
  *   waiting  -> runnable (ready)
  *   dead     -> idle (reuse from a free list)
+ *   running  -> preempted (sysmon's signal) -> runnable (queued)
  */
 static const bool legal[G_NSTATUS][G_NSTATUS] = {
 	[G_IDLE] = {[G_RUNNABLE] = true, [G_RUNNING] = true},
 	[G_RUNNABLE] = {[G_RUNNING] = true},
-	[G_RUNNING] = {[G_RUNNABLE] = true, [G_WAITING] = true, [G_SYSCALL] = true, [G_DEAD] = true},
+	[G_RUNNING] = {[G_RUNNABLE] = true, [G_WAITING] = true, [G_SYSCALL] = true, [G_DEAD] = true,
+		       [G_PREEMPTED] = true},
 	[G_SYSCALL] = {[G_RUNNING] = true, [G_RUNNABLE] = true},
 	[G_WAITING] = {[G_RUNNABLE] = true},
 	[G_DEAD] = {[G_IDLE] = true},
+	[G_PREEMPTED] = {[G_RUNNABLE] = true},
 };
 
 struct pair {
@@ -60,11 +63,11 @@ START_TEST(test_gstatus_legal)
 				      gmp_gstatus_name(t), gmp_gstatus_name(atomic_load(&g.status)));
 			n++;
 		}
-	ck_assert_int_eq(n, 11);
+	ck_assert_int_eq(n, 13);
 
-	/* a whole life: create, run, syscall, park, wake, run, exit, reuse */
-	static const uint32_t life[] = {G_IDLE, G_RUNNABLE, G_RUNNING, G_SYSCALL, G_RUNNING, G_WAITING,
-					G_RUNNABLE, G_RUNNING, G_DEAD, G_IDLE};
+	/* a whole life: create, run, syscall, park, wake, run, preempted, queued, run, exit, reuse */
+	static const uint32_t life[] = {G_IDLE,     G_RUNNABLE, G_RUNNING,   G_SYSCALL,  G_RUNNING, G_WAITING,
+					G_RUNNABLE, G_RUNNING,  G_PREEMPTED, G_RUNNABLE, G_RUNNING, G_DEAD, G_IDLE};
 	atomic_store(&g.status, G_IDLE);
 	for (size_t i = 1; i < sizeof life / sizeof life[0]; i++) {
 		gmp_casgstatus(&g, life[i - 1], life[i]);

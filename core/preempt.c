@@ -1,0 +1,304 @@
+/*
+ * Asynchronous preemption (DESIGN.md §6; HACKING.md "Preemption").
+ *
+ * A G that runs its own code for a whole time slice (GMP_PREEMPT, 10 ms)
+ * while other threads wait for a P is stopped by a signal, as in Go since
+ * 1.14, and queued behind them; its M runs the scheduler.  So a loop
+ * without calls cannot starve the others, and GMP_MAXPROCS bounds the
+ * kernel threads that run user code.
+ *
+ *   sysmon (gmp_preempt_try)      sees the P's schedtick unchanged for a
+ *                                 slice, work waiting, the M's kernel
+ *                                 thread running (not asleep in a kernel
+ *                                 call gmp does not see); stores the
+ *                                 request in m->preemptreq and sends
+ *                                 GMP_SIGPREEMPT (SIGURG) to that thread,
+ *                                 marked as its own.
+ *   the handler (gmp_preempt_signal), on the G's stack with the G's TLS:
+ *                                 takes the request; the point is safe when
+ *                                 the interrupted instruction is in the
+ *                                 program's code or a library other than
+ *                                 glibc, ld.so and gmp, the G is in user
+ *                                 state (its P P_USER, not in a kernel
+ *                                 call), not in a handler of the program's
+ *                                 and not where gmp's fork holds its locks.
+ *                                 Then the G parks in the handler: its P
+ *                                 goes P_USER -> P_RUNNING, the G
+ *                                 G_RUNNING -> G_PREEMPTED -> G_RUNNABLE on
+ *                                 the global queue, and the M schedules.
+ *   resumed (any M)               the handler returns; the kernel's
+ *                                 rt_sigreturn restores every register the
+ *                                 signal frame holds: the general ones,
+ *                                 flags, and the whole x87/SSE/AVX state the
+ *                                 kernel saved with xsave at the size the
+ *                                 CPU reports.  The frame's signal mask and
+ *                                 alternate stack are rewritten first to
+ *                                 the ones of the kernel thread it now
+ *                                 runs on.  The thread pointer is not in
+ *                                 the frame: the M loaded the G's already.
+ *
+ * An unsafe point is tried again every millisecond; after PREEMPT_TRIES
+ * of them (the G loops inside glibc, say), or when the kernel
+ * thread sleeps in a kernel call, sysmon hands the P off as before
+ * preemption (core/sysmon.c), and the G keeps its kernel thread.
+ *
+ * The program keeps its view of SIGURG: its handler, SIG_DFL or SIG_IGN
+ * (the same for SIGURG, which is ignored by default) and its masks.  The
+ * kernel handler stays gmp_sig_dispatch, which sends the program's own
+ * SIGURGs to the program's handler; the kernel masks never block SIGURG
+ * (gmp_kmask), and a SIGURG a G blocks is kept pending for it
+ * (core/signal.c).
+ */
+#include "runtime.h"
+#include "trace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+
+/*
+ * A signal to a thread that runs on another CPU arrives when that CPU next
+ * returns to user mode: at once where the kernel's IPI does it, else at
+ * its next timer tick (measured on our PVM guests: up to 4 ms, HZ=250).
+ * So a request is sent again only after a millisecond, and sysmon gives up
+ * on a slice only after 20 ms of them.
+ */
+#define PREEMPT_RETRY_NS 1000000LL
+#define PREEMPT_TRIES 20
+#define PREEMPT_MARK 0x676d7070 /* si_uid of sysmon's requests */
+
+int64_t gmp_preempt_ns;
+uint64_t gmp_preempt_kbit;
+
+void gmp_preempt_init(void)
+{
+	/* GMP_PREEMPT=MS: the time slice; 0 or "off": no preemption (sysmon hands the P off instead) */
+	const char *e = getenv("GMP_PREEMPT");
+	long ms = 10;
+	if (e && *e)
+		ms = strcmp(e, "off") == 0 ? 0 : strtol(e, NULL, 10);
+	if (ms <= 0)
+		return;
+	if (ms > 10000)
+		ms = 10000;
+	/*
+	 * Take over SIGURG's kernel handler, keeping a handler the program (or
+	 * a constructor before gmp's) installed as the program's.
+	 */
+	struct sigaction cur, sa;
+	if (gmp_libc.sigaction(GMP_SIGPREEMPT, NULL, &cur) != 0)
+		return;
+	void *h = (cur.sa_flags & SA_SIGINFO) ? (void *)cur.sa_sigaction : (void *)cur.sa_handler;
+	sa = cur;
+	if (h != (void *)SIG_DFL && h != (void *)SIG_IGN && h != (void *)gmp_sig_dispatch) {
+		gmp_sig_set_user(GMP_SIGPREEMPT, h, cur.sa_flags);
+	} else {
+		memset(&sa, 0, sizeof sa);
+		sa.sa_flags = SA_RESTART;
+	}
+	sa.sa_sigaction = gmp_sig_dispatch;
+	sa.sa_flags = (sa.sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
+	if (gmp_libc.sigaction(GMP_SIGPREEMPT, &sa, NULL) != 0)
+		return;
+	gmp_preempt_kbit = 1ULL << (GMP_SIGPREEMPT - 1);
+	gmp_preempt_ns = ms * 1000000LL;
+}
+
+bool gmp_preempt_marked(const siginfo_t *si) { return gmp_sig_is_marked(si, PREEMPT_MARK); }
+
+/* Is the kernel thread tid running or runnable ('R'), not asleep in a kernel call?  sysmon. */
+static bool thread_running(pid_t tid)
+{
+	char path[48], buf[256];
+	int n = 0;
+	memcpy(path, "/proc/self/task/", 16);
+	n = 16;
+	char digits[12];
+	int nd = 0;
+	for (unsigned v = (unsigned)tid; nd == 0 || v; v /= 10)
+		digits[nd++] = (char)('0' + v % 10);
+	while (nd)
+		path[n++] = digits[--nd];
+	memcpy(path + n, "/stat", 6);
+	long fd = gmp_sys4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	long len = gmp_sys3(SYS_read, fd, buf, sizeof buf - 1);
+	gmp_sys1(SYS_close, fd);
+	if (len <= 0)
+		return false;
+	buf[len] = 0;
+	char *rp = strrchr(buf, ')'); /* the name may hold anything: the state follows its last ')' */
+	return rp && rp[1] == ' ' && rp[2] == 'R';
+}
+
+/* Is SIGURG's kernel handler still the dispatcher (a raw rt_sigaction may have replaced it)? */
+static bool handler_ours(void)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} ka;
+	return gmp_sys4(SYS_rt_sigaction, GMP_SIGPREEMPT, NULL, &ka, 8) == 0 && ka.handler == (void *)gmp_sig_dispatch;
+}
+
+int gmp_preempt_try(struct gmp_p *p, int64_t now)
+{
+	int64_t next = gmp_timers_next();
+	if (gmp_runqempty(p) && !gmp_work_queued() && (next == 0 || next > now))
+		return 0; /* nothing else would run: let it be (a request follows as soon as something waits) */
+	struct gmp_m *m = p->m;
+	if (!m)
+		return 0;
+	struct gmp_g *g = m->curg; /* racy: a G's memory stays a G's */
+	uint8_t rt = g ? atomic_load_explicit(&g->rtprio, memory_order_relaxed) : 0;
+	if (GMP_UNLIKELY(rt)) {
+		/*
+		 * Real-time threads as the kernel runs them: SCHED_FIFO until
+		 * it blocks or yields; SCHED_RR for its round-robin quantum,
+		 * then behind the others of its priority, and only when one
+		 * waits (never for SCHED_OTHER work).
+		 */
+		struct gmp_g *h = gmp_sched.runqhead; /* racy peek, as gmp_rt_preempt */
+		if (g->schedpolicy != SCHED_RR || now - p->sysmon_when < GMP_RR_QUANTUM_NS || !h ||
+		    atomic_load_explicit(&h->rtprio, memory_order_relaxed) < rt)
+			return 0;
+	}
+	if (p->preempt_sent && now - p->preempt_sent < PREEMPT_RETRY_NS)
+		return 0; /* the last one is on its way, or found an unsafe point: next round */
+	if (p->preempt_tries >= PREEMPT_TRIES || !thread_running(m->tid) || !handler_ours())
+		return -1;
+	atomic_store(&m->preemptreq, p->schedtick + 1);
+	if (gmp_sig_send_marked(m->tid, GMP_SIGPREEMPT, PREEMPT_MARK, NULL) != 0)
+		return -1;
+	p->preempt_sent = now;
+	p->preempt_tries++;
+	return 1;
+}
+
+/* Is w a return address: code of a known object just after a call instruction? */
+static bool after_call(uintptr_t w, enum gmp_code c)
+{
+	(void)c;
+	const uint8_t *b = (const uint8_t *)w;
+	return b[-5] == 0xe8 ||                                   /* call rel32 */
+	       (b[-6] == 0xff && b[-5] == 0x15) ||                /* call *disp32(%rip) */
+	       (b[-2] == 0xff && (b[-1] & 0xf8) == 0xd0) ||       /* call *%reg */
+	       (b[-3] == 0xff && (b[-2] & 0x38) == 0x10);         /* call *disp8(%reg) */
+}
+
+/*
+ * Interrupted inside glibc (or the vDSO): who called it?  The first
+ * return address above the stack pointer that is not glibc's decides: the
+ * program's or another library's, safe; gmp's (runtime code in user state
+ * may keep its kernel thread's M in a local across the call) or ld.so's,
+ * not.  Return addresses are told from data by the call instruction
+ * before them, in the code of objects known at start-up; anything unsure
+ * is not safe.  Scans at most SCAN_BYTES of the G's stack.
+ */
+#define SCAN_BYTES 8192
+static bool libc_called_from_program(struct gmp_g *g, uintptr_t sp)
+{
+	if (sp & 7)
+		return false;
+	for (const uintptr_t *w = (const uintptr_t *)sp;
+	     (uintptr_t)w < sp + SCAN_BYTES && gmp_on_g_stack(g, (uintptr_t)w + sizeof *w - 1); w++) {
+		enum gmp_code c = gmp_code_at(*w);
+		if (c == CODE_OTHER || c == CODE_VDSO || !after_call(*w, c))
+			continue;
+		if (c == CODE_LIBC)
+			continue; /* glibc calling glibc */
+		return c == CODE_PROG;
+	}
+	return false;
+}
+
+/*
+ * May g be stopped where the signal interrupted it (see the top of the
+ * file)?  In the program's own code, or another library's: yes.  Inside
+ * glibc, only from the third request of a slice on (glibc's internal
+ * locks are futexes gmp does not see: a G stopped holding one is still
+ * correct, since the thread that waits for it blocks its kernel thread
+ * until sysmon hands that P off, but slow, so such points are taken only
+ * when the G keeps being found there), and only when the program called
+ * it.  Never in gmp or ld.so.
+ */
+#define PREEMPT_LIBC_AFTER 2
+static bool preempt_point_safe(struct gmp_g *g, const ucontext_t *uc, uint32_t tries)
+{
+	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	if (g->insyscall || g->nopreempt)
+		return false;
+	if (g->handler_sp) {
+		if (sp < g->handler_sp && gmp_on_g_stack(g, g->handler_sp))
+			return false; /* inside a handler of the program's (or glibc's SIGCANCEL) */
+		if (sp >= g->handler_sp)
+			g->handler_sp = 0; /* it left the handler by siglongjmp */
+	}
+	switch (gmp_code_at(pc)) {
+	case CODE_OTHER:
+	case CODE_PROG:
+		return true;
+	case CODE_LIBC:
+	case CODE_VDSO:
+		return tries > PREEMPT_LIBC_AFTER && libc_called_from_program(g, sp);
+	default:
+		return false;
+	}
+}
+
+void gmp_preempt_signal(void *ucv)
+{
+	struct gmp_g *g = atomic_load_explicit(&gmp_inited, memory_order_acquire) == 2 ? gmp_getg() : NULL;
+	ucontext_t *uc = ucv;
+	if (!g || !uc)
+		return;
+	struct gmp_m *m = g->m;
+	/* This kernel thread runs g on g's own stack: not its g0 with g's TLS still loaded. */
+	if (!m || m->curg != g || !gmp_on_g_stack(g, (uintptr_t)uc->uc_mcontext.gregs[REG_RSP]))
+		return;
+	uint32_t want = atomic_exchange(&m->preemptreq, 0);
+	struct gmp_p *p = m->p;
+	if (!want || !p || p->m != m || p->schedtick != want - 1)
+		return; /* none, or stale: the G went through the scheduler since */
+	if (!preempt_point_safe(g, uc, p->preempt_tries))
+		return; /* sysmon tries again */
+	uint32_t from;
+	p = gmp_acquirep_async(g, &from);
+	if (!p)
+		return;
+	if (from != P_USER) {
+		atomic_store_explicit(&p->status, from, memory_order_release);
+		return;
+	}
+	p->npreempt++;
+	g->npreempt++;
+	g->lastpreempt = gmp_nanotime();
+	/* The kernel thread has the handler's mask loaded: the next G there gets its own. */
+	m->cur_sigmask = ~0ULL;
+	gmp_preempt_park(g);
+	/* Back in user state, maybe on another kernel thread: return to the code as it was, there. */
+	uint64_t k = gmp_kmask(g->sigmask); /* the mask execute loaded */
+	memcpy(&uc->uc_sigmask, &k, sizeof k);
+	if (g->m != m)
+		gmp_sigframe_moved(g, uc);
+}
+
+void gmp_preempt_fork_child(void)
+{
+	for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
+		struct gmp_p *p = gmp_sched.allp[i];
+		p->preempt_sent = 0;
+		p->preempt_tries = 0;
+	}
+	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink)
+		atomic_store(&m->preemptreq, 0);
+}
