@@ -64,12 +64,16 @@
 /*
  * A signal to a thread that runs on another CPU arrives when that CPU next
  * returns to user mode: at once where the kernel's IPI does it, else at
- * its next timer tick (measured on our PVM guests: up to 4 ms, HZ=250).
- * So a request is sent again only after a millisecond, and sysmon gives up
- * on a slice only after 20 ms of them.
+ * its next timer tick (measured on our PVM guests: up to 4 ms, HZ=250),
+ * and to a thread the kernel has taken off its CPU, when it runs again.
+ * So a request is sent again only after a millisecond and once the last
+ * one was delivered (the SigPnd bit gone), and sysmon gives up on a slice
+ * after 20 delivered requests found no safe point.
  */
 #define PREEMPT_RETRY_NS 1000000LL
 #define PREEMPT_TRIES 20
+/* A request still undelivered after this long: the thread is stuck in the kernel; hand the P off. */
+#define PREEMPT_PENDING_NS (100 * 1000000LL)
 #define PREEMPT_MARK 0x676d7070 /* si_uid of sysmon's requests */
 
 int64_t gmp_preempt_ns;
@@ -111,20 +115,43 @@ void gmp_preempt_init(void)
 
 bool gmp_preempt_marked(const siginfo_t *si) { return gmp_sig_is_marked(si, PREEMPT_MARK); }
 
-/* Is the kernel thread tid running or runnable ('R'), not asleep in a kernel call?  sysmon. */
-static bool thread_running(pid_t tid)
+/* A hex field of /proc's status file ("SigPnd:\t0000000000000000"), 0 if missing. */
+static uint64_t status_hex(const char *buf, const char *key)
 {
-	char path[48], buf[256];
-	int n = 0;
+	const char *q = strstr(buf, key);
+	uint64_t v = 0;
+	if (!q)
+		return 0;
+	for (q += strlen(key); *q == '\t' || *q == ' '; q++)
+		;
+	for (;; q++) {
+		int d = *q >= '0' && *q <= '9' ? *q - '0' : *q >= 'a' && *q <= 'f' ? *q - 'a' + 10 : -1;
+		if (d < 0)
+			return v;
+		v = v << 4 | (uint64_t)d;
+	}
+}
+
+/*
+ * The kernel thread tid as the kernel sees it: running or runnable ('R'),
+ * not asleep in a kernel call; and whether a preemption signal still waits
+ * to be delivered to it (it has not returned to user mode since: off the
+ * CPU, or busy in the kernel).  One read of /proc/self/task/TID/status.
+ * sysmon.
+ */
+static bool thread_state(pid_t tid, bool *urg_pending)
+{
+	char path[48], buf[2048];
+	int n = 16;
 	memcpy(path, "/proc/self/task/", 16);
-	n = 16;
 	char digits[12];
 	int nd = 0;
 	for (unsigned v = (unsigned)tid; nd == 0 || v; v /= 10)
 		digits[nd++] = (char)('0' + v % 10);
 	while (nd)
 		path[n++] = digits[--nd];
-	memcpy(path + n, "/stat", 6);
+	memcpy(path + n, "/status", 8);
+	*urg_pending = false;
 	long fd = gmp_sys4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return false;
@@ -133,8 +160,13 @@ static bool thread_running(pid_t tid)
 	if (len <= 0)
 		return false;
 	buf[len] = 0;
-	char *rp = strrchr(buf, ')'); /* the name may hold anything: the state follows its last ')' */
-	return rp && rp[1] == ' ' && rp[2] == 'R';
+	*urg_pending = (status_hex(buf, "SigPnd:") >> (GMP_SIGPREEMPT - 1)) & 1;
+	const char *st = strstr(buf, "State:");
+	if (!st)
+		return false;
+	for (st += 6; *st == '\t' || *st == ' '; st++)
+		;
+	return *st == 'R';
 }
 
 /* Is SIGURG's kernel handler still the dispatcher (a raw rt_sigaction may have replaced it)? */
@@ -173,7 +205,14 @@ int gmp_preempt_try(struct gmp_p *p, int64_t now)
 	}
 	if (p->preempt_sent && now - p->preempt_sent < PREEMPT_RETRY_NS)
 		return 0; /* the last one is on its way, or found an unsafe point: next round */
-	if (p->preempt_tries >= PREEMPT_TRIES || !thread_running(m->tid) || !handler_ours())
+	bool pending;
+	if (!thread_state(m->tid, &pending) || !handler_ours())
+		return -1;
+	if (pending)
+		/* not delivered yet: the thread has not run since (an overloaded machine); a hand-off
+		   would only add a kernel thread, unless it stays in the kernel that long */
+		return now - p->preempt_sent < PREEMPT_PENDING_NS ? 0 : -1;
+	if (p->preempt_tries >= PREEMPT_TRIES)
 		return -1;
 	atomic_store(&m->preemptreq, p->schedtick + 1);
 	if (gmp_sig_send_marked(m->tid, GMP_SIGPREEMPT, PREEMPT_MARK, NULL) != 0)

@@ -211,6 +211,7 @@ struct gmp_p {
 	uint32_t schedtick;                   /* bumped by the owner on every execute */
 	uint32_t syscalltick;                 /* bumped by the owner on every kernel call */
 	bool globalnext;                      /* the next G comes from the global queue (findrunnable); owner */
+	uint32_t globaltick;                  /* schedtick at the last look at the global queue; owner */
 	_Atomic bool idlewait;                /* its G waits in the kernel for lack of other work (core/spin.c) */
 
 	/* Local run queue: single producer (owner), many consumers (thieves). */

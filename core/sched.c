@@ -189,6 +189,9 @@ struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max)
 		n = max;
 	if (n > GMP_RUNQ_SIZE / 2)
 		n = GMP_RUNQ_SIZE / 2;
+	int room = GMP_RUNQ_SIZE - (int)gmp_runqlen(p);
+	if (n > room + 1)
+		n = room + 1; /* into the ring without overflowing it back here */
 	struct gmp_g *gp = globrunqpop();
 	while (--n > 0) {
 		struct gmp_g *g = globrunqpop();
@@ -750,12 +753,14 @@ top:;
 	}
 	/*
 	 * One G in 61 comes from the global queue, so that local work cannot
-	 * starve it.  When a G waits in runnext (just woken: a timer that
+	 * starve it: counted from the last look there (globaltick), since Gs
+	 * that an idle spin or a hand-off runs skip findrunnable and would skip
+	 * a tick that is a multiple of 61.  When a G waits in runnext (just woken: a timer that
 	 * fired, a hand-off), it runs first and the global G right after it:
 	 * the global one is often a preempted CPU-bound G that keeps the P for
 	 * a whole time slice, which the woken one would otherwise wait out.
 	 */
-	bool fair = p->schedtick % 61 == 0 || p->globalnext;
+	bool fair = p->schedtick - p->globaltick >= 61 || p->globalnext;
 	if (fair && atomic_load_explicit(&p->runnext, memory_order_relaxed) && !p->globalnext &&
 	    atomic_load_explicit(&gmp_sched.nrtq, memory_order_relaxed) == 0) {
 		p->globalnext = true;
@@ -764,8 +769,15 @@ top:;
 	if ((fair && atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) ||
 	    GMP_UNLIKELY(atomic_load_explicit(&gmp_sched.nrtq, memory_order_relaxed) > 0)) {
 		p->globalnext = false;
+		p->globaltick = p->schedtick;
+		/*
+		 * A long global queue (a burst of wake-ups overflowed the local
+		 * rings) drains in batches: one G per 61 could leave some of
+		 * 10,000 threads unrun for seconds.
+		 */
+		int batch = atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 64 ? 32 : 1;
 		gmp_lock(&gmp_sched.lock);
-		gp = gmp_globrunqget(p, 1);
+		gp = gmp_globrunqget(p, batch);
 		gmp_unlock(&gmp_sched.lock);
 		if (gp)
 			goto found;
@@ -774,6 +786,7 @@ top:;
 	if (gp)
 		goto found;
 	if (atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
+		p->globaltick = p->schedtick;
 		gmp_lock(&gmp_sched.lock);
 		gp = gmp_globrunqget(p, 0);
 		gmp_unlock(&gmp_sched.lock);

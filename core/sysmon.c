@@ -32,7 +32,17 @@
 static _Atomic int started; /* 0 not running, 1 being started, 2 running */
 uint64_t gmp_sysmon_nretake;
 
-/* *due: when the next user slice ends (preemption on), for sysmon's sleep; 0 none. */
+static void wake_by(int64_t *due, int64_t when)
+{
+	if (*due == 0 || when < *due)
+		*due = when;
+}
+
+/*
+ * *due: when sysmon should look again for preemption (preemption on): the
+ * next end of a time slice, or the next timer while a slice is over and
+ * nothing else waits; 0 none.
+ */
 static int retake(int64_t now, int64_t *due)
 {
 	int n = 0;
@@ -60,14 +70,20 @@ static int retake(int64_t now, int64_t *due)
 			continue;
 		}
 		int64_t slice = s == P_SYSCALL ? SYSCALL_SLICE_NS : gmp_preempt_ns ? gmp_preempt_ns : USER_SLICE_NS;
-		if (s != P_SYSCALL && gmp_preempt_ns && (*due == 0 || p->sysmon_when + slice < *due))
-			*due = p->sysmon_when + slice;
+		if (s != P_SYSCALL && gmp_preempt_ns && now - p->sysmon_when < slice)
+			wake_by(due, p->sysmon_when + slice);
 		if (s == P_RUNNING || now - p->sysmon_when < slice)
 			continue; /* a P in the runtime cannot be taken: next round */
 		if (s == P_USER && gmp_preempt_ns) {
 			int r = gmp_preempt_try(p, now);
 			if (r >= 0) {
 				n += r;
+				if (r == 0) {
+					/* its slice is over, nothing waits yet: look again when a timer fires */
+					int64_t next = gmp_timers_next();
+					if (next > now)
+						wake_by(due, next);
+				}
 				continue;
 			}
 			p->npreemptfall++; /* asleep in a kernel call, or no safe point: the P goes */
