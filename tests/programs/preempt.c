@@ -14,6 +14,11 @@
  *                    every result checked.
  *   sigurg           the program's own SIGURG: handler, SIG_IGN, masks,
  *                    pending sets, all while threads compute.
+ *   rt fifo|rr       on one CPU (the process pins itself), two computing
+ *                    threads of one real-time priority: SCHED_FIFO runs the
+ *                    first to its end before the second starts; SCHED_RR
+ *                    takes turns (the kernel's 100 ms quantum).  Prints
+ *                    EPERM where real-time priorities are not allowed.
  *   special          computing threads that are locked to their kernel
  *                    thread (an affinity call), that compute inside a
  *                    signal handler, that have an alternate signal stack
@@ -30,6 +35,7 @@
 #include <fenv.h>
 #include <immintrin.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -511,6 +517,66 @@ static int special(void)
     return 0;
 }
 
+/* ------------------------------------------------------------------ rt */
+
+static volatile long rt_progress[2];
+static long rt_other_at_end[2];
+static sem_t rt_go;
+
+static void *rt_hog(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    sem_wait(&rt_go);
+    uint64_t h = (uint64_t)me;
+    for (long i = 0; i < 40; i++) {
+        h = series(h, 4000000);
+        rt_progress[me] = i + 1;
+    }
+    rt_other_at_end[me] = rt_progress[1 - me];
+    return (void *)(uintptr_t)(h & 1);
+}
+
+static int rt(const char *which)
+{
+    int policy = strcmp(which, "rr") == 0 ? SCHED_RR : SCHED_FIFO;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    CHECK(sched_setaffinity(0, sizeof one, &one) == 0);
+    struct sched_param sp = {.sched_priority = 20};
+    int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+    if (err == EPERM) {
+        printf("real-time priorities refused with EPERM: nothing else to check\n");
+        return 0;
+    }
+    CHECK0(err);
+    CHECK(sem_init(&rt_go, 0, 0) == 0);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setinheritsched(&a, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&a, policy);
+    sp.sched_priority = 10;
+    pthread_attr_setschedparam(&a, &sp);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        CHECK0(pthread_create(&t[i], &a, rt_hog, (void *)(intptr_t)i));
+    /* both are runnable and have not run (main's priority is higher): release them and wait */
+    sem_post(&rt_go);
+    sem_post(&rt_go);
+    for (int i = 0; i < 2; i++)
+        CHECK0(pthread_join(t[i], NULL));
+    int first = rt_other_at_end[0] <= rt_other_at_end[1] ? 0 : 1;
+    long other = rt_other_at_end[first];
+    if (policy == SCHED_FIFO)
+        printf("SCHED_FIFO: the second thread started after the first ended: %s\n", other == 0 ? "yes" : "no");
+    else
+        printf("SCHED_RR: the threads took turns (the other was part way when the first ended): %s\n",
+               other > 0 && other < 40 ? "yes" : "no");
+    if (getenv("PREEMPT_VERBOSE"))
+        fprintf(stderr, "at ends: %ld %ld\n", rt_other_at_end[0], rt_other_at_end[1]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -525,6 +591,8 @@ int main(int argc, char **argv)
         return sigurg();
     if (strcmp(mode, "special") == 0)
         return special();
+    if (strcmp(mode, "rt") == 0)
+        return rt(argc > 2 ? argv[2] : "fifo");
     fprintf(stderr, "usage: preempt fair|state|libc|sigurg ...\n");
     return 2;
 }

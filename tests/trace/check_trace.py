@@ -71,7 +71,7 @@ def check_json(path, nthreads):
     for k, what in [(("X", "g"), "G running spans"), (("X", "syscall"), "kernel-call spans (entersyscall/exitsyscall)"),
                     (("i", "park"), "parks"), (("i", "unpark"), "unparks"), (("s", "wake"), "flow starts (wakes)"),
                     (("f", "wake"), "flow ends"), (("i", "create"), "thread creations"), (("i", "exit"), "thread exits"),
-                    (("i", "steal"), "steals"), (("i", "timer"), "timer fires"), (("i", "retake"), "sysmon retakes"),
+                    (("i", "steal"), "steals"), (("i", "timer"), "timer fires"), (("i", "preempted"), "preemptions"),
                     (("i", "handoffp"), "handoffp"), (("i", "M start"), "M starts"),
                     (("M", "thread_name"), "row names"), (("M", "process_name"), "the process name")]:
         check(kinds[k] > 0, "has %s (%d %s)" % (what, kinds[k], "/".join(k)))

@@ -116,9 +116,10 @@ static void *spinner(void *arg)
 }
 
 /*
- * 60 ms of user code without a scheduling point: sysmon retakes its P
- * (from user code) whatever else the machine does; the blocker's retake
- * alone depended on timing (its shim may hand the P off itself).
+ * 60 ms of user code without a scheduling point while the 40 spinners
+ * wait for a processor: sysmon preempts it (a "preempted" event) whatever
+ * else the machine does.  (Retakes of a P from a kernel call depend on
+ * timing, the blocker's shim may hand the P off itself: not required.)
  */
 static void *hog(void *arg)
 {
