@@ -81,13 +81,17 @@ run_one() {
     deadline=$(( start + timeout_s * 1000000 ))
     local timed_out=0
     while :; do
-        threads=
+        threads= state=
         if ! { while read -r key val _; do
+                   if [[ $key == State: ]]; then state=$val; fi
                    if [[ $key == Threads: ]]; then threads=$val; break; fi
                done <"/proc/$pid/status"; } 2>/dev/null; then
             break                   # reaped: /proc/PID is gone
         fi
-        [[ -z $threads ]] && break
+        [[ $state == Z ]] && break  # exited, not reaped yet
+        # No Threads: line (a read that raced with the exit): sample again; a live
+        # process still meets the deadline below.
+        [[ -z $threads ]] && threads=0
         (( threads > run_peak )) && run_peak=$threads
         now=${EPOCHREALTIME/./}
         if (( now > deadline )); then
