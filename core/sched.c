@@ -1092,6 +1092,17 @@ void gmp_m0_g0_start(void *arg)
 static void mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *))
 {
 	struct gmp_m *m = g->m;
+	/*
+	 * Leaving inside a signal handler (one that parks, or a preemption):
+	 * the kernel thread has the handler's mask loaded, not the G's, so the
+	 * next G here must load its own (execute).
+	 */
+	if (GMP_UNLIKELY(g->handler_sp)) {
+		if ((uintptr_t)__builtin_frame_address(0) < g->handler_sp)
+			m->cur_sigmask = ~0ULL;
+		else
+			g->handler_sp = 0; /* left by siglongjmp, not returned from (its frames are below) */
+	}
 	m->mcall_fn = fn;
 	m->mcall_g = g;
 	gmp_ctx_switch(&g->ctx, &m->g0.ctx);

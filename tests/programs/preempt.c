@@ -5,7 +5,8 @@
  *   fair HOGS SECS   HOGS threads loop on a flag; another sleeps 1 ms in a
  *                    loop and measures how late each wake-up is.  Checks
  *                    the sleeper's 99th percentile under 20 ms and that
- *                    every hog got a fair share of CPU time (min/max >= 0.7).
+ *                    every hog got a fair share of CPU time (min/max >= 0.7),
+ *                    under gmp (the kernel's shares vary by machine).
  *   state THREADS    each thread computes a fixed series in registers: AVX
  *                    (when the CPU has it) or SSE vectors under its own
  *                    MXCSR rounding mode, x87 long doubles under its own
@@ -38,6 +39,7 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,15 +141,24 @@ static int fair(int hogs, double secs)
         CHECK0(pthread_join(h[i], NULL));
     qsort(lateness, (size_t)nlate, sizeof lateness[0], cmpd);
     double p99 = nlate ? lateness[nlate * 99 / 100] : 1e9;
-    printf("%d hogs for %.0f s: sleeper woke %s times\n", hogs, secs, nlate > 50 ? "many" : "few");
-    printf("sleeper 99th percentile under 20 ms: %s\n", p99 < 0.020 ? "yes" : "no");
-    if (p99 >= 0.020 || getenv("PREEMPT_VERBOSE"))
-        fprintf(stderr, "lateness p50 %.3f p90 %.3f p99 %.3f max %.3f ms over %d wake-ups\n",
+    printf("%d hogs for %.0f s: sleeper woke %s times, every hog ran\n", hogs, secs, nlate > 50 ? "many" : "few");
+    /*
+     * The targets hold for gmp's scheduler; the kernel's share of two CPUs
+     * among nine threads is not that even on every machine (min/max 0.62
+     * was seen natively), so they are checked under gmp only and print
+     * only when missed: the output stays the same both ways.
+     */
+    bool gmp = preemptions() >= 0;
+    if (getenv("PREEMPT_VERBOSE") || (gmp && (p99 >= 0.020 || !(hi > 0 && lo / hi >= 0.7))))
+        fprintf(stderr, "lateness p50 %.3f p90 %.3f p99 %.3f max %.3f ms over %d wake-ups; cpu min %.3f max %.3f s\n",
                 nlate ? lateness[nlate / 2] * 1e3 : 0, nlate ? lateness[nlate * 9 / 10] * 1e3 : 0, p99 * 1e3,
-                nlate ? lateness[nlate - 1] * 1e3 : 0, nlate);
-    printf("every hog got a fair share (min/max >= 0.7): %s\n", hi > 0 && lo / hi >= 0.7 ? "yes" : "no");
-    if (!(hi > 0 && lo / hi >= 0.7))
-        fprintf(stderr, "cpu min %.3f s max %.3f s\n", lo, hi);
+                nlate ? lateness[nlate - 1] * 1e3 : 0, nlate, lo, hi);
+    if (gmp && p99 >= 0.020)
+        printf("gmp: the sleeper's 99th percentile is over 20 ms\n");
+    if (gmp && !(hi > 0 && lo / hi >= 0.7))
+        printf("gmp: a hog got less than 0.7 of another's CPU time\n");
+    for (int i = 0; i < hogs; i++)
+        CHECK(cpu[i] > 0);
     expect_preempted();
     return 0;
 }
@@ -374,12 +385,16 @@ static int sigurg(void)
     pthread_t h[3], b;
     for (int i = 0; i < 3; i++)
         CHECK0(pthread_create(&h[i], NULL, spin_until, NULL));
-    for (int i = 0; i < 20; i++) {
-        CHECK0(pthread_kill(h[i % 3], SIGURG));
-        usleep(2000);
+    /* one at a time (a standard signal sent while one is pending merges with it) */
+    for (int i = 0; i <= 20; i++) {
+        int before = urgs;
+        if (i < 20)
+            CHECK0(pthread_kill(h[i % 3], SIGURG));
+        else
+            CHECK(kill(getpid(), SIGURG) == 0);
+        for (int w = 0; w < 5000 && urgs == before; w++)
+            usleep(1000);
     }
-    CHECK(kill(getpid(), SIGURG) == 0);
-    usleep(20000);
     printf("handled while computing: %d\n", (int)urgs);
     urgs = 0;
     CHECK0(pthread_create(&b, NULL, blocker, NULL));
@@ -428,6 +443,31 @@ static void *handler_thread(void *arg)
     (void)arg;
     in_handler = 5;
     CHECK0(pthread_kill(pthread_self(), SIGUSR1));
+    return NULL;
+}
+
+/* A handler that blocks every signal and sleeps (its thread parks inside it). */
+static volatile int parked_in_handler, got_rt2;
+static void sleepy_handler(int sig)
+{
+    (void)sig;
+    parked_in_handler = 1;
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+}
+static void rt2_handler(int sig) { (void)sig; got_rt2 = 1; }
+static void *sleepy_thread(void *arg)
+{
+    (void)arg;
+    CHECK0(pthread_kill(pthread_self(), SIGRTMIN + 1));
+    return NULL;
+}
+static void *waits_for_rt2(void *arg)
+{
+    (void)arg;
+    double end = now_s() + 5;
+    while (!got_rt2 && now_s() < end)
+        ; /* computing, on whatever kernel thread ran the sleepy handler */
     return NULL;
 }
 
@@ -480,6 +520,26 @@ static int special(void)
     CHECK0(pthread_join(t[1], NULL));
     CHECK0(pthread_join(t[0], NULL));
     printf("in a handler: %016llx, beside it: %016llx\n", (unsigned long long)in_handler, (unsigned long long)v[3]);
+    /*
+     * a handler with every signal blocked parks its thread; a thread that runs next where it
+     * ran must still get its own signal (the kernel thread's mask is the handler's meanwhile)
+     */
+    sa.sa_handler = sleepy_handler;
+    sigfillset(&sa.sa_mask);
+    CHECK(sigaction(SIGRTMIN + 1, &sa, NULL) == 0);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = rt2_handler;
+    CHECK(sigaction(SIGRTMIN + 2, &sa, NULL) == 0);
+    CHECK0(pthread_create(&t[0], NULL, sleepy_thread, NULL));
+    while (!parked_in_handler)
+        usleep(1000);
+    CHECK0(pthread_create(&t[1], NULL, waits_for_rt2, NULL));
+    usleep(10000);
+    CHECK0(pthread_kill(t[1], SIGRTMIN + 2));
+    CHECK0(pthread_join(t[1], NULL));
+    CHECK0(pthread_join(t[0], NULL));
+    printf("a signal to a thread beside a handler that blocks all and sleeps: %s\n",
+           got_rt2 ? "received" : "not received in 5 s");
     /* an alternate signal stack of the thread's own, while others compute */
     alt_lo = malloc(65536);
     CHECK(alt_lo);
