@@ -463,6 +463,7 @@ void gmp_signal_note_mask(uint64_t mask) GMP_HIDDEN;              /* any: a G no
 uint64_t gmp_signal_sysmon_mask(void) GMP_HIDDEN;                 /* sysmon: its kernel mask */
 extern __thread bool gmp_sysmon_thread GMP_HIDDEN __attribute__((tls_model("initial-exec")));
 uint64_t gmp_signal_process_pending(void) GMP_HIDDEN;
+void gmp_signal_sweep(void) GMP_HIDDEN;                            /* sysmon: process signals to a taker */
 uint64_t gmp_signal_pending_for(struct gmp_g *g) GMP_HIDDEN;     /* any: g's and the process's */            /* any: for dumps */        /* G: has pending signals it does not block */
 void gmp_signal_exit(struct gmp_g *g) GMP_HIDDEN;               /* G, exiting: its process signals to others */       /* G: raise signals queued while it was off */
 void gmp_wakep(void) GMP_HIDDEN;                            /* any */

@@ -942,6 +942,26 @@ void gmp_signal_setmask(struct gmp_g *g, uint64_t nv)
 
 uint64_t gmp_signal_process_pending(void) { return atomic_load(&proc_pending); }
 
+/*
+ * sysmon, every round while signals are pending for the process: give each
+ * to a G that does not block it now, as the kernel delivers a shared
+ * pending signal at the next chance it gets.  The unblock paths take them
+ * already (gmp_signal_setmask, gstart); this catches a taker that no path
+ * told (one signal in several hundred thousand stayed pending while a
+ * thread that lets it in computed, under load with 4 Ps on 2 CPUs).
+ */
+void gmp_signal_sweep(void)
+{
+	uint64_t pp = atomic_load_explicit(&proc_pending, memory_order_relaxed);
+	for (int sig = 1; pp; sig++, pp >>= 1) {
+		if (!(pp & 1))
+			continue;
+		struct gmp_g *t = pick(sig, NULL);
+		if (t && (atomic_fetch_and(&proc_pending, ~bit(sig)) & bit(sig)))
+			pend_shared(t, sig);
+	}
+}
+
 bool gmp_signal_deliverable(struct gmp_g *g)
 {
 	return ((atomic_load_explicit(&g->sigpending, memory_order_relaxed) |

@@ -159,6 +159,8 @@ static void *sysmon_main(void *arg)
 			gmp_futex_run_deferred(NULL);
 		}
 		mask = sysmon_mask(mask);
+		if (GMP_UNLIKELY(gmp_signal_process_pending()))
+			gmp_signal_sweep();
 		int64_t now = gmp_nanotime(), due;
 		int n = retake(now, &due);
 		slice_due = due;
