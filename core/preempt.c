@@ -115,6 +115,53 @@ void gmp_preempt_init(void)
 
 bool gmp_preempt_marked(const siginfo_t *si) { return gmp_sig_is_marked(si, PREEMPT_MARK); }
 
+#define ORPHAN_REQ 0xffffffffu /* m->preemptreq: its G has no P; get one or queue */
+static int norphans; /* Ms marked orphan; sysmon */
+
+void gmp_preempt_orphan(struct gmp_m *m)
+{
+	if (!m->orphan) {
+		m->orphan = true;
+		m->orphan_sent = 0;
+		norphans++;
+	}
+}
+
+static bool thread_state(pid_t tid, bool *urg_pending);
+
+/*
+ * A G whose P sysmon handed off (no safe point came in time) keeps running
+ * on its kernel thread without a P, beside the GMP_MAXPROCS that have one.
+ * Ask it again every few milliseconds; at a safe point it takes a P as
+ * after a kernel call (gmp_acquirep_user: an idle one, or it queues itself
+ * globally and its M sleeps).  sysmon; returns how many were asked.
+ */
+int gmp_preempt_orphans(int64_t now)
+{
+	if (GMP_LIKELY(norphans == 0))
+		return 0;
+	int n = 0;
+	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink) {
+		if (!m->orphan)
+			continue;
+		struct gmp_g *g = m->curg;
+		struct gmp_p *p = m->p;
+		if (!g || atomic_load(&g->status) != G_RUNNING || g->m != m || (p && p->m == m)) {
+			m->orphan = false; /* it came back to the runtime, or parked, or exited */
+			norphans--;
+			continue;
+		}
+		bool pending;
+		if (now - m->orphan_sent < 4 * PREEMPT_RETRY_NS || !thread_state(m->tid, &pending) || pending)
+			continue;
+		atomic_store(&m->preemptreq, ORPHAN_REQ);
+		if (gmp_sig_send_marked(m->tid, GMP_SIGPREEMPT, PREEMPT_MARK, NULL) == 0)
+			n++;
+		m->orphan_sent = now;
+	}
+	return n;
+}
+
 /* A hex field of /proc's status file ("SigPnd:\t0000000000000000"), 0 if missing. */
 static uint64_t status_hex(const char *buf, const char *key)
 {
@@ -306,6 +353,19 @@ void gmp_preempt_signal(void *ucv)
 		return;
 	uint32_t want = atomic_exchange(&m->preemptreq, 0);
 	struct gmp_p *p = m->p;
+	if (GMP_UNLIKELY(want == ORPHAN_REQ)) {
+		if ((p && p->m == m) || !preempt_point_safe(g, uc, PREEMPT_LIBC_AFTER + 1))
+			return;
+		m->cur_sigmask = ~0ULL; /* it may leave this kernel thread (lostp_m) */
+		gmp_releasep_user(gmp_acquirep_user(g));
+		uint64_t k0 = gmp_kmask(g->sigmask);
+		memcpy(&uc->uc_sigmask, &k0, sizeof k0);
+		if (g->m != m)
+			gmp_sigframe_moved(g, uc);
+		else
+			m->cur_sigmask = k0;
+		return;
+	}
 	if (!want || !p || p->m != m || p->schedtick != want - 1)
 		return; /* none, or stale: the G went through the scheduler since */
 	if (!preempt_point_safe(g, uc, p->preempt_tries))
@@ -338,6 +398,9 @@ void gmp_preempt_fork_child(void)
 		p->preempt_sent = 0;
 		p->preempt_tries = 0;
 	}
-	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink)
+	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink) {
 		atomic_store(&m->preemptreq, 0);
+		m->orphan = false;
+	}
+	norphans = 0;
 }

@@ -301,6 +301,9 @@ struct gmp_m {
 	uint64_t niospinwin;                  /* of them, those that got their data without parking */
 	_Atomic uint32_t preemptreq;          /* sysmon's preemption request: the P's schedtick + 1 it saw,
 	                                         0 none; sysmon sets, the preemption handler takes */
+	/* Its G runs user code without a P (sysmon handed the P off when no safe point came): sysmon's */
+	bool orphan;
+	int64_t orphan_sent;                  /* when sysmon last asked it; sysmon */
 	struct gmp_g *altowner;               /* whose alternate signal stack is loaded (NULL: this M's own,
 	                                         sigstack), at which altgen; this M only */
 	uint32_t altgen;
@@ -620,6 +623,8 @@ void gmp_preempt_signal(void *uc) GMP_HIDDEN;                    /* the dispatch
 int gmp_preempt_try(struct gmp_p *p, int64_t now) GMP_HIDDEN;   /* sysmon: 1 sent, 0 not now, -1 hand off */
 void gmp_preempt_park(struct gmp_g *g) GMP_HIDDEN;               /* G, P held: stop here, run others (sched.c) */
 void gmp_preempt_fork_child(void) GMP_HIDDEN;
+void gmp_preempt_orphan(struct gmp_m *m) GMP_HIDDEN;             /* sysmon: m's G runs on, its P retaken */
+int gmp_preempt_orphans(int64_t now) GMP_HIDDEN;                 /* sysmon: ask such Gs to get a P or queue */
 /* Code the interrupted instruction is in (signal.c, from the loaded objects at start-up). */
 enum gmp_code {
 	CODE_OTHER = 0, /* none of those below: loaded later (dlopen), or not code */

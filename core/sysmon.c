@@ -92,8 +92,11 @@ static int retake(int64_t now, int64_t *due)
 		    (atomic_load(&gmp_sched.nmspinning) + atomic_load(&gmp_sched.npidle) > 0 ||
 		     (atomic_load_explicit(&p->idlewait, memory_order_relaxed) && !gmp_work_queued())))
 			continue; /* nothing waits for this P, and others are free or it has nothing to run (spin.c) */
+		struct gmp_m *om = p->m;
 		if (!gmp_takep(p, s))
 			continue;
+		if (s == P_USER && gmp_preempt_ns && om)
+			gmp_preempt_orphan(om); /* its G goes on without a P: preempt it when it can be */
 		p->sysmon_when = 0;
 		gmp_sysmon_nretake++;
 		gmp_handoffp(p);
@@ -163,6 +166,7 @@ static void *sysmon_main(void *arg)
 			gmp_signal_sweep();
 		int64_t now = gmp_nanotime(), due;
 		int n = retake(now, &due);
+		n += gmp_preempt_orphans(now);
 		slice_due = due;
 		/* Nobody has polled the network for 10 ms (every P busy): do it here. */
 		int64_t lp = atomic_load(&gmp_sched.lastpoll);

@@ -637,6 +637,67 @@ static int rt(const char *which)
     return 0;
 }
 
+/* ------------------------------------------------------------------ orphan */
+
+/*
+ * A thread computes inside a handler (never preempted: sysmon hands its P
+ * off), then goes on computing beside two others.  Under gmp with one P it
+ * must come back under the P (a request after the hand-off) and take a
+ * third of the CPU like them, not a kernel thread's worth of its own.
+ */
+static double tcpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+static volatile uint64_t osink;
+static void spin_wall(double s)
+{
+    double e = now_s() + s;
+    uint64_t h = 1;
+    while (now_s() < e)
+        h = h * 31 + 1;
+    osink = h;
+}
+static void orphan_handler(int sig) { (void)sig; spin_wall(0.1); }
+static double ocpu[3];
+static void *orphan_a(void *arg)
+{
+    (void)arg;
+    CHECK0(pthread_kill(pthread_self(), SIGUSR1));
+    double c0 = tcpu();
+    spin_wall(1.0);
+    ocpu[0] = tcpu() - c0;
+    return NULL;
+}
+static void *orphan_hog(void *arg)
+{
+    double c0 = tcpu();
+    spin_wall(1.0);
+    ocpu[(intptr_t)arg] = tcpu() - c0;
+    return NULL;
+}
+static int orphan(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = orphan_handler;
+    CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+    pthread_t t[3];
+    CHECK0(pthread_create(&t[0], NULL, orphan_a, NULL));
+    for (intptr_t i = 1; i < 3; i++)
+        CHECK0(pthread_create(&t[i], NULL, orphan_hog, (void *)i));
+    for (int i = 0; i < 3; i++)
+        CHECK0(pthread_join(t[i], NULL));
+    printf("three threads computed after a handler that computed\n");
+    double hog = ocpu[1] > ocpu[2] ? ocpu[1] : ocpu[2];
+    if (preemptions() >= 0 && ocpu[0] > 1.5 * hog)
+        printf("gmp: the thread whose handler computed took %.2f s of CPU, the others %.2f and %.2f\n", ocpu[0],
+               ocpu[1], ocpu[2]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -651,6 +712,8 @@ int main(int argc, char **argv)
         return sigurg();
     if (strcmp(mode, "special") == 0)
         return special();
+    if (strcmp(mode, "orphan") == 0)
+        return orphan();
     if (strcmp(mode, "rt") == 0)
         return rt(argc > 2 ? argv[2] : "fifo");
     fprintf(stderr, "usage: preempt fair|state|libc|sigurg ...\n");
