@@ -129,6 +129,13 @@ void gmp_preempt_orphan(struct gmp_m *m)
 
 static bool thread_state(pid_t tid, bool *urg_pending);
 
+/* Store request req for m and send it the signal; false if the signal could not be sent.  sysmon. */
+static bool ask(struct gmp_m *m, uint32_t req)
+{
+	atomic_store(&m->preemptreq, req);
+	return gmp_sig_send_marked(m->tid, GMP_SIGPREEMPT, PREEMPT_MARK, NULL) == 0;
+}
+
 /*
  * A G whose P sysmon handed off (no safe point came in time) keeps running
  * on its kernel thread without a P, beside the GMP_MAXPROCS that have one.
@@ -154,8 +161,7 @@ int gmp_preempt_orphans(int64_t now)
 		bool pending;
 		if (now - m->orphan_sent < 4 * PREEMPT_RETRY_NS || !thread_state(m->tid, &pending) || pending)
 			continue;
-		atomic_store(&m->preemptreq, ORPHAN_REQ);
-		if (gmp_sig_send_marked(m->tid, GMP_SIGPREEMPT, PREEMPT_MARK, NULL) == 0)
+		if (ask(m, ORPHAN_REQ))
 			n++;
 		m->orphan_sent = now;
 	}
@@ -261,8 +267,7 @@ int gmp_preempt_try(struct gmp_p *p, int64_t now)
 		return now - p->preempt_sent < PREEMPT_PENDING_NS ? 0 : -1;
 	if (p->preempt_tries >= PREEMPT_TRIES)
 		return -1;
-	atomic_store(&m->preemptreq, p->schedtick + 1);
-	if (gmp_sig_send_marked(m->tid, GMP_SIGPREEMPT, PREEMPT_MARK, NULL) != 0)
+	if (!ask(m, p->schedtick + 1))
 		return -1;
 	p->preempt_sent = now;
 	p->preempt_tries++;
@@ -270,9 +275,8 @@ int gmp_preempt_try(struct gmp_p *p, int64_t now)
 }
 
 /* Is w a return address: code of a known object just after a call instruction? */
-static bool after_call(uintptr_t w, enum gmp_code c)
+static bool after_call(uintptr_t w)
 {
-	(void)c;
 	const uint8_t *b = (const uint8_t *)w;
 	return b[-5] == 0xe8 ||                                   /* call rel32 */
 	       (b[-6] == 0xff && b[-5] == 0x15) ||                /* call *disp32(%rip) */
@@ -297,7 +301,7 @@ static bool libc_called_from_program(struct gmp_g *g, uintptr_t sp)
 	for (const uintptr_t *w = (const uintptr_t *)sp;
 	     (uintptr_t)w < sp + SCAN_BYTES && gmp_on_g_stack(g, (uintptr_t)w + sizeof *w - 1); w++) {
 		enum gmp_code c = gmp_code_at(*w);
-		if (c == CODE_OTHER || c == CODE_VDSO || !after_call(*w, c))
+		if (c == CODE_OTHER || c == CODE_VDSO || !after_call(*w))
 			continue;
 		if (c == CODE_LIBC)
 			continue; /* glibc calling glibc */
@@ -341,6 +345,21 @@ static bool preempt_point_safe(struct gmp_g *g, const ucontext_t *uc, uint32_t t
 	}
 }
 
+/*
+ * Back in user state after leaving the M it was stopped on, maybe for
+ * another: the frame returns to the code with the G's kernel mask, and on
+ * another M with that M's alternate stack (gmp_sigframe_moved).
+ */
+static void back_in_user(struct gmp_g *g, struct gmp_m *was, ucontext_t *uc)
+{
+	uint64_t k = gmp_kmask(g->sigmask); /* the mask execute loads */
+	memcpy(&uc->uc_sigmask, &k, sizeof k);
+	if (g->m != was)
+		gmp_sigframe_moved(g, uc);
+	else
+		was->cur_sigmask = k; /* what rt_sigreturn loads */
+}
+
 void gmp_preempt_signal(void *ucv)
 {
 	struct gmp_g *g = atomic_load_explicit(&gmp_inited, memory_order_acquire) == 2 ? gmp_getg() : NULL;
@@ -358,12 +377,7 @@ void gmp_preempt_signal(void *ucv)
 			return;
 		m->cur_sigmask = ~0ULL; /* it may leave this kernel thread (lostp_m) */
 		gmp_releasep_user(gmp_acquirep_user(g));
-		uint64_t k0 = gmp_kmask(g->sigmask);
-		memcpy(&uc->uc_sigmask, &k0, sizeof k0);
-		if (g->m != m)
-			gmp_sigframe_moved(g, uc);
-		else
-			m->cur_sigmask = k0;
+		back_in_user(g, m, uc);
 		return;
 	}
 	if (!want || !p || p->m != m || p->schedtick != want - 1)
@@ -384,11 +398,7 @@ void gmp_preempt_signal(void *ucv)
 	/* The kernel thread has the handler's mask loaded: the next G there gets its own. */
 	m->cur_sigmask = ~0ULL;
 	gmp_preempt_park(g);
-	/* Back in user state, maybe on another kernel thread: return to the code as it was, there. */
-	uint64_t k = gmp_kmask(g->sigmask); /* the mask execute loaded */
-	memcpy(&uc->uc_sigmask, &k, sizeof k);
-	if (g->m != m)
-		gmp_sigframe_moved(g, uc);
+	back_in_user(g, m, uc);
 }
 
 void gmp_preempt_fork_child(void)

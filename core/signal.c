@@ -771,15 +771,22 @@ static void pend_shared(struct gmp_g *t, int sig)
  * and then looks here (gmp_signal_setmask); we store here and then
  * look at the masks again, so one of the two sees the other.
  */
+/* sig, pending for the process, to a G that does not block it now, if any: true if given. */
+static bool to_taker(int sig)
+{
+	struct gmp_g *t = pick(sig, NULL);
+	if (!t || !(atomic_fetch_and(&proc_pending, ~bit(sig)) & bit(sig)))
+		return false;
+	pend_shared(t, sig);
+	return true;
+}
+
 static void pend_process(int sig)
 {
 	atomic_fetch_or(&proc_pending, bit(sig));
 	atomic_thread_fence(memory_order_seq_cst);
-	struct gmp_g *t = pick(sig, NULL);
-	if (t && (atomic_fetch_and(&proc_pending, ~bit(sig)) & bit(sig))) {
-		pend_shared(t, sig);
+	if (to_taker(sig))
 		return;
-	}
 	/*
 	 * A G inside sigwait or sigsuspend for it, or about to enter (it
 	 * stays on its M until the call returns): to its kernel thread,
@@ -953,13 +960,9 @@ uint64_t gmp_signal_process_pending(void) { return atomic_load(&proc_pending); }
 void gmp_signal_sweep(void)
 {
 	uint64_t pp = atomic_load_explicit(&proc_pending, memory_order_relaxed);
-	for (int sig = 1; pp; sig++, pp >>= 1) {
-		if (!(pp & 1))
-			continue;
-		struct gmp_g *t = pick(sig, NULL);
-		if (t && (atomic_fetch_and(&proc_pending, ~bit(sig)) & bit(sig)))
-			pend_shared(t, sig);
-	}
+	for (int sig = 1; pp; sig++, pp >>= 1)
+		if (pp & 1)
+			to_taker(sig);
 }
 
 bool gmp_signal_deliverable(struct gmp_g *g)
