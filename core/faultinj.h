@@ -32,7 +32,7 @@
 	X(TCB_CELL)        /* tcb.c: mmap of a chunk of TCB cells */                                   \
 	X(TCB_DTV)         /* tcb.c: _dl_allocate_tls (the DTV, malloc in ld.so) */                    \
 	X(STACK_MMAP)      /* stack.c: mmap of a thread stack */                                       \
-	X(STACK_MPROTECT)  /* stack.c: mprotect of its guard */                                        \
+	X(STACK_GUARD)     /* stack.c: its guard (madvise or mprotect) */                                  \
 	X(M_ALLOC)         /* init.c: mmap of an M struct */                                           \
 	X(M_CLONE)         /* sched.c: pthread_create of a new M's kernel thread */                    \
 	X(SYSMON_CLONE)    /* sysmon.c: pthread_create of sysmon */                                    \

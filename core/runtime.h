@@ -92,6 +92,7 @@ struct gmp_stack {
 	size_t reqsize;  /* size asked for: pooled stacks are matched on it */
 	void *keep;      /* TCB part at the top of the mapping (core/stack.c), kept when the stack is freed */
 	size_t guard;    /* guard bytes below lo */
+	bool guardvma;   /* the guard is PROT_NONE, a VMA of the mapping budget (core/stack.c) */
 	size_t reqguard; /* guard asked for (0 given beyond the mapping budget, core/stack.c) */
 	bool user;       /* supplied by pthread_attr_setstack: not ours to free */
 };
