@@ -11,6 +11,7 @@
 #include "arch.h"
 
 #include <asm/prctl.h>
+#include <stdbool.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 
@@ -21,13 +22,24 @@
 #endif
 
 static int have_fsgsbase = -1; /* immutable after gmp_arch_init */
+static bool use_wrfsbase;        /* the kernel's, or core/fstrap.c's traps; immutable after init */
 
 void gmp_arch_init(void)
 {
 	have_fsgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
+	use_wrfsbase = have_fsgsbase == 1;
 }
 
 int gmp_arch_has_fast_fs(void) { return have_fsgsbase == 1; }
+
+int gmp_arch_cpu_fsgsbase(void)
+{
+	unsigned a = 7, b = 0, c = 0, d = 0;
+	__asm__("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+	return (b & 1) != 0; /* CPUID.(EAX=7,ECX=0):EBX bit 0, FSGSBASE */
+}
+
+void gmp_arch_set_fs_wrfsbase(void) { use_wrfsbase = true; }
 
 void *gmp_arch_get_tp(void)
 {
@@ -38,7 +50,7 @@ void *gmp_arch_get_tp(void)
 
 int gmp_arch_set_tp(void *tp)
 {
-	if (have_fsgsbase == 1) {
+	if (use_wrfsbase) {
 		__asm__ volatile("wrfsbase %0" ::"r"(tp) : "memory");
 		return 0;
 	}

@@ -208,7 +208,7 @@ static __attribute__((noinline)) void *tp_enter(int i)
 {
 	static bool unw_ready; /* dump lock */
 	void *tp = gmp_arch_get_tp();
-	if (!dump_tcb[i] || gmp_arch_set_tp(dump_tcb[i]) != 0)
+	if (!dump_tcb[i] || gmp_set_tp_any(dump_tcb[i]) != 0)
 		return NULL;
 	if (i == 0 && !unw_ready) {
 		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
@@ -220,7 +220,7 @@ static __attribute__((noinline)) void *tp_enter(int i)
 static __attribute__((noinline)) void tp_leave(void *tp)
 {
 	if (tp)
-		gmp_arch_set_tp(tp);
+		gmp_set_tp_any(tp);
 }
 
 /* ------------------------------------------------------------ symbols */
@@ -797,13 +797,18 @@ static void fatal_init(void)
 		return;
 	for (size_t i = 0; i < NFATAL; i++) {
 		struct sigaction old, sa;
-		if (gmp_libc.sigaction(fatal_sigs[i].sig, NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
-		    old.sa_handler != SIG_DFL)
+		int sig = fatal_sigs[i].sig;
+		bool trap = sig == SIGSEGV && gmp_fstrap; /* the kernel has fstrap.c's handler: it keeps ours */
+		if ((trap ? gmp_fstrap_sigaction(NULL, &old) : gmp_libc.sigaction(sig, NULL, &old)) != 0 ||
+		    (old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
 			continue;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_sigaction = fatal_handler;
 		sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-		gmp_libc.sigaction(fatal_sigs[i].sig, &sa, NULL);
+		if (trap)
+			gmp_fstrap_sigaction(&sa, NULL);
+		else
+			gmp_libc.sigaction(sig, &sa, NULL);
 	}
 }
 

@@ -191,10 +191,19 @@ static void all_prepare(void)
 		if (atfork[i].alive && atfork[i].prepare)
 			atfork[i].prepare();
 	prepare();
+	gmp_fstrap_fork_prepare();
+}
+
+static void fstrap_rearm(void)
+{
+	struct gmp_g *g = gmp_getg();
+	if (g && g->m)
+		gmp_fstrap_arm(g->m);
 }
 
 static void all_parent(void)
 {
+	fstrap_rearm();
 	parent();
 	int n = atomic_load(&natfork);
 	for (int i = 0; i < n; i++)
@@ -207,6 +216,7 @@ static void all_parent(void)
 static void all_child(void)
 {
 	child();
+	fstrap_rearm();
 	atforklock.v = 0;
 	int n = atomic_load(&natfork);
 	for (int i = 0; i < n; i++)

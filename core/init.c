@@ -143,6 +143,7 @@ static void adopt_main(void)
 	gmp_ctx_make(&m0->g0.ctx, (char *)s0.lo + s0.size, gmp_m0_g0_start, m0);
 	m0->tid = (pid_t)gmp_sys0(SYS_gettid);
 	m0->cur_tp = tp;
+	gmp_fstrap_arm(m0);
 	gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &m0->cur_sigmask, 8);
 	g->sigmask = m0->cur_sigmask;
 	if (m0->cur_sigmask != gmp_kmask(g->sigmask)) {
@@ -189,6 +190,7 @@ void gmp_init_slow(void)
 	gmp_arch_init();
 	if (gmp_libc_resolve() != 0)
 		refuse("cannot resolve glibc's thread internals");
+	gmp_fstrap_init();
 	if (gmp_tcb_layout_init() != 0)
 		refuse("struct pthread layout could not be confirmed");
 	const char *bad = gmp_sync_layout_init();

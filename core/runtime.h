@@ -617,7 +617,34 @@ void gmp_netpoll_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p) GMP_HIDDEN
 extern int64_t gmp_preempt_ns GMP_HIDDEN;          /* user time slice; 0: preemption off; immutable after init */
 extern uint64_t gmp_preempt_kbit GMP_HIDDEN;        /* the preemption signal's bit while it is on, else 0 */
 /* The kernel mask an M loads for a G whose mask is m: never the preemption signal. */
-static inline uint64_t gmp_kmask(uint64_t m) { return m & ~gmp_preempt_kbit; }
+/* fstrap.c: FS-base traps (GMP_FSBASE=trap) */
+extern bool gmp_fstrap GMP_HIDDEN;                   /* on: thread-pointer switches by wrfsbase */
+extern uint64_t gmp_fstrap_kbit GMP_HIDDEN;          /* SIGSEGV's bit while traps are on, else 0 */
+void gmp_fstrap_init(void) GMP_HIDDEN;               /* init, after gmp_libc_resolve */
+void gmp_fstrap_arm(struct gmp_m *m) GMP_HIDDEN;     /* m's own kernel thread, m->cur_tp loaded */
+void gmp_fstrap_fork_prepare(void) GMP_HIDDEN;       /* gmp's last fork prepare step */
+struct gmp_m *gmp_fstrap_hold(void) GMP_HIDDEN;      /* before a call that blocks all signals; arm after */
+int gmp_kthread_create(pthread_t *th, void *(*fn)(void *), void *arg) GMP_HIDDEN; /* gmp's own kernel threads */
+int gmp_set_tp_any(void *tp) GMP_HIDDEN;             /* any thread (reports): load a TCB, traps or not */
+struct sigaction;
+int gmp_fstrap_sigaction(const struct sigaction *act, struct sigaction *old) GMP_HIDDEN; /* SIGSEGV's */
+
+static inline uint64_t gmp_kmask(uint64_t m) { return m & ~(gmp_preempt_kbit | gmp_fstrap_kbit); }
+
+/*
+ * After a system call that may have slept (a context switch): load m's
+ * TCB again if the kernel put the trap address back, for a few cycles
+ * instead of a trap's signal.  m: the calling thread's M.
+ */
+static inline void gmp_fstrap_refresh(struct gmp_m *m)
+{
+	if (GMP_UNLIKELY(gmp_fstrap)) {
+		void *fs, *tp = __atomic_load_n(&m->cur_tp, __ATOMIC_RELAXED);
+		__asm__ volatile("rdfsbase %0" : "=r"(fs));
+		if (fs != tp)
+			__asm__ volatile("wrfsbase %0" ::"r"(tp) : "memory");
+	}
+}
 void gmp_preempt_init(void) GMP_HIDDEN;                          /* init: GMP_PREEMPT, the handler */
 bool gmp_preempt_marked(const siginfo_t *si) GMP_HIDDEN;        /* any: one of sysmon's requests? */
 void gmp_preempt_signal(void *uc) GMP_HIDDEN;                    /* the dispatcher, for such a signal */

@@ -89,10 +89,12 @@ uint32_t gmp_fastrand(struct gmp_m *m)
 /* Load tp as this kernel thread's thread pointer (FS base).  g0 only. */
 static void set_tp(struct gmp_m *m, void *tp)
 {
+	/* before the write: an FS-base trap (fstrap.c) loads cur_tp; also a hint for wakers (gmp_handoff_nextg) */
+	__atomic_store_n(&m->cur_tp, tp, __ATOMIC_RELAXED);
+	__asm__ volatile("" ::: "memory");
 	int err = gmp_arch_set_tp(tp);
 	if (err)
 		gmp_fatal("cannot set the thread pointer (%d)", err);
-	__atomic_store_n(&m->cur_tp, tp, __ATOMIC_RELAXED); /* read by wakers as a hint (gmp_handoff_nextg) */
 	m->nfswrite++;
 }
 
@@ -341,7 +343,7 @@ static int newm(struct gmp_p *p, bool spinning)
 	 * walks that list keeps working.  Its stack is g0's stack.
 	 */
 	unsigned long th;
-	int err = GMP_FAULT(M_CLONE) ? EAGAIN : gmp_libc.pthread_create(&th, NULL, mthread_main, m);
+	int err = GMP_FAULT(M_CLONE) ? EAGAIN : gmp_kthread_create(&th, mthread_main, m);
 	if (err) {
 		m->nextp = NULL;
 		gmp_lock(&gmp_sched.lock);
@@ -474,6 +476,8 @@ static _Noreturn void mthread_exit(struct gmp_m *m)
 	GMP_TRACE(gmp_trace_mexit(m));
 	if (m->cur_tp != m->g0.tcb)
 		set_tp(m, m->g0.tcb); /* glibc's thread exit needs its own TCB */
+	gmp_fstrap_hold(); /* its kernel thread ends: the kernel's own TCB value again (fstrap.c) */
+	m->epoch = UINT32_MAX; /* an M of no epoch: its tid may be given again */
 	gmp_sigstack_free(m);
 	gmp_libc.pthread_exit(NULL);
 	__builtin_unreachable();
@@ -1074,6 +1078,7 @@ void gmp_mstart(struct gmp_m *m)
 	gmp_sigstack_init(m);
 	m->g0.tcb = gmp_arch_get_tp();
 	m->cur_tp = m->g0.tcb;
+	gmp_fstrap_arm(m);
 	gmp_curg = &m->g0;
 	GMP_TRACE(gmp_trace_mstart(m));
 	acquirep(m, m->nextp);
@@ -1442,6 +1447,7 @@ void gmp_entersyscall(struct gmp_g *g)
 
 void gmp_exitsyscall(struct gmp_g *g)
 {
+	gmp_fstrap_refresh(g->m);
 	g->insyscall = false;
 	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_EXIT));
 	gmp_casgstatus(g, G_SYSCALL, G_RUNNING);

@@ -63,7 +63,12 @@ static int disposition(int sig, bool *restart)
 {
 	struct ksigaction ka;
 	*restart = false;
-	if (gmp_sys4(SYS_rt_sigaction, sig, NULL, &ka, 8) != 0)
+	if (sig == SIGSEGV && gmp_fstrap) {
+		struct sigaction a; /* the kernel has fstrap.c's handler; the program's action is kept there */
+		gmp_fstrap_sigaction(NULL, &a);
+		ka.handler = (a.sa_flags & SA_SIGINFO) ? (void *)a.sa_sigaction : (void *)a.sa_handler;
+		ka.flags = (unsigned long)a.sa_flags;
+	} else if (gmp_sys4(SYS_rt_sigaction, sig, NULL, &ka, 8) != 0)
 		return DISP_DEFAULT;
 	if (ka.handler == (void *)gmp_sig_dispatch) {
 		int flags;

@@ -244,7 +244,7 @@ int gmp_sysmon_start(void)
 		return atomic_load(&started) == 2 ? 0 : -EAGAIN;
 	}
 	unsigned long th;
-	if (GMP_FAULT(SYSMON_CLONE) || gmp_libc.pthread_create(&th, NULL, sysmon_main, NULL) != 0) {
+	if (GMP_FAULT(SYSMON_CLONE) || gmp_kthread_create(&th, sysmon_main, NULL) != 0) {
 		atomic_store(&started, 0);
 		return -EAGAIN;
 	}

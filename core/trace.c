@@ -865,7 +865,7 @@ void gmp_trace_init(void)
 	metadata("process_name", 0, "name", name, 0);
 	out_flush(false);
 	unsigned long th;
-	if (gmp_libc.pthread_create(&th, NULL, writer_main, NULL) != 0) {
+	if (gmp_kthread_create(&th, writer_main, NULL) != 0) {
 		gmp_printf("gmp: warning: GMP_TRACE: cannot start the trace writer; not tracing\n");
 		gmp_sys1(SYS_close, fd);
 		outfd = -1;

@@ -167,6 +167,11 @@ GMP_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 	struct gmp_g *g = gmp_getg();
 	if (!g) {
 		GMP_REAL(int, pthread_sigmask, (int, const sigset_t *, sigset_t *));
+		if (set && gmp_fstrap && how != SIG_UNBLOCK && sigismember(set, SIGSEGV)) {
+			sigset_t k = *set; /* never blocked under FS-base traps (core/fstrap.c) */
+			sigdelset(&k, SIGSEGV);
+			return real_pthread_sigmask(how, &k, old);
+		}
 		return real_pthread_sigmask(how, set, old);
 	}
 	uint64_t cur = g->sigmask, nv = cur;

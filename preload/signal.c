@@ -27,6 +27,20 @@ static bool preempt_plain_set;         /* set through glibc, which adds SA_RESTO
 
 static bool preempt_owned(int sig) { return sig == GMP_SIGPREEMPT && gmp_preempt_ns; }
 
+/* The kernel's action for sig, or for SIGSEGV under FS-base traps the one core/fstrap.c keeps. */
+static int kaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	GMP_REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *));
+	if (sig == SIGSEGV && gmp_fstrap)
+		return gmp_fstrap_sigaction(act, old);
+	if (act && gmp_fstrap && sigismember(&act->sa_mask, SIGSEGV)) {
+		struct sigaction k = *act; /* never blocked in the kernel under FS-base traps (fstrap.c) */
+		sigdelset(&k.sa_mask, SIGSEGV);
+		return real_sigaction(sig, &k, old);
+	}
+	return real_sigaction(sig, act, old);
+}
+
 GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
 	GMP_REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *));
@@ -44,14 +58,14 @@ GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 			struct sigaction k = *act;
 			k.sa_sigaction = gmp_sig_dispatch;
 			k.sa_flags = (k.sa_flags | SA_SIGINFO | SA_RESTART) & ~SA_RESETHAND;
-			r = real_sigaction(sig, &k, &old);
+			r = kaction(sig, &k, &old);
 			if (r == 0) {
 				gmp_sig_set_user(sig, NULL, 0);
 				preempt_plain = *act;
 				preempt_plain_set = true;
 			}
 		} else if (plain(h)) {
-			r = real_sigaction(sig, act, &old);
+			r = kaction(sig, act, &old);
 			if (r == 0)
 				gmp_sig_set_user(sig, NULL, 0);
 		} else {
@@ -61,12 +75,12 @@ GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 			if (preempt_owned(sig))
 				k.sa_flags &= ~SA_RESETHAND;
 			gmp_sig_set_user(sig, h, act->sa_flags); /* before the kernel may call the dispatcher */
-			r = real_sigaction(sig, &k, &old);
+			r = kaction(sig, &k, &old);
 			if (r != 0)
 				gmp_sig_set_user(sig, had ? pfn : NULL, pflags);
 		}
 	} else {
-		r = real_sigaction(sig, NULL, &old);
+		r = kaction(sig, NULL, &old);
 	}
 	if (r == 0 && oact) {
 		*oact = old;

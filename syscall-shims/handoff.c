@@ -4,9 +4,16 @@
  * M while the call waits (DESIGN.md §8).  Each calls glibc's own function,
  * which keeps its cancellation-point behaviour and errno handling.
  */
+/* The 32-bit-offset names are defined here too (aio); meson's _FILE_OFFSET_BITS would rename them. */
+#undef _FILE_OFFSET_BITS
 #include "shim.h"
 
+#include <aio.h>
+#include <mqueue.h>
 #include <netdb.h>
+#include <time.h>
+#include <spawn.h>
+#include <stdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -61,4 +68,59 @@ WRAP(int, msgsnd, (int id, const void *p, size_t n, int fl), (id, p, n, fl))
 WRAP(int, semop, (int id, struct sembuf *ops, size_t n), (id, ops, n))
 WRAP(int, getaddrinfo, (const char *n, const char *s, const struct addrinfo *h, struct addrinfo **r),
      (n, s, h, r))
-WRAP(int, system, (const char *cmd), (cmd))
+
+/*
+ * glibc's process spawners block every signal around their clone, in the
+ * parent and in the child, which runs on the parent's memory with its
+ * FS-base value: under FS-base traps (core/fstrap.c) that value must be
+ * the TCB in use meanwhile.  gmp_fstrap_hold and the arming after happen
+ * on one kernel thread: inside entersyscall/exitsyscall, or with no
+ * scheduling point in between.
+ */
+GMP_EXPORT int system(const char *cmd)
+{
+	GMP_REAL(int, system, (const char *));
+	struct gmp_g *g = gmp_getg();
+	if (g)
+		gmp_entersyscall(g);
+	struct gmp_m *held = gmp_fstrap_hold();
+	int r = real_system(cmd);
+	if (held)
+		gmp_fstrap_arm(held);
+	if (g)
+		gmp_exitsyscall(g);
+	return r;
+}
+
+#define WRAP_HELD(ret, name, params, args)              \
+	GMP_EXPORT ret name params                      \
+	{                                               \
+		GMP_REAL(ret, name, params);            \
+		struct gmp_m *held = gmp_fstrap_hold(); \
+		ret r_ = real_##name args;              \
+		if (held)                               \
+			gmp_fstrap_arm(held);           \
+		return r_;                              \
+	}
+
+WRAP_HELD(int, posix_spawn,
+	  (pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *at,
+	   char *const argv[], char *const envp[]),
+	  (pid, path, fa, at, argv, envp))
+WRAP_HELD(int, posix_spawnp,
+	  (pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *at,
+	   char *const argv[], char *const envp[]),
+	  (pid, file, fa, at, argv, envp))
+WRAP_HELD(FILE *, popen, (const char *cmd, const char *mode), (cmd, mode))
+/* These start glibc's helper threads (glibc's own pthread_create, every signal blocked) on first use. */
+WRAP_HELD(int, timer_create, (clockid_t c, struct sigevent *ev, timer_t *t), (c, ev, t))
+WRAP_HELD(int, mq_notify, (mqd_t q, const struct sigevent *ev), (q, ev))
+WRAP_HELD(int, aio_read, (struct aiocb *cb), (cb))
+WRAP_HELD(int, aio_write, (struct aiocb *cb), (cb))
+WRAP_HELD(int, aio_fsync, (int op, struct aiocb *cb), (op, cb))
+WRAP_HELD(int, lio_listio, (int mode, struct aiocb *const list[], int n, struct sigevent *ev), (mode, list, n, ev))
+WRAP_HELD(int, aio_read64, (struct aiocb64 *cb), (cb))
+WRAP_HELD(int, aio_write64, (struct aiocb64 *cb), (cb))
+WRAP_HELD(int, aio_fsync64, (int op, struct aiocb64 *cb), (op, cb))
+WRAP_HELD(int, lio_listio64, (int mode, struct aiocb64 *const list[], int n, struct sigevent *ev), (mode, list, n, ev))
+WRAP_HELD(int, getaddrinfo_a, (int mode, struct gaicb *list[], int n, struct sigevent *ev), (mode, list, n, ev))

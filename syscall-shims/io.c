@@ -30,6 +30,8 @@ long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long
 	struct gmp_g *g = gmp_getg();
 	for (;;) {
 		long r = gmp_syscall6(nr, a, b, c, d, e, f);
+		if (g)
+			gmp_fstrap_refresh(g->m); /* (a pipe's lock may have slept) */
 		if (r != -EAGAIN) {
 			if (spin)
 				gmp_io_spin_won(g);

@@ -1,0 +1,272 @@
+/*
+ * FS-base traps (GMP_FSBASE=trap): thread-pointer switches by the
+ * unprivileged wrfsbase instruction on kernels that do not save it.
+ *
+ * Every switch of an M from one G to another loads the new G's TCB into
+ * the FS base.  Where the kernel enables FSGSBASE (AT_HWCAP2) that is
+ * wrfsbase (~12 ns, arch/tls_x86_64.c).  Otherwise it is
+ * arch_prctl(ARCH_SET_FS), a system call whose MSR write is a hypercall on
+ * PVM guests: 3.4-5 us, half the CPU of a sched_yield benchmark.  On those
+ * guests the CPU itself has CR4.FSGSBASE set, so wrfsbase runs, but the
+ * guest kernel does not know: it never reads the FS base, and on every
+ * context switch of the kernel thread it loads the value of the last
+ * arch_prctl (thread.fsbase) back.  Measured: a value written by wrfsbase
+ * survives system calls, signal delivery, timer interrupts and
+ * sched_yield without a switch; it is replaced exactly once per
+ * involuntary or voluntary context switch (6 of 6, 2 of 2 with ivcsw
+ * counted beside it).
+ *
+ * So an armed M (gmp_fstrap_arm) sets thread.fsbase once, by arch_prctl,
+ * to a trap address of its own, and from then on switches with wrfsbase.
+ * After any context switch of its kernel thread the FS base is that
+ * address, and the next TLS access (%fs:OFF, OFF from -1 GiB to +64 KiB)
+ * faults: the trap addresses lie in a PROT_NONE reservation (address
+ * space only) with a GiB below them.  Not 0, and one per M: a kernel that
+ * sees the same base (0, or equal) in the task it leaves and the one it
+ * switches to may skip the load, and the M would run on with the other
+ * M's TCB (seen with 0: 9 of 20 runs of behaviour/tls_cpp corrupted).
+ * The SIGSEGV handler, gmp's in this mode whatever the program installs
+ * (the program's handler is kept here and called for every other
+ * SIGSEGV), sees a trap address in the FS base, loads the TCB its M had
+ * loaded (m->cur_tp: set_tp stores it before the wrfsbase) and returns:
+ * the access runs again.  No TLS is used before that.  An M is found by
+ * its kernel thread's tid in the current epoch: a parent's Ms in a fork
+ * child, and Ms whose thread ended (epoch UINT32_MAX), may carry a tid
+ * the kernel has given again.  After the system calls it makes for a G
+ * (hand-offs, the I/O retry loop) gmp checks the FS base and loads the
+ * TCB itself (gmp_fstrap_refresh): a few cycles instead of a trap, where
+ * a call slept.
+ *
+ * fork: thread.fsbase is copied to the child, so gmp's last prepare step
+ * makes it the TCB in use (gmp_fstrap_hold) and the parent and child
+ * handlers arm again.  A vfork or posix_spawn child shares the parent's
+ * memory and starts with the trap address: its trap loads the TCB of the
+ * G whose stack it runs on (vfork), else the main thread's.
+ *
+ * SIGSEGV must never be blocked in the kernel while a trap can come (the
+ * kernel would kill the process): gmp_kmask takes it out of every mask
+ * gmp loads, preload/signal.c out of the handlers' masks and
+ * preload/sched.c out of masks set outside a G; the trap handler runs
+ * with every other signal blocked (one arriving in between would run its
+ * handler with the trap address loaded) and gives a chained handler its
+ * mask without SIGSEGV.  glibc blocks every signal itself around its
+ * clones and in spawned children: gmp's own kernel threads are made by
+ * gmp_kthread_create, and the program's system, posix_spawn(p), popen,
+ * timer_create, mq_notify, aio_* and getaddrinfo_a (which start glibc's
+ * helper threads) are wrapped (syscall-shims/handoff.c); around each, the
+ * kernel's value is the TCB in use (gmp_fstrap_hold, then arm again).
+ *
+ * Known gaps (docs/fsbase-traps.md): siglongjmp/setcontext restoring a
+ * saved mask that blocks SIGSEGV; a program's raw rt_sigaction for
+ * SIGSEGV; ptrace and core dumps report the trap address as an armed M's
+ * FS base (gdb's TLS lookups); asynchronous cancellation failed 1 run in
+ * ~20 of behaviour/cancel_async/p4.  Off by default for those.
+ */
+#include "runtime.h"
+
+#include <asm/prctl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+bool gmp_fstrap;
+uint64_t gmp_fstrap_kbit;
+
+#define TRAP_BELOW (1UL << 30)  /* TLS offsets below the thread pointer that fault */
+#define TRAP_STRIDE (64UL << 10) /* one trap address per M, and offsets above it */
+#define TRAP_SLOTS 16384
+static uintptr_t trap_lo, trap_hi; /* the reservation; the trap addresses are in its upper part */
+
+/* The SIGSEGV action the program (or gmp's fatal-signal report) asked for; the kernel has fstrap_entry. */
+static struct sigaction next_act;
+static gmp_lock_t next_lock;
+
+static inline void *rdfs(void)
+{
+	void *v;
+	__asm__ volatile("rdfsbase %0" : "=r"(v));
+	return v;
+}
+
+static inline void wrfs(void *v) { __asm__ volatile("wrfsbase %0" ::"r"(v) : "memory"); }
+
+/* The TCB a trap on this kernel thread loads.  No TLS: FS base is 0. */
+static __attribute__((no_stack_protector)) void *trap_tcb(uintptr_t sp)
+{
+	pid_t tid = (pid_t)gmp_sys0(SYS_gettid);
+	for (struct gmp_m *m = atomic_load_explicit(&gmp_sched.allm, memory_order_acquire); m; m = m->alllink)
+		if (m->tid == tid && m->epoch == gmp_sched.epoch)
+			return __atomic_load_n(&m->cur_tp, __ATOMIC_RELAXED);
+	/* a vfork or posix_spawn child: the G whose stack it runs on, else the main thread */
+	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink)
+		if (g->stack.lo && sp >= (uintptr_t)g->stack.lo && sp < (uintptr_t)g->stack.lo + g->stack.size &&
+		    g->tcb)
+			return g->tcb;
+	struct gmp_g *mg = atomic_load(&gmp_sched.maing);
+	return mg ? mg->tcb : NULL;
+}
+
+/* Emulate the kernel for a SIGSEGV that is not a trap: the action the program asked for. */
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction a = next_act; /* (a racing sigaction: this one or the last one, as in the kernel) */
+	void *h = (a.sa_flags & SA_SIGINFO) ? (void *)a.sa_sigaction : (void *)a.sa_handler;
+	if (h != (void *)SIG_DFL && h != (void *)SIG_IGN) {
+		/*
+		 * The mask the kernel would have given the handler, except
+		 * SIGSEGV: a trap in it must not find SIGSEGV blocked (the
+		 * kernel would kill the process).  rt_sigreturn restores the
+		 * interrupted code's own.
+		 */
+		uint64_t k, extra;
+		memcpy(&k, &((ucontext_t *)uc)->uc_sigmask, sizeof k);
+		memcpy(&extra, &a.sa_mask, sizeof extra);
+		k = (k | extra) & ~gmp_fstrap_kbit;
+		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &k, NULL, 8);
+		if (a.sa_flags & SA_SIGINFO)
+			a.sa_sigaction(sig, si, uc);
+		else
+			a.sa_handler(sig);
+		if (a.sa_flags & SA_RESETHAND) {
+			gmp_lock(&next_lock);
+			memset(&next_act, 0, sizeof next_act);
+			gmp_unlock(&next_lock);
+		}
+		return;
+	}
+	/*
+	 * Default action (a synchronous SIGSEGV cannot be ignored): the
+	 * kernel's own, with the signal sent again; it stays blocked until
+	 * this handler returns, and a fault would come back by itself.
+	 */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	gmp_libc.sigaction(SIGSEGV, &dfl, NULL);
+	gmp_sys3(SYS_tgkill, gmp_sys0(SYS_getpid), gmp_sys0(SYS_gettid), SIGSEGV);
+}
+
+static __attribute__((no_stack_protector)) void fstrap_entry(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t fs = (uintptr_t)rdfs();
+	if (GMP_LIKELY(fs >= trap_lo + TRAP_BELOW && fs < trap_hi)) {
+		ucontext_t *u = uc;
+		void *tp = trap_tcb((uintptr_t)u->uc_mcontext.gregs[REG_RSP]);
+		if (tp) {
+			wrfs(tp);
+			return; /* the access runs again, with the TCB */
+		}
+	}
+	chain(sig, si, uc);
+}
+
+/* sigaction(SIGSEGV, act, old) while traps are on: the program's action is kept here. */
+int gmp_fstrap_sigaction(const struct sigaction *act, struct sigaction *old)
+{
+	gmp_lock(&next_lock);
+	if (old)
+		*old = next_act;
+	if (act) {
+		next_act = *act;
+		sigdelset(&next_act.sa_mask, SIGSEGV);
+	}
+	gmp_unlock(&next_lock);
+	return 0;
+}
+
+void gmp_fstrap_init(void)
+{
+	const char *e = getenv("GMP_FSBASE");
+	if (!e || strcmp(e, "trap") != 0 || gmp_arch_has_fast_fs() || !gmp_arch_cpu_fsgsbase())
+		return;
+	size_t len = TRAP_BELOW + TRAP_SLOTS * TRAP_STRIDE;
+	long r = gmp_sys6(SYS_mmap, 0, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if ((unsigned long)r > -4096UL)
+		return;
+	trap_lo = (uintptr_t)r;
+	trap_hi = trap_lo + len;
+	/* keep what is installed now (SIG_DFL at start-up, normally) as the program's */
+	if (gmp_libc.sigaction(SIGSEGV, NULL, &next_act) != 0)
+		return;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = fstrap_entry;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	/*
+	 * Every other signal blocked while it runs: one that came in between
+	 * would run its handler with the trap address loaded, and a trap
+	 * there, with SIGSEGV blocked, would kill the process.
+	 */
+	sigfillset(&sa.sa_mask);
+	if (gmp_libc.sigaction(SIGSEGV, &sa, NULL) != 0)
+		return;
+	gmp_fstrap = true;
+	gmp_fstrap_kbit = 1ULL << (SIGSEGV - 1);
+	gmp_arch_set_fs_wrfsbase();
+}
+
+void gmp_fstrap_arm(struct gmp_m *m)
+{
+	if (!gmp_fstrap)
+		return;
+	void *tp = m->cur_tp;
+	/* the trap address now, then the TCB again: no TLS in between */
+	gmp_sys2(SYS_arch_prctl, ARCH_SET_FS, trap_lo + TRAP_BELOW + (m->id % TRAP_SLOTS) * TRAP_STRIDE);
+	wrfs(tp);
+}
+
+/*
+ * Around a glibc call that blocks every signal while it may sleep in the
+ * kernel (pthread_create, for a new M's kernel thread): a trap with
+ * SIGSEGV blocked would kill the process, so thread.fsbase is the TCB in
+ * use meanwhile.  Returns the M to arm again after, or NULL.
+ */
+struct gmp_m *gmp_fstrap_hold(void)
+{
+	if (!gmp_fstrap)
+		return NULL;
+	pid_t tid = (pid_t)gmp_sys0(SYS_gettid);
+	for (struct gmp_m *m = atomic_load_explicit(&gmp_sched.allm, memory_order_acquire); m; m = m->alllink)
+		if (m->tid == tid && m->epoch == gmp_sched.epoch) {
+			/* m->cur_tp, not the FS base: that may be the trap address, after a switch not yet trapped */
+			gmp_sys2(SYS_arch_prctl, ARCH_SET_FS, m->cur_tp);
+			return m;
+		}
+	return NULL; /* not an M (sysmon): never armed */
+}
+
+/*
+ * Load tp on whatever thread calls (the crash and dump reports borrow
+ * TCBs): on an armed M a trap must bring back tp, not the G's TCB, so it
+ * becomes m->cur_tp; any other thread is not armed and gets arch_prctl.
+ */
+int gmp_set_tp_any(void *tp)
+{
+	if (gmp_fstrap) {
+		pid_t tid = (pid_t)gmp_sys0(SYS_gettid);
+		for (struct gmp_m *m = atomic_load_explicit(&gmp_sched.allm, memory_order_acquire); m; m = m->alllink)
+			if (m->tid == tid && m->epoch == gmp_sched.epoch) {
+				__atomic_store_n(&m->cur_tp, tp, __ATOMIC_RELAXED);
+				__asm__ volatile("" ::: "memory");
+				wrfs(tp);
+				return 0;
+			}
+		return (int)gmp_sys2(SYS_arch_prctl, ARCH_SET_FS, tp);
+	}
+	return gmp_arch_set_tp(tp);
+}
+
+/* glibc's pthread_create for a kernel thread of gmp's (an M, sysmon, the trace writer), held as above. */
+int gmp_kthread_create(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	struct gmp_m *held = gmp_fstrap_hold();
+	int err = gmp_libc.pthread_create(th, NULL, fn, arg);
+	if (held)
+		gmp_fstrap_arm(held);
+	return err;
+}
+
+/* Around fork: the child gets thread.fsbase, which must be this TCB then.  The G cannot move meanwhile. */
+void gmp_fstrap_fork_prepare(void) { (void)gmp_fstrap_hold(); }
