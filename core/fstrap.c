@@ -56,11 +56,14 @@
  * helper threads) are wrapped (syscall-shims/handoff.c); around each, the
  * kernel's value is the TCB in use (gmp_fstrap_hold, then arm again).
  *
- * Known gaps (docs/fsbase-traps.md): siglongjmp/setcontext restoring a
- * saved mask that blocks SIGSEGV; a program's raw rt_sigaction for
- * SIGSEGV; ptrace and core dumps report the trap address as an armed M's
- * FS base (gdb's TLS lookups); asynchronous cancellation failed 1 run in
- * ~20 of behaviour/cancel_async/p4.  Off by default for those.
+ * siglongjmp, setcontext and swapcontext restore a saved mask from a copy
+ * without SIGSEGV (preload/sched.c).
+ *
+ * Known gaps (docs/fsbase-traps.md): a program's raw rt_sigaction for
+ * SIGSEGV takes the trap handler away; under a debugger every trap is a
+ * SIGSEGV stop (gdb: handle SIGSEGV nostop noprint pass), and ptrace and
+ * core dumps report the trap address as an armed M's FS base.  Off by
+ * default for those.
  */
 #include "runtime.h"
 
@@ -190,17 +193,22 @@ void gmp_fstrap_init(void)
 	/* keep what is installed now (SIG_DFL at start-up, normally) as the program's */
 	if (gmp_libc.sigaction(SIGSEGV, NULL, &next_act) != 0)
 		return;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_sigaction = fstrap_entry;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
 	/*
 	 * Every other signal blocked while it runs: one that came in between
 	 * would run its handler with the trap address loaded, and a trap
-	 * there, with SIGSEGV blocked, would kill the process.
+	 * there, with SIGSEGV blocked, would kill the process.  The kernel's
+	 * call, not glibc's sigaction, which leaves glibc's SIGCANCEL out of
+	 * every mask (a cancellation interrupted the handler so: 1 run in 5 of
+	 * behaviour/cancel_async/p4).
 	 */
-	sigfillset(&sa.sa_mask);
-	if (gmp_libc.sigaction(SIGSEGV, &sa, NULL) != 0)
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} ka = {(void *)fstrap_entry, SA_SIGINFO | SA_ONSTACK | SA_RESTART | 0x04000000 /* SA_RESTORER */,
+		(void *)gmp_sigreturn, ~0ULL};
+	if (gmp_sys4(SYS_rt_sigaction, SIGSEGV, &ka, NULL, 8) != 0)
 		return;
 	gmp_fstrap = true;
 	gmp_fstrap_kbit = 1ULL << (SIGSEGV - 1);

@@ -605,6 +605,7 @@ static void stopm(struct gmp_m *m)
 				if (atomic_load(&m->park) == 0) {
 					m->nsleep++;
 					n = gmp_netpoll_poll(timeout, &list);
+					gmp_fstrap_refresh(m); /* (it slept: fstrap.c) */
 				}
 				atomic_store(&m->in_poll, false);
 				atomic_store(&netpoll_blocker, 0);
@@ -620,6 +621,7 @@ static void stopm(struct gmp_m *m)
 					timeout = IDLE_M_REAP_NS; /* a spare M that sleeps this long is reaped */
 				m->nsleep++;
 				int r = gmp_kfutex_wait(&m->park, 0, timeout);
+				gmp_fstrap_refresh(m);
 				if (!sleeper && r == -ETIMEDOUT && reap_idle_m(m))
 					continue; /* not reaped after all: sleep again */
 				if (!sleeper && r != -ETIMEDOUT && atomic_load_explicit(&m->park, memory_order_relaxed) == 0)
@@ -640,6 +642,7 @@ static void stopm(struct gmp_m *m)
 				gmp_inject(polled, npolled);
 			while (atomic_exchange_explicit(&m->park, 0, memory_order_acquire) != 1)
 				gmp_kfutex_wait(&m->park, 0, -1);
+			gmp_fstrap_refresh(m);
 			goto woken;
 		}
 		*pp = m->schedlink;
@@ -947,6 +950,7 @@ static void stoplockedm(struct gmp_m *m)
 	}
 	while (atomic_exchange_explicit(&m->park, 0, memory_order_acquire) != 1)
 		gmp_kfutex_wait(&m->park, 0, -1);
+	gmp_fstrap_refresh(m);
 	acquirep(m, m->nextp);
 	m->nextp = NULL;
 }

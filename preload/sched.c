@@ -224,12 +224,24 @@ static void mask_restored(const sigset_t *set)
 	gmp_signal_setmask(g, nv & ~GMP_SIG_UNBLOCKABLE);
 }
 
+/*
+ * Under FS-base traps SIGSEGV is never blocked in the kernel (core/fstrap.c):
+ * a restored mask that blocks it is restored from a copy without it.
+ */
+static bool segv_in(const sigset_t *set) { return gmp_fstrap && sigismember(set, SIGSEGV); }
+
 #define LONGJMP(name)                                                       \
 	GMP_EXPORT _Noreturn void name(struct __jmp_buf_tag env[1], int val) \
 	{                                                                    \
 		GMP_REAL(void, name, (struct __jmp_buf_tag *, int));       \
-		if (env[0].__mask_was_saved)                                 \
+		if (env[0].__mask_was_saved) {                               \
 			mask_restored(&env[0].__saved_mask);                 \
+			if (segv_in(&env[0].__saved_mask)) {                 \
+				struct __jmp_buf_tag c = env[0];             \
+				sigdelset(&c.__saved_mask, SIGSEGV);         \
+				real_##name(&c, val);                        \
+			}                                                    \
+		}                                                            \
 		real_##name(env, val);                                       \
 		__builtin_unreachable();                                     \
 	}
@@ -242,6 +254,11 @@ GMP_EXPORT int setcontext(const ucontext_t *ucp)
 {
 	GMP_REAL(int, setcontext, (const ucontext_t *));
 	mask_restored(&ucp->uc_sigmask);
+	if (segv_in(&ucp->uc_sigmask)) {
+		ucontext_t c = *ucp; /* (uc_mcontext.fpregs still points at the original's FP state) */
+		sigdelset(&c.uc_sigmask, SIGSEGV);
+		return real_setcontext(&c);
+	}
 	return real_setcontext(ucp);
 }
 
@@ -249,6 +266,11 @@ GMP_EXPORT int swapcontext(ucontext_t *restrict oucp, const ucontext_t *restrict
 {
 	GMP_REAL(int, swapcontext, (ucontext_t *restrict, const ucontext_t *restrict));
 	mask_restored(&ucp->uc_sigmask); /* coming back to oucp goes through one of these again */
+	if (segv_in(&ucp->uc_sigmask)) {
+		ucontext_t c = *ucp;
+		sigdelset(&c.uc_sigmask, SIGSEGV);
+		return real_swapcontext(oucp, &c);
+	}
 	return real_swapcontext(oucp, ucp);
 }
 
