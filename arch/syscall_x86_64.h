@@ -29,4 +29,13 @@ static inline long gmp_syscall6(long n, long a, long b, long c, long d, long e, 
 	gmp_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
 
 static inline void gmp_cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+
+/* The FS base read and written directly: only where the CPU allows it (arch/tls_x86_64.c, core/fstrap.c). */
+static inline void *gmp_rdfsbase(void)
+{
+	void *v;
+	__asm__ volatile("rdfsbase %0" : "=r"(v));
+	return v;
+}
+static inline void gmp_wrfsbase(void *v) { __asm__ volatile("wrfsbase %0" ::"r"(v) : "memory"); }
 #endif

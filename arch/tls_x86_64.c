@@ -51,7 +51,7 @@ void *gmp_arch_get_tp(void)
 int gmp_arch_set_tp(void *tp)
 {
 	if (use_wrfsbase) {
-		__asm__ volatile("wrfsbase %0" ::"r"(tp) : "memory");
+		gmp_wrfsbase(tp);
 		return 0;
 	}
 	return (int)gmp_sys2(SYS_arch_prctl, ARCH_SET_FS, tp);

@@ -86,22 +86,22 @@ static uintptr_t trap_lo, trap_hi; /* the reservation; the trap addresses are in
 static struct sigaction next_act;
 static gmp_lock_t next_lock;
 
-static inline void *rdfs(void)
-{
-	void *v;
-	__asm__ volatile("rdfsbase %0" : "=r"(v));
-	return v;
-}
-
-static inline void wrfs(void *v) { __asm__ volatile("wrfsbase %0" ::"r"(v) : "memory"); }
-
-/* The TCB a trap on this kernel thread loads.  No TLS: FS base is 0. */
-static __attribute__((no_stack_protector)) void *trap_tcb(uintptr_t sp)
+/* The calling kernel thread's M, by tid in this epoch, or NULL (not an M).  No TLS. */
+static __attribute__((no_stack_protector)) struct gmp_m *self_m(void)
 {
 	pid_t tid = (pid_t)gmp_sys0(SYS_gettid);
 	for (struct gmp_m *m = atomic_load_explicit(&gmp_sched.allm, memory_order_acquire); m; m = m->alllink)
 		if (m->tid == tid && m->epoch == gmp_sched.epoch)
-			return __atomic_load_n(&m->cur_tp, __ATOMIC_RELAXED);
+			return m;
+	return NULL;
+}
+
+/* The TCB a trap on this kernel thread loads.  No TLS: the FS base is the trap address. */
+static __attribute__((no_stack_protector)) void *trap_tcb(uintptr_t sp)
+{
+	struct gmp_m *m = self_m();
+	if (m)
+		return __atomic_load_n(&m->cur_tp, __ATOMIC_RELAXED);
 	/* a vfork or posix_spawn child: the G whose stack it runs on, else the main thread */
 	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink)
 		if (g->stack.lo && sp >= (uintptr_t)g->stack.lo && sp < (uintptr_t)g->stack.lo + g->stack.size &&
@@ -153,12 +153,12 @@ static void chain(int sig, siginfo_t *si, void *uc)
 
 static __attribute__((no_stack_protector)) void fstrap_entry(int sig, siginfo_t *si, void *uc)
 {
-	uintptr_t fs = (uintptr_t)rdfs();
+	uintptr_t fs = (uintptr_t)gmp_rdfsbase();
 	if (GMP_LIKELY(fs >= trap_lo + TRAP_BELOW && fs < trap_hi)) {
 		ucontext_t *u = uc;
 		void *tp = trap_tcb((uintptr_t)u->uc_mcontext.gregs[REG_RSP]);
 		if (tp) {
-			wrfs(tp);
+			gmp_wrfsbase(tp);
 			return; /* the access runs again, with the TCB */
 		}
 	}
@@ -201,13 +201,8 @@ void gmp_fstrap_init(void)
 	 * every mask (a cancellation interrupted the handler so: 1 run in 5 of
 	 * behaviour/cancel_async/p4).
 	 */
-	struct {
-		void *handler;
-		unsigned long flags;
-		void *restorer;
-		uint64_t mask;
-	} ka = {(void *)fstrap_entry, SA_SIGINFO | SA_ONSTACK | SA_RESTART | 0x04000000 /* SA_RESTORER */,
-		(void *)gmp_sigreturn, ~0ULL};
+	struct ksigaction ka = {(void *)fstrap_entry, SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_RESTORER,
+				(void *)gmp_sigreturn, ~0ULL};
 	if (gmp_sys4(SYS_rt_sigaction, SIGSEGV, &ka, NULL, 8) != 0)
 		return;
 	gmp_fstrap = true;
@@ -222,7 +217,7 @@ void gmp_fstrap_arm(struct gmp_m *m)
 	void *tp = m->cur_tp;
 	/* the trap address now, then the TCB again: no TLS in between */
 	gmp_sys2(SYS_arch_prctl, ARCH_SET_FS, trap_lo + TRAP_BELOW + (m->id % TRAP_SLOTS) * TRAP_STRIDE);
-	wrfs(tp);
+	gmp_wrfsbase(tp);
 }
 
 /*
@@ -235,14 +230,10 @@ struct gmp_m *gmp_fstrap_hold(void)
 {
 	if (!gmp_fstrap)
 		return NULL;
-	pid_t tid = (pid_t)gmp_sys0(SYS_gettid);
-	for (struct gmp_m *m = atomic_load_explicit(&gmp_sched.allm, memory_order_acquire); m; m = m->alllink)
-		if (m->tid == tid && m->epoch == gmp_sched.epoch) {
-			/* m->cur_tp, not the FS base: that may be the trap address, after a switch not yet trapped */
-			gmp_sys2(SYS_arch_prctl, ARCH_SET_FS, m->cur_tp);
-			return m;
-		}
-	return NULL; /* not an M (sysmon): never armed */
+	struct gmp_m *m = self_m(); /* NULL: not an M (sysmon), never armed */
+	if (m) /* m->cur_tp, not the FS base: that may be the trap address, after a switch not yet trapped */
+		gmp_sys2(SYS_arch_prctl, ARCH_SET_FS, m->cur_tp);
+	return m;
 }
 
 /*
@@ -252,18 +243,15 @@ struct gmp_m *gmp_fstrap_hold(void)
  */
 int gmp_set_tp_any(void *tp)
 {
-	if (gmp_fstrap) {
-		pid_t tid = (pid_t)gmp_sys0(SYS_gettid);
-		for (struct gmp_m *m = atomic_load_explicit(&gmp_sched.allm, memory_order_acquire); m; m = m->alllink)
-			if (m->tid == tid && m->epoch == gmp_sched.epoch) {
-				__atomic_store_n(&m->cur_tp, tp, __ATOMIC_RELAXED);
-				__asm__ volatile("" ::: "memory");
-				wrfs(tp);
-				return 0;
-			}
+	if (!gmp_fstrap)
+		return gmp_arch_set_tp(tp);
+	struct gmp_m *m = self_m();
+	if (!m)
 		return (int)gmp_sys2(SYS_arch_prctl, ARCH_SET_FS, tp);
-	}
-	return gmp_arch_set_tp(tp);
+	__atomic_store_n(&m->cur_tp, tp, __ATOMIC_RELAXED);
+	__asm__ volatile("" ::: "memory");
+	gmp_wrfsbase(tp);
+	return 0;
 }
 
 /* glibc's pthread_create for a kernel thread of gmp's (an M, sysmon, the trace writer), held as above. */

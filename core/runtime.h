@@ -617,6 +617,15 @@ void gmp_netpoll_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p) GMP_HIDDEN
 extern int64_t gmp_preempt_ns GMP_HIDDEN;          /* user time slice; 0: preemption off; immutable after init */
 extern uint64_t gmp_preempt_kbit GMP_HIDDEN;        /* the preemption signal's bit while it is on, else 0 */
 /* The kernel mask an M loads for a G whose mask is m: never the preemption signal. */
+/* The kernel's struct sigaction (rt_sigaction with a mask of 8 bytes): signal.c, fstrap.c. */
+struct ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+#define SA_RESTORER 0x04000000
+
 /* fstrap.c: FS-base traps (GMP_FSBASE=trap) */
 extern bool gmp_fstrap GMP_HIDDEN;                   /* on: thread-pointer switches by wrfsbase */
 extern uint64_t gmp_fstrap_kbit GMP_HIDDEN;          /* SIGSEGV's bit while traps are on, else 0 */
@@ -639,10 +648,9 @@ static inline uint64_t gmp_kmask(uint64_t m) { return m & ~(gmp_preempt_kbit | g
 static inline void gmp_fstrap_refresh(struct gmp_m *m)
 {
 	if (GMP_UNLIKELY(gmp_fstrap)) {
-		void *fs, *tp = __atomic_load_n(&m->cur_tp, __ATOMIC_RELAXED);
-		__asm__ volatile("rdfsbase %0" : "=r"(fs));
-		if (fs != tp)
-			__asm__ volatile("wrfsbase %0" ::"r"(tp) : "memory");
+		void *tp = __atomic_load_n(&m->cur_tp, __ATOMIC_RELAXED);
+		if (gmp_rdfsbase() != tp)
+			gmp_wrfsbase(tp);
 	}
 }
 void gmp_preempt_init(void) GMP_HIDDEN;                          /* init: GMP_PREEMPT, the handler */

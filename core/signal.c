@@ -45,16 +45,8 @@
 #include <sys/syscall.h>
 #include <ucontext.h>
 
-struct ksigaction {
-	void *handler;
-	unsigned long flags;
-	void *restorer;
-	uint64_t mask;
-};
-
 #define SIGCANCEL_NR 32 /* glibc's cancellation signal */
 #define SIGMASK_EXITED (~0ULL) /* an exiting G's: no program mask has 32, 33, SIGKILL or SIGSTOP */
-#define SA_RESTORER 0x04000000
 
 enum { DISP_IGNORE, DISP_DEFAULT, DISP_HANDLER, DISP_OURS /* gmp_sig_dispatch, for the program's handler */ };
 

@@ -85,7 +85,7 @@ GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 	if (r == 0 && oact) {
 		*oact = old;
 		if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == gmp_sig_dispatch && had) {
-			oact->sa_flags = pflags | (old.sa_flags & 0x04000000 /* SA_RESTORER */);
+			oact->sa_flags = pflags | (old.sa_flags & SA_RESTORER);
 			if (pflags & SA_SIGINFO)
 				oact->sa_sigaction = (void (*)(int, siginfo_t *, void *))pfn;
 			else
@@ -93,7 +93,7 @@ GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 		} else if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == gmp_sig_dispatch && preempt_owned(sig)) {
 			*oact = was_plain; /* the program's SIG_DFL or SIG_IGN, as it set it */
 			if (was_set) {
-				oact->sa_flags |= old.sa_flags & 0x04000000; /* SA_RESTORER, as glibc's sigaction adds */
+				oact->sa_flags |= old.sa_flags & SA_RESTORER; /* as glibc's sigaction adds */
 				oact->sa_restorer = old.sa_restorer;
 			}
 		} else if ((old.sa_flags & SA_SIGINFO) && gmp_debug_own_handler((void *)old.sa_sigaction)) {

@@ -80,15 +80,13 @@ WRAP(int, getaddrinfo, (const char *n, const char *s, const struct addrinfo *h, 
 GMP_EXPORT int system(const char *cmd)
 {
 	GMP_REAL(int, system, (const char *));
-	struct gmp_g *g = gmp_getg();
-	if (g)
-		gmp_entersyscall(g);
-	struct gmp_m *held = gmp_fstrap_hold();
-	int r = real_system(cmd);
-	if (held)
-		gmp_fstrap_arm(held);
-	if (g)
-		gmp_exitsyscall(g);
+	int r;
+	HANDOFF({
+		struct gmp_m *held = gmp_fstrap_hold();
+		r = real_system(cmd);
+		if (held)
+			gmp_fstrap_arm(held);
+	});
 	return r;
 }
 
