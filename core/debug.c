@@ -1,5 +1,5 @@
 /*
- * Observability (DESIGN.md §12): GMP_DEBUG options, schedtrace, the thread
+ * Observability (docs/design.md §12): GMP_DEBUG options, schedtrace, the thread
  * dump with backtraces, fatal-signal reports, and the deadlock report.
  *
  *   GMP_DEBUG=schedtrace=MS      sysmon prints one line every MS ms, in the

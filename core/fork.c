@@ -1,5 +1,5 @@
 /*
- * fork: the child continues with only the calling thread (DESIGN.md §11).
+ * fork: the child continues with only the calling thread (docs/design.md §11).
  *
  * Handler order.  gmp keeps every pthread_atfork registration itself
  * (__register_atfork is interposed: the program's, its libraries', an
@@ -197,7 +197,7 @@ static void all_prepare(void)
 static void fstrap_rearm(void)
 {
 	struct gmp_g *g = gmp_getg();
-	if (g && g->m)
+	if (g && g->m && g->m->fsarmed)
 		gmp_fstrap_arm(g->m);
 }
 

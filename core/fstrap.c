@@ -1,6 +1,7 @@
 /*
- * FS-base traps (GMP_FSBASE=trap): thread-pointer switches by the
- * unprivileged wrfsbase instruction on kernels that do not save it.
+ * FS-base traps: thread-pointer switches by the unprivileged wrfsbase
+ * instruction on kernels that do not save it.  Opt-in: GMP_FSBASE=auto
+ * (where they apply, want_traps) or trap.
  *
  * Every switch of an M from one G to another loads the new G's TCB into
  * the FS base.  Where the kernel enables FSGSBASE (AT_HWCAP2) that is
@@ -59,15 +60,18 @@
  * siglongjmp, setcontext and swapcontext restore a saved mask from a copy
  * without SIGSEGV (preload/sched.c).
  *
- * Known gaps (docs/fsbase-traps.md): a program's raw rt_sigaction for
- * SIGSEGV takes the trap handler away; under a debugger every trap is a
- * SIGSEGV stop (gdb: handle SIGSEGV nostop noprint pass), and ptrace and
- * core dumps report the trap address as an armed M's FS base.  Off by
- * default for those.
+ * Limits (docs/fsbase-traps.md): a SIGSEGV action set by the bare
+ * rt_sigaction system call after the first thread is found within 10 ms
+ * (gmp_fstrap_check), not at once; a debugger attached later sees a
+ * SIGSEGV per trap (scripts/gmp-gdb.py passes them on); ptrace and core
+ * dumps report the trap address as an armed M's FS base.
  */
 #include "runtime.h"
 
 #include <asm/prctl.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +80,7 @@
 
 bool gmp_fstrap;
 uint64_t gmp_fstrap_kbit;
+_Atomic uint64_t gmp_fstrap_reinstalls;
 
 #define TRAP_BELOW (1UL << 30)  /* TLS offsets below the thread pointer that fault */
 #define TRAP_STRIDE (64UL << 10) /* one trap address per M, and offsets above it */
@@ -100,8 +105,10 @@ static __attribute__((no_stack_protector)) struct gmp_m *self_m(void)
 static __attribute__((no_stack_protector)) void *trap_tcb(uintptr_t sp)
 {
 	struct gmp_m *m = self_m();
-	if (m)
+	if (m) {
+		m->nfstrap++;
 		return __atomic_load_n(&m->cur_tp, __ATOMIC_RELAXED);
+	}
 	/* a vfork or posix_spawn child: the G whose stack it runs on, else the main thread */
 	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink)
 		if (g->stack.lo && sp >= (uintptr_t)g->stack.lo && sp < (uintptr_t)g->stack.lo + g->stack.size &&
@@ -114,7 +121,8 @@ static __attribute__((no_stack_protector)) void *trap_tcb(uintptr_t sp)
 /* Emulate the kernel for a SIGSEGV that is not a trap: the action the program asked for. */
 static void chain(int sig, siginfo_t *si, void *uc)
 {
-	struct sigaction a = next_act; /* (a racing sigaction: this one or the last one, as in the kernel) */
+	struct sigaction a = next_act;
+ /* (a racing sigaction: this one or the last one, as in the kernel) */
 	void *h = (a.sa_flags & SA_SIGINFO) ? (void *)a.sa_sigaction : (void *)a.sa_handler;
 	if (h != (void *)SIG_DFL && h != (void *)SIG_IGN) {
 		/*
@@ -159,7 +167,16 @@ static __attribute__((no_stack_protector)) void fstrap_entry(int sig, siginfo_t 
 		void *tp = trap_tcb((uintptr_t)u->uc_mcontext.gregs[REG_RSP]);
 		if (tp) {
 			gmp_wrfsbase(tp);
-			return; /* the access runs again, with the TCB */
+			/*
+			 * A fault inside the reservation: the access runs
+			 * again, with the TCB.  Otherwise the SIGSEGV is the
+			 * program's with the TCB now loaded: one sent by kill or
+			 * tgkill (si_code <= 0), or a fault of its own that came
+			 * before any TLS access since the kernel switched.
+			 */
+			uintptr_t a = (uintptr_t)si->si_addr;
+			if (si->si_code > 0 && a >= trap_lo && a < trap_hi)
+				return;
 		}
 	}
 	chain(sig, si, uc);
@@ -179,10 +196,131 @@ int gmp_fstrap_sigaction(const struct sigaction *act, struct sigaction *old)
 	return 0;
 }
 
-void gmp_fstrap_init(void)
+/* Is a debugger (any ptrace tracer) attached?  /proc/self/status, by system calls: no stdio at init. */
+static bool traced(void)
+{
+	char buf[2048];
+	long fd = gmp_sys3(SYS_open, (long)"/proc/self/status", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	long n = gmp_sys3(SYS_read, fd, (long)buf, sizeof buf - 1);
+	gmp_sys1(SYS_close, fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	const char *t = strstr(buf, "TracerPid:");
+	if (!t)
+		return false;
+	t += strlen("TracerPid:");
+	while (*t == ' ' || *t == '\t')
+		t++;
+	return *t >= '1' && *t <= '9';
+}
+
+/*
+ * A sanitizer runtime in the process (ASan, TSan, MSan, HWASan, LSan)
+ * installs its own SIGSEGV handler with the kernel's rt_sigaction, which
+ * would take the trap handler away.  UBSan's standalone runtime does not.
+ */
+static bool sanitizer_runtime(void)
+{
+	static const char *const init[] = {"__asan_init", "__tsan_init", "__msan_init", "__hwasan_init",
+					   "__lsan_init"};
+	for (size_t i = 0; i < sizeof init / sizeof init[0]; i++)
+		if (dlsym(RTLD_DEFAULT, init[i]))
+			return true;
+	return false;
+}
+
+/*
+ * GMP_FSBASE: unset or "syscall" never arms (the default until the crashes
+ * docs/fsbase-traps.md lists are understood); "auto" arms where the CPU
+ * allows it and nothing in the process would take SIGSEGV from gmp: no
+ * debugger attached at start-up (each ptrace stop is a context switch, so
+ * every trap would be a SIGSEGV stop in it), no sanitizer runtime; "trap"
+ * arms wherever the CPU allows it.
+ */
+static bool want_traps(void)
 {
 	const char *e = getenv("GMP_FSBASE");
-	if (!e || strcmp(e, "trap") != 0 || gmp_arch_has_fast_fs() || !gmp_arch_cpu_fsgsbase())
+	if (!e || (strcmp(e, "auto") != 0 && strcmp(e, "trap") != 0))
+		return false;
+	if (gmp_arch_has_fast_fs() || !gmp_arch_cpu_fsgsbase())
+		return false; /* wrfsbase is the kernel's own switch, or there is no wrfsbase */
+	return strcmp(e, "trap") == 0 || (!traced() && !sanitizer_runtime());
+}
+
+/*
+ * The trap handler, with every other signal blocked while it runs: one
+ * that came in between would run its handler with the trap address
+ * loaded, and a trap there, with SIGSEGV blocked, would kill the process.
+ * The kernel's call, not glibc's sigaction, which leaves glibc's SIGCANCEL
+ * out of every mask (a cancellation interrupted the handler so: 1 run in
+ * 5 of behaviour/cancel_async/p4).
+ */
+static long install(void)
+{
+	struct ksigaction ka = {(void *)fstrap_entry, SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_RESTORER,
+				(void *)gmp_sigreturn, ~0ULL};
+	return gmp_sys4(SYS_rt_sigaction, SIGSEGV, &ka, NULL, 8);
+}
+
+/*
+ * When an M is first armed, and from sysmon every 10 ms: a program that
+ * set SIGSEGV's action with the kernel's rt_sigaction (not sigaction,
+ * signal or syscall(), which gmp interposes) took the trap handler away.
+ * Its action becomes the program's, called for every SIGSEGV that is not
+ * a trap, and the trap handler is installed again.  An action set so
+ * before the program's first thread is found before any trap can come
+ * (m0 is armed at its first switch); one set later leaves a window of up
+ * to 10 ms in which a trap reaches the program's handler
+ * (docs/fsbase-traps.md).
+ */
+void gmp_fstrap_check(void)
+{
+	struct ksigaction cur;
+	if (!gmp_fstrap || gmp_sys4(SYS_rt_sigaction, SIGSEGV, NULL, &cur, 8) != 0 ||
+	    cur.handler == (void *)fstrap_entry)
+		return;
+	gmp_fstrap_ksigaction(&cur, NULL, 8);
+	install();
+	atomic_fetch_add_explicit(&gmp_fstrap_reinstalls, 1, memory_order_relaxed);
+}
+
+/*
+ * rt_sigaction(SIGSEGV, act, old, size) in the kernel's format (the
+ * program's syscall(), or an action found installed): kept as the
+ * program's.  The old action is given back in the same format, with the
+ * restorer the program's own libc would have set (glibc's __restore_rt is
+ * not the program's to call, and a handler it installs gets ours).
+ * Returns 0 or -errno.
+ */
+long gmp_fstrap_ksigaction(const struct ksigaction *act, struct ksigaction *old, size_t size)
+{
+	if (size != 8)
+		return -EINVAL;
+	struct sigaction a, o;
+	memset(&a, 0, sizeof a);
+	if (act) {
+		struct ksigaction k;
+		memcpy(&k, act, sizeof k);
+		a.sa_handler = (void (*)(int))k.handler; /* the same word as sa_sigaction */
+		a.sa_flags = (int)(k.flags & ~(unsigned long)SA_RESTORER);
+		memcpy(&a.sa_mask, &k.mask, sizeof k.mask);
+	}
+	gmp_fstrap_sigaction(act ? &a : NULL, &o);
+	if (old) {
+		struct ksigaction k = {(void *)o.sa_handler, (unsigned long)(unsigned)o.sa_flags | SA_RESTORER,
+				       (void *)gmp_sigreturn, 0};
+		memcpy(&k.mask, &o.sa_mask, sizeof k.mask);
+		memcpy(old, &k, sizeof k);
+	}
+	return 0;
+}
+
+void gmp_fstrap_init(void)
+{
+	if (!want_traps())
 		return;
 	size_t len = TRAP_BELOW + TRAP_SLOTS * TRAP_STRIDE;
 	long r = gmp_sys6(SYS_mmap, 0, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -193,31 +331,30 @@ void gmp_fstrap_init(void)
 	/* keep what is installed now (SIG_DFL at start-up, normally) as the program's */
 	if (gmp_libc.sigaction(SIGSEGV, NULL, &next_act) != 0)
 		return;
-	/*
-	 * Every other signal blocked while it runs: one that came in between
-	 * would run its handler with the trap address loaded, and a trap
-	 * there, with SIGSEGV blocked, would kill the process.  The kernel's
-	 * call, not glibc's sigaction, which leaves glibc's SIGCANCEL out of
-	 * every mask (a cancellation interrupted the handler so: 1 run in 5 of
-	 * behaviour/cancel_async/p4).
-	 */
-	struct ksigaction ka = {(void *)fstrap_entry, SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_RESTORER,
-				(void *)gmp_sigreturn, ~0ULL};
-	if (gmp_sys4(SYS_rt_sigaction, SIGSEGV, &ka, NULL, 8) != 0)
+	if (install() != 0)
 		return;
 	gmp_fstrap = true;
 	gmp_fstrap_kbit = 1ULL << (SIGSEGV - 1);
 	gmp_arch_set_fs_wrfsbase();
 }
 
-void gmp_fstrap_arm(struct gmp_m *m)
+/*
+ * Ms other than m0 are armed when they start (gmp_mstart); m0 at its first
+ * switch (set_tp), so that a program that never makes a thread never takes
+ * a trap.  Returns 0 (set_tp's convention).
+ */
+int gmp_fstrap_arm(struct gmp_m *m)
 {
 	if (!gmp_fstrap)
-		return;
+		return 0;
+	if (!m->fsarmed)
+		gmp_fstrap_check();
+	m->fsarmed = true;
 	void *tp = m->cur_tp;
 	/* the trap address now, then the TCB again: no TLS in between */
 	gmp_sys2(SYS_arch_prctl, ARCH_SET_FS, trap_lo + TRAP_BELOW + (m->id % TRAP_SLOTS) * TRAP_STRIDE);
 	gmp_wrfsbase(tp);
+	return 0;
 }
 
 /*
@@ -231,6 +368,8 @@ struct gmp_m *gmp_fstrap_hold(void)
 	if (!gmp_fstrap)
 		return NULL;
 	struct gmp_m *m = self_m(); /* NULL: not an M (sysmon), never armed */
+	if (m && !m->fsarmed)
+		return NULL;
 	if (m) /* m->cur_tp, not the FS base: that may be the trap address, after a switch not yet trapped */
 		gmp_sys2(SYS_arch_prctl, ARCH_SET_FS, m->cur_tp);
 	return m;
@@ -246,7 +385,7 @@ int gmp_set_tp_any(void *tp)
 	if (!gmp_fstrap)
 		return gmp_arch_set_tp(tp);
 	struct gmp_m *m = self_m();
-	if (!m)
+	if (!m || !m->fsarmed)
 		return (int)gmp_sys2(SYS_arch_prctl, ARCH_SET_FS, tp);
 	__atomic_store_n(&m->cur_tp, tp, __ATOMIC_RELAXED);
 	__asm__ volatile("" ::: "memory");

@@ -1,6 +1,6 @@
 /*
  * Address-keyed wait queues: the one waiting mechanism of the runtime
- * (DESIGN.md §7), with the kernel futex's semantics so that it can serve
+ * (docs/design.md §7), with the kernel futex's semantics so that it can serve
  * pthread objects, join, once and syscall(SYS_futex) alike.
  *
  * A waiter record lives on the waiting thread's stack and is queued in the

@@ -1,6 +1,6 @@
 /*
  * Runtime start-up: configuration, Ps, and adopting the main thread as the
- * main G on m0 (DESIGN.md §9, §12).
+ * main G on m0 (docs/design.md §9, §12).
  *
  * gmp_init_slow may run on any thread and before the library constructor:
  * another library's constructor can create a thread first.  The main
@@ -142,8 +142,7 @@ static void adopt_main(void)
 	m0->g0.stack = s0;
 	gmp_ctx_make(&m0->g0.ctx, (char *)s0.lo + s0.size, gmp_m0_g0_start, m0);
 	m0->tid = (pid_t)gmp_sys0(SYS_gettid);
-	m0->cur_tp = tp;
-	gmp_fstrap_arm(m0);
+	m0->cur_tp = tp; /* FS-base traps: m0 is armed at its first switch (set_tp), when there are threads */
 	gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &m0->cur_sigmask, 8);
 	g->sigmask = m0->cur_sigmask;
 	if (m0->cur_sigmask != gmp_kmask(g->sigmask)) {

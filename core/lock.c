@@ -10,6 +10,21 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 
+/*
+ * FS-base traps (fstrap.c): a kernel sleep is a context switch, after
+ * which an armed kernel thread's FS base is its trap address.  The value
+ * before the sleep is the right one after it (a wait does not change
+ * which TCB its code runs with), so it is put back at once, for a few
+ * cycles instead of a trap at the next TLS access.  On a kernel thread
+ * that is not armed the kernel has put it back already.
+ */
+static inline void *fs_before(void) { return GMP_UNLIKELY(gmp_fstrap) ? gmp_rdfsbase() : NULL; }
+static inline void fs_after(void *fs)
+{
+	if (GMP_UNLIKELY(fs != NULL) && gmp_rdfsbase() != fs)
+		gmp_wrfsbase(fs);
+}
+
 int gmp_kfutex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns)
 {
 	struct timespec ts, *tp = NULL;
@@ -18,19 +33,29 @@ int gmp_kfutex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns)
 		ts.tv_nsec = timeout_ns % 1000000000;
 		tp = &ts;
 	}
-	return (int)gmp_sys4(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp);
+	void *fs = fs_before();
+	int r = (int)gmp_sys4(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp);
+	fs_after(fs);
+	return r;
 }
 
 int gmp_kfutex_wait_abs(_Atomic uint32_t *addr, uint32_t val, int64_t deadline_ns, int clk)
 {
 	struct timespec ts = {deadline_ns / 1000000000, deadline_ns % 1000000000};
 	int op = FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG | (clk == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0);
-	return (int)gmp_sys6(SYS_futex, addr, op, val, deadline_ns >= 0 ? &ts : NULL, NULL, FUTEX_BITSET_MATCH_ANY);
+	void *fs = fs_before();
+	int r = (int)gmp_sys6(SYS_futex, addr, op, val, deadline_ns >= 0 ? &ts : NULL, NULL, FUTEX_BITSET_MATCH_ANY);
+	fs_after(fs);
+	return r;
 }
 
 int gmp_kfutex_wake(_Atomic uint32_t *addr, int n)
 {
-	return (int)gmp_sys3(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n);
+	/* the thread woken may take this one's CPU at once (a switch) */
+	void *fs = fs_before();
+	int r = (int)gmp_sys3(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n);
+	fs_after(fs);
+	return r;
 }
 
 void gmp_lock_slow(gmp_lock_t *l)

@@ -1,5 +1,5 @@
 /*
- * The netpoller (DESIGN.md §8): fds that can be polled park their G until
+ * The netpoller (docs/design.md §8): fds that can be polled park their G until
  * the kernel says they are ready.  OS backends (netpoll_epoll.c) provide the
  * gmp_netpoll_os_* functions; netpoll.c holds the fd table and the waiting.
  */

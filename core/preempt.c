@@ -1,5 +1,5 @@
 /*
- * Asynchronous preemption (DESIGN.md §6; HACKING.md "Preemption").
+ * Asynchronous preemption (docs/design.md §6; HACKING.md "Preemption").
  *
  * A G that runs its own code for a whole time slice (GMP_PREEMPT, 10 ms)
  * while other threads wait for a P is stopped by a signal, as in Go since

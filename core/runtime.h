@@ -294,6 +294,8 @@ struct gmp_m {
 	                                         (gmp_io_spin, adaptive); this M only */
 	/* Counters for gmp_stats: written by this M only, read without lock. */
 	uint64_t nfswrite;                    /* thread-pointer (FS base) writes */
+	uint64_t nfstrap;                     /* FS-base traps taken (fstrap.c), by this M's thread only */
+	bool fsarmed;                         /* FS-base traps armed on this M's thread (gmp_fstrap_arm) */
 	uint64_t nspin;                       /* idle spins begun */
 	uint64_t nspinwin;                    /* idle spins that found work */
 	uint64_t nnextg;                      /* Gs it received through nextg */
@@ -566,7 +568,7 @@ struct gmp_g *gmp_galloc(void) GMP_HIDDEN;
 _Noreturn void gmp_thread_exit(void *ret) GMP_HIDDEN;
 bool gmp_main_unwind_prepare(struct gmp_g *g) GMP_HIDDEN; /* main G: glibc's unwind ends in gmp */          /* G */
 
-/* futex.c: address-keyed wait queues, the one waiting mechanism (DESIGN.md §7). */
+/* futex.c: address-keyed wait queues, the one waiting mechanism (docs/design.md §7). */
 #define GMP_FUTEX_BITSET_ANY 0xffffffffu
 int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline,
 		   clockid_t clk, enum gmp_waitreason why) GMP_HIDDEN; /* G or foreign; 0, -EAGAIN, -ETIMEDOUT, -EINTR (a handler ran) */
@@ -626,17 +628,20 @@ struct ksigaction {
 };
 #define SA_RESTORER 0x04000000
 
-/* fstrap.c: FS-base traps (GMP_FSBASE=trap) */
+/* fstrap.c: FS-base traps (GMP_FSBASE: auto where the CPU has FSGSBASE and the kernel does not use it) */
 extern bool gmp_fstrap GMP_HIDDEN;                   /* on: thread-pointer switches by wrfsbase */
 extern uint64_t gmp_fstrap_kbit GMP_HIDDEN;          /* SIGSEGV's bit while traps are on, else 0 */
+extern _Atomic uint64_t gmp_fstrap_reinstalls GMP_HIDDEN; /* trap handler installed again (gmp_fstrap_check) */
 void gmp_fstrap_init(void) GMP_HIDDEN;               /* init, after gmp_libc_resolve */
-void gmp_fstrap_arm(struct gmp_m *m) GMP_HIDDEN;     /* m's own kernel thread, m->cur_tp loaded */
+void gmp_fstrap_check(void) GMP_HIDDEN;              /* sysmon: the kernel's SIGSEGV action still the trap handler? */
+int gmp_fstrap_arm(struct gmp_m *m) GMP_HIDDEN;      /* m's own kernel thread, m->cur_tp loaded or to load */
 void gmp_fstrap_fork_prepare(void) GMP_HIDDEN;       /* gmp's last fork prepare step */
 struct gmp_m *gmp_fstrap_hold(void) GMP_HIDDEN;      /* before a call that blocks all signals; arm after */
 int gmp_kthread_create(pthread_t *th, void *(*fn)(void *), void *arg) GMP_HIDDEN; /* gmp's own kernel threads */
 int gmp_set_tp_any(void *tp) GMP_HIDDEN;             /* any thread (reports): load a TCB, traps or not */
 struct sigaction;
 int gmp_fstrap_sigaction(const struct sigaction *act, struct sigaction *old) GMP_HIDDEN; /* SIGSEGV's */
+long gmp_fstrap_ksigaction(const struct ksigaction *act, struct ksigaction *old, size_t size) GMP_HIDDEN; /* -errno */
 
 static inline uint64_t gmp_kmask(uint64_t m) { return m & ~(gmp_preempt_kbit | gmp_fstrap_kbit); }
 

@@ -1,6 +1,6 @@
 /*
  * The scheduler: G status changes, executing Gs on Ms, finding work,
- * spinning and idle Ms, and the P ownership protocol (DESIGN.md §3, §6).
+ * spinning and idle Ms, and the P ownership protocol (docs/design.md §3, §6).
  *
  * Shape (as Go's proc.go):
  *
@@ -92,7 +92,7 @@ static void set_tp(struct gmp_m *m, void *tp)
 	/* before the write: an FS-base trap (fstrap.c) loads cur_tp; also a hint for wakers (gmp_handoff_nextg) */
 	__atomic_store_n(&m->cur_tp, tp, __ATOMIC_RELAXED);
 	__asm__ volatile("" ::: "memory");
-	int err = gmp_arch_set_tp(tp);
+	int err = GMP_UNLIKELY(gmp_fstrap && !m->fsarmed) ? gmp_fstrap_arm(m) : gmp_arch_set_tp(tp);
 	if (err)
 		gmp_fatal("cannot set the thread pointer (%d)", err);
 	m->nfswrite++;
@@ -910,6 +910,8 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 	p->schedtick++;
 	if (m->cur_tp != gp->tcb)
 		set_tp(m, gp->tcb);
+	else
+		gmp_fstrap_refresh(m); /* the same G again: the scheduler may have slept in between */
 	if (GMP_UNLIKELY(m->altowner != NULL || gp->altgen != 0))
 		gmp_altstack_load(m, gp);
 	uint64_t kmask = gmp_kmask(gp->sigmask);
@@ -1429,7 +1431,7 @@ _Noreturn void gmp_goexit(struct gmp_g *g)
 /*
  * Around a kernel call that may block, the G's P goes from P_USER to
  * P_SYSCALL: sysmon takes it after ~20 us if other work waits for it, and
- * hands it to another M (DESIGN.md §6).  This M keeps the G and the call.
+ * hands it to another M (docs/design.md §6).  This M keeps the G and the call.
  * Cost on the fast path: two CAS on the P and two on the G.
  */
 void gmp_entersyscall(struct gmp_g *g)

@@ -1,5 +1,5 @@
 /*
- * Signals to Gs (DESIGN.md §11).
+ * Signals to Gs (docs/design.md §11).
  *
  * The kernel delivers a signal to a kernel thread; a G only owns one while
  * it runs.  So a thread-directed signal (pthread_kill, pthread_sigqueue)

@@ -36,13 +36,13 @@
  * Stacks of the default size stay with their G when it dies (thread.c's
  * free lists), so a create after an exit makes no system call at all.
  *
- * A thread's stack and its TCB are one mapping, as in NPTL (DESIGN.md §5):
+ * A thread's stack and its TCB are one mapping, as in NPTL (docs/design.md §5):
  * `above` bytes at the top of the mapping hold the TCB with its static TLS
  * (core/tcb.c places it), and the stack's top is just below them, so a
  * thread that blocks soon after it starts touches one page for both.  When
  * such a stack is freed (the G gets a stack of another size), the pages
  * from s->keep up stay mapped: the TCB lives on there, because a TCB is
- * never freed (DESIGN.md §4).
+ * never freed (docs/design.md §4).
  *
  * Slabs: thread stacks (with their TCB room) are cut from slabs, one
  * mapping of many stacks of one size (at least 64, about 256 MiB), so the
@@ -321,7 +321,7 @@ bool gmp_on_g_stack(struct gmp_g *g, uintptr_t sp)
 }
 
 /*
- * Stacks shrink (DESIGN.md §5).  A G parked for longer than
+ * Stacks shrink (docs/design.md §5).  A G parked for longer than
  * GMP_STACKSHRINK milliseconds (default 1000; "off" disables) gives back
  * the pages of its stack below the one its stack pointer is in: a thread
  * that once used 1 MiB of stack and now waits keeps one or two pages.

@@ -1,6 +1,6 @@
 /*
  * Live statistics: gmp_stats() (preload/gmp.h) and the per-process stats
- * file that scripts/gmp-top reads (DESIGN.md §12).
+ * file that scripts/gmp-top reads (docs/design.md §12).
  *
  * Nothing is counted on the hot paths for this: a snapshot reads the state
  * the scheduler keeps anyway (P status and run queues, sched's idle and
@@ -100,6 +100,7 @@ int gmp_stats_collect(struct gmp_stats *out, size_t size)
 		if (g && gmp_gstatus(g) == G_SYSCALL)
 			s.ms_syscall++;
 		s.fs_writes += m->nfswrite;
+		s.fs_traps += m->nfstrap;
 		s.spins += m->nspin;
 		s.spin_wins += m->nspinwin;
 		s.direct_handoffs += m->nnextg;
@@ -166,13 +167,13 @@ static void exitstats_atexit(void)
 		return;
 	gmp_printf("gmp: exitstats switches=%llu fs_writes=%llu spins=%llu spin_wins=%llu direct_handoffs=%llu "
 		   "m_sleeps=%llu io_spins=%llu io_spin_wins=%llu steals=%llu polls=%llu poll_ready=%llu retakes=%llu "
-		   "syscalls=%llu preemptions=%llu preempt_handoffs=%llu ms=%u\n",
+		   "syscalls=%llu preemptions=%llu preempt_handoffs=%llu fs_traps=%llu ms=%u\n",
 		   (unsigned long long)s.switches, (unsigned long long)s.fs_writes, (unsigned long long)s.spins,
 		   (unsigned long long)s.spin_wins, (unsigned long long)s.direct_handoffs,
 		   (unsigned long long)s.m_sleeps, (unsigned long long)s.io_spins, (unsigned long long)s.io_spin_wins,
 		   (unsigned long long)s.steals, (unsigned long long)s.polls, (unsigned long long)s.poll_ready,
 		   (unsigned long long)s.retakes, (unsigned long long)s.syscalls, (unsigned long long)s.preemptions,
-		   (unsigned long long)s.preempt_handoffs, s.ms);
+		   (unsigned long long)s.preempt_handoffs, (unsigned long long)s.fs_traps, s.ms);
 }
 
 void gmp_stats_init(void)
@@ -213,7 +214,8 @@ static int format(char *buf, size_t len, const struct gmp_stats *s)
 		n += snprintf(buf + n, len - (size_t)n,
 			      "global_runq %u\ncreated %llu\nswitches %llu\nsteals %llu\nhandoffs %llu\nretakes %llu\n"
 			      "syscalls %llu\nfs_writes %llu\nspins %llu\nspin_wins %llu\ndirect_handoffs %llu\n"
-			      "m_sleeps %llu\nio_spins %llu\nio_spin_wins %llu\npreemptions %llu\npreempt_handoffs %llu\n",
+			      "m_sleeps %llu\nio_spins %llu\nio_spin_wins %llu\npreemptions %llu\npreempt_handoffs %llu\n"
+			      "fs_traps %llu\n",
 			      s->global_runq, (unsigned long long)s->created, (unsigned long long)s->switches,
 			      (unsigned long long)s->steals, (unsigned long long)s->handoffs,
 			      (unsigned long long)s->retakes, (unsigned long long)s->syscalls,
@@ -221,7 +223,7 @@ static int format(char *buf, size_t len, const struct gmp_stats *s)
 			      (unsigned long long)s->spin_wins, (unsigned long long)s->direct_handoffs,
 			      (unsigned long long)s->m_sleeps, (unsigned long long)s->io_spins,
 			      (unsigned long long)s->io_spin_wins, (unsigned long long)s->preemptions,
-			      (unsigned long long)s->preempt_handoffs);
+			      (unsigned long long)s->preempt_handoffs, (unsigned long long)s->fs_traps);
 	for (uint32_t i = 0; i < s->nprocs && i < GMP_STATS_MAXP && n < (int)len; i++)
 		n += snprintf(buf + n, len - (size_t)n, "p.%u %s %u\n", i, pst[s->p_status[i] & 3], s->local_runq[i]);
 	return n < (int)len ? n : -1;

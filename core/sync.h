@@ -1,7 +1,7 @@
 /*
  * Synchronization objects, laid over glibc's public object sizes so that
  * static initializers and attribute-initialised objects keep their meaning
- * (DESIGN.md §7).  Each overlay names the glibc fields it keeps and the
+ * (docs/design.md §7).  Each overlay names the glibc fields it keeps and the
  * ones it reuses.  Process-shared objects are not laid over: they live in
  * memory other processes use with their own glibc, so they are left to
  * glibc and wait in the kernel.

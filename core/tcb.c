@@ -1,6 +1,6 @@
 /*
  * Every G has its own glibc thread control block (struct pthread) with
- * static TLS below it (DESIGN.md §4), so errno, __thread, thread_local,
+ * static TLS below it (docs/design.md §4), so errno, __thread, thread_local,
  * the C++ exception stack, locale and allocator caches belong to the user
  * thread and follow it from M to M.
  *
@@ -377,7 +377,7 @@ void *gmp_tcb_alloc(struct gmp_g *g)
 	return tcb_init(g, tcb);
 }
 
-/* The fields glibc expects of a thread it made (DESIGN.md §4), in a TCB fresh from _dl_allocate_tls. */
+/* The fields glibc expects of a thread it made (docs/design.md §4), in a TCB fresh from _dl_allocate_tls. */
 static void *tcb_init(struct gmp_g *g, char *tcb)
 {
 	g->fresh_tcb = true;
@@ -414,7 +414,7 @@ static void *tcb_init(struct gmp_g *g, char *tcb)
  * (thread.c, gmp_trim_pooled_stacks): its TCB and whole stack mapping
  * lose their pages (the kernel frees the page tables with them), its DTV is
  * freed, and only libc's TLS block is kept, malloc'ed: it holds malloc's
- * thread cache and arena, which freeing a TCB would leak (DESIGN.md §4).
+ * thread cache and arena, which freeing a TCB would leak (docs/design.md §4).
  * The mapping stays reserved; gmp_tcb_alloc puts a TCB there again and
  * the block back.  Only for a TCB at the top of its own stack.
  */

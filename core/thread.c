@@ -481,7 +481,7 @@ int gmp_thread_detach(struct gmp_g *t)
  * part since the last call (a second unused) give back their memory: a G
  * whose TCB is on its stack is retired (gmp_tcb_retire: TCB and whole
  * stack, with their page tables), any other gives back its stack but the
- * top page (DESIGN.md §5); both go to the cold list, which creation uses
+ * top page (docs/design.md §5); both go to the cold list, which creation uses
  * last.  Then the warm list becomes the aging one, once that is empty.  Pages are committed
  * again on first touch.  Per-P caches (at most 64 Gs each) stay warm.  Gs
  * are taken off the list in batches of 32 so that sched.lock is not held

@@ -106,6 +106,9 @@ struct gmp_stats {
 	uint64_t preemptions;     /* threads stopped by sysmon's signal after a time slice (GMP_PREEMPT) */
 	uint64_t preempt_handoffs; /* slices where that failed (a kernel call gmp does not see, a long
 	                              loop inside glibc): the P was handed to another kernel thread */
+	/* Since 0.5 */
+	uint64_t fs_traps;    /* FS-base traps (GMP_FSBASE): TCBs loaded again after the kernel switched a
+	                         kernel thread whose FS writes are wrfsbase; 0 where writes are system calls */
 };
 
 /*

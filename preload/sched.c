@@ -285,6 +285,38 @@ GMP_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 }
 
 /*
+ * kill to the calling process.  POSIX: when no other thread can take the
+ * signal, one unblocked signal is delivered to the caller before kill
+ * returns; and the kernel offers a process-directed signal to the main
+ * thread first.  Under gmp the kernel sees kernel threads, and an idle M
+ * does not block what the caller's G blocks: it may take the signal, and
+ * the handler then runs later, on some G.  So a G that does not block sig
+ * takes it itself, thread-directed, with kill's siginfo (SI_USER, the
+ * sender's pid and uid); a blocked one goes to the kernel for the process
+ * (core/signal.c keeps it pending until a G unblocks it).
+ */
+GMP_EXPORT int kill(pid_t pid, int sig)
+{
+	GMP_REAL(int, kill, (pid_t, int));
+	struct gmp_g *g = gmp_getg();
+	if (!g || sig <= 0 || sig >= _NSIG || sig == 32 || sig == 33 || sig == SIGKILL || sig == SIGSTOP ||
+	    sig == SIGCONT || (g->sigmask & (1ULL << (sig - 1))) || pid != (pid_t)gmp_sys0(SYS_getpid))
+		return real_kill(pid, sig);
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	si.si_signo = sig;
+	si.si_code = SI_USER;
+	si.si_pid = pid;
+	si.si_uid = (uid_t)gmp_sys0(SYS_getuid);
+	int err = gmp_signal_g(g, sig, &si);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * raise: a signal to the calling thread, which is the G, not the kernel
  * thread that runs it now: blocked, it stays pending for this G (a thread
  * created next must not see it in sigpending, nor another G that runs on

@@ -418,3 +418,28 @@ def _parse_id(s):
 
 InfoGthreads()
 Gthread()
+
+
+# FS-base traps (core/fstrap.c): where gmp switches thread pointers with
+# wrfsbase, every kernel context switch of an armed kernel thread is
+# followed by a SIGSEGV that gmp's handler takes and returns from, and a
+# ptrace stop is such a switch.  gdb must pass those on without stopping;
+# a real fault still ends in gmp's fatal report and SIGABRT, where gdb
+# stops.  (A program started under gdb runs without traps: gmp sees the
+# tracer at start-up.  This is for gdb -p on a running process.)  Core
+# files and ptrace show an armed kernel thread's FS base as the trap
+# address; the TCB it had loaded is its M's cur_tp.
+def _fstrap_setup(event=None):
+    try:
+        on = bool(gdb.parse_and_eval("gmp_fstrap"))
+    except gdb.error:
+        return
+    if on:
+        gdb.execute("handle SIGSEGV nostop noprint pass", to_string=True)
+        gdb.write("gmp: FS-base traps are on: SIGSEGV is passed to the program without a stop "
+                  "(gmp's handler takes the traps; a real fault ends in gmp's report and SIGABRT)\n")
+
+
+_fstrap_setup()
+gdb.events.new_objfile.connect(
+    lambda ev: _fstrap_setup() if ev.new_objfile.filename.endswith(_LIB) else None)

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
@@ -99,13 +100,40 @@ static bool wake_op(_Atomic uint32_t *u2, uint32_t enc)
 	return false;
 }
 
+/* Operations that may sleep in the kernel. */
+static bool may_sleep(int cmd)
+{
+	switch (cmd) {
+	case FUTEX_WAIT:
+	case FUTEX_WAIT_BITSET:
+	case FUTEX_LOCK_PI:
+	case FUTEX_LOCK_PI2:
+	case FUTEX_WAIT_REQUEUE_PI:
+		return true;
+	}
+	return false;
+}
+
+/*
+ * An operation for the kernel: with hand-off when it may sleep, so that
+ * the P goes to another M after a kernel call's slice (~20 us), not after
+ * a user time slice (10 ms: sysmon sees a G in user code).  libstdc++'s
+ * static-initialisation guards and old binaries wait on shared futexes.
+ */
+static long futex_kernel(int cmd, long a, long b, long c, long d, long e, long f)
+{
+	if (may_sleep(cmd))
+		return shim_ret(shim_handoff_raw(SYS_futex, a, b, c, d, e, f));
+	return shim_kernel(SYS_futex, a, b, c, d, e, f);
+}
+
 static long futex(long a, long b, long c, long d, long e, long f)
 {
 	_Atomic uint32_t *uaddr = (_Atomic uint32_t *)a;
 	int op = (int)b, cmd = op & FUTEX_CMD_MASK;
 	uint32_t val = (uint32_t)c;
 	if (!(op & FUTEX_PRIVATE_FLAG) || !gmp_inited)
-		return shim_kernel(SYS_futex, a, b, c, d, e, f);
+		return futex_kernel(cmd, a, b, c, d, e, f);
 	if ((uintptr_t)uaddr & 3)
 		return shim_ret(-EINVAL);
 	switch (cmd) {
@@ -156,7 +184,7 @@ static long futex(long a, long b, long c, long d, long e, long f)
 		return n;
 	}
 	default:
-		return shim_kernel(SYS_futex, a, b, c, d, e, f); /* PI and robust operations */
+		return futex_kernel(cmd, a, b, c, d, e, f); /* PI and robust operations */
 	}
 }
 
@@ -169,6 +197,8 @@ GMP_EXPORT long syscall(long n, ...)
 	va_end(ap);
 	if (n == SYS_futex)
 		return futex(a, b, c, d, e, f);
+	if (n == SYS_rt_sigaction && a == SIGSEGV && gmp_fstrap) /* FS-base traps: the kernel's stays gmp's */
+		return shim_ret(gmp_fstrap_ksigaction((const struct ksigaction *)b, (struct ksigaction *)c, (size_t)d));
 	if (never_blocks(n))
 		return shim_kernel(n, a, b, c, d, e, f);
 	/* Any other number may block: hand-off when a G makes it. */

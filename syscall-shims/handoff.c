@@ -1,7 +1,7 @@
 /*
  * Calls that block in the kernel and cannot be parked: they run on this M
  * inside entersyscall/exitsyscall, so the P and its queue move to another
- * M while the call waits (DESIGN.md §8).  Each calls glibc's own function,
+ * M while the call waits (docs/design.md §8).  Each calls glibc's own function,
  * which keeps its cancellation-point behaviour and errno handling.
  */
 /* The 32-bit-offset names are defined here too (aio); meson's _FILE_OFFSET_BITS would rename them. */

@@ -1,6 +1,6 @@
 /*
  * Shared by the syscall shims: the two ways a G makes a kernel call that
- * may block (DESIGN.md §8).
+ * may block (docs/design.md §8).
  *
  *   park:     pollable fds gmp manages are non-blocking underneath; on
  *             EAGAIN the G parks on the netpoller and retries when ready.

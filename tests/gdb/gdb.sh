@@ -3,7 +3,8 @@
 # parks one thread in each of six named functions and stops at a breakpoint
 # in all_parked(); "info gthreads" must list each with its wait reason and
 # name, and "gthread apply all bt" must name each function.  The live
-# session writes a core with gcore, and the same checks run on it.
+# session writes a core with gcore, and the same checks run on it.  Then
+# gdb -p on the program started without gdb runs it to its end.
 # Skips (77) when gdb is missing or cannot trace the program.
 #   gdb.sh LIB PARKED_EXE GMP_GDB_PY
 set -uo pipefail
@@ -78,4 +79,26 @@ timeout 120 gdb -nx -q -batch -x "$ext" -ex 'info gthreads' -ex 'gthread apply a
 	-ex 'thread apply all -q info gthreads' "$prog" "$dir/core" >"$dir/corelog" 2>&1
 cat "$dir/corelog"
 check core "$dir/corelog"
+
+# gdb -p on a process started without a debugger: where gmp switches TLS
+# with FS-base traps (core/fstrap.c), the attach itself stops every kernel
+# thread, and each one's next TLS access is a trap (a SIGSEGV gmp's handler
+# returns from).  The script must have gdb pass those on: the program runs
+# to its end with no stop.
+LD_PRELOAD=$lib GMP_MAXPROCS=2 "$prog" >"$dir/attached.out" 2>&1 &
+pid=$!
+sleep 0.5
+timeout 120 gdb -nx -q -batch -x "$ext" -p "$pid" -ex 'info gthreads' -ex 'continue' >"$dir/attach" 2>&1
+wait "$pid"
+st=$?
+cat "$dir/attach"
+if grep -q 'received signal SIGSEGV' "$dir/attach"; then
+	echo "FAIL: attached: gdb stopped at a SIGSEGV"; fail=1
+elif ! grep -q 'exited normally' "$dir/attach"; then
+	echo "FAIL: attached: the program did not run to its end under gdb"; fail=1
+else
+	echo "ok: attached: ran to its end$(grep -q 'FS-base traps are on' "$dir/attach" && echo ', FS-base traps passed on')"
+fi
+[ "$st" -eq 0 ] && grep -q '^parked: ok$' "$dir/attached.out" && echo "ok: attached: the program's output and status" ||
+	{ echo "FAIL: attached: status $st"; cat "$dir/attached.out"; fail=1; }
 exit $fail
