@@ -89,6 +89,7 @@ static uintptr_t trap_lo, trap_hi; /* the reservation; the trap addresses are in
 
 /* The SIGSEGV action the program (or gmp's fatal-signal report) asked for; the kernel has fstrap_entry. */
 static struct sigaction next_act;
+static long install(void); /* the trap handler, on the alternate stack as next_act asks */
 static gmp_lock_t next_lock;
 
 /* The calling kernel thread's M, by tid in this epoch, or NULL (not an M).  No TLS. */
@@ -118,11 +119,15 @@ static __attribute__((no_stack_protector)) void *trap_tcb(uintptr_t sp)
 	return mg ? mg->tcb : NULL;
 }
 
-/* Emulate the kernel for a SIGSEGV that is not a trap: the action the program asked for. */
-static void chain(int sig, siginfo_t *si, void *uc)
+/*
+ * Emulate the kernel for a SIGSEGV that is not a trap: the action the
+ * program asked for.  SIGSEGV stays blocked until the mask is set below,
+ * and a switch may put the trap address back at any time: no TLS (no
+ * stack protector) before that.
+ */
+static __attribute__((no_stack_protector)) void chain(int sig, siginfo_t *si, void *uc)
 {
-	struct sigaction a = next_act;
- /* (a racing sigaction: this one or the last one, as in the kernel) */
+	struct sigaction a = next_act; /* (a racing sigaction: this one or the last one, as in the kernel) */
 	void *h = (a.sa_flags & SA_SIGINFO) ? (void *)a.sa_sigaction : (void *)a.sa_handler;
 	if (h != (void *)SIG_DFL && h != (void *)SIG_IGN) {
 		/*
@@ -189,8 +194,11 @@ int gmp_fstrap_sigaction(const struct sigaction *act, struct sigaction *old)
 	if (old)
 		*old = next_act;
 	if (act) {
+		bool moved = ((next_act.sa_flags ^ act->sa_flags) & SA_ONSTACK) != 0;
 		next_act = *act;
 		sigdelset(&next_act.sa_mask, SIGSEGV);
+		if (moved && gmp_fstrap)
+			install();
 	}
 	gmp_unlock(&next_lock);
 	return 0;
@@ -256,11 +264,16 @@ static bool want_traps(void)
  * loaded, and a trap there, with SIGSEGV blocked, would kill the process.
  * The kernel's call, not glibc's sigaction, which leaves glibc's SIGCANCEL
  * out of every mask (a cancellation interrupted the handler so: 1 run in
- * 5 of behaviour/cancel_async/p4).
+ * 5 of behaviour/cancel_async/p4).  On the alternate stack only when the
+ * action kept for the program asks for it: the handler it chains to must
+ * run where the kernel would run it.  (A JVM's handler, run on the M's
+ * signal stack, switched its G away from there, and the G came back later
+ * to a reused stack: a jump to 0, 3 runs in 4 of a Java program.)
  */
 static long install(void)
 {
-	struct ksigaction ka = {(void *)fstrap_entry, SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_RESTORER,
+	unsigned long onstack = (unsigned long)(next_act.sa_flags & SA_ONSTACK);
+	struct ksigaction ka = {(void *)fstrap_entry, SA_SIGINFO | onstack | SA_RESTART | SA_RESTORER,
 				(void *)gmp_sigreturn, ~0ULL};
 	return gmp_sys4(SYS_rt_sigaction, SIGSEGV, &ka, NULL, 8);
 }

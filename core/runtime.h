@@ -643,6 +643,21 @@ struct sigaction;
 int gmp_fstrap_sigaction(const struct sigaction *act, struct sigaction *old) GMP_HIDDEN; /* SIGSEGV's */
 long gmp_fstrap_ksigaction(const struct ksigaction *act, struct ksigaction *old, size_t size) GMP_HIDDEN; /* -errno */
 
+/*
+ * A glibc call that blocks every signal inside (its pthread_create,
+ * pthread_kill, pthread_cancel of an asynchronous target, the calls that
+ * take a thread's exit_lock, process spawning): under FS-base traps the
+ * kernel's FS base is the TCB in use meanwhile, since a trap with SIGSEGV
+ * blocked would kill the process.  No scheduling point inside.
+ */
+#define GMP_FSTRAP_HELD(stmt)                               \
+	do {                                                \
+		struct gmp_m *held_ = gmp_fstrap_hold();    \
+		stmt;                                       \
+		if (held_)                                  \
+			gmp_fstrap_arm(held_);              \
+	} while (0)
+
 static inline uint64_t gmp_kmask(uint64_t m) { return m & ~(gmp_preempt_kbit | gmp_fstrap_kbit); }
 
 /*

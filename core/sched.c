@@ -1081,6 +1081,15 @@ void gmp_mstart(struct gmp_m *m)
 {
 	m->tid = (pid_t)gmp_sys0(SYS_gettid);
 	gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &m->cur_sigmask, 8);
+	if (m->cur_sigmask & gmp_fstrap_kbit) {
+		/*
+		 * Started by sysmon, which blocks SIGSEGV with the rest: a new
+		 * thread has its creator's mask, and an armed M must never
+		 * block SIGSEGV (a trap would kill the process; fstrap.c).
+		 */
+		m->cur_sigmask &= ~gmp_fstrap_kbit;
+		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &m->cur_sigmask, NULL, 8);
+	}
 	gmp_sigstack_init(m);
 	m->g0.tcb = gmp_arch_get_tp();
 	m->cur_tp = m->g0.tcb;

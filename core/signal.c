@@ -646,17 +646,30 @@ static void call_on(struct gmp_g *g, void (*fn)(int, siginfo_t *, void *), int s
 	uintptr_t outer = g->handler_sp;
 	struct gmp_m *m = g->m;
 	g->handler_sp = (uintptr_t)__builtin_frame_address(0);
+	/*
+	 * The kernel's mask is the handler's now (the signal and sa_mask
+	 * added), not the one gmp loaded: if the handler parks (a sleep, a
+	 * semaphore), the M must load the next G's mask, not run it with
+	 * SIGSEGV blocked (the program's next fault would kill the process).
+	 */
+	m->cur_sigmask = ~0ULL;
 	if (!g->insyscall) {
 		fn(sig, si, uc);
 	} else {
-		g->m->cur_sigmask = ~0ULL;
 		gmp_exitsyscall(g);
 		fn(sig, si, uc);
 		gmp_entersyscall(g);
 	}
 	g->handler_sp = outer;
-	if (GMP_UNLIKELY(g->m != m) && uc)
+	if (!uc)
+		return; /* unknown: the scheduler loads the mask at the next switch */
+	if (g->m == m && m->cur_sigmask == ~0ULL) {
+		uint64_t k; /* it ran here and nothing else did: what rt_sigreturn loads */
+		memcpy(&k, &((ucontext_t *)uc)->uc_sigmask, sizeof k);
+		m->cur_sigmask = k;
+	} else {
 		gmp_sigframe_moved(g, uc);
+	}
 }
 
 void gmp_sigframe_moved(struct gmp_g *g, void *ucv)
@@ -831,8 +844,12 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 		forward(sig, si, NULL); /* let in for the Gs that do not block it (sysmon.c) */
 		return;
 	}
-	if (!g || is_fault(sig, si)) {
-		call_user(sig, si, ucv); /* a thread gmp did not create, or a fault here */
+	if (!g) {
+		call_user(sig, si, ucv); /* a thread gmp did not create */
+		return;
+	}
+	if (is_fault(sig, si)) {
+		call_user_on(g, sig, si, ucv); /* a fault here: the G's own, whatever its mask */
 		return;
 	}
 	ucontext_t *uc = ucv;

@@ -86,7 +86,9 @@ GMP_EXPORT int pthread_getcpuclockid(pthread_t th, clockid_t *clk)
 	struct gmp_g *t = gmp_thread_g(th);
 	if (!t) {
 		GMP_REAL(int, pthread_getcpuclockid, (pthread_t, clockid_t *));
-		return real_pthread_getcpuclockid(th, clk);
+		int r;
+		GMP_FSTRAP_HELD(r = real_pthread_getcpuclockid(th, clk));
+		return r;
 	}
 	*clk = g_clock(t);
 	return 0;

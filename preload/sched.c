@@ -23,7 +23,9 @@ GMP_EXPORT int pthread_getschedparam(pthread_t th, int *policy, struct sched_par
 	struct gmp_g *t = gmp_thread_g(th);
 	if (!t) {
 		GMP_REAL(int, pthread_getschedparam, (pthread_t, int *, struct sched_param *));
-		return real_pthread_getschedparam(th, policy, sp);
+		int r;
+		GMP_FSTRAP_HELD(r = real_pthread_getschedparam(th, policy, sp));
+		return r;
 	}
 	*policy = t->schedpolicy;
 	sp->sched_priority = t->schedprio;
@@ -45,7 +47,9 @@ GMP_EXPORT int pthread_setschedparam(pthread_t th, int policy, const struct sche
 	struct gmp_g *t = gmp_thread_g(th);
 	if (!t) {
 		GMP_REAL(int, pthread_setschedparam, (pthread_t, int, const struct sched_param *));
-		return real_pthread_setschedparam(th, policy, sp);
+		int r;
+		GMP_FSTRAP_HELD(r = real_pthread_setschedparam(th, policy, sp));
+		return r;
 	}
 	int err = check_param(policy, sp->sched_priority);
 	if (!err)
@@ -61,7 +65,9 @@ GMP_EXPORT int pthread_setschedprio(pthread_t th, int prio)
 	struct gmp_g *t = gmp_thread_g(th);
 	if (!t) {
 		GMP_REAL(int, pthread_setschedprio, (pthread_t, int));
-		return real_pthread_setschedprio(th, prio);
+		int r;
+		GMP_FSTRAP_HELD(r = real_pthread_setschedprio(th, prio));
+		return r;
 	}
 	int err = check_param(t->schedpolicy, prio);
 	if (!err)
@@ -147,7 +153,9 @@ GMP_EXPORT int pthread_kill(pthread_t th, int sig)
 	struct gmp_g *t = gmp_thread_g(th);
 	if (!t) {
 		GMP_REAL(int, pthread_kill, (pthread_t, int));
-		return real_pthread_kill(th, sig);
+		int r;
+		GMP_FSTRAP_HELD(r = real_pthread_kill(th, sig));
+		return r;
 	}
 	if (sig < 0 || sig >= _NSIG)
 		return EINVAL;
@@ -366,7 +374,9 @@ GMP_EXPORT int pthread_sigqueue(pthread_t th, int sig, const union sigval val)
 	struct gmp_g *t = gmp_thread_g(th);
 	if (!t) {
 		GMP_REAL(int, pthread_sigqueue, (pthread_t, int, const union sigval));
-		return real_pthread_sigqueue(th, sig, val);
+		int r;
+		GMP_FSTRAP_HELD(r = real_pthread_sigqueue(th, sig, val));
+		return r;
 	}
 	if (sig < 0 || sig >= _NSIG)
 		return EINVAL;

@@ -313,13 +313,15 @@ GMP_EXPORT int pthread_cancel(pthread_t th)
 {
 	GMP_REAL(int, pthread_cancel, (pthread_t));
 	struct gmp_g *t = gmp_thread_g(th);
-	if (!t)
-		return real_pthread_cancel(th);
+	int r;
+	if (!t || t == gmp_getg()) {
+		GMP_FSTRAP_HELD(r = real_pthread_cancel(th)); /* (an asynchronous target: glibc's pthread_kill) */
+		return r;
+	}
 	if (gmp_gstatus(t) == G_DEAD)
 		return 0;
-	if (t == gmp_getg())
-		return real_pthread_cancel(th);
-	(void)real_pthread_cancel(th); /* installs glibc's SIGCANCEL handler; its signal is not for a G */
+	GMP_FSTRAP_HELD(r = real_pthread_cancel(th)); /* installs glibc's SIGCANCEL handler; its signal is not for a G */
+	(void)r;
 	gmp_sig32_install();
 	if (gmp_tcb_cancel_async(t->tcb) || gmp_tcb_cancel_wants_signal(t->tcb) ||
 	    (gmp_tcb_cancel_by_signal(t->tcb) && gmp_gstatus(t) == G_SYSCALL))

@@ -81,24 +81,17 @@ GMP_EXPORT int system(const char *cmd)
 {
 	GMP_REAL(int, system, (const char *));
 	int r;
-	HANDOFF({
-		struct gmp_m *held = gmp_fstrap_hold();
-		r = real_system(cmd);
-		if (held)
-			gmp_fstrap_arm(held);
-	});
+	HANDOFF(GMP_FSTRAP_HELD(r = real_system(cmd)));
 	return r;
 }
 
-#define WRAP_HELD(ret, name, params, args)              \
-	GMP_EXPORT ret name params                      \
-	{                                               \
-		GMP_REAL(ret, name, params);            \
-		struct gmp_m *held = gmp_fstrap_hold(); \
-		ret r_ = real_##name args;              \
-		if (held)                               \
-			gmp_fstrap_arm(held);           \
-		return r_;                              \
+#define WRAP_HELD(ret, name, params, args)                 \
+	GMP_EXPORT ret name params                         \
+	{                                                  \
+		GMP_REAL(ret, name, params);               \
+		ret r_;                                    \
+		GMP_FSTRAP_HELD(r_ = real_##name args);    \
+		return r_;                                 \
 	}
 
 WRAP_HELD(int, posix_spawn,

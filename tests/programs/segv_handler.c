@@ -1,8 +1,9 @@
 /* A program's own SIGSEGV handler, as runtimes, garbage collectors and
  * stack-overflow checkers install one: threads fault on a PROT_NONE page
  * again and again, each on its own sigaltstack, and the handler (which
- * uses TLS: a __thread counter, errno) sees the faulting address and
- * si_code and siglongjmps out; threads switch, sleep and yield between
+ * uses TLS: a __thread counter, errno, and sleeps now and then) sees the
+ * faulting address and si_code and siglongjmps out; a handler without
+ * SA_ONSTACK (installed by syscall() below) runs on the thread's stack; threads switch, sleep and yield between
  * faults so that the kernel switches their kernel threads.  Then
  * SIGSEGV sent by pthread_kill and kill (si_code SI_TKILL, SI_USER) runs
  * the handler, which returns; SA_RESETHAND gives SIG_DFL back after one
@@ -50,6 +51,11 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 	}
 	CHECK(si->si_code == SEGV_ACCERR);
 	CHECK((char *)si->si_addr >= bad && (char *)si->si_addr < bad + 4096);
+	if (faults % 3 == 0) {
+		/* a wait inside the handler (nanosleep is async-signal-safe): other threads fault meanwhile */
+		struct timespec t = {0, 10000};
+		nanosleep(&t, NULL);
+	}
 	faults++;
 	atomic_fetch_add(&total_faults, 1);
 	errno = saved;
