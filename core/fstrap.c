@@ -80,7 +80,6 @@
 
 bool gmp_fstrap;
 uint64_t gmp_fstrap_kbit;
-_Atomic uint64_t gmp_fstrap_reinstalls;
 
 #define TRAP_BELOW (1UL << 30)  /* TLS offsets below the thread pointer that fault */
 #define TRAP_STRIDE (64UL << 10) /* one trap address per M, and offsets above it */
@@ -297,7 +296,6 @@ void gmp_fstrap_check(void)
 		return;
 	gmp_fstrap_ksigaction(&cur, NULL, 8);
 	install();
-	atomic_fetch_add_explicit(&gmp_fstrap_reinstalls, 1, memory_order_relaxed);
 }
 
 /*

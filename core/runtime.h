@@ -631,7 +631,6 @@ struct ksigaction {
 /* fstrap.c: FS-base traps (GMP_FSBASE: auto where the CPU has FSGSBASE and the kernel does not use it) */
 extern bool gmp_fstrap GMP_HIDDEN;                   /* on: thread-pointer switches by wrfsbase */
 extern uint64_t gmp_fstrap_kbit GMP_HIDDEN;          /* SIGSEGV's bit while traps are on, else 0 */
-extern _Atomic uint64_t gmp_fstrap_reinstalls GMP_HIDDEN; /* trap handler installed again (gmp_fstrap_check) */
 void gmp_fstrap_init(void) GMP_HIDDEN;               /* init, after gmp_libc_resolve */
 void gmp_fstrap_check(void) GMP_HIDDEN;              /* sysmon: the kernel's SIGSEGV action still the trap handler? */
 int gmp_fstrap_arm(struct gmp_m *m) GMP_HIDDEN;      /* m's own kernel thread, m->cur_tp loaded or to load */

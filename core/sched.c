@@ -1081,13 +1081,14 @@ void gmp_mstart(struct gmp_m *m)
 {
 	m->tid = (pid_t)gmp_sys0(SYS_gettid);
 	gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &m->cur_sigmask, 8);
-	if (m->cur_sigmask & gmp_fstrap_kbit) {
+	if (m->cur_sigmask != gmp_kmask(m->cur_sigmask)) {
 		/*
-		 * Started by sysmon, which blocks SIGSEGV with the rest: a new
-		 * thread has its creator's mask, and an armed M must never
-		 * block SIGSEGV (a trap would kill the process; fstrap.c).
+		 * A new thread has its creator's mask, and sysmon blocks nearly
+		 * everything: what gmp never blocks in the kernel (SIGSEGV for
+		 * FS-base traps, which an armed M must take, and the preemption
+		 * signal) is let in, as for m0 (adopt_main).
 		 */
-		m->cur_sigmask &= ~gmp_fstrap_kbit;
+		m->cur_sigmask = gmp_kmask(m->cur_sigmask);
 		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &m->cur_sigmask, NULL, 8);
 	}
 	gmp_sigstack_init(m);

@@ -320,8 +320,7 @@ GMP_EXPORT int pthread_cancel(pthread_t th)
 	}
 	if (gmp_gstatus(t) == G_DEAD)
 		return 0;
-	GMP_FSTRAP_HELD(r = real_pthread_cancel(th)); /* installs glibc's SIGCANCEL handler; its signal is not for a G */
-	(void)r;
+	GMP_FSTRAP_HELD((void)real_pthread_cancel(th)); /* installs glibc's SIGCANCEL handler; its signal is not for a G */
 	gmp_sig32_install();
 	if (gmp_tcb_cancel_async(t->tcb) || gmp_tcb_cancel_wants_signal(t->tcb) ||
 	    (gmp_tcb_cancel_by_signal(t->tcb) && gmp_gstatus(t) == G_SYSCALL))

@@ -25,14 +25,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#define WRAP(ret, name, params, args)                  \
+/* glibc's name, called inside BY (HANDOFF, GMP_FSTRAP_HELD) */
+#define WRAP_BY(BY, ret, name, params, args)           \
 	GMP_EXPORT ret name params                     \
 	{                                              \
 		GMP_REAL(ret, name, params);           \
 		ret ret_;                              \
-		HANDOFF(ret_ = real_##name args);      \
+		BY(ret_ = real_##name args);           \
 		return ret_;                           \
 	}
+#define WRAP(ret, name, params, args) WRAP_BY(HANDOFF, ret, name, params, args)
 
 WRAP(pid_t, waitpid, (pid_t pid, int *st, int opt), (pid, st, opt))
 WRAP(pid_t, wait, (int *st), (st))
@@ -85,14 +87,7 @@ GMP_EXPORT int system(const char *cmd)
 	return r;
 }
 
-#define WRAP_HELD(ret, name, params, args)                 \
-	GMP_EXPORT ret name params                         \
-	{                                                  \
-		GMP_REAL(ret, name, params);               \
-		ret r_;                                    \
-		GMP_FSTRAP_HELD(r_ = real_##name args);    \
-		return r_;                                 \
-	}
+#define WRAP_HELD(ret, name, params, args) WRAP_BY(GMP_FSTRAP_HELD, ret, name, params, args)
 
 WRAP_HELD(int, posix_spawn,
 	  (pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *at,
