@@ -24,7 +24,6 @@ void gmp_arch_init(void);
 int gmp_arch_has_fast_fs(void);    /* the kernel saves a wrfsbase (AT_HWCAP2) */
 int gmp_arch_cpu_fsgsbase(void);   /* the CPU has the instructions (CPUID), whatever the kernel says */
 void gmp_arch_set_fs_wrfsbase(void); /* set the thread pointer by wrfsbase from now on (core/fstrap.c) */
-void *gmp_arch_get_tp(void);
 /* Returns 0 or -errno.  The caller must be prepared for any TLS access to go to the new block. */
 int gmp_arch_set_tp(void *tp);
 #endif

@@ -38,4 +38,12 @@ static inline void *gmp_rdfsbase(void)
 	return v;
 }
 static inline void gmp_wrfsbase(void *v) { __asm__ volatile("wrfsbase %0" ::"r"(v) : "memory"); }
+
+/* The thread pointer, from the TCB's self pointer (%fs:0x10), which glibc keeps for this.  Inline: mutex fast paths read it. */
+static inline void *gmp_arch_get_tp(void)
+{
+	void *tp;
+	__asm__ volatile("movq %%fs:0x10, %0" : "=r"(tp));
+	return tp;
+}
 #endif

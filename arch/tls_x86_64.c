@@ -5,8 +5,7 @@
  * unprivileged wrfsbase instruction (~12 ns).  Otherwise it is
  * arch_prctl(ARCH_SET_FS), a system call; on PVM-style guests that call was
  * measured at ~3.4 us, which is why the scheduler writes FS only when the
- * TCB really changes.  Reads use the TCB's self pointer (%fs:0x10), which
- * glibc keeps for exactly this purpose.
+ * TCB really changes.  Reads are gmp_arch_get_tp (syscall_x86_64.h).
  */
 #include "arch.h"
 
@@ -40,13 +39,6 @@ int gmp_arch_cpu_fsgsbase(void)
 }
 
 void gmp_arch_set_fs_wrfsbase(void) { use_wrfsbase = true; }
-
-void *gmp_arch_get_tp(void)
-{
-	void *tp;
-	__asm__("movq %%fs:0x10, %0" : "=r"(tp));
-	return tp;
-}
 
 int gmp_arch_set_tp(void *tp)
 {

@@ -119,13 +119,16 @@ static void unlink_w(struct bucket *b, struct waiter *w)
 	w->queued = false;
 }
 
-/* Wake an unlinked waiter.  p: the caller's P, or NULL. */
-static void wake_one(struct waiter *w, struct gmp_p *p)
+/* Wake an unlinked waiter.  p: the caller's P, or NULL.  lazy: gmp_ready_lazy. */
+static void wake_one(struct waiter *w, struct gmp_p *p, bool lazy)
 {
 	struct gmp_g *g = w->g;
 	if (g) {
 		gmp_casgstatus(g, G_WAITING, G_RUNNABLE);
-		gmp_ready(p, g, true);
+		if (lazy && p)
+			gmp_ready_lazy(p, g);
+		else
+			gmp_ready(p, g, true);
 	} else {
 		atomic_store_explicit(&w->kword, 1, memory_order_release);
 		gmp_kfutex_wake(&w->kword, 1);
@@ -158,7 +161,7 @@ static void timeout_fn(struct gmp_timer *t, struct gmp_p *runner)
 	unlink_w(b, w);
 	w->result = -ETIMEDOUT;
 	gmp_unlock(&b->lock);
-	wake_one(w, runner);
+	wake_one(w, runner, false);
 }
 
 int64_t gmp_nanotime(void)
@@ -325,7 +328,7 @@ void gmp_futex_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p)
 			unlink_w(b, w);
 			w->result = res;
 			gmp_unlock(&b->lock);
-			wake_one(w, p);
+			wake_one(w, p, false);
 		} else {
 			gmp_unlock(&b->lock);
 		}
@@ -333,7 +336,7 @@ void gmp_futex_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p)
 	gmp_unlock(&t->cwlock);
 }
 
-int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *p)
+static int wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *p, bool lazy)
 {
 	struct bucket *b = bucket_of((const void *)addr);
 	struct waiter *list = NULL, **tailp = &list;
@@ -378,16 +381,21 @@ int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_
 	gmp_unlock(&b->lock);
 	for (struct waiter *w = list, *nx; w; w = nx) {
 		nx = w->qnext; /* read before waking: w may vanish after */
-		wake_one(w, p);
+		wake_one(w, p, lazy);
 	}
 	return woken;
 }
 
-int gmp_futex_wake(_Atomic uint32_t *addr, int n, uint32_t bitset)
+int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *p)
+{
+	return wake_p(addr, n, bitset, p, false);
+}
+
+static int wake_g(_Atomic uint32_t *addr, int n, uint32_t bitset, bool lazy)
 {
 	struct gmp_g *g = gmp_getg();
 	if (!g)
-		return gmp_futex_wake_p(addr, n, bitset, NULL);
+		return wake_p(addr, n, bitset, NULL, false);
 	/*
 	 * Cheap check first: nobody waiting, nothing to do, no P needed.  The
 	 * fence orders the caller's store to *addr before these loads; a
@@ -399,9 +407,19 @@ int gmp_futex_wake(_Atomic uint32_t *addr, int n, uint32_t bitset)
 	if (atomic_load_explicit(&b->lock.v, memory_order_relaxed) == 0 && b->head == NULL)
 		return 0;
 	struct gmp_p *p = gmp_acquirep_user(g);
-	int r = gmp_futex_wake_p(addr, n, bitset, p);
+	int r = wake_p(addr, n, bitset, p, lazy);
 	gmp_releasep_user(p);
 	return r;
+}
+
+int gmp_futex_wake(_Atomic uint32_t *addr, int n, uint32_t bitset)
+{
+	return wake_g(addr, n, bitset, false);
+}
+
+int gmp_futex_wake_lazy(_Atomic uint32_t *addr)
+{
+	return wake_g(addr, 1, GMP_FUTEX_BITSET_ANY, true);
 }
 
 /*
@@ -536,7 +554,7 @@ int gmp_futex_requeue(_Atomic uint32_t *addr, int nwake, _Atomic uint32_t *addr2
 	struct gmp_p *p = g && list ? gmp_acquirep_user(g) : NULL;
 	for (struct waiter *w = list, *nx; w; w = nx) {
 		nx = w->qnext;
-		wake_one(w, p);
+		wake_one(w, p, false);
 	}
 	if (p)
 		gmp_releasep_user(p);

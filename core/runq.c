@@ -98,7 +98,7 @@ static uint32_t runqgrab(struct gmp_p *victim, struct gmp_p *p, uint32_t start, 
 			if (!stealnext)
 				return 0;
 			struct gmp_g *next = atomic_load_explicit(&victim->runnext, memory_order_relaxed);
-			if (next == NULL)
+			if (next == NULL || gmp_runnext_lazy(victim, next, 0))
 				return 0;
 			if (!atomic_compare_exchange_strong_explicit(&victim->runnext, &next, NULL,
 								     memory_order_acq_rel, memory_order_relaxed))

@@ -219,6 +219,8 @@ struct gmp_p {
 	_Alignas(GMP_CACHELINE) _Atomic uint32_t runqhead; /* consumers CAS */
 	_Atomic uint32_t runqtail;                         /* owner stores (release) */
 	struct gmp_g *_Atomic runnext;                     /* owner sets; thieves may CAS to NULL */
+	struct gmp_g *_Atomic lazyg;                       /* owner sets: a runnext thieves leave until lazyuntil */
+	_Atomic int64_t lazyuntil;                         /* (core/spin.c, gmp_ready_lazy) */
 	struct gmp_g *_Atomic runq[GMP_RUNQ_SIZE];
 
 	/* Free Gs with their stacks and TCBs; owner only. */
@@ -435,6 +437,8 @@ void gmp_sched_self(int *policy, int *prio) GMP_HIDDEN;
 void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *arg,
 	      enum gmp_waitreason why) GMP_HIDDEN;           /* G, P held; returns in user state */
 void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* any; p may be NULL */
+void gmp_ready_lazy(struct gmp_p *p, struct gmp_g *gp) GMP_HIDDEN;       /* p held: runnext, other Ps wait (spin.c) */
+bool gmp_runnext_lazy(struct gmp_p *p, struct gmp_g *next, int64_t now) GMP_HIDDEN; /* thieves leave next there */
 void gmp_runqready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* gmp_ready without its trace event */
 void gmp_yield(struct gmp_g *g) GMP_HIDDEN;                 /* G */
 void gmp_entersyscall(struct gmp_g *g) GMP_HIDDEN;          /* G: a blocking kernel call follows */
@@ -579,6 +583,7 @@ void gmp_futex_cancel_g(struct gmp_g *t, int res) GMP_HIDDEN; /* G or foreign: e
 void gmp_futex_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: p held or NULL */
 void gmp_defer(uintptr_t a) GMP_HIDDEN; /* any, async-signal-safe: wake address a soon, or interrupt G (a|1) */
 int gmp_futex_wake(_Atomic uint32_t *addr, int n, uint32_t bitset) GMP_HIDDEN; /* G or foreign: number woken */
+int gmp_futex_wake_lazy(_Atomic uint32_t *addr) GMP_HIDDEN; /* as gmp_futex_wake of 1, readied by gmp_ready_lazy */
 int gmp_futex_wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *p) GMP_HIDDEN; /* p held or NULL */
 void gmp_futex_wake_async(_Atomic uint32_t *addr, int n) GMP_HIDDEN; /* any, also a signal handler */
 void gmp_futex_run_deferred(struct gmp_p *p) GMP_HIDDEN; /* g0 or sysmon: wakes deferred by handlers */

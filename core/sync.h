@@ -16,7 +16,8 @@
 
 /*
  * pthread_mutex_t (40 bytes).  glibc's fields, all kept:
- *   lock   0 unlocked, 1 locked, 2 locked with possible waiters (futex word)
+ *   lock   futex word: low bits 0 unlocked, 1 locked, 2 locked with possible
+ *          waiters (glibc's values); plus GMP_MUTEX_WOKEN (core/mutex.c)
  *   count  recursion depth beyond the first lock (recursive kind)
  *   owner  holder's tid (the G's unique fake tid; real tid for other threads)
  *   nusers kept at 0
@@ -29,11 +30,13 @@ struct gmp_mutex {
 	_Atomic int32_t owner;
 	uint32_t nusers;
 	int32_t kind;
-	int16_t spins, elision;
+	int16_t retaken, elision; /* glibc's __spins: the last woken waiter found the lock taken (mutex.c) */
 	void *list[2];
 };
 _Static_assert(sizeof(struct gmp_mutex) == sizeof(pthread_mutex_t), "mutex layout");
 
+#define GMP_MUTEX_HELD 3u  /* lock word: the low bits, 1 or 2 while held */
+#define GMP_MUTEX_WOKEN 4u /* lock word: a waiter was woken and has not tried again yet */
 #define GMP_MUTEX_KIND_MASK 3
 #define GMP_MUTEX_ROBUST 16
 #define GMP_MUTEX_PRIO_INHERIT 32

@@ -93,7 +93,7 @@ GMP_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)
 		GMP_REAL(int, pthread_mutex_destroy, (pthread_mutex_t *));
 		return real_pthread_mutex_destroy(m);
 	}
-	if (atomic_load(&M(m)->lock) != 0)
+	if (atomic_load(&M(m)->lock) & GMP_MUTEX_HELD)
 		return EBUSY;
 	M(m)->kind = -1; /* as glibc: a destroyed mutex is not a usable mutex */
 	return 0;
