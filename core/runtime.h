@@ -236,6 +236,8 @@ struct gmp_p {
 	/* sysmon's view: its own, no lock. */
 	uint32_t sysmon_tick;
 	int64_t sysmon_when;
+	int64_t blk_next, blk_gap, blk_cpu;   /* the asleep-in-user-state check (sysmon.c, asleep_unseen) */
+	uint64_t nunseen;                     /* Ps taken from a G asleep in a kernel call gmp did not see */
 
 	/* Counters for gmp_stats (core/stats.c): written by the owner, read without lock. */
 	uint64_t nsteal;                      /* Gs this P stole from others */
@@ -297,6 +299,7 @@ struct gmp_m {
 	/* Counters for gmp_stats: written by this M only, read without lock. */
 	uint64_t nfswrite;                    /* thread-pointer (FS base) writes */
 	uint64_t nfstrap;                     /* FS-base traps taken (fstrap.c), by this M's thread only */
+	uint64_t trapswitch;                  /* nfswrite at its last trap (fstrap.c); this M's thread only */
 	bool fsarmed;                         /* FS-base traps armed on this M's thread (gmp_fstrap_arm) */
 	uint64_t nspin;                       /* idle spins begun */
 	uint64_t nspinwin;                    /* idle spins that found work */
@@ -309,6 +312,7 @@ struct gmp_m {
 	/* Its G runs user code without a P (sysmon handed the P off when no safe point came): sysmon's */
 	bool orphan;
 	int64_t orphan_sent;                  /* when sysmon last asked it; sysmon */
+	int64_t orphan_cpu;                   /* its kernel thread's CPU time then (or when marked); sysmon */
 	struct gmp_g *altowner;               /* whose alternate signal stack is loaded (NULL: this M's own,
 	                                         sigstack), at which altgen; this M only */
 	uint32_t altgen;
@@ -681,6 +685,8 @@ void gmp_preempt_init(void) GMP_HIDDEN;                          /* init: GMP_PR
 bool gmp_preempt_marked(const siginfo_t *si) GMP_HIDDEN;        /* any: one of sysmon's requests? */
 void gmp_preempt_signal(void *uc) GMP_HIDDEN;                    /* the dispatcher, for such a signal */
 int gmp_preempt_try(struct gmp_p *p, int64_t now) GMP_HIDDEN;   /* sysmon: 1 sent, 0 not now, -1 hand off */
+bool gmp_kthread_asleep(pid_t tid) GMP_HIDDEN;                    /* sysmon: tid sleeps in the kernel (not 'R') */
+int64_t gmp_kthread_cpu_ns(pid_t tid) GMP_HIDDEN;                 /* any: tid's CPU time, -1 if unknown */
 void gmp_preempt_park(struct gmp_g *g) GMP_HIDDEN;               /* G, P held: stop here, run others (sched.c) */
 void gmp_preempt_fork_child(void) GMP_HIDDEN;
 void gmp_preempt_orphan(struct gmp_m *m) GMP_HIDDEN;             /* sysmon: m's G runs on, its P retaken */

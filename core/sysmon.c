@@ -7,8 +7,9 @@
  *     10 ms) without going through the scheduler (schedtick unchanged)
  *     while other Gs wait (core/preempt.c);
  *   - retakes a P whose G has sat in a kernel call for 20 us (syscalltick
- *     unchanged), or in user code for a slice where preemption is off or
- *     failed (a kernel call gmp does not see, a loop inside glibc), and
+ *     unchanged), or asleep in a kernel call gmp does not see while other
+ *     work waits (asleep_unseen: from 100 us on), or in user code for a
+ *     slice where preemption is off or failed (a loop inside glibc), and
  *     hands the P with its queue to another M (gmp_handoffp): so a
  *     thread blocked inside glibc where gmp cannot see it never holds up
  *     the others;
@@ -29,6 +30,8 @@
 #define USER_SLICE_NS (10 * 1000000LL)
 #define SYSCALL_SLICE_NS (20 * 1000LL)
 
+#define UNSEEN_FIRST_NS (100 * 1000LL)
+
 static _Atomic int started; /* 0 not running, 1 being started, 2 running */
 uint64_t gmp_sysmon_nretake;
 
@@ -36,6 +39,40 @@ static void wake_by(int64_t *due, int64_t when)
 {
 	if (*due == 0 || when < *due)
 		*due = when;
+}
+
+/* Would another G run if p were free: its queue, the global one, another P's, a due timer? */
+static bool work_waits(struct gmp_p *p, int64_t now)
+{
+	int64_t next;
+	return !gmp_runqempty(p) || gmp_work_queued() || ((next = gmp_timers_next()) != 0 && next <= now);
+}
+
+/*
+ * Is p's G, in user state as far as gmp knows, asleep in a kernel call
+ * gmp does not see?  A raw `syscall` instruction does that: libgomp's
+ * futex waits at every OpenMP barrier and lock, whose threads then held
+ * their Ps until a whole slice (10 ms) ran out, so an OpenMP program with
+ * more threads than Ps ran 100 times slower than natively; also glibc's
+ * internal locks (stdio, malloc arenas).  Checked while work waits, first
+ * 100 us after the G's slice began, then at doubling gaps: the kernel
+ * thread's CPU clock has not moved since the last check (one system
+ * call; a G that computes moves it), and /proc says it sleeps ('S' or
+ * 'D', not 'R': a thread the kernel has off its CPU is not asleep, and a
+ * hand-off would only add a kernel thread beside it).  sysmon.
+ */
+static bool asleep_unseen(struct gmp_p *p, struct gmp_m *m, int64_t now, int64_t slice)
+{
+	if (!m || now < p->blk_next)
+		return false;
+	int64_t cpu = gmp_kthread_cpu_ns(m->tid);
+	bool flat = cpu >= 0 && cpu == p->blk_cpu;
+	p->blk_cpu = cpu;
+	if (flat && gmp_kthread_asleep(m->tid))
+		return true;
+	p->blk_gap = p->blk_gap * 2 < slice ? p->blk_gap * 2 : slice;
+	p->blk_next = now + p->blk_gap;
+	return false;
 }
 
 /*
@@ -67,14 +104,25 @@ static int retake(int64_t now, int64_t *due)
 			p->sysmon_when = now;
 			p->preempt_sent = 0;
 			p->preempt_tries = 0;
+			p->blk_next = now + UNSEEN_FIRST_NS;
+			p->blk_gap = UNSEEN_FIRST_NS;
+			p->blk_cpu = -1;
 			continue;
 		}
 		int64_t slice = s == P_SYSCALL ? SYSCALL_SLICE_NS : gmp_preempt_ns ? gmp_preempt_ns : USER_SLICE_NS;
+		bool unseen = false;
+		if (s == P_USER && now - p->sysmon_when < slice && work_waits(p, now)) {
+			unseen = asleep_unseen(p, p->m, now, slice);
+			if (!unseen)
+				wake_by(due, p->blk_next);
+		}
 		if (s != P_SYSCALL && gmp_preempt_ns && now - p->sysmon_when < slice)
 			wake_by(due, p->sysmon_when + slice);
-		if (s == P_RUNNING || now - p->sysmon_when < slice)
+		if (unseen)
+			p->nunseen++;
+		else if (s == P_RUNNING || now - p->sysmon_when < slice)
 			continue; /* a P in the runtime cannot be taken: next round */
-		if (s == P_USER && gmp_preempt_ns) {
+		else if (s == P_USER && gmp_preempt_ns) {
 			int r = gmp_preempt_try(p, now);
 			if (r >= 0) {
 				n += r;
