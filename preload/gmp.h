@@ -109,6 +109,9 @@ struct gmp_stats {
 	/* Since 0.5 */
 	uint64_t fs_traps;    /* FS-base traps (GMP_FSBASE): TCBs loaded again after the kernel switched a
 	                         kernel thread whose FS writes are wrfsbase; 0 where writes are system calls */
+	/* Since 0.6 */
+	uint64_t unseen_handoffs; /* Ps taken from threads asleep in kernel calls gmp does not see (raw
+	                             syscall instructions, glibc's internal locks), before their slice ended */
 };
 
 /*
