@@ -227,10 +227,19 @@ static bool plain_kind(struct gmp_mutex *m)
 	return kind == PTHREAD_MUTEX_NORMAL || kind == PTHREAD_MUTEX_ADAPTIVE_NP;
 }
 
+/* Take m if it is free, also with a woken waiter on its way (which covers those still asleep): plainly locked. */
+static inline bool take_free(struct gmp_mutex *m)
+{
+	uint32_t z = 0;
+	return atomic_compare_exchange_strong_explicit(&m->lock, &z, 1, memory_order_acquire, memory_order_relaxed) ||
+	       (z == GMP_MUTEX_WOKEN && atomic_compare_exchange_strong_explicit(&m->lock, &z, z | 1, memory_order_acquire,
+										 memory_order_relaxed));
+}
+
 static __attribute__((noinline)) int lock_any(struct gmp_mutex *m, int64_t deadline, clockid_t clk, bool try)
 {
-	int kind = m->kind & GMP_MUTEX_KIND_MASK;
-	if (kind != PTHREAD_MUTEX_NORMAL && kind != PTHREAD_MUTEX_ADAPTIVE_NP) {
+	if (!plain_kind(m)) {
+		int kind = m->kind & GMP_MUTEX_KIND_MASK;
 		pid_t self = self_tid();
 		if (atomic_load_explicit(&m->owner, memory_order_relaxed) == self) {
 			if (kind == PTHREAD_MUTEX_ERRORCHECK)
@@ -241,10 +250,7 @@ static __attribute__((noinline)) int lock_any(struct gmp_mutex *m, int64_t deadl
 			return 0;
 		}
 	}
-	uint32_t z = 0;
-	if (!atomic_compare_exchange_strong_explicit(&m->lock, &z, 1, memory_order_acquire, memory_order_relaxed) &&
-	    !(z == GMP_MUTEX_WOKEN && atomic_compare_exchange_strong_explicit(&m->lock, &z, z | 1, memory_order_acquire,
-									      memory_order_relaxed))) {
+	if (!take_free(m)) {
 		if (try)
 			return EBUSY;
 		if (deadline == -2)
@@ -260,13 +266,7 @@ static __attribute__((noinline)) int lock_any(struct gmp_mutex *m, int64_t deadl
 /* The fast path (a free normal or adaptive mutex) with nothing to save: everything else in lock_any. */
 int gmp_mutex_lock(struct gmp_mutex *m, int64_t deadline, clockid_t clk, bool try)
 {
-	uint32_t z = 0;
-	/* (free with a woken waiter on its way, which covers those still asleep: taken as plainly locked) */
-	if (GMP_LIKELY(plain_kind(m)) &&
-	    (GMP_LIKELY(atomic_compare_exchange_strong_explicit(&m->lock, &z, 1, memory_order_acquire,
-								memory_order_relaxed)) ||
-	     (z == GMP_MUTEX_WOKEN && atomic_compare_exchange_strong_explicit(&m->lock, &z, z | 1, memory_order_acquire,
-									      memory_order_relaxed)))) {
+	if (GMP_LIKELY(plain_kind(m)) && GMP_LIKELY(take_free(m))) {
 		atomic_store_explicit(&m->owner, self_tid(), memory_order_relaxed);
 		return 0;
 	}

@@ -133,7 +133,7 @@ void gmp_preempt_orphan(struct gmp_m *m)
 {
 	if (!m->orphan) {
 		m->orphan = true;
-		m->orphan_sent = 0;
+		m->orphan_next = 0;
 		m->orphan_cpu = gmp_kthread_cpu_ns(m->tid);
 		norphans++;
 	}
@@ -180,16 +180,19 @@ int gmp_preempt_orphans(int64_t now)
 		 * 1.2 s instead of 0.26 s, native 0.13 s).
 		 */
 		bool pending;
-		if (now - m->orphan_sent < 4 * PREEMPT_RETRY_NS)
+		if (now < m->orphan_next)
 			continue;
 		int64_t cpu = gmp_kthread_cpu_ns(m->tid);
-		if (cpu >= 0 && m->orphan_cpu >= 0 && cpu - m->orphan_cpu < ORPHAN_CPU_NS)
+		if (cpu >= 0 && m->orphan_cpu >= 0 && cpu - m->orphan_cpu < ORPHAN_CPU_NS) {
+			/* (it cannot have computed the rest sooner: no clock read until then) */
+			m->orphan_next = now + (ORPHAN_CPU_NS - (cpu - m->orphan_cpu));
 			continue;
+		}
 		if (thread_state(m->tid, &pending) != 'R' || pending)
 			continue;
 		if (ask(m, ORPHAN_REQ))
 			n++;
-		m->orphan_sent = now;
+		m->orphan_next = now + 4 * PREEMPT_RETRY_NS;
 		m->orphan_cpu = cpu;
 	}
 	return n;

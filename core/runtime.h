@@ -311,8 +311,8 @@ struct gmp_m {
 	                                         0 none; sysmon sets, the preemption handler takes */
 	/* Its G runs user code without a P (sysmon handed the P off when no safe point came): sysmon's */
 	bool orphan;
-	int64_t orphan_sent;                  /* when sysmon last asked it; sysmon */
-	int64_t orphan_cpu;                   /* its kernel thread's CPU time then (or when marked); sysmon */
+	int64_t orphan_next;                  /* when sysmon looks at it again (4 ms after asking it); sysmon */
+	int64_t orphan_cpu;                   /* its kernel thread's CPU time when last asked (or marked); sysmon */
 	struct gmp_g *altowner;               /* whose alternate signal stack is loaded (NULL: this M's own,
 	                                         sigstack), at which altgen; this M only */
 	uint32_t altgen;
