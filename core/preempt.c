@@ -70,7 +70,6 @@
  * one was delivered (the SigPnd bit gone), and sysmon gives up on a slice
  * after 20 delivered requests found no safe point.
  */
-#define PREEMPT_RETRY_NS 1000000LL
 #define PREEMPT_TRIES 20
 /* A request still undelivered after this long: the thread is stuck in the kernel; hand the P off. */
 #define PREEMPT_PENDING_NS (100 * 1000000LL)
@@ -192,7 +191,7 @@ int gmp_preempt_orphans(int64_t now)
 			continue;
 		if (ask(m, ORPHAN_REQ))
 			n++;
-		m->orphan_next = now + 4 * PREEMPT_RETRY_NS;
+		m->orphan_next = now + 4 * GMP_PREEMPT_RETRY_NS;
 		m->orphan_cpu = cpu;
 	}
 	return n;
@@ -294,7 +293,7 @@ int gmp_preempt_try(struct gmp_p *p, int64_t now)
 		    atomic_load_explicit(&h->rtprio, memory_order_relaxed) < rt)
 			return 0;
 	}
-	if (p->preempt_sent && now - p->preempt_sent < PREEMPT_RETRY_NS)
+	if (p->preempt_sent && now - p->preempt_sent < GMP_PREEMPT_RETRY_NS)
 		return 0; /* the last one is on its way, or found an unsafe point: next round */
 	bool pending;
 	if (thread_state(m->tid, &pending) != 'R' || !handler_ours())

@@ -624,6 +624,7 @@ void gmp_netpoll_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p) GMP_HIDDEN
 
 /* preempt.c: asynchronous preemption by signal. */
 #define GMP_SIGPREEMPT SIGURG
+#define GMP_PREEMPT_RETRY_NS 1000000LL /* a request that found an unsafe point is sent again after */
 #define GMP_RR_QUANTUM_NS (100 * 1000000LL) /* SCHED_RR's time slice, the kernel's default */
 extern int64_t gmp_preempt_ns GMP_HIDDEN;          /* user time slice; 0: preemption off; immutable after init */
 extern uint64_t gmp_preempt_kbit GMP_HIDDEN;        /* the preemption signal's bit while it is on, else 0 */
@@ -707,6 +708,7 @@ int gmp_sysmon_start(void) GMP_HIDDEN;                  /* G or foreign: 0 or -E
 void gmp_sysmon_kick(void) GMP_HIDDEN; /* any, async-signal-safe: sysmon looks now */
 void gmp_trim_pooled_stacks(void) GMP_HIDDEN;
 extern uint64_t gmp_sysmon_nretake GMP_HIDDEN;         /* Ps retaken; sysmon writes, others read */
+extern uint64_t gmp_sysmon_nwake GMP_HIDDEN;           /* sysmon's rounds; sysmon writes, others read */
 
 /* stats.c: gmp_stats() and the GMP_STATS file (struct gmp_stats is in preload/gmp.h). */
 struct gmp_stats;

@@ -112,6 +112,9 @@ struct gmp_stats {
 	/* Since 0.6 */
 	uint64_t unseen_handoffs; /* Ps taken from threads asleep in kernel calls gmp does not see (raw
 	                             syscall instructions, glibc's internal locks), before their slice ended */
+	/* Since 0.7 */
+	uint64_t sysmon_wakes; /* rounds of the monitor thread (each a kernel sleep and wake-up: it backs
+	                          off to one per 10 ms while it finds nothing to retake) */
 };
 
 /*
