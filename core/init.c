@@ -211,6 +211,8 @@ void gmp_init_slow(void)
 	if (spinus < 0 || ncpu < 2)
 		spinus = 0;
 	gmp_sched.spinmax = (int64_t)(spinus > 100000 ? 100000 : spinus) * 1000;
+	/* TLS affinity pays where an FS write is a system call, and only there (core/spin.c) */
+	gmp_sched.tls_affine = !gmp_fstrap && !gmp_arch_has_fast_fs();
 	if (np > 1024)
 		np = 1024;
 	gmp_sched.nprocs = np;

@@ -331,6 +331,8 @@ struct gmp_sched {
 	int32_t nmidle;                       /* lock */
 	int32_t nmtotal;                      /* Ms created; lock */
 	int64_t spinmax;                      /* most ns an idle M spins (GMP_SPIN); 0: never; immutable */
+	bool tls_affine;                      /* FS writes are system calls: hand Gs to the M with their TCB
+	                                         (spin.c); immutable after init */
 	struct gmp_g *gfree;                  /* global free Gs, stacks warm; lock */
 	struct gmp_g *gfree_aging;            /* warm, and unused since sysmon's last trim; lock */
 	struct gmp_g *gfree_cold;             /* global free Gs, stacks given back (trimmed); lock */

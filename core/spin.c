@@ -2,6 +2,16 @@
  * Spinning, and handing a G to the M that still has its TCB loaded
  * (the scheduler's half that is not Go's; sched.c calls it).
  *
+ * The hand-off (TLS affinity) is for FS writes that are system calls
+ * only (sched.tls_affine).  Where they are cheap (FS-base traps, the
+ * kernel's FSGSBASE) a switch on the waker's M costs less than moving the
+ * G to another CPU: a futex ping-pong took 1.0 us a hand-off across two
+ * spinning Ms and 0.37 us through runnext on one (sem 1.1 and 0.40,
+ * mutex+cond 1.2 and 0.40; create+join 3.3 and 1.2 us); with FS writes as
+ * system calls it is the other way round (1.25 and 5.0 us).  So there a
+ * woken G goes to runnext as in Go, and spinners take it only after
+ * SPIN_STEALNEXT_NS.
+ *
  * Go's scheduler assumes a switch costs ~50 ns.  Where FS writes are
  * system calls (no FSGSBASE: 3.4-5 us measured on PVM guests) a G that
  * runs on another M than the last pays one, and waking an M asleep on
@@ -107,7 +117,7 @@ static bool offer_nextg(struct gmp_m *m, struct gmp_g *gp)
 
 bool gmp_handoff_nextg(struct gmp_g *gp)
 {
-	if (gp->lockedm)
+	if (!gmp_sched.tls_affine || gp->lockedm)
 		return false;
 	struct gmp_m *lm = gp->m; /* the M that ran it last (never cleared; Ms are never freed) */
 	if (lm && lm->epoch == gmp_sched.epoch && /* (not a parent's M, in a fork child) */
@@ -209,6 +219,38 @@ struct gmp_g *gmp_netpoll_ready(struct gmp_m *m, struct gmp_p *p)
 }
 
 /*
+ * A spinner may take another P's runnext only once that G has sat there
+ * for SPIN_STEALNEXT_NS (Go's runqgrab waits 3 us for it): its P is most
+ * likely about to run it itself, on the M whose TCB it shares the cache
+ * of.  Counted from when this spinner first saw that G there, not from
+ * when the spin began: a spinner that had spun for 3 us already took
+ * every runnext at once, so a semaphore ping-pong moved across CPUs on
+ * one hand-off in seven and slept its Ms for the rest.  One candidate
+ * at a time (the first P seen with a runnext).
+ */
+struct seen_next {
+	struct gmp_p *p;
+	struct gmp_g *g;
+	int64_t at;
+};
+
+static bool stealnext_due(struct seen_next *s, struct gmp_p *v, int64_t now)
+{
+	struct gmp_g *next = atomic_load_explicit(&v->runnext, memory_order_relaxed);
+	if (!next)
+		return false;
+	if (s->p && s->p != v && atomic_load_explicit(&s->p->runnext, memory_order_relaxed) == s->g)
+		return false; /* watching another P's */
+	if (s->p != v || s->g != next) {
+		s->p = v;
+		s->g = next;
+		s->at = now;
+		return false;
+	}
+	return now - s->at >= SPIN_STEALNEXT_NS;
+}
+
+/*
  * Spin with p for up to m->spinbudget ns, or until there is work.  g0, P
  * held.  Returns a G to run, or NULL when the budget ran out or spinning
  * is not allowed now.
@@ -232,6 +274,7 @@ struct gmp_g *gmp_idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
 	int64_t start = m->stopnow ? m->stopnow : gmp_nanotime(), now = start, end = start + m->spinbudget;
 	m->stopnow = 0;
 	struct gmp_g *gp = NULL;
+	struct seen_next seen = {0};
 	*inherit = false;
 	for (uint32_t i = 1;; i++) {
 		if (atomic_load_explicit(&m->nextg, memory_order_acquire) != NULL)
@@ -254,10 +297,10 @@ struct gmp_g *gmp_idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
 			if (gmp_netpoll_waiters() && atomic_load_explicit(&gmp_sched.lastpoll, memory_order_relaxed) != 0 &&
 			    (gp = gmp_netpoll_ready(m, p)) != NULL)
 				break;
-			bool stealnext = now - start >= SPIN_STEALNEXT_NS;
 			for (uint32_t k = 0; k < gmp_sched.nprocs && !gp; k++) {
 				struct gmp_p *v = gmp_sched.allp[k];
-				if (v != p && !gmp_runqempty(v) && (gp = gmp_runqsteal(p, v, stealnext)) != NULL)
+				if (v != p && !gmp_runqempty(v) &&
+				    (gp = gmp_runqsteal(p, v, stealnext_due(&seen, v, now))) != NULL)
 					p->nsteal++;
 			}
 			if (gp)
