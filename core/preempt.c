@@ -116,6 +116,7 @@ bool gmp_preempt_marked(const siginfo_t *si) { return gmp_sig_is_marked(si, PREE
 
 #define ORPHAN_REQ 0xffffffffu /* m->preemptreq: its G has no P; get one or queue */
 #define ORPHAN_CPU_NS (2 * 1000000LL)
+#define ORPHAN_CPU_MAX_NS (256 * 1000000LL)
 static int norphans; /* Ms marked orphan; sysmon */
 
 /* The CPU time of kernel thread tid, in ns (its thread CPU clock: one system call); -1 if unknown. */
@@ -126,6 +127,19 @@ int64_t gmp_kthread_cpu_ns(pid_t tid)
 	if (gmp_sys2(SYS_clock_gettime, clk, &ts) != 0)
 		return -1;
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* How long g may compute as an orphan before it is asked back (see struct gmp_g). */
+static int64_t orphan_grace(struct gmp_g *g)
+{
+	int64_t v = __atomic_load_n(&g->orphan_grace, __ATOMIC_RELAXED);
+	return v ? v : ORPHAN_CPU_NS;
+}
+
+void gmp_preempt_slept_unseen(struct gmp_g *g)
+{
+	int64_t v = orphan_grace(g) * 2;
+	__atomic_store_n(&g->orphan_grace, v < ORPHAN_CPU_MAX_NS ? v : ORPHAN_CPU_MAX_NS, __ATOMIC_RELAXED);
 }
 
 void gmp_preempt_orphan(struct gmp_m *m)
@@ -182,9 +196,10 @@ int gmp_preempt_orphans(int64_t now)
 		if (now < m->orphan_next)
 			continue;
 		int64_t cpu = gmp_kthread_cpu_ns(m->tid);
-		if (cpu >= 0 && m->orphan_cpu >= 0 && cpu - m->orphan_cpu < ORPHAN_CPU_NS) {
+		int64_t grace = orphan_grace(g);
+		if (cpu >= 0 && m->orphan_cpu >= 0 && cpu - m->orphan_cpu < grace) {
 			/* (it cannot have computed the rest sooner: no clock read until then) */
-			m->orphan_next = now + (ORPHAN_CPU_NS - (cpu - m->orphan_cpu));
+			m->orphan_next = now + (grace - (cpu - m->orphan_cpu));
 			continue;
 		}
 		if (thread_state(m->tid, &pending) != 'R' || pending)
@@ -431,6 +446,8 @@ void gmp_preempt_signal(void *ucv)
 	}
 	p->npreempt++;
 	g->npreempt++;
+	__atomic_store_n(&g->orphan_grace, orphan_grace(g) / 2 < ORPHAN_CPU_NS ? 0 : orphan_grace(g) / 2,
+			 __ATOMIC_RELAXED); /* it computes: bound it sooner again */
 	g->lastpreempt = gmp_nanotime();
 	/* The kernel thread has the handler's mask loaded: the next G there gets its own. */
 	m->cur_sigmask = ~0ULL;

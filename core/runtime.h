@@ -182,6 +182,10 @@ struct gmp_g {
 	stack_t altstack;
 	uint32_t altgen;
 	int64_t lastpreempt;            /* gmp_nanotime() of the last one */
+	/* CPU ns it computes as an orphan (its P retaken) before sysmon asks it back to a P: 0 for
+	   GMP_ORPHAN_CPU_NS, doubled by each hand-off while it slept in a kernel call gmp does not see,
+	   halved by each preemption (core/preempt.c); relaxed atomics, sysmon and the G */
+	int64_t orphan_grace;
 };
 
 /* ------------------------------------------------------------------ P */
@@ -693,6 +697,7 @@ int64_t gmp_kthread_cpu_ns(pid_t tid) GMP_HIDDEN;                 /* any: tid's 
 void gmp_preempt_park(struct gmp_g *g) GMP_HIDDEN;               /* G, P held: stop here, run others (sched.c) */
 void gmp_preempt_fork_child(void) GMP_HIDDEN;
 void gmp_preempt_orphan(struct gmp_m *m) GMP_HIDDEN;             /* sysmon: m's G runs on, its P retaken */
+void gmp_preempt_slept_unseen(struct gmp_g *g) GMP_HIDDEN;       /* sysmon: g's P retaken while it slept unseen */
 int gmp_preempt_orphans(int64_t now) GMP_HIDDEN;                 /* sysmon: ask such Gs to get a P or queue */
 /* Code the interrupted instruction is in (signal.c, from the loaded objects at start-up). */
 enum gmp_code {

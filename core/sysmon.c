@@ -120,8 +120,12 @@ static int retake(int64_t now, int64_t *due)
 		}
 		if (s != P_SYSCALL && gmp_preempt_ns && now - p->sysmon_when < slice)
 			wake_by(due, p->sysmon_when + slice);
-		if (unseen)
+		if (unseen) {
 			p->nunseen++;
+			struct gmp_g *ug = p->m ? p->m->curg : NULL; /* racy: a G's memory stays a G's */
+			if (ug)
+				gmp_preempt_slept_unseen(ug);
+		}
 		else if (s == P_RUNNING || now - p->sysmon_when < slice)
 			continue; /* a P in the runtime cannot be taken: next round */
 		else if (s == P_USER && gmp_preempt_ns) {

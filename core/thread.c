@@ -328,6 +328,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	ng->arg = arg;
 	ng->retval = NULL;
 	ng->exiting = false;
+	ng->orphan_grace = 0;
 	atomic_store(&ng->cwait, NULL);
 	ng->c11 = a->c11;
 	ng->joiner = NULL;
