@@ -77,7 +77,7 @@ static void robust_death(uint32_t *word, pid_t tid, bool pending, bool pi)
 			 * Waiters sleep on the kernel's pi_state, owned by this kernel
 			 * thread, which lives on (m0, or a fork child's M, which cannot
 			 * end): only an unlock by it hands the lock on, and the new
-			 * owner is not told EOWNERDEAD (README, limits).
+			 * owner is not told EOWNERDEAD (docs/behaviour.md, limits).
 			 */
 			gmp_sys3(SYS_futex, word, FUTEX_UNLOCK_PI, 0);
 			return;

@@ -49,7 +49,8 @@
  * stops tracing.
  *
  * Known limit: a hook called from a signal handler that interrupted the
- * same M's append corrupts one record (gmp's signal-handler rule, README).
+ * same M's append corrupts one record (gmp's own hooks only: the program's
+ * handlers run behind the dispatcher, never inside gmp's runtime code).
  * Records of one M are converted in order; rows are independent, so the
  * file is not sorted by time (the viewers sort it).
  */

@@ -1,5 +1,5 @@
 /*
- * Calls about the calling kernel thread, made by a G (README: "Kernel-facing
+ * Calls about the calling kernel thread, made by a G (docs/behaviour.md: "Kernel-facing
  * calls").  A G moves between kernel threads, so:
  *   - its CPU clock is its own: gmp counts the time it runs on an M
  *     (blocking kernel calls excluded) and answers CLOCK_THREAD_CPUTIME_ID
