@@ -698,6 +698,7 @@ void gmp_preempt_park(struct gmp_g *g) GMP_HIDDEN;               /* G, P held: s
 void gmp_preempt_fork_child(void) GMP_HIDDEN;
 void gmp_preempt_orphan(struct gmp_m *m) GMP_HIDDEN;             /* sysmon: m's G runs on, its P retaken */
 void gmp_preempt_slept_unseen(struct gmp_g *g) GMP_HIDDEN;       /* sysmon: g's P retaken while it slept unseen */
+void gmp_preempt_at_call(struct gmp_g *g) GMP_HIDDEN;            /* G, user state, after a completed call in a shim */
 int gmp_preempt_orphans(int64_t now) GMP_HIDDEN;                 /* sysmon: ask such Gs to get a P or queue */
 /* Code the interrupted instruction is in (signal.c, from the loaded objects at start-up). */
 enum gmp_code {

@@ -35,6 +35,8 @@ long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long
 		if (r != -EAGAIN) {
 			if (spin)
 				gmp_io_spin_won(g);
+			if (g && GMP_UNLIKELY(atomic_load_explicit(&g->m->preemptreq, memory_order_relaxed) != 0))
+				gmp_preempt_at_call(g); /* sysmon asked: stop here, not at its signal (core/preempt.c) */
 			return r;
 		}
 		if (deadline < 0 && gmp_io_spin(g, &spin))
