@@ -48,8 +48,8 @@
  * one receives a G, the M of the waker must be able to start spinning)
  * (sched.nidlespin), none when GMP_SPIN=0 or the process may use one CPU
  * only.  The budget adapts per M: doubled (up to GMP_SPIN) when a spin
- * found work, halved (down to SPIN_MIN_NS) when it ran out, so an idle
- * program spins for a few microseconds per wake-up at most.  Idle
+ * found work, halved (down to IDLESPIN_MIN_NS, 10 us) when it ran out, so
+ * an idle program spins for 10 us per wake-up at most.  Idle
  * spinners count in nmspinning, so wakep starts no M while one spins.
  *
  * Lazy wake-ups (gmp_ready_lazy): a mutex whose last woken waiter found
@@ -74,6 +74,17 @@
 #include "trace.h"
 
 #define SPIN_MIN_NS 1000
+/*
+ * An idle M spins at least this long: a thread that creates threads one
+ * after another (a burst of 10,000 that each block at once) makes one
+ * every 3-10 us here, and with 1 us the spinner gave up between two of
+ * them 8,700 times out of 10,000 and slept, each time a futex wake-up
+ * for the creator and 20-25 us for the sleeper (burst 245 ms; 10 us: 360
+ * sleeps, 185 ms).  An idle program's CPU stays under 10 ms a second
+ * (`idle`).  I/O spins (gmp_io_spin) keep SPIN_MIN_NS: each of their
+ * rounds is a system call.
+ */
+#define IDLESPIN_MIN_NS 10000
 #define SPIN_STEALNEXT_NS 3000
 #define LAZY_NS 20000
 
@@ -99,12 +110,12 @@ void gmp_run_due_timers(struct gmp_p *p, int64_t now)
 	}
 }
 
-/* A spin budget after a spin: doubled (up to GMP_SPIN) when it found work, else halved (down to SPIN_MIN_NS). */
-static void adapt(int64_t *budget, bool won)
+/* A spin budget after a spin: doubled (up to GMP_SPIN) when it found work, else halved (down to min). */
+static void adapt(int64_t *budget, bool won, int64_t min)
 {
 	if (won)
 		*budget = *budget * 2 > gmp_sched.spinmax ? gmp_sched.spinmax : *budget * 2;
-	else if (*budget / 2 >= SPIN_MIN_NS)
+	else if (*budget / 2 >= min)
 		*budget /= 2;
 }
 
@@ -314,7 +325,7 @@ struct gmp_g *gmp_idlespin(struct gmp_m *m, struct gmp_p *p, bool *inherit)
 	atomic_fetch_sub(&gmp_sched.nidlespin, 1);
 	bool won = gp || atomic_load_explicit(&m->nextg, memory_order_relaxed) != NULL;
 	m->nspinwin += won;
-	adapt(&m->spinbudget, won);
+	adapt(&m->spinbudget, won, IDLESPIN_MIN_NS);
 	return gp;
 }
 
@@ -358,7 +369,7 @@ bool gmp_io_spin(struct gmp_g *g, int64_t *since)
 	}
 	if (now - *since < m->iospin)
 		return true;
-	adapt(&m->iospin, false);
+	adapt(&m->iospin, false, SPIN_MIN_NS);
 	return false;
 }
 
@@ -403,5 +414,5 @@ void gmp_io_spin_won(struct gmp_g *g)
 {
 	struct gmp_m *m = g->m;
 	m->niospinwin++;
-	adapt(&m->iospin, true);
+	adapt(&m->iospin, true, SPIN_MIN_NS);
 }
