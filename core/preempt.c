@@ -288,8 +288,7 @@ static bool handler_ours(void)
 
 int gmp_preempt_try(struct gmp_p *p, int64_t now)
 {
-	int64_t next = gmp_timers_next();
-	if (gmp_runqempty(p) && !gmp_work_queued() && (next == 0 || next > now))
+	if (!gmp_work_waits(p, now))
 		return 0; /* nothing else would run: let it be (a request follows as soon as something waits) */
 	struct gmp_m *m = p->m;
 	if (!m)
@@ -397,11 +396,16 @@ static bool preempt_point_safe(struct gmp_g *g, const ucontext_t *uc, uint32_t t
 	}
 }
 
-/*
- * Back in user state after leaving the M it was stopped on, maybe for
- * another: the frame returns to the code with the G's kernel mask, and on
- * another M with that M's alternate stack (gmp_sigframe_moved).
- */
+/* Count a preemption of g on p (its P, held), just before it parks. */
+static void stopped(struct gmp_p *p, struct gmp_g *g)
+{
+	p->npreempt++;
+	g->npreempt++;
+	int64_t half = orphan_grace(g) / 2; /* it computes: bound it sooner again as an orphan */
+	__atomic_store_n(&g->orphan_grace, half < ORPHAN_CPU_NS ? 0 : half, __ATOMIC_RELAXED);
+	g->lastpreempt = gmp_nanotime();
+}
+
 /*
  * A G back in a shim of gmp's from a system call that completed, in user
  * state: if sysmon's request for this slice is still there, stop here
@@ -422,15 +426,15 @@ void gmp_preempt_at_call(struct gmp_g *g)
 	if (want == 0 || want == ORPHAN_REQ || g->nopreempt || g->handler_sp || !p || p->m != m ||
 	    p->schedtick != want - 1 || !atomic_compare_exchange_strong(&m->preemptreq, &want, 0))
 		return;
-	p = gmp_acquirep_user(g);
-	p->npreempt++;
-	g->npreempt++;
-	__atomic_store_n(&g->orphan_grace, orphan_grace(g) / 2 < ORPHAN_CPU_NS ? 0 : orphan_grace(g) / 2,
-			 __ATOMIC_RELAXED);
-	g->lastpreempt = gmp_nanotime();
+	stopped(gmp_acquirep_user(g), g);
 	gmp_preempt_park(g);
 }
 
+/*
+ * Back in user state after leaving the M it was stopped on, maybe for
+ * another: the frame returns to the code with the G's kernel mask, and on
+ * another M with that M's alternate stack (gmp_sigframe_moved).
+ */
 static void back_in_user(struct gmp_g *g, struct gmp_m *was, ucontext_t *uc)
 {
 	uint64_t k = gmp_kmask(g->sigmask); /* the mask execute loads */
@@ -473,11 +477,7 @@ void gmp_preempt_signal(void *ucv)
 		atomic_store_explicit(&p->status, from, memory_order_release);
 		return;
 	}
-	p->npreempt++;
-	g->npreempt++;
-	__atomic_store_n(&g->orphan_grace, orphan_grace(g) / 2 < ORPHAN_CPU_NS ? 0 : orphan_grace(g) / 2,
-			 __ATOMIC_RELAXED); /* it computes: bound it sooner again */
-	g->lastpreempt = gmp_nanotime();
+	stopped(p, g);
 	/* The kernel thread has the handler's mask loaded: the next G there gets its own. */
 	m->cur_sigmask = ~0ULL;
 	gmp_preempt_park(g);

@@ -183,7 +183,7 @@ struct gmp_g {
 	uint32_t altgen;
 	int64_t lastpreempt;            /* gmp_nanotime() of the last one */
 	/* CPU ns it computes as an orphan (its P retaken) before sysmon asks it back to a P: 0 for
-	   GMP_ORPHAN_CPU_NS, doubled by each hand-off while it slept in a kernel call gmp does not see,
+	   ORPHAN_CPU_NS (2 ms), doubled by each hand-off while it slept in a kernel call gmp does not see,
 	   halved by each preemption (core/preempt.c); relaxed atomics, sysmon and the G */
 	int64_t orphan_grace;
 };
@@ -518,6 +518,7 @@ bool gmp_io_spin(struct gmp_g *g, int64_t *since) GMP_HIDDEN;              /* G:
 void gmp_io_spin_won(struct gmp_g *g) GMP_HIDDEN;                          /* G: a retry got what it waited for */
 bool gmp_io_wait_direct(struct gmp_g *g) GMP_HIDDEN;                       /* G: block in the kernel instead of parking? */
 bool gmp_work_queued(void) GMP_HIDDEN;                                      /* any: a G waits on some run queue */
+bool gmp_work_waits(struct gmp_p *p, int64_t now) GMP_HIDDEN;              /* sysmon: would another G run if p were free (a queue, a due timer)? */
 
 /* runq.c: local run queues (see the algorithm notes there). */
 bool gmp_runqput(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* owner; false: moved half to global */

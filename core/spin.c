@@ -400,6 +400,12 @@ bool gmp_io_wait_direct(struct gmp_g *g)
 	return true;
 }
 
+bool gmp_work_waits(struct gmp_p *p, int64_t now)
+{
+	int64_t next;
+	return !gmp_runqempty(p) || gmp_work_queued() || ((next = gmp_timers_next()) != 0 && next <= now);
+}
+
 bool gmp_work_queued(void)
 {
 	if (atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) != 0)

@@ -43,13 +43,6 @@ static void wake_by(int64_t *due, int64_t when)
 		*due = when;
 }
 
-/* Would another G run if p were free: its queue, the global one, another P's, a due timer? */
-static bool work_waits(struct gmp_p *p, int64_t now)
-{
-	int64_t next;
-	return !gmp_runqempty(p) || gmp_work_queued() || ((next = gmp_timers_next()) != 0 && next <= now);
-}
-
 /*
  * Is p's G, in user state as far as gmp knows, asleep in a kernel call
  * gmp does not see?  A raw `syscall` instruction does that: libgomp's
@@ -113,7 +106,7 @@ static int retake(int64_t now, int64_t *due)
 		}
 		int64_t slice = s == P_SYSCALL ? SYSCALL_SLICE_NS : gmp_preempt_ns ? gmp_preempt_ns : USER_SLICE_NS;
 		bool unseen = false;
-		if (s == P_USER && now - p->sysmon_when < slice && work_waits(p, now)) {
+		if (s == P_USER && now - p->sysmon_when < slice && gmp_work_waits(p, now)) {
 			unseen = asleep_unseen(p, p->m, now, slice);
 			if (!unseen)
 				wake_by(due, p->blk_next);
@@ -125,8 +118,7 @@ static int retake(int64_t now, int64_t *due)
 			struct gmp_g *ug = p->m ? p->m->curg : NULL; /* racy: a G's memory stays a G's */
 			if (ug)
 				gmp_preempt_slept_unseen(ug);
-		}
-		else if (s == P_RUNNING || now - p->sysmon_when < slice)
+		} else if (s == P_RUNNING || now - p->sysmon_when < slice)
 			continue; /* a P in the runtime cannot be taken: next round */
 		else if (s == P_USER && gmp_preempt_ns) {
 			int r = gmp_preempt_try(p, now);
