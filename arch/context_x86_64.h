@@ -50,6 +50,8 @@ void gmp_ctx_switch(struct gmp_ctx *from, const struct gmp_ctx *to);
 void gmp_ctx_trampoline(void);
 /* rt_sigreturn: the restorer of handlers gmp installs with rt_sigaction itself */
 void gmp_sigreturn(void);
+/* rt_sigreturn of the signal frame whose ucontext is uc, from gmp's code (core/xwait.c) */
+__attribute__((noreturn)) void gmp_sigreturn_uc(void *uc);
 
 /*
  * Prepare *ctx so that switching to it runs fn(arg) on the stack whose

@@ -91,4 +91,23 @@ gmp_sigreturn:
 	syscall
 	.size	gmp_sigreturn, .-gmp_sigreturn
 
+/*
+ * gmp_sigreturn_uc(ucontext_t *uc): leave a signal handler through the
+ * frame whose ucontext is uc, from this code rather than from the
+ * restorer the handler was installed with (glibc's, for handlers set
+ * through sigaction).  The kernel finds its frame one word below the
+ * stack pointer, where the restorer's address was.  Used where system
+ * calls from anywhere but gmp's code trap (core/xwait.c).  Never returns.
+ */
+	.globl	gmp_sigreturn_uc
+	.hidden	gmp_sigreturn_uc
+	.type	gmp_sigreturn_uc, @function
+	.p2align 4
+gmp_sigreturn_uc:
+	movq	%rdi, %rsp
+	movq	$15, %rax			/* __NR_rt_sigreturn */
+	syscall
+	ud2
+	.size	gmp_sigreturn_uc, .-gmp_sigreturn_uc
+
 	.section .note.GNU-stack,"",@progbits

@@ -118,6 +118,8 @@ static void child(void)
 	if (m) {
 		m->tid = (pid_t)gmp_sys0(SYS_gettid);
 		m->spinning = false;
+		m->sud_on = false; /* the kernel does not copy syscall user dispatch to a child */
+		m->sud_sel = 0;
 		m->nextp = NULL;
 		/*
 		 * glibc's child sees only the forking thread (the G's TCB) and
@@ -141,6 +143,7 @@ static void child(void)
 	gmp_netpoll_fork_child();
 	gmp_sched_fork_child();
 	gmp_signal_fork_child(self);
+	gmp_xwait_fork_child();
 	gmp_sysmon_reset();
 }
 

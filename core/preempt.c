@@ -430,21 +430,6 @@ void gmp_preempt_at_call(struct gmp_g *g)
 	gmp_preempt_park(g);
 }
 
-/*
- * Back in user state after leaving the M it was stopped on, maybe for
- * another: the frame returns to the code with the G's kernel mask, and on
- * another M with that M's alternate stack (gmp_sigframe_moved).
- */
-static void back_in_user(struct gmp_g *g, struct gmp_m *was, ucontext_t *uc)
-{
-	uint64_t k = gmp_kmask(g->sigmask); /* the mask execute loads */
-	memcpy(&uc->uc_sigmask, &k, sizeof k);
-	if (g->m != was)
-		gmp_sigframe_moved(g, uc);
-	else
-		was->cur_sigmask = k; /* what rt_sigreturn loads */
-}
-
 void gmp_preempt_signal(void *ucv)
 {
 	struct gmp_g *g = atomic_load_explicit(&gmp_inited, memory_order_acquire) == 2 ? gmp_getg() : NULL;
@@ -462,7 +447,7 @@ void gmp_preempt_signal(void *ucv)
 			return;
 		m->cur_sigmask = ~0ULL; /* it may leave this kernel thread (lostp_m) */
 		gmp_releasep_user(gmp_acquirep_user(g));
-		back_in_user(g, m, uc);
+		gmp_sigframe_back(g, m, uc);
 		return;
 	}
 	if (!want || !p || p->m != m || p->schedtick != want - 1)
@@ -481,7 +466,7 @@ void gmp_preempt_signal(void *ucv)
 	/* The kernel thread has the handler's mask loaded: the next G there gets its own. */
 	m->cur_sigmask = ~0ULL;
 	gmp_preempt_park(g);
-	back_in_user(g, m, uc);
+	gmp_sigframe_back(g, m, uc);
 }
 
 void gmp_preempt_fork_child(void)

@@ -177,6 +177,11 @@ struct gmp_g {
 	uintptr_t handler_sp;           /* the dispatcher's frame while a handler runs on the G's stack
 	                                   (none are preempted), 0 if none; the G */
 	uint32_t npreempt;              /* times it was preempted; the G, read racily by dumps */
+	/* Inside glibc's code for a process-shared object's wait with its system calls trapped
+	   (core/xwait.c): the wait reason, 0 if not; the G, read by handlers on its M */
+	uint8_t xwait;
+	uint8_t xwait_nocancel;         /* a cancellation seen there that glibc did not act on; the G */
+	uint8_t xwait_kernel;           /* in such a wait in the kernel, counted in GMP_KWAITS; the G */
 	/* Its alternate signal stack (sigaltstack), loaded on whichever M runs it (gmp_altstack_load);
 	   altgen 0: never set, the M's own is loaded.  The G only. */
 	stack_t altstack;
@@ -317,6 +322,10 @@ struct gmp_m {
 	bool orphan;
 	int64_t orphan_next;                  /* when sysmon looks at it again (4 ms after asking it); sysmon */
 	int64_t orphan_cpu;                   /* its kernel thread's CPU time when last asked (or marked); sysmon */
+	/* Syscall User Dispatch of its kernel thread (core/xwait.c): the selector byte the kernel reads
+	   at every system call (1: trap those from outside gmp), and whether it is on; this M only */
+	int8_t sud_sel;
+	bool sud_on;
 	struct gmp_g *altowner;               /* whose alternate signal stack is loaded (NULL: this M's own,
 	                                         sigstack), at which altgen; this M only */
 	uint32_t altgen;
@@ -711,6 +720,25 @@ enum gmp_code {
 	CODE_PROG       /* the program or another library loaded at start-up */
 };
 enum gmp_code gmp_code_at(uintptr_t pc) GMP_HIDDEN;              /* any, async-signal-safe */
+void gmp_code_bounds(enum gmp_code k, uintptr_t *lo, uintptr_t *hi) GMP_HIDDEN; /* any */
+void gmp_sigframe_back(struct gmp_g *g, struct gmp_m *was, void *uc) GMP_HIDDEN; /* G, in a handler it parked in */
+void gmp_cancel_at_call(struct gmp_g *g, void *uc) GMP_HIDDEN; /* G, in a handler at glibc's system call */
+
+/* xwait.c: glibc's waits on process-shared objects, parked (syscall user dispatch + futex_waitv) */
+void gmp_xwait_init(void) GMP_HIDDEN;
+int gmp_xwait_begin(struct gmp_g *g, enum gmp_waitreason why) GMP_HIDDEN; /* G: 0 plain, 1 in the kernel, 2 trapped */
+void gmp_xwait_end(struct gmp_g *g, int how) GMP_HIDDEN;                   /* G: how = begin's answer (1, 2) */
+bool gmp_xwait_hold(struct gmp_g *g, const void *uc) GMP_HIDDEN;  /* handler entry: it interrupted a trapped call */
+void gmp_xwait_release(struct gmp_g *g, void *uc) GMP_HIDDEN;     /* handler exit after hold: may not return */
+uint8_t gmp_xwait_pause(struct gmp_g *g) GMP_HIDDEN;              /* a program's handler runs: untrapped */
+void gmp_xwait_resume(struct gmp_g *g, uint8_t w) GMP_HIDDEN;
+bool gmp_xwait_trap(int sig, const siginfo_t *si, void *uc) GMP_HIDDEN; /* dispatcher: a trapped call, handled */
+void gmp_xwait_fork_child(void) GMP_HIDDEN;
+void gmp_xwait_exit(struct gmp_g *g) GMP_HIDDEN;                 /* G, exiting: unwound out of such a wait */
+bool gmp_xwait_owns_sigsys(void) GMP_HIDDEN;                     /* any: SIGSYS's kernel handler is gmp's */
+void gmp_xwait_sigsys_plain(bool ign) GMP_HIDDEN;                /* the program set SIG_DFL (false) or SIG_IGN */
+bool gmp_xwait_sigsys_default(const siginfo_t *si) GMP_HIDDEN;   /* dispatcher: SIGSYS with no handler, done */
+extern _Atomic uint64_t gmp_xwait_parks GMP_HIDDEN;
 
 /* sysmon.c */
 int gmp_sysmon_start(void) GMP_HIDDEN;                  /* G or foreign: 0 or -EAGAIN */

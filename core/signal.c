@@ -483,6 +483,12 @@ enum gmp_code gmp_code_at(uintptr_t pc)
 	return CODE_OTHER;
 }
 
+void gmp_code_bounds(enum gmp_code k, uintptr_t *lo, uintptr_t *hi)
+{
+	*lo = code_range[k].lo;
+	*hi = code_range[k].hi;
+}
+
 void gmp_signal_init(void) { dl_iterate_phdr(text_cb, NULL); }
 
 bool gmp_sig32_install(void)
@@ -522,7 +528,18 @@ static bool cancel_point_safe(struct gmp_g *g, const ucontext_t *uc)
 	return c != CODE_GMP && c != CODE_VDSO; /* not gmp, nor the time, maybe for gmp */
 }
 
+static void sig32_here(int sig, siginfo_t *si, void *ucv);
+
 static void sig32(int sig, siginfo_t *si, void *ucv)
+{
+	struct gmp_g *g = atomic_load_explicit(&gmp_inited, memory_order_acquire) == 2 ? gmp_getg() : NULL;
+	bool held = gmp_xwait_hold(g, ucv);
+	sig32_here(sig, si, ucv);
+	if (held)
+		gmp_xwait_release(g, ucv);
+}
+
+static void sig32_here(int sig, siginfo_t *si, void *ucv)
 {
 	if (gmp_debug_req_signal(si, ucv))
 		return;
@@ -559,6 +576,15 @@ static void sig32(int sig, siginfo_t *si, void *ucv)
 	 * it again if the handler returns.
 	 */
 	call_on(g, call_prev, sig, &k, ucv);
+}
+
+void gmp_cancel_at_call(struct gmp_g *g, void *uc)
+{
+	if (!(atomic_fetch_and(&g->sigpending, ~bit(SIGCANCEL_NR)) & bit(SIGCANCEL_NR)))
+		return;
+	siginfo_t k;
+	tkill_info(&k, SIGCANCEL_NR);
+	call_on(g, call_prev, SIGCANCEL_NR, &k, uc);
 }
 
 bool gmp_cancel_pending(struct gmp_g *g)
@@ -653,6 +679,7 @@ static void call_on(struct gmp_g *g, void (*fn)(int, siginfo_t *, void *), int s
 	 * SIGSEGV blocked (the program's next fault would kill the process).
 	 */
 	m->cur_sigmask = ~0ULL;
+	uint8_t xw = gmp_xwait_pause(g); /* its system calls are its own */
 	if (!g->insyscall) {
 		fn(sig, si, uc);
 	} else {
@@ -660,6 +687,7 @@ static void call_on(struct gmp_g *g, void (*fn)(int, siginfo_t *, void *), int s
 		fn(sig, si, uc);
 		gmp_entersyscall(g);
 	}
+	gmp_xwait_resume(g, xw);
 	g->handler_sp = outer;
 	if (!uc)
 		return; /* unknown: the scheduler loads the mask at the next switch */
@@ -670,6 +698,22 @@ static void call_on(struct gmp_g *g, void (*fn)(int, siginfo_t *, void *), int s
 	} else {
 		gmp_sigframe_moved(g, uc);
 	}
+}
+
+/*
+ * Back in user state after a handler parked the G (a preemption, a
+ * trapped wait), maybe on another M: the frame returns to the code with
+ * the G's kernel mask, and on another M with that M's alternate stack.
+ */
+void gmp_sigframe_back(struct gmp_g *g, struct gmp_m *was, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	uint64_t k = gmp_kmask(g->sigmask); /* the mask execute loads */
+	memcpy(&uc->uc_sigmask, &k, sizeof k);
+	if (g->m != was)
+		gmp_sigframe_moved(g, uc);
+	else
+		was->cur_sigmask = k; /* what rt_sigreturn loads */
 }
 
 void gmp_sigframe_moved(struct gmp_g *g, void *ucv)
@@ -833,7 +877,26 @@ static void forward(int sig, siginfo_t *si, struct gmp_g *last)
 	gmp_defer((uintptr_t)t | 1);
 }
 
+static void dispatch(int sig, siginfo_t *si, void *ucv);
+
+/*
+ * The kernel's handler for every signal the program handles, and for
+ * SIGURG and SIGSYS, which gmp owns (preemption, trapped waits).
+ */
 void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
+{
+	struct gmp_g *g = atomic_load_explicit(&gmp_inited, memory_order_acquire) == 2 ? gmp_getg() : NULL;
+	bool held = gmp_xwait_hold(g, ucv); /* it interrupted glibc's code in a trapped call (xwait.c) */
+	if (!held || !gmp_xwait_trap(sig, si, ucv)) {
+		if (GMP_UNLIKELY(sig == SIGSYS) && !atomic_load(&user[SIGSYS].fn) && gmp_xwait_sigsys_default(si))
+			return;
+		dispatch(sig, si, ucv);
+	}
+	if (held)
+		gmp_xwait_release(g, ucv);
+}
+
+static void dispatch(int sig, siginfo_t *si, void *ucv)
 {
 	if (GMP_UNLIKELY(sig == GMP_SIGPREEMPT) && gmp_preempt_marked(si)) {
 		gmp_preempt_signal(ucv); /* sysmon's, not the program's */

@@ -37,7 +37,7 @@ GMP_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
 	if (!ours(b)) {
 		GMP_REAL(int, pthread_barrier_wait, (pthread_barrier_t *));
 		int r;
-		HANDOFF(r = real_pthread_barrier_wait(b)); /* a shared barrier waits in the kernel */
+		FOREIGN_WAIT(WR_BARRIER, r = real_pthread_barrier_wait(b)); /* a shared barrier waits in the kernel */
 		return r;
 	}
 	return gmp_barrier_wait(B(b));

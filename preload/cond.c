@@ -32,7 +32,7 @@ GMP_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 	if (GMP_UNLIKELY(kernel_side(c, m))) {
 		GMP_REAL(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *));
 		int r;
-		HANDOFF(r = real_pthread_cond_wait(c, m)); /* waits in the kernel: let the P go */
+		FOREIGN_WAIT(WR_COND, r = real_pthread_cond_wait(c, m)); /* waits in the kernel: let the P go */
 		return r;
 	}
 	return wait(c, m, CLOCK_MONOTONIC, NULL);
@@ -43,7 +43,7 @@ GMP_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, con
 	if (GMP_UNLIKELY(kernel_side(c, m))) {
 		GMP_REAL(int, pthread_cond_timedwait, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *));
 		int r;
-		HANDOFF(r = real_pthread_cond_timedwait(c, m, ts));
+		FOREIGN_WAIT(WR_COND, r = real_pthread_cond_timedwait(c, m, ts));
 		return r;
 	}
 	return wait(c, m, (gmp_cond_flags(c) & GMP_COND_MONOTONIC) ? CLOCK_MONOTONIC : CLOCK_REALTIME, ts);
@@ -56,7 +56,7 @@ GMP_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clo
 		GMP_REAL(int, pthread_cond_clockwait,
 			 (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *));
 		int r;
-		HANDOFF(r = real_pthread_cond_clockwait(c, m, clk, ts));
+		FOREIGN_WAIT(WR_COND, r = real_pthread_cond_clockwait(c, m, clk, ts));
 		return r;
 	}
 	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)

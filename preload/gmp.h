@@ -115,6 +115,9 @@ struct gmp_stats {
 	/* Since 0.7 */
 	uint64_t sysmon_wakes; /* rounds of the monitor thread (each a kernel sleep and wake-up: it backs
 	                          off to one per 10 ms while it finds nothing to retake) */
+	/* Since 0.8 */
+	uint64_t trapped_waits; /* waits inside glibc on process-shared objects that parked the thread
+	                           instead of holding a kernel thread (GMP_KWAITS) */
 };
 
 /*

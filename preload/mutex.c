@@ -36,7 +36,7 @@ GMP_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 		kernel_owner(m);
 		GMP_REAL(int, pthread_mutex_lock, (pthread_mutex_t *));
 		int r;
-		HANDOFF(r = real_pthread_mutex_lock(m)); /* waits in the kernel: let the P go */
+		FOREIGN_WAIT(WR_MUTEX, r = real_pthread_mutex_lock(m)); /* waits in the kernel: let the P go */
 		return r;
 	}
 	return gmp_mutex_lock(M(m), -1, CLOCK_MONOTONIC, false);
@@ -58,7 +58,7 @@ GMP_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const 
 		kernel_owner(m);
 		GMP_REAL(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *));
 		int r;
-		HANDOFF(r = real_pthread_mutex_clocklock(m, clk, ts));
+		FOREIGN_WAIT(WR_MUTEX, r = real_pthread_mutex_clocklock(m, clk, ts));
 		return r;
 	}
 	if (!clock_ok(clk))
@@ -72,7 +72,7 @@ GMP_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec
 		kernel_owner(m);
 		GMP_REAL(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *));
 		int r;
-		HANDOFF(r = real_pthread_mutex_timedlock(m, ts));
+		FOREIGN_WAIT(WR_MUTEX, r = real_pthread_mutex_timedlock(m, ts));
 		return r;
 	}
 	return gmp_mutex_lock(M(m), gmp_abs_deadline(ts, CLOCK_REALTIME), CLOCK_REALTIME, false);

@@ -29,7 +29,7 @@ GMP_EXPORT int sem_wait(sem_t *s)
 	if (GMP_UNLIKELY(shared(s))) {
 		GMP_REAL(int, sem_wait, (sem_t *));
 		int r;
-		HANDOFF(r = real_sem_wait(s)); /* a shared semaphore waits in the kernel */
+		FOREIGN_WAIT(WR_SEM, r = real_sem_wait(s)); /* a shared semaphore waits in the kernel */
 		return r;
 	}
 	return ret(gmp_sem_wait(S(s), -1, false));
@@ -49,7 +49,7 @@ GMP_EXPORT int sem_timedwait(sem_t *s, const struct timespec *ts)
 	if (GMP_UNLIKELY(shared(s))) {
 		GMP_REAL(int, sem_timedwait, (sem_t *, const struct timespec *));
 		int r;
-		HANDOFF(r = real_sem_timedwait(s, ts));
+		FOREIGN_WAIT(WR_SEM, r = real_sem_timedwait(s, ts));
 		return r;
 	}
 	return ret(gmp_sem_wait(S(s), gmp_abs_deadline(ts, CLOCK_REALTIME), false));
@@ -60,7 +60,7 @@ GMP_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *ts)
 	if (GMP_UNLIKELY(shared(s))) {
 		GMP_REAL(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *));
 		int r;
-		HANDOFF(r = real_sem_clockwait(s, clk, ts));
+		FOREIGN_WAIT(WR_SEM, r = real_sem_clockwait(s, clk, ts));
 		return r;
 	}
 	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)

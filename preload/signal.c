@@ -22,10 +22,14 @@ static bool plain(void *h) { return h == (void *)SIG_DFL || h == (void *)SIG_IGN
  * kept here to be reported back, and SA_RESETHAND is done by the
  * dispatcher, not the kernel.
  */
-static struct sigaction preempt_plain; /* zero: SIG_DFL */
-static bool preempt_plain_set;         /* set through glibc, which adds SA_RESTORER */
+static struct sigaction owned_plain[2]; /* zero: SIG_DFL; [0] SIGURG, [1] SIGSYS */
+static bool owned_plain_set[2];         /* set through glibc, which adds SA_RESTORER */
 
-static bool preempt_owned(int sig) { return sig == GMP_SIGPREEMPT && gmp_preempt_ns; }
+/* So is SIGSYS while gmp traps glibc's waits (core/xwait.c); its SIG_DFL is done by the dispatcher. */
+static bool preempt_owned(int sig)
+{
+	return (sig == GMP_SIGPREEMPT && gmp_preempt_ns) || (sig == SIGSYS && gmp_xwait_owns_sigsys());
+}
 
 /* The kernel's action for sig, or for SIGSEGV under FS-base traps the one core/fstrap.c keeps. */
 static int kaction(int sig, const struct sigaction *act, struct sigaction *old)
@@ -49,8 +53,8 @@ GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 	void *pfn;
 	int pflags;
 	bool had = gmp_sig_user(sig, &pfn, &pflags);
-	struct sigaction old, was_plain = preempt_plain;
-	bool was_set = preempt_plain_set;
+	struct sigaction old, was_plain = owned_plain[sig == SIGSYS];
+	bool was_set = owned_plain_set[sig == SIGSYS];
 	int r;
 	if (act) {
 		void *h = (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction : (void *)act->sa_handler;
@@ -61,8 +65,10 @@ GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 			r = kaction(sig, &k, &old);
 			if (r == 0) {
 				gmp_sig_set_user(sig, NULL, 0);
-				preempt_plain = *act;
-				preempt_plain_set = true;
+				owned_plain[sig == SIGSYS] = *act;
+				owned_plain_set[sig == SIGSYS] = true;
+				if (sig == SIGSYS)
+					gmp_xwait_sigsys_plain(h == (void *)SIG_IGN);
 			}
 		} else if (plain(h)) {
 			r = kaction(sig, act, &old);

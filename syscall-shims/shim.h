@@ -57,6 +57,26 @@ static inline long shim_handoff6(long nr, long a, long b, long c, long d, long e
 	} while (0)
 
 /*
+ * A wait inside glibc's own code, on a process-shared (or robust) object:
+ * with its system calls trapped, its futex waits park the G and cost no
+ * kernel thread (core/xwait.c); else, or for the first few at a time, a
+ * hand-off.
+ */
+#define FOREIGN_WAIT(why, stmt)                                   \
+	do {                                                      \
+		struct gmp_g *g_ = gmp_getg();                    \
+		int how_ = g_ ? gmp_xwait_begin(g_, (why)) : 0;   \
+		if (how_ == 2) {                                  \
+			stmt;                                     \
+			gmp_xwait_end(g_, 2);                     \
+		} else {                                          \
+			HANDOFF(stmt);                            \
+			if (how_)                                 \
+				gmp_xwait_end(g_, 1);             \
+		}                                                 \
+	} while (0)
+
+/*
  * After a parked call ended with -EINTR (a handler ran): is it restarted?
  * As the kernel: yes when every handler had SA_RESTART, except for socket
  * calls with a receive/send timeout (signal(7)).
