@@ -94,6 +94,18 @@ static uint64_t bit(int sig) { return 1ULL << (sig - 1); }
 
 /* Signals that arrived where no G could take them (all blocked them). */
 static _Atomic uint64_t proc_pending;
+/*
+ * Real-time instances pending for the process (sig - 33): as the kernel,
+ * each queued one is delivered with its own siginfo.  The siginfo of every
+ * process-directed instance stays in rtinfo for PROC_G wherever its count
+ * moves (to a G, back to the process when that G exits), and whoever runs
+ * the handler for one takes the oldest there (its own, thread-directed,
+ * first).  The count goes up before the bit is set, and a taker clears
+ * the bit before it takes the count (proc_take).
+ */
+static _Atomic uint16_t proc_queued[32];
+static _Atomic int sigwait_raising; /* pend_process raising to a G's kernel thread in sigwait */
+#define PROC_G ((struct gmp_g *)proc_queued)
 
 /*
  * Signals some G has not blocked since (an upper bound: it only grows, so
@@ -825,18 +837,59 @@ static void pend_shared(struct gmp_g *t, int sig)
  * and then looks here (gmp_signal_setmask); we store here and then
  * look at the masks again, so one of the two sees the other.
  */
+/* Take sig's pending instances from the process: a standard signal's one, or every queued real-time one. */
+static int proc_take(int sig)
+{
+	if (!(atomic_fetch_and(&proc_pending, ~bit(sig)) & bit(sig)))
+		return 0;
+	return sig > 33 ? atomic_exchange(&proc_queued[sig - 33], 0) : 1;
+}
+
+/*
+ * One instance of sig pending on g (NULL: the process) to m's kernel
+ * thread, with its own siginfo if it is a real-time one (a sigwait there
+ * takes it; sent as it is, the kernel runs its handler or action).
+ */
+static void raise_instance(struct gmp_m *m, struct gmp_g *g, int sig)
+{
+	siginfo_t si;
+	if (sig > 33 && ((g && rtinfo_take(g, sig, &si)) || rtinfo_take(PROC_G, sig, &si))) {
+		if (gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, &si) == -EPERM)
+			gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
+	} else {
+		raise_kept(m, sig);
+	}
+}
+
+/* n instances of sig taken from the process, to m's kernel thread. */
+static void raise_proc(struct gmp_m *m, int sig, int n)
+{
+	for (int i = 0; i < n; i++)
+		raise_instance(m, NULL, sig);
+}
+
+/* n taken instances of sig to t, pending there on behalf of the process. */
+static void pend_shared_n(struct gmp_g *t, int sig, int n)
+{
+	for (int i = 0; i < n; i++)
+		pend_shared(t, sig);
+}
+
 /* sig, pending for the process, to a G that does not block it now, if any: true if given. */
 static bool to_taker(int sig)
 {
 	struct gmp_g *t = pick(sig, NULL);
-	if (!t || !(atomic_fetch_and(&proc_pending, ~bit(sig)) & bit(sig)))
+	int n;
+	if (!t || !(n = proc_take(sig)))
 		return false;
-	pend_shared(t, sig);
+	pend_shared_n(t, sig, n);
 	return true;
 }
 
 static void pend_process(int sig)
 {
+	if (sig > 33)
+		atomic_fetch_add(&proc_queued[sig - 33], 1);
 	atomic_fetch_or(&proc_pending, bit(sig));
 	atomic_thread_fence(memory_order_seq_cst);
 	if (to_taker(sig))
@@ -846,15 +899,18 @@ static void pend_process(int sig)
 	 * stays on its M until the call returns): to its kernel thread,
 	 * where the call takes it.
 	 */
+	atomic_fetch_add(&sigwait_raising, 1); /* seq_cst: before the look at sigwaitset (gmp_signal_reclaim) */
 	for (struct gmp_g *w = gmp_sched.allg; w; w = w->alllink) {
 		if (!(atomic_load(&w->sigwaitset) & bit(sig)))
 			continue;
 		struct gmp_m *m = w->m;
-		if (m && (atomic_fetch_and(&proc_pending, ~bit(sig)) & bit(sig))) {
-			raise_kept(m, sig);
-			return;
+		int n;
+		if (m && (n = proc_take(sig))) {
+			raise_proc(m, sig, n);
+			break;
 		}
 	}
+	atomic_fetch_sub(&sigwait_raising, 1);
 }
 
 /* To a G that does not block sig (last if it can), its wait interrupted; or pending for the process. */
@@ -864,11 +920,11 @@ static void forward(int sig, siginfo_t *si, struct gmp_g *last)
 	if (!t)
 		t = pick(sig, last);
 	if (!t) {
-		keep(sig, si);
+		keep_for(PROC_G, sig, si);
 		pend_process(sig);
 		return;
 	}
-	keep_for(t, sig, si);
+	keep_for(process_directed(si) ? PROC_G : t, sig, si);
 	if (process_directed(si)) {
 		pend_shared(t, sig);
 		return;
@@ -957,7 +1013,7 @@ static void dispatch(int sig, siginfo_t *si, void *ucv)
 					gmp_defer((uintptr_t)g | 1);
 				return;
 			}
-			keep_for(g, sig, si);
+			keep_for(process_directed(si) ? PROC_G : g, sig, si);
 			pend(g, sig, process_directed(si));
 			gmp_defer((uintptr_t)g | 1);
 			return;
@@ -977,7 +1033,7 @@ static void dispatch(int sig, siginfo_t *si, void *ucv)
 			return; /* raised again, but already run */
 		if (was_pending || marked(si)) {
 			siginfo_t k;
-			if (sig > 33 && rtinfo_take(g, sig, &k)) {
+			if (sig > 33 && (rtinfo_take(g, sig, &k) || rtinfo_take(PROC_G, sig, &k))) {
 				/* this instance's own */
 			} else if (atomic_fetch_and(&kept_valid, ~bit(sig)) & bit(sig)) {
 				k = kept_info[sig];
@@ -1001,6 +1057,8 @@ static void dispatch(int sig, siginfo_t *si, void *ucv)
 void gmp_signal_fork_child(struct gmp_g *self)
 {
 	atomic_store(&proc_pending, 0);
+	for (int i = 0; i < 32; i++)
+		atomic_store(&proc_queued[i], 0);
 	atomic_store(&kept_valid, 0);
 	rtinfo_drop(NULL);
 	atomic_store(&gmp_sched.maing, self); /* the child's thread-group leader */
@@ -1061,19 +1119,22 @@ void gmp_signal_exit(struct gmp_g *g)
 	/* from now on the dispatcher and pick() pass this G by; before the look at sigshared (pend_shared) */
 	__atomic_store_n(&g->sigmask, SIGMASK_EXITED, __ATOMIC_SEQ_CST);
 	atomic_thread_fence(memory_order_seq_cst);
-	rtinfo_drop(g);
 	uint64_t sh = atomic_exchange(&g->sigshared, 0);
 	sh &= atomic_fetch_and(&g->sigpending, ~sh);
 	for (int sig = 1; sh; sig++, sh >>= 1) {
 		if (!(sh & 1))
 			continue;
+		/* (a real-time one: every queued instance, each with its siginfo) */
+		int n = sig > 33 ? atomic_exchange(&g->sigqueued[sig - 33], 0) : 1;
 		struct gmp_g *t = pick(sig, NULL);
-		if (!t) {
-			pend_process(sig);
-			continue;
+		for (int i = 0; i < n; i++) {
+			if (t)
+				pend_shared(t, sig);
+			else
+				pend_process(sig);
 		}
-		pend_shared(t, sig);
 	}
+	rtinfo_drop(g); /* what was sent to it alone dies with it */
 }
 
 /*
@@ -1087,6 +1148,14 @@ void gmp_deliver_pending(struct gmp_g *g)
 	uint64_t pp = atomic_load(&proc_pending) & ~mask;
 	if (GMP_UNLIKELY(pp)) { /* process signals nobody could take: ours now */
 		pp = atomic_fetch_and(&proc_pending, ~pp) & pp;
+		for (int sig = 34; sig <= 64; sig++) {
+			if (!(pp & bit(sig)))
+				continue;
+			int n = atomic_exchange(&proc_queued[sig - 33], 0);
+			atomic_fetch_add(&g->sigqueued[sig - 33], (uint16_t)n);
+			if (!n)
+				pp &= ~bit(sig);
+		}
 		atomic_fetch_or(&g->sigshared, pp);
 		atomic_fetch_or(&g->sigpending, pp);
 	}
@@ -1108,7 +1177,7 @@ void gmp_deliver_pending(struct gmp_g *g)
 		}
 		/* glibc's or an unknown handler, or a default action: raise it as it is */
 		while (take(g, sig))
-			raise_kept(m, sig); /* (real-time: every queued instance) */
+			raise_instance(m, g, sig); /* (real-time: every queued instance) */
 	}
 	g->sig_norestart = norestart;
 }
@@ -1127,9 +1196,9 @@ void gmp_signal_sync(struct gmp_g *g, uint64_t set)
 	for (int sig = 1; mine | proc; sig++, mine >>= 1, proc >>= 1) {
 		if (mine & 1)
 			while (take(g, sig))
-				raise_kept(g->m, sig); /* (real-time: every queued instance) */
+				raise_instance(g->m, g, sig); /* (real-time: every queued instance) */
 		if (proc & 1)
-			raise_kept(g->m, sig);
+			raise_proc(g->m, sig, sig > 33 ? atomic_exchange(&proc_queued[sig - 33], 0) : 1);
 	}
 }
 
@@ -1143,6 +1212,9 @@ void gmp_signal_sync(struct gmp_g *g, uint64_t set)
 void gmp_signal_reclaim(struct gmp_g *g)
 {
 	uint64_t set = atomic_exchange(&g->sigwaitset, 0) & ~NEVER_SYSMON, pending;
+	/* a raise that saw our wait set lands before we look (else it stayed behind on this thread) */
+	while (atomic_load(&sigwait_raising) != 0)
+		gmp_cpu_relax();
 	if (gmp_sys2(SYS_rt_sigpending, &pending, 8) != 0 || !(pending & set))
 		return;
 	struct timespec zero = {0, 0};
@@ -1153,7 +1225,7 @@ void gmp_signal_reclaim(struct gmp_g *g)
 			break;
 		if (marked(&si))
 			continue; /* a raise for a bit still set in its G */
-		keep((int)sig, &si);
+		keep_for(PROC_G, (int)sig, &si);
 		pend_process((int)sig); /* for whichever G takes it first, as the kernel would */
 	}
 }
