@@ -89,24 +89,7 @@ void gmp_preempt_init(void)
 		return;
 	if (ms > 10000)
 		ms = 10000;
-	/*
-	 * Take over SIGURG's kernel handler, keeping a handler the program (or
-	 * a constructor before gmp's) installed as the program's.
-	 */
-	struct sigaction cur, sa;
-	if (gmp_libc.sigaction(GMP_SIGPREEMPT, NULL, &cur) != 0)
-		return;
-	void *h = (cur.sa_flags & SA_SIGINFO) ? (void *)cur.sa_sigaction : (void *)cur.sa_handler;
-	sa = cur;
-	if (h != (void *)SIG_DFL && h != (void *)SIG_IGN && h != (void *)gmp_sig_dispatch) {
-		gmp_sig_set_user(GMP_SIGPREEMPT, h, cur.sa_flags);
-	} else {
-		memset(&sa, 0, sizeof sa);
-		sa.sa_flags = SA_RESTART;
-	}
-	sa.sa_sigaction = gmp_sig_dispatch;
-	sa.sa_flags = (sa.sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
-	if (gmp_libc.sigaction(GMP_SIGPREEMPT, &sa, NULL) != 0)
+	if (gmp_sig_take_kernel(GMP_SIGPREEMPT) < 0)
 		return;
 	gmp_preempt_kbit = 1ULL << (GMP_SIGPREEMPT - 1);
 	gmp_preempt_ns = ms * 1000000LL;

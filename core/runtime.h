@@ -468,6 +468,7 @@ void gmp_signal_sync(struct gmp_g *g, uint64_t set) GMP_HIDDEN; /* G: pending si
 void gmp_sig_dispatch(int sig, siginfo_t *si, void *uc) GMP_HIDDEN;  /* the handler gmp installs for the program's */
 int gmp_sig_user(int sig, void **handler, int *flags) GMP_HIDDEN;     /* the program's handler for sig, 0 if none */
 void gmp_sig_set_user(int sig, void *handler, int flags) GMP_HIDDEN;
+int gmp_sig_take_kernel(int sig) GMP_HIDDEN;  /* init: the dispatcher as sig's kernel handler; -1, or 1 if it was SIG_IGN */
 /* pthread_cancel of a G that needs glibc's SIGCANCEL handler: run it on t, at a safe point in t's own code. */
 void gmp_signal_cancel(struct gmp_g *t) GMP_HIDDEN;              /* any */
 bool gmp_cancel_pending(struct gmp_g *g) GMP_HIDDEN;              /* any: a cancellable wait of g must end */
@@ -737,7 +738,7 @@ void gmp_xwait_fork_child(void) GMP_HIDDEN;
 void gmp_xwait_exit(struct gmp_g *g) GMP_HIDDEN;                 /* G, exiting: unwound out of such a wait */
 bool gmp_xwait_owns_sigsys(void) GMP_HIDDEN;                     /* any: SIGSYS's kernel handler is gmp's */
 void gmp_xwait_sigsys_plain(bool ign) GMP_HIDDEN;                /* the program set SIG_DFL (false) or SIG_IGN */
-bool gmp_xwait_sigsys_default(const siginfo_t *si) GMP_HIDDEN;   /* dispatcher: SIGSYS with no handler, done */
+bool gmp_xwait_sigsys_default(void) GMP_HIDDEN;                  /* dispatcher: SIGSYS with no handler, done */
 extern _Atomic uint64_t gmp_xwait_parks GMP_HIDDEN;
 
 /* sysmon.c */

@@ -649,6 +649,32 @@ void gmp_sig_set_user(int sig, void *fn, int flags)
 	}
 }
 
+/*
+ * Make the dispatcher sig's kernel handler for gmp's own use (SIGURG for
+ * preemption, SIGSYS for trapped waits), keeping a handler the program
+ * (or a constructor before gmp's) installed as the program's.  -1 if the
+ * kernel refused; else 1 if the program had SIG_IGN, 0 otherwise.
+ */
+int gmp_sig_take_kernel(int sig)
+{
+	struct sigaction cur, sa;
+	if (gmp_libc.sigaction(sig, NULL, &cur) != 0)
+		return -1;
+	void *h = (cur.sa_flags & SA_SIGINFO) ? (void *)cur.sa_sigaction : (void *)cur.sa_handler;
+	sa = cur;
+	if (h != (void *)SIG_DFL && h != (void *)SIG_IGN && h != (void *)gmp_sig_dispatch) {
+		gmp_sig_set_user(sig, h, cur.sa_flags);
+	} else {
+		memset(&sa, 0, sizeof sa);
+		sa.sa_flags = SA_RESTART;
+	}
+	sa.sa_sigaction = gmp_sig_dispatch;
+	sa.sa_flags = (sa.sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
+	if (gmp_libc.sigaction(sig, &sa, NULL) != 0)
+		return -1;
+	return h == (void *)SIG_IGN;
+}
+
 int gmp_sig_user(int sig, void **fn, int *flags)
 {
 	*flags = atomic_load(&user[sig].flags);
@@ -837,12 +863,15 @@ static void pend_shared(struct gmp_g *t, int sig)
  * and then looks here (gmp_signal_setmask); we store here and then
  * look at the masks again, so one of the two sees the other.
  */
-/* Take sig's pending instances from the process: a standard signal's one, or every queued real-time one. */
+/* sig's bit taken from proc_pending: its instances, a standard signal's one or every queued real-time one. */
+static int proc_instances(int sig) { return sig > 33 ? atomic_exchange(&proc_queued[sig - 33], 0) : 1; }
+
+/* Take sig's pending instances from the process (0: none). */
 static int proc_take(int sig)
 {
 	if (!(atomic_fetch_and(&proc_pending, ~bit(sig)) & bit(sig)))
 		return 0;
-	return sig > 33 ? atomic_exchange(&proc_queued[sig - 33], 0) : 1;
+	return proc_instances(sig);
 }
 
 /*
@@ -944,7 +973,7 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 	struct gmp_g *g = atomic_load_explicit(&gmp_inited, memory_order_acquire) == 2 ? gmp_getg() : NULL;
 	bool held = gmp_xwait_hold(g, ucv); /* it interrupted glibc's code in a trapped call (xwait.c) */
 	if (!held || !gmp_xwait_trap(sig, si, ucv)) {
-		if (GMP_UNLIKELY(sig == SIGSYS) && !atomic_load(&user[SIGSYS].fn) && gmp_xwait_sigsys_default(si))
+		if (GMP_UNLIKELY(sig == SIGSYS) && !atomic_load(&user[SIGSYS].fn) && gmp_xwait_sigsys_default())
 			return;
 		dispatch(sig, si, ucv);
 	}
@@ -1151,7 +1180,7 @@ void gmp_deliver_pending(struct gmp_g *g)
 		for (int sig = 34; sig <= 64; sig++) {
 			if (!(pp & bit(sig)))
 				continue;
-			int n = atomic_exchange(&proc_queued[sig - 33], 0);
+			int n = proc_instances(sig);
 			atomic_fetch_add(&g->sigqueued[sig - 33], (uint16_t)n);
 			if (!n)
 				pp &= ~bit(sig);
@@ -1198,7 +1227,7 @@ void gmp_signal_sync(struct gmp_g *g, uint64_t set)
 			while (take(g, sig))
 				raise_instance(g->m, g, sig); /* (real-time: every queued instance) */
 		if (proc & 1)
-			raise_proc(g->m, sig, sig > 33 ? atomic_exchange(&proc_queued[sig - 33], 0) : 1);
+			raise_proc(g->m, sig, proc_instances(sig));
 	}
 }
 

@@ -32,7 +32,7 @@
  * between its registration and its park sees the change and returns.
  *
  * Waiting Gs therefore cost no kernel thread; what it costs: a SIGSYS and
- * two prctl calls per wait, and a wake-up goes through the watcher, one
+ * four prctl calls per wait, and a wake-up goes through the watcher, one
  * kernel wake-up more.  So the first GMP_KWAITS (default 4) such waits at
  * a time still wait in the kernel on their own thread, as before; the
  * watchers take the ones after.  Without the kernel features, or with
@@ -106,9 +106,8 @@ bool gmp_xwait_owns_sigsys(void) { return sigsys_owned; }
 
 void gmp_xwait_sigsys_plain(bool ign) { atomic_store(&sigsys_ign, ign); }
 
-bool gmp_xwait_sigsys_default(const siginfo_t *si)
+bool gmp_xwait_sigsys_default(void)
 {
-	(void)si;
 	if (!sigsys_owned)
 		return false;
 	if (atomic_load(&sigsys_ign))
@@ -118,25 +117,6 @@ bool gmp_xwait_sigsys_default(const siginfo_t *si)
 	gmp_sys4(SYS_rt_sigaction, SIGSYS, &dfl, NULL, 8);
 	gmp_sys3(SYS_tgkill, gmp_sched.pid, gmp_sys0(SYS_gettid), SIGSYS);
 	return true;
-}
-
-static bool sigsys_take(void)
-{
-	struct sigaction cur, sa;
-	if (gmp_libc.sigaction(SIGSYS, NULL, &cur) != 0)
-		return false;
-	void *h = (cur.sa_flags & SA_SIGINFO) ? (void *)cur.sa_sigaction : (void *)cur.sa_handler;
-	sa = cur;
-	if (h != (void *)SIG_DFL && h != (void *)SIG_IGN && h != (void *)gmp_sig_dispatch) {
-		gmp_sig_set_user(SIGSYS, h, cur.sa_flags);
-	} else {
-		atomic_store(&sigsys_ign, h == (void *)SIG_IGN);
-		memset(&sa, 0, sizeof sa);
-		sa.sa_flags = SA_RESTART;
-	}
-	sa.sa_sigaction = gmp_sig_dispatch;
-	sa.sa_flags = (sa.sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
-	return gmp_libc.sigaction(SIGSYS, &sa, NULL) == 0;
 }
 
 void gmp_xwait_init(void)
@@ -155,8 +135,10 @@ void gmp_xwait_init(void)
 		return;
 	if (gmp_sys6(SYS_futex_waitv, NULL, 0, 0, NULL, 0, 0) == -ENOSYS)
 		return;
-	if (!sigsys_take())
+	int ign = gmp_sig_take_kernel(SIGSYS);
+	if (ign < 0)
 		return;
+	atomic_store(&sigsys_ign, ign == 1);
 	sigsys_owned = true;
 	xw_ok = 1;
 }
@@ -391,6 +373,16 @@ static long raw(const ucontext_t *uc, long nr)
 	return gmp_syscall6(nr, r[REG_RDI], r[REG_RSI], r[REG_RDX], r[REG_R10], r[REG_R8], r[REG_R9]);
 }
 
+/* The trapped futex call as it is, in the kernel on this thread, with hand-off. */
+static long in_kernel(struct gmp_g *g, const ucontext_t *uc)
+{
+	sud_off(g->m);
+	gmp_entersyscall(g);
+	long res = raw(uc, SYS_futex);
+	gmp_exitsyscall(g);
+	return res;
+}
+
 /* A futex wait of glibc's, as the kernel would answer it: 0, -EAGAIN, -ETIMEDOUT, -EINTR. */
 static long futex_wait(struct gmp_g *g, const ucontext_t *uc, int op)
 {
@@ -411,13 +403,8 @@ static long futex_wait(struct gmp_g *g, const ucontext_t *uc, int op)
 	uint32_t seq;
 	struct xw_group *gr;
 	struct xw_slot *s = enroll(addr, val, (op & FUTEX_PRIVATE_FLAG) ? FUTEX2_PRIV : 0, &seq, &gr);
-	if (!s) {
-		/* every watcher is full: this one waits in the kernel on its own thread */
-		gmp_entersyscall(g);
-		long res = raw(uc, SYS_futex);
-		gmp_exitsyscall(g);
-		return res;
-	}
+	if (!s)
+		return in_kernel(g, uc); /* every watcher is full: this one waits on its own thread */
 	atomic_fetch_add_explicit(&gmp_xwait_parks, 1, memory_order_relaxed);
 	enum gmp_waitreason why = (enum gmp_waitreason)g->xwait;
 	/* (a cancellation that glibc did not act on, in a lock's wait say, does not end the next one) */
@@ -461,10 +448,7 @@ bool gmp_xwait_trap(int sig, const siginfo_t *si, void *ucv)
 		res = raw(uc, nr);
 	} else if (nr == SYS_futex) {
 		was->cur_sigmask = ~0ULL;
-		sud_off(was);
-		gmp_entersyscall(g); /* a priority-inheritance lock, a bitset wait: in the kernel */
-		res = raw(uc, nr);
-		gmp_exitsyscall(g);
+		res = in_kernel(g, uc); /* a priority-inheritance lock, a bitset wait */
 	} else {
 		/*
 		 * Anything else (a signal handler of glibc's own, say): run it
