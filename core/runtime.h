@@ -738,6 +738,7 @@ void gmp_xwait_fork_child(void) GMP_HIDDEN;
 void gmp_xwait_exit(struct gmp_g *g) GMP_HIDDEN;                 /* G, exiting: unwound out of such a wait */
 bool gmp_xwait_owns_sigsys(void) GMP_HIDDEN;                     /* any: SIGSYS's kernel handler is gmp's */
 void gmp_xwait_sigsys_plain(bool ign) GMP_HIDDEN;                /* the program set SIG_DFL (false) or SIG_IGN */
+bool gmp_xwait_sigsys_ignored(void) GMP_HIDDEN;                  /* the program's SIGSYS action is SIG_IGN */
 bool gmp_xwait_sigsys_default(void) GMP_HIDDEN;                  /* dispatcher: SIGSYS with no handler, done */
 extern _Atomic uint64_t gmp_xwait_parks GMP_HIDDEN;
 

@@ -65,8 +65,8 @@ static int disposition(int sig, bool *restart)
 	if (ka.handler == (void *)gmp_sig_dispatch) {
 		int flags;
 		void *fn;
-		if (!gmp_sig_user(sig, &fn, &flags))
-			return DISP_IGNORE; /* the preemption signal's, with the program's SIG_DFL or SIG_IGN (preempt.c) */
+		if (!gmp_sig_user(sig, &fn, &flags)) /* SIGURG's or SIGSYS's, with the program's SIG_DFL or SIG_IGN */
+			return sig == SIGSYS && !gmp_xwait_sigsys_ignored() ? DISP_DEFAULT : DISP_IGNORE;
 		*restart = (flags & SA_RESTART) != 0;
 		return DISP_OURS;
 	}

@@ -106,6 +106,8 @@ bool gmp_xwait_owns_sigsys(void) { return sigsys_owned; }
 
 void gmp_xwait_sigsys_plain(bool ign) { atomic_store(&sigsys_ign, ign); }
 
+bool gmp_xwait_sigsys_ignored(void) { return atomic_load(&sigsys_ign); }
+
 bool gmp_xwait_sigsys_default(void)
 {
 	if (!sigsys_owned)

@@ -7,7 +7,9 @@
  *    pthread_kill, pthread_sigqueue (with its value) and kill(getpid())
  *    while every other thread blocks it;
  *  - raise() in a thread runs the handler on that thread;
- *  - pthread_kill(t, 0) on a live thread is 0. */
+ *  - pthread_kill(t, 0) on a live thread is 0;
+ *  - SIGSYS (gmp's kernel handler while it traps waits) keeps the program's
+ *    actions: its handler runs, SIG_IGN ignores, SIG_DFL ends the process. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -19,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define CHECK(c) do { if (!(c)) { printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #c); \
@@ -248,9 +252,41 @@ static void kill_stop_never_blocked(void)
     CHECK(pthread_sigmask(SIG_UNBLOCK, &s, NULL) == 0);
 }
 
+static volatile sig_atomic_t sys_runs;
+static void on_sys(int s) { (void)s; sys_runs++; }
+
+static void sigsys_actions(void)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        struct sigaction o;
+        signal(SIGSYS, on_sys);
+        raise(SIGSYS);
+        sigaction(SIGSYS, NULL, &o);
+        signal(SIGSYS, SIG_IGN);
+        raise(SIGSYS);
+        struct sigaction i;
+        sigaction(SIGSYS, NULL, &i);
+        printf("SIGSYS: handler ran %d time(s), reported %d; SIG_IGN reported %d\n", (int)sys_runs,
+               o.sa_handler == on_sys, i.sa_handler == SIG_IGN);
+        fflush(stdout);
+        signal(SIGSYS, SIG_DFL);
+        raise(SIGSYS);
+        _exit(3);
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    printf("SIGSYS with SIG_DFL: %s\n", WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS ? "killed by it" : "survived");
+}
+
 int main(void)
 {
     kill_stop_never_blocked();
+    sigsys_actions();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_usr1;                 /* no SA_RESTART */
