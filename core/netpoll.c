@@ -116,6 +116,9 @@ int gmp_fd_manage(int fd, bool user_nonblock, bool edge)
 	pd->edge = edge;
 	pd->edge_out = false;
 	pd->stream = false;
+	pd->tcp = false;
+	atomic_store(&pd->rsticky, false);
+	atomic_store(&pd->rdrained, 0);
 	pd->rready = pd->wready = false;
 	uint64_t token = (uint64_t)fd << 32 | pd->seq;
 	pd->registered = gmp_netpoll_os_add(fd, token, edge ? 1 : 0) == 0;
@@ -220,7 +223,14 @@ static void timeout_fn(struct gmp_timer *t, struct gmp_p *runner)
 		wake(g, runner);
 }
 
-int gmp_netpoll_wait(int fd, int mode, int64_t deadline)
+uint32_t gmp_netpoll_edges(struct gmp_pollfd *pd, int mode)
+{
+	if (!pd || !pd->edge)
+		return 0;
+	return atomic_load_explicit(mode == GMP_NETPOLL_READ ? &pd->redges : &pd->wedges, memory_order_acquire) + 1;
+}
+
+int gmp_netpoll_wait(int fd, int mode, int64_t deadline, uint32_t seen)
 {
 	struct gmp_pollfd *pd = rec(fd, false);
 	struct gmp_g *g = gmp_getg();
@@ -241,8 +251,15 @@ int gmp_netpoll_wait(int fd, int mode, int64_t deadline)
 		}
 		struct gmp_g **slot = mode == GMP_NETPOLL_READ ? &pd->rg : &pd->wg;
 		bool *ready = mode == GMP_NETPOLL_READ ? &pd->rready : &pd->wready;
-		if (pd->edge && *ready) {
-			/* an edge came since the call failed: retry it at once */
+		/*
+		 * An edge came since the call failed: retry it at once.  rready
+		 * keeps one that no parked G took; the count also sees one that
+		 * went to another G of this direction, parked before us and
+		 * woken but not yet run: that G may take what it made ready and
+		 * leave, and no further edge would come for us.
+		 */
+		_Atomic uint32_t *edges = mode == GMP_NETPOLL_READ ? &pd->redges : &pd->wedges;
+		if (pd->edge && (*ready || (seen && atomic_load_explicit(edges, memory_order_relaxed) + 1 != seen))) {
 			*ready = false;
 			gmp_unlock(&pd->lock);
 			gmp_releasep_user(p);
@@ -355,6 +372,12 @@ static void on_event(uint64_t token, int rw, void *arg)
 	if (rw & 2)
 		gs[1] = take(pd, GMP_NETPOLL_WRITE, 0);
 	if (pd->edge) {
+		if (rw & GMP_NETPOLL_STICKY)
+			atomic_store_explicit(&pd->rsticky, true, memory_order_relaxed);
+		if (rw & 1) /* after rsticky: a reader that sees the count sees the flag */
+			atomic_fetch_add_explicit(&pd->redges, 1, memory_order_release);
+		if (rw & 2)
+			atomic_fetch_add_explicit(&pd->wedges, 1, memory_order_release);
 		/* No G parked for a direction: keep the edge for the one about to park. */
 		pd->rready |= (rw & 1) && !gs[0];
 		pd->wready |= (rw & 2) && !gs[1];
@@ -422,6 +445,7 @@ void gmp_netpoll_fork_child(void)
 			pd->lock.v = 0;
 			pd->rg = pd->wg = NULL;
 			pd->rready = pd->wready = false;
+			atomic_store(&pd->rdrained, 0);
 			atomic_store(&pd->rtimer.state, TIMER_IDLE);
 			atomic_store(&pd->wtimer.state, TIMER_IDLE);
 			if (!pd->managed)

@@ -14,7 +14,11 @@
  * the poller.  Sockets are registered once, edge-triggered (edge): every
  * readiness change after a call got EAGAIN reaches the poller, which wakes
  * the parked G or, when none is parked yet, records it (rready, wready) for
- * the G about to park; no system call per wait.  Other fds are armed
+ * the G about to park; no system call per wait.  It also counts them
+ * (redges, wedges): a G whose call failed before an edge that went to
+ * another G of its direction (two threads reading one socket; the other
+ * woken, not yet run) retries instead of parking, for that G may take all
+ * the edge made ready and no edge follows.  Other fds are armed
  * one-shot and level-triggered while a G is parked on them: a pipe's
  * RWF_NOWAIT call also fails when the pipe's lock is merely contended, and
  * no edge follows such an EAGAIN.  The fd's O_NONBLOCK flag stays what the
@@ -40,6 +44,11 @@ struct gmp_pollfd {
 	bool edge;                /* registered edge-triggered for reading (sockets) */
 	bool edge_out;            /* ... and for writing: added when a write first waits */
 	bool stream;              /* a SOCK_STREAM socket: read/write are recv/send (no iovec to copy) */
+	bool tcp;                 /* a TCP socket: a short read leaves it empty (drained reads, io.c) */
+	_Atomic bool rsticky;     /* an edge said EOF, error or urgent data: reads are never skipped */
+	_Atomic uint32_t redges;  /* read edges the poller took for this fd (edge fds) */
+	_Atomic uint32_t wedges;  /* write edges */
+	_Atomic uint32_t rdrained; /* redges + 1 when a read that began then left the socket empty; 0 unknown */
 	bool rready, wready;      /* edge: an edge came while no G of that direction was parked */
 	struct gmp_g *rg, *wg;    /* parked reader / writer */
 	int rres, wres;           /* what the parked G is told: 0 ready, -EBADF closed, -ETIMEDOUT */
@@ -62,7 +71,14 @@ bool gmp_fd_nonblock(int fd, struct gmp_pollfd *pd) GMP_HIDDEN; /* the program's
 void gmp_fd_set_forced_view(uint64_t ino, bool nonblock) GMP_HIDDEN; /* every dup of a forced listener */
 int gmp_fd_manage(int fd, bool user_nonblock, bool edge) GMP_HIDDEN; /* any: a new pollable fd; 0 or -errno */
 void gmp_fd_close(int fd) GMP_HIDDEN;                          /* any: before close: wake parked Gs with EBADF */
-int gmp_netpoll_wait(int fd, int mode, int64_t deadline) GMP_HIDDEN; /* G: 0 ready, -EBADF, -ETIMEDOUT */
+/*
+ * G: park until fd is ready for mode: 0 ready (retry the call), -EBADF, -ETIMEDOUT, -EINTR,
+ * -ECANCELED.  seen: for an edge fd, 1 + its count of edges of that direction (redges, wedges)
+ * read before the call that failed, and an edge taken since returns 0 at once; 0 if not read.
+ */
+int gmp_netpoll_wait(int fd, int mode, int64_t deadline, uint32_t seen) GMP_HIDDEN;
+/* An edge fd's edge count for mode, for gmp_netpoll_wait's seen; 0 for other fds. */
+uint32_t gmp_netpoll_edges(struct gmp_pollfd *pd, int mode) GMP_HIDDEN;
 bool gmp_netpoll_waiters(void) GMP_HIDDEN;                      /* any */
 extern _Atomic uint64_t gmp_netpoll_npoll, gmp_netpoll_nready GMP_HIDDEN; /* polls; Gs they readied */
 int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list) GMP_HIDDEN; /* any: Gs made ready, linked by schedlink */
@@ -74,7 +90,9 @@ int gmp_netpoll_os_fork_child(void) GMP_HIDDEN; /* drop the parent's poller, mak
 int gmp_netpoll_os_add(int fd, uint64_t token, int edge) GMP_HIDDEN; /* edge: 0 one-shot, disarmed; 1 ET read; 3 ET both */
 int gmp_netpoll_os_arm(int fd, uint64_t token, int rw) GMP_HIDDEN; /* one-shot fds; rw: 1 read, 2 write */
 int gmp_netpoll_os_edge_out(int fd, uint64_t token) GMP_HIDDEN;    /* edge fds: report writes too */
-/* Wait up to timeout_ns (-1 forever, 0 poll); calls ready(token, mode-mask) for each event. */
+/* Wait up to timeout_ns (-1 forever, 0 poll); calls ready(token, mask) for each event: 1 read, 2 write,
+ * GMP_NETPOLL_STICKY end of file, error or urgent data (with 1). */
+#define GMP_NETPOLL_STICKY 4
 int gmp_netpoll_os_wait(int64_t timeout_ns, void (*ready)(uint64_t token, int rw, void *arg), void *arg) GMP_HIDDEN;
 void gmp_netpoll_os_break(void) GMP_HIDDEN;
 #endif

@@ -63,7 +63,7 @@ static uint32_t edge_events(int edge)
 {
 	if (!edge)
 		return EPOLLONESHOT; /* disarmed until a G parks */
-	return EPOLLET | EPOLLIN | EPOLLRDHUP | (edge & 2 ? EPOLLOUT : 0);
+	return EPOLLET | EPOLLIN | EPOLLRDHUP | EPOLLPRI | (edge & 2 ? EPOLLOUT : 0);
 }
 
 int gmp_netpoll_os_add(int fd, uint64_t token, int edge)
@@ -139,8 +139,10 @@ int gmp_netpoll_os_wait(int64_t timeout_ns, void (*ready)(uint64_t, int, void *)
 		}
 		int rw = 0;
 		uint32_t e = evs[i].events;
-		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI))
 			rw |= 1;
+		if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI))
+			rw |= GMP_NETPOLL_STICKY;
 		if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 			rw |= 2;
 		ready(evs[i].data.u64, rw, arg);

@@ -19,6 +19,8 @@
 #include <sys/timerfd.h>
 #include <sys/signalfd.h>
 #include <sys/inotify.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 /* Socket timeouts recorded by setsockopt, in ns; 0 = none.  Indexed by fd. */
 #define MAXTO 65536
@@ -44,30 +46,39 @@ static int manage(long fd, bool nonblock, bool edge)
 	return (int)fd;
 }
 
-/* A socket: edge-triggered; stream says read/write may be recv/send (io.c). */
-static int manage_sock(long fd, bool nonblock, bool stream)
+/*
+ * A socket: edge-triggered; stream says read/write may be recv/send, tcp
+ * that a short read leaves it empty (io.c).
+ */
+static int manage_sock(long fd, bool nonblock, bool stream, bool tcp)
 {
 	manage(fd, nonblock, true);
 	struct gmp_pollfd *pd = fd >= 0 ? gmp_fd_get((int)fd) : NULL;
-	if (pd)
+	if (pd) {
 		pd->stream = stream;
+		pd->tcp = tcp;
+	}
 	return (int)fd;
 }
 
-int gmp_fd_adopt_accepted(int nfd, int flags, bool stream) { return manage_sock(nfd, flags & SOCK_NONBLOCK, stream); }
+int gmp_fd_adopt_accepted(int nfd, int flags, const struct gmp_pollfd *listener)
+{
+	return manage_sock(nfd, flags & SOCK_NONBLOCK, listener && listener->stream, listener && listener->tcp);
+}
 
 GMP_EXPORT int socket(int dom, int type, int proto)
 {
-	return manage_sock(shim_ret(gmp_sys3(SYS_socket, dom, type, proto)), type & SOCK_NONBLOCK,
-			   (type & 0xf) == SOCK_STREAM);
+	bool stream = (type & 0xf) == SOCK_STREAM;
+	return manage_sock(shim_ret(gmp_sys3(SYS_socket, dom, type, proto)), type & SOCK_NONBLOCK, stream,
+			   stream && (dom == AF_INET || dom == AF_INET6) && (proto == 0 || proto == IPPROTO_TCP));
 }
 
 GMP_EXPORT int socketpair(int dom, int type, int proto, int sv[2])
 {
 	long r = shim_ret(gmp_sys4(SYS_socketpair, dom, type, proto, sv));
 	if (r == 0) {
-		manage_sock(sv[0], type & SOCK_NONBLOCK, (type & 0xf) == SOCK_STREAM);
-		manage_sock(sv[1], type & SOCK_NONBLOCK, (type & 0xf) == SOCK_STREAM);
+		manage_sock(sv[0], type & SOCK_NONBLOCK, (type & 0xf) == SOCK_STREAM, false);
+		manage_sock(sv[1], type & SOCK_NONBLOCK, (type & 0xf) == SOCK_STREAM, false);
 	}
 	return (int)r;
 }
@@ -121,6 +132,7 @@ static int dup_like(long r, int oldfd)
 			if (np) {
 				np->forced_nonblock = pd->forced_nonblock; /* same file description */
 				np->stream = pd->stream;
+				np->tcp = pd->tcp;
 				np->no_nowait = pd->no_nowait;
 				np->ino = pd->ino;
 				np->user_nonblock = pd->user_nonblock;
@@ -212,6 +224,9 @@ GMP_EXPORT int ioctl(int fd, unsigned long req, ...)
 GMP_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	long r = shim_ret(gmp_sys6(SYS_setsockopt, fd, level, name, val, len, 0));
+	struct gmp_pollfd *pd;
+	if (r == 0 && level == IPPROTO_TCP && name == TCP_ULP && (pd = gmp_fd_get(fd)) != NULL)
+		atomic_store(&pd->rsticky, true); /* kernel TLS: reads stop at records (drained reads, io.c) */
 	if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) && fd >= 0 &&
 	    fd < MAXTO && len >= sizeof(struct timeval)) {
 		const struct timeval *tv = val;

@@ -18,18 +18,50 @@
 int64_t gmp_fd_timeout(int fd, int mode) GMP_HIDDEN;
 
 /*
+ * Drained reads.  A TCP socket is registered edge-triggered, so any data
+ * that reaches it raises a read edge.  A read that returned less than it
+ * asked for, or EAGAIN, left its receive queue empty at some moment
+ * during the call; so while the poller has taken no read edge for the fd
+ * since just before that read (pd->redges unchanged: rdrained == redges +
+ * 1), another read would fail, and the blocking read parks at once
+ * instead of asking the kernel.  A TCP read also stops short at the FIN,
+ * at an urgent mark and, under kernel TLS, at a record boundary, with more
+ * to read and no edge to come: an edge that said end of file, an error or
+ * urgent data, a receive with MSG_OOB and setting an upper-layer protocol
+ * make the fd's reads never skipped again (rsticky).
+ */
+/* seen: the fd's read edges + 1, read before the call (gmp_netpoll_edges). */
+static bool drained(struct gmp_pollfd *pd, uint32_t seen)
+{
+	return atomic_load_explicit(&pd->rdrained, memory_order_relaxed) == seen &&
+	       !atomic_load_explicit(&pd->rsticky, memory_order_relaxed);
+}
+
+/*
  * The blocking call of a G on a managed fd: try it non-blocking, park on
  * EAGAIN, retry.  nr/args is the non-blocking form of the call.  A G with
  * a receive/send timeout gets EAGAIN when it expires, as from the kernel.
+ * drain_len: a read of that many bytes from a TCP socket (drained reads,
+ * above), else 0.
  */
-long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long e, long f)
+static long shim_io(int fd, int mode, size_t drain_len, long nr, long a, long b, long c, long d, long e, long f)
 {
 	gmp_testcancel();
 	int64_t to = gmp_fd_timeout(fd, mode), deadline = to > 0 ? gmp_nanotime() + to : -1;
 	int64_t spin = 0;
 	struct gmp_g *g = gmp_getg();
+	struct gmp_pollfd *pd = g ? gmp_fd_get(fd) : NULL;
+	bool drain = drain_len && pd && pd->tcp && pd->edge;
 	for (;;) {
-		long r = gmp_syscall6(nr, a, b, c, d, e, f);
+		long r;
+		uint32_t seen = gmp_netpoll_edges(pd, mode); /* before the call: an edge during it is new */
+		if (drain && !spin && drained(pd, seen)) {
+			r = -EAGAIN; /* nothing came since the last read emptied it */
+		} else {
+			r = gmp_syscall6(nr, a, b, c, d, e, f);
+			if (drain && (r == -EAGAIN || (r > 0 && (size_t)r < drain_len)))
+				atomic_store_explicit(&pd->rdrained, seen, memory_order_relaxed);
+		}
 		if (g)
 			gmp_fstrap_refresh(g->m); /* (a pipe's lock may have slept) */
 		if (r != -EAGAIN) {
@@ -46,7 +78,7 @@ long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long
 		 * contended; the park below still returns at once then, because
 		 * arming is level-triggered and sees the fd ready.
 		 */
-		int w = gmp_netpoll_wait(fd, mode, deadline);
+		int w = gmp_netpoll_wait(fd, mode, deadline, seen);
 		if (w == -ETIMEDOUT)
 			return -EAGAIN;
 		if (w == -ECANCELED)
@@ -56,6 +88,11 @@ long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long
 		else if (w < 0)
 			return w;
 	}
+}
+
+long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long e, long f)
+{
+	return shim_io(fd, mode, 0, nr, a, b, c, d, e, f);
 }
 
 #define RD GMP_NETPOLL_READ
@@ -88,8 +125,8 @@ static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov
 	if (pd->stream && cnt == 1 && iov[0].iov_len > 0) {
 		/* a stream socket: read and write are recv and send (recv(2)), which take MSG_DONTWAIT */
 		if (mode == RD)
-			return gmp_shim_io(fd, RD, SYS_recvfrom, fd, (long)iov[0].iov_base, (long)iov[0].iov_len,
-					   MSG_DONTWAIT, 0, 0);
+			return shim_io(fd, RD, iov[0].iov_len, SYS_recvfrom, fd, (long)iov[0].iov_base,
+				       (long)iov[0].iov_len, MSG_DONTWAIT, 0, 0);
 		return send_all(fd, iov[0].iov_base, iov[0].iov_len, 0, 0, 0);
 	}
 	if (!pd->no_nowait) {
@@ -202,6 +239,18 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 				      : shim_handoff6(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
 	}
 	int fl = flags | MSG_DONTWAIT;
+	size_t dlen = 0; /* drained reads: the bytes a read asks for */
+	if (mode == RD && (flags & MSG_OOB)) {
+		struct gmp_pollfd *pd = gmp_fd_get(fd);
+		if (pd)
+			atomic_store(&pd->rsticky, true); /* a read may now stop at the urgent mark */
+	} else if (mode == RD && !(flags & (MSG_PEEK | MSG_TRUNC))) {
+		if (nr == SYS_recvfrom)
+			dlen = (size_t)a2;
+		else if (nr == SYS_recvmsg)
+			for (size_t i = 0; i < ((const struct msghdr *)a1)->msg_iovlen; i++)
+				dlen += ((const struct msghdr *)a1)->msg_iov[i].iov_len;
+	}
 	if (mode == WR && nr == SYS_sendmsg) {
 		const struct msghdr *mh = (const struct msghdr *)a1;
 		return shim_ret(write_all_ex(fd, mh->msg_iov, (int)mh->msg_iovlen, mh, flags));
@@ -209,19 +258,20 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 	if (mode == WR && nr == SYS_sendto)
 		return shim_ret(send_all(fd, (const void *)a1, (size_t)a2, flags, a4, a5));
 	if (flagpos == 2)
-		return shim_ret(gmp_shim_io(fd, mode, nr, fd, a1, fl, a4, a5, 0));
+		return shim_ret(shim_io(fd, mode, dlen, nr, fd, a1, fl, a4, a5, 0));
 	if (mode == RD && (flags & MSG_WAITALL) && nr == SYS_recvfrom) {
 		/* MSG_WAITALL: keep receiving until the buffer is full, EOF or an error */
 		size_t got = 0, want = (size_t)a2;
 		while (got < want) {
-			long r = gmp_shim_io(fd, RD, nr, fd, a1 + (long)got, (long)(want - got), fl, a4, a5);
+			long r = shim_io(fd, RD, dlen ? want - got : 0, nr, fd, a1 + (long)got, (long)(want - got), fl,
+					 a4, a5);
 			if (r <= 0)
 				return got ? (long)got : shim_ret(r);
 			got += (size_t)r;
 		}
 		return (long)got;
 	}
-	return shim_ret(gmp_shim_io(fd, mode, nr, fd, a1, a2, fl, a4, a5));
+	return shim_ret(shim_io(fd, mode, dlen, nr, fd, a1, a2, fl, a4, a5));
 }
 
 GMP_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl) { return sock_io(fd, RD, SYS_recvfrom, (long)buf, (long)n, fl, 0, 0, 3); }
@@ -249,7 +299,7 @@ GMP_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) { return
 GMP_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off) __attribute__((alias("pread")));
 GMP_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) __attribute__((alias("pwrite")));
 
-int gmp_fd_adopt_accepted(int nfd, int flags, bool stream) GMP_HIDDEN;
+int gmp_fd_adopt_accepted(int nfd, int flags, const struct gmp_pollfd *listener) GMP_HIDDEN;
 static long connect_wait(int fd, const struct sockaddr *sa, socklen_t sl);
 
 GMP_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *sl, int flags)
@@ -263,7 +313,7 @@ GMP_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *sl, int flags)
 	else
 		r = shim_handoff6(SYS_accept4, fd, (long)sa, (long)sl, flags, 0, 0);
 	if (r >= 0)
-		gmp_fd_adopt_accepted((int)r, flags, pd && pd->stream); /* a stream listener's connections are streams */
+		gmp_fd_adopt_accepted((int)r, flags, pd); /* a stream listener's connections are streams */
 	return (int)r;
 }
 
@@ -301,7 +351,7 @@ static long connect_wait(int fd, const struct sockaddr *sa, socklen_t sl)
 	 * done, or the error.  (A writability edge may predate the connect.)
 	 */
 	for (;;) {
-		int w = gmp_netpoll_wait(fd, WR, -1);
+		int w = gmp_netpoll_wait(fd, WR, -1, 0);
 		if (w == -ECANCELED) {
 			gmp_testcancel();
 			continue;

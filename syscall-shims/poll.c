@@ -35,7 +35,7 @@ static void sync_signals(const sigset_t *mask)
 static int park_on(int ep, int64_t deadline)
 {
 	gmp_testcancel();
-	int w = gmp_netpoll_wait(ep, GMP_NETPOLL_READ, deadline);
+	int w = gmp_netpoll_wait(ep, GMP_NETPOLL_READ, deadline, 0);
 	if (w == -ECANCELED)
 		gmp_testcancel();
 	return w;
