@@ -117,6 +117,7 @@ int gmp_fd_manage(int fd, bool user_nonblock, bool edge)
 	pd->edge_out = false;
 	pd->stream = false;
 	pd->tcp = false;
+	pd->rcvlowat = 0;
 	atomic_store(&pd->rsticky, false);
 	atomic_store(&pd->rdrained, 0);
 	pd->rready = pd->wready = false;

@@ -45,6 +45,7 @@ struct gmp_pollfd {
 	bool edge_out;            /* ... and for writing: added when a write first waits */
 	bool stream;              /* a SOCK_STREAM socket: read/write are recv/send (no iovec to copy) */
 	bool tcp;                 /* a TCP socket: a short read leaves it empty (drained reads, io.c) */
+	int rcvlowat;             /* SO_RCVLOWAT as the program set it (stream sockets; 0 or 1: none) */
 	_Atomic bool rsticky;     /* an edge said EOF, error or urgent data: reads are never skipped */
 	_Atomic uint32_t redges;  /* read edges the poller took for this fd (edge fds) */
 	_Atomic uint32_t wedges;  /* write edges */

@@ -133,6 +133,7 @@ static int dup_like(long r, int oldfd)
 				np->forced_nonblock = pd->forced_nonblock; /* same file description */
 				np->stream = pd->stream;
 				np->tcp = pd->tcp;
+				np->rcvlowat = pd->rcvlowat;
 				np->no_nowait = pd->no_nowait;
 				np->ino = pd->ino;
 				np->user_nonblock = pd->user_nonblock;
@@ -227,6 +228,8 @@ GMP_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_
 	struct gmp_pollfd *pd;
 	if (r == 0 && level == IPPROTO_TCP && name == TCP_ULP && (pd = gmp_fd_get(fd)) != NULL)
 		atomic_store(&pd->rsticky, true); /* kernel TLS: reads stop at records (drained reads, io.c) */
+	if (r == 0 && level == SOL_SOCKET && name == SO_RCVLOWAT && len >= sizeof(int) && (pd = gmp_fd_get(fd)) != NULL)
+		pd->rcvlowat = *(const int *)val; /* a blocking read waits for that many bytes (io.c) */
 	if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) && fd >= 0 &&
 	    fd < MAXTO && len >= sizeof(struct timeval)) {
 		const struct timeval *tv = val;

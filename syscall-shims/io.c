@@ -110,6 +110,33 @@ static struct gmp_pollfd *blocking_managed(int fd)
 	return pd && !gmp_fd_nonblock(fd, pd) ? pd : NULL;
 }
 
+/*
+ * The bytes a blocking read of a stream socket waits for (recv(2)): all of
+ * them with MSG_WAITALL, else SO_RCVLOWAT's, at most len.  The kernel's own
+ * read waits so; gmp's non-blocking one returns what is there.
+ */
+static size_t read_target(const struct gmp_pollfd *pd, size_t len, int flags)
+{
+	if (flags & MSG_WAITALL)
+		return len;
+	size_t lw = pd->stream && pd->rcvlowat > 1 ? (size_t)pd->rcvlowat : 1;
+	return lw < len ? lw : len;
+}
+
+/* A blocking recv(from) of a stream socket that waits for target bytes: keep receiving until then, EOF or an error. */
+static long recv_target(int fd, long buf, size_t want, size_t target, int fl, long a4, long a5, bool drain)
+{
+	size_t got = 0;
+	while (got < target) {
+		long r = shim_io(fd, RD, drain ? want - got : 0, SYS_recvfrom, fd, buf + (long)got, (long)(want - got),
+				 fl | MSG_DONTWAIT, a4, a5);
+		if (r <= 0)
+			return got ? (long)got : r;
+		got += (size_t)r;
+	}
+	return (long)got;
+}
+
 /* Blocking read/write family on a managed fd: per-call RWF_NOWAIT, else a hand-off. */
 static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov, int cnt)
 {
@@ -125,8 +152,8 @@ static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov
 	if (pd->stream && cnt == 1 && iov[0].iov_len > 0) {
 		/* a stream socket: read and write are recv and send (recv(2)), which take MSG_DONTWAIT */
 		if (mode == RD)
-			return shim_io(fd, RD, iov[0].iov_len, SYS_recvfrom, fd, (long)iov[0].iov_base,
-				       (long)iov[0].iov_len, MSG_DONTWAIT, 0, 0);
+			return recv_target(fd, (long)iov[0].iov_base, iov[0].iov_len, read_target(pd, iov[0].iov_len, 0),
+					   0, 0, 0, true);
 		return send_all(fd, iov[0].iov_base, iov[0].iov_len, 0, 0, 0);
 	}
 	if (!pd->no_nowait) {
@@ -259,17 +286,11 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 		return shim_ret(send_all(fd, (const void *)a1, (size_t)a2, flags, a4, a5));
 	if (flagpos == 2)
 		return shim_ret(shim_io(fd, mode, dlen, nr, fd, a1, fl, a4, a5, 0));
-	if (mode == RD && (flags & MSG_WAITALL) && nr == SYS_recvfrom) {
-		/* MSG_WAITALL: keep receiving until the buffer is full, EOF or an error */
-		size_t got = 0, want = (size_t)a2;
-		while (got < want) {
-			long r = shim_io(fd, RD, dlen ? want - got : 0, nr, fd, a1 + (long)got, (long)(want - got), fl,
-					 a4, a5);
-			if (r <= 0)
-				return got ? (long)got : shim_ret(r);
-			got += (size_t)r;
-		}
-		return (long)got;
+	if (mode == RD && nr == SYS_recvfrom && !(flags & MSG_PEEK)) {
+		struct gmp_pollfd *pd = gmp_fd_get(fd);
+		size_t target = pd ? read_target(pd, (size_t)a2, flags) : 1;
+		if (target > 1) /* MSG_WAITALL, SO_RCVLOWAT */
+			return shim_ret(recv_target(fd, a1, (size_t)a2, target, flags, a4, a5, dlen != 0));
 	}
 	return shim_ret(shim_io(fd, mode, dlen, nr, fd, a1, a2, fl, a4, a5));
 }

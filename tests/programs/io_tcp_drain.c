@@ -128,7 +128,7 @@ static void case_fin(void)
     for (int i = 0; i < 200; i++) {
         int w, r;
         tcp_pair(&w, &r);
-        struct sender s = {w, 0, (i & 1) ? 2000 : 0, (uint32_t)i * 7919u + 1};
+        struct sender s = {.fd = w, .kind = 0, .delay = (i & 1) ? 2000 : 0, .seed = (uint32_t)i * 7919u + 1};
         pthread_t t;
         CHECK0(pthread_create(&t, NULL, send_fin, &s));
         if (!(i & 1))
@@ -186,7 +186,7 @@ static void case_urgent(void)
         tcp_pair(&w, &r);
         if (mode == 1)
             CHECKSYS(setsockopt(r, SOL_SOCKET, SO_OOBINLINE, &one, sizeof one));
-        struct sender s = {w, 1, (i & 1) ? 2000 : 0, 0};
+        struct sender s = {.fd = w, .kind = 1, .delay = (i & 1) ? 2000 : 0};
         CHECKSYS(sem_init(&s.done, 0, 0));
         size_t expect = mode == 1 ? 7 : 6;
         pthread_t t;
@@ -254,7 +254,7 @@ static void case_lowat(void)
     int w, r, lowat = 100;
     tcp_pair(&w, &r);
     CHECKSYS(setsockopt(r, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat));
-    struct sender s = {w, 0, 0, 0};
+    struct sender s = {.fd = w};
     pthread_t t;
     CHECK0(pthread_create(&t, NULL, send_drip, &s));
     char buf[4096];
@@ -351,6 +351,7 @@ static void case_stream(void)
     for (int i = 0; i < STREAMS; i++) {
         tcp_pair(&st[i].w, &st[i].r);
         st[i].seed = 1000u + (uint32_t)i;
+        st[i].sum = st[i].count = 0;
         pthread_mutex_init(&st[i].lock, NULL);
     }
     for (int i = 0; i < STREAMS; i++) {
