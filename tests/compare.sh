@@ -19,7 +19,8 @@
 #                    its DT_NEEDED and may load after the program.
 #
 # Exit status: 0 same behaviour, 1 different (a unified diff is printed, and
-# the stderr of both runs), 77 skip (no GMP_LIB, or the program itself exits
+# the stderr of both runs) or the native run failed its own checks (a stdout
+# line beginning "FAIL" or saying ": FAIL"), 77 skip (no GMP_LIB, or the program itself exits
 # 77 natively to say "cannot run here").
 #
 # The sampler is written so that it forks nothing per sample: the 5 ms pause
@@ -134,6 +135,17 @@ if [[ $native_status == timeout* ]]; then
     exit 1
 fi
 
+# A program whose own checks failed natively (a line that begins "FAIL" or
+# says ": FAIL", as the tests' CHECK macros and summaries print) tests
+# nothing by matching it under gmp.
+if grep -qE '(^|: )FAIL([ :(]|$)' "$work/native.out"; then
+    echo "FAIL: the native run failed its own checks (status $native_status)"
+    echo "--- native stdout"
+    cat "$work/native.out"
+    echo "--- native stderr"
+    cat "$work/native.err"
+    exit 1
+fi
 run_one gmp "${GMP_LIB_PRELOAD:+$GMP_LIB_PRELOAD }$GMP_LIB" "${COMPARE_ENV:-}" "$@"
 gmp_status=$run_status
 gmp_peak=$run_peak
