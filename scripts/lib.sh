@@ -30,6 +30,7 @@ GMP_PKGS_BENCH=(python3-matplotlib linux-perf sysbench rt-tests)
 # test programs: C++, OpenMP, Rust).  Each is optional there: a program
 # whose package cannot be installed is shown as skipped.
 GMP_PKGS_COMPAT=(linux-perf sysbench rt-tests stress-ng pigz xz-utils zstd python3 g++ rustc
+	openjdk-17-jdk-headless nodejs apache2 apache2-utils mariadb-server
 	memcached libmemcached-tools redis-server redis-tools)
 GMP_PKGS_TEST=(python3-matplotlib libjemalloc2 libgoogle-perftools4 libmimalloc2.0)
 
