@@ -106,16 +106,16 @@ static int64_t deadline_ms(int timeout)
 
 static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
 {
-	long r = gmp_sys3(SYS_poll, fds, n, 0);
-	if (r != 0 || timeout == 0)
-		return (int)shim_ret(r);
-	if (gmp_io_wait_direct(gmp_getg())) {
-		/* nothing else to run here: block in the kernel as natively (core/spin.c), in glibc's cancellable call */
+	if (timeout != 0 && gmp_io_wait_direct(gmp_getg())) {
+		/* nothing else to run here: block in the kernel as natively, as epoll_parked does */
 		GMP_REAL(int, poll, (struct pollfd *, nfds_t, int));
 		int rr;
 		HANDOFF(rr = real_poll(fds, n, timeout));
 		return rr;
 	}
+	long r = gmp_sys3(SYS_poll, fds, n, 0);
+	if (r != 0 || timeout == 0)
+		return (int)shim_ret(r);
 	int64_t deadline = deadline_ms(timeout);
 	if ((r = spin_retry(SYS_poll, (long)fds, (long)n, 0)) != 0)
 		return (int)shim_ret(r);
@@ -273,16 +273,21 @@ GMP_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struc
 /* epoll_wait: the program's epoll fd is itself pollable; watch it. */
 static int epoll_parked(int epfd, struct epoll_event *ev, int max, int timeout)
 {
-	long r = gmp_sys4(SYS_epoll_wait, epfd, ev, max, 0);
-	if (r != 0 || timeout == 0)
-		return (int)shim_ret(r);
-	if (gmp_io_wait_direct(gmp_getg())) {
-		/* nothing else to run here: block in the kernel as natively (core/spin.c), in glibc's cancellable call */
+	if (timeout != 0 && gmp_io_wait_direct(gmp_getg())) {
+		/*
+		 * Nothing else to run here: block in the kernel as natively
+		 * (core/spin.c), in glibc's cancellable call, which returns at
+		 * once when something is ready: no zero-timeout try first (an
+		 * event loop's every wait was two calls).
+		 */
 		GMP_REAL(int, epoll_wait, (int, struct epoll_event *, int, int));
 		int rr;
 		HANDOFF(rr = real_epoll_wait(epfd, ev, max, timeout));
 		return rr;
 	}
+	long r = gmp_sys4(SYS_epoll_wait, epfd, ev, max, 0);
+	if (r != 0 || timeout == 0)
+		return (int)shim_ret(r);
 	if ((r = spin_retry(SYS_epoll_wait, epfd, (long)ev, max)) != 0)
 		return (int)shim_ret(r);
 	if (!gmp_fd_get(epfd))
