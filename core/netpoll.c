@@ -212,14 +212,25 @@ void gmp_netpoll_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p)
 struct waitarg {
 	struct gmp_pollfd *pd;
 	int mode;
+	struct gmp_g *g;
 };
 
+/*
+ * A parked G's deadline.  The timer is the G's own (on its stack), and it
+ * ends only that G's wait: a woken G leaves the slot before it deletes its
+ * timer, and another G of the same direction may park there meanwhile.
+ * (A timer per fd and direction, shared by those two, was added to a heap
+ * again while still in one: lost timers and a crash, with two threads
+ * polling one socket with timeouts; behaviour/io_poll_one.)
+ */
 static void timeout_fn(struct gmp_timer *t, struct gmp_p *runner)
 {
 	struct waitarg *wa = t->arg;
-	gmp_lock(&wa->pd->lock);
-	struct gmp_g *g = take(wa->pd, wa->mode, -ETIMEDOUT);
-	gmp_unlock(&wa->pd->lock);
+	struct gmp_pollfd *pd = wa->pd;
+	gmp_lock(&pd->lock);
+	struct gmp_g **slot = wa->mode == GMP_NETPOLL_READ ? &pd->rg : &pd->wg;
+	struct gmp_g *g = *slot == wa->g ? take(pd, wa->mode, -ETIMEDOUT) : NULL;
+	gmp_unlock(&pd->lock);
 	if (g)
 		wake(g, runner);
 }
@@ -318,8 +329,8 @@ int gmp_netpoll_wait(int fd, int mode, int64_t deadline, uint32_t seen)
 			gmp_releasep_user(p);
 			return 0; /* cannot poll it (closed under us?): let the call itself report */
 		}
-		struct waitarg wa = {pd, mode};
-		struct gmp_timer *t = mode == GMP_NETPOLL_READ ? &pd->rtimer : &pd->wtimer;
+		struct waitarg wa = {pd, mode, g};
+		struct gmp_timer timer = {0}, *t = &timer;
 		if (deadline > 0) {
 			t->when = deadline;
 			t->fn = timeout_fn;
@@ -447,8 +458,6 @@ void gmp_netpoll_fork_child(void)
 			pd->rg = pd->wg = NULL;
 			pd->rready = pd->wready = false;
 			atomic_store(&pd->rdrained, 0);
-			atomic_store(&pd->rtimer.state, TIMER_IDLE);
-			atomic_store(&pd->wtimer.state, TIMER_IDLE);
 			if (!pd->managed)
 				continue;
 			/* an edge-triggered fd starts ready: its edges before the fork went to the parent */

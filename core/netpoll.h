@@ -53,7 +53,6 @@ struct gmp_pollfd {
 	bool rready, wready;      /* edge: an edge came while no G of that direction was parked */
 	struct gmp_g *rg, *wg;    /* parked reader / writer */
 	int rres, wres;           /* what the parked G is told: 0 ready, -EBADF closed, -ETIMEDOUT */
-	struct gmp_timer rtimer, wtimer;
 	_Atomic uint32_t turn;    /* futex word: a second waiter of one direction waits here */
 };
 
