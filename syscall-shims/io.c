@@ -255,7 +255,13 @@ static long send_all(int fd, const void *buf, size_t want, int flags, long addr,
 /* Socket calls take a per-call MSG_DONTWAIT. */
 static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long a4, long a5, int flagpos)
 {
-	if (!blocking_managed(fd)) {
+	if (GMP_UNLIKELY(mode == RD && (flags & MSG_OOB))) {
+		struct gmp_pollfd *op = gmp_fd_get(fd);
+		if (op) /* a read may now stop at the urgent mark, in whichever mode the fd is read later */
+			atomic_store(&op->rsticky, true);
+	}
+	struct gmp_pollfd *pd = blocking_managed(fd);
+	if (!pd) {
 		long args[6] = {fd, a1, a2, flags, a4, a5};
 		if (flagpos == 2) {
 			args[2] = flags;
@@ -267,11 +273,7 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 	}
 	int fl = flags | MSG_DONTWAIT;
 	size_t dlen = 0; /* drained reads: the bytes a read asks for */
-	if (mode == RD && (flags & MSG_OOB)) {
-		struct gmp_pollfd *pd = gmp_fd_get(fd);
-		if (pd)
-			atomic_store(&pd->rsticky, true); /* a read may now stop at the urgent mark */
-	} else if (mode == RD && !(flags & (MSG_PEEK | MSG_TRUNC))) {
+	if (mode == RD && !(flags & (MSG_PEEK | MSG_TRUNC | MSG_OOB))) {
 		if (nr == SYS_recvfrom)
 			dlen = (size_t)a2;
 		else if (nr == SYS_recvmsg)
@@ -287,8 +289,7 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 	if (flagpos == 2)
 		return shim_ret(shim_io(fd, mode, dlen, nr, fd, a1, fl, a4, a5, 0));
 	if (mode == RD && nr == SYS_recvfrom && !(flags & MSG_PEEK)) {
-		struct gmp_pollfd *pd = gmp_fd_get(fd);
-		size_t target = pd ? read_target(pd, (size_t)a2, flags) : 1;
+		size_t target = read_target(pd, (size_t)a2, flags);
 		if (target > 1) /* MSG_WAITALL, SO_RCVLOWAT */
 			return shim_ret(recv_target(fd, a1, (size_t)a2, target, flags, a4, a5, dlen != 0));
 	}

@@ -31,11 +31,14 @@ static void sync_signals(const sigset_t *mask)
 	}
 }
 
-/* Park until fd `ep` is readable or the deadline passes; 0, -ETIMEDOUT, or other -errno. */
-static int park_on(int ep, int64_t deadline)
+/*
+ * Park until fd is ready for mode or the deadline passes; 0, -ETIMEDOUT, or
+ * other -errno.  seen: as gmp_netpoll_wait's.
+ */
+static int park_on(int fd, int mode, int64_t deadline, uint32_t seen)
 {
 	gmp_testcancel();
-	int w = gmp_netpoll_wait(ep, GMP_NETPOLL_READ, deadline, 0);
+	int w = gmp_netpoll_wait(fd, mode, deadline, seen);
 	if (w == -ECANCELED)
 		gmp_testcancel();
 	return w;
@@ -85,17 +88,12 @@ static long poll_one(struct pollfd *p, int64_t deadline, bool *done)
 		long r = gmp_sys3(SYS_poll, p, 1, 0);
 		if (r != 0)
 			return r;
-		gmp_testcancel();
-		int w = gmp_netpoll_wait(p->fd, mode, deadline, seen);
-		if (w == -ECANCELED)
-			gmp_testcancel();
-		if (w == -ETIMEDOUT || w == -EINTR || w == -EBADF) {
+		int w = park_on(p->fd, mode, deadline, seen);
+		if (w < 0) {
 			/* the deadline, a handler that ran (poll is never restarted), a close: as poll says now */
 			r = gmp_sys3(SYS_poll, p, 1, 0);
 			return r == 0 && w == -EINTR ? -EINTR : r;
 		}
-		if (w < 0)
-			return w;
 	}
 }
 
@@ -149,7 +147,7 @@ static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
 		return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);
 	}
 	for (;;) {
-		int w = park_on(ep, deadline);
+		int w = park_on(ep, GMP_NETPOLL_READ, deadline, 0);
 		r = gmp_sys3(SYS_poll, fds, n, 0);
 		if (r == 0 && w == -EINTR)
 			r = -EINTR; /* a handler ran: poll is never restarted */
@@ -296,7 +294,7 @@ static int epoll_parked(int epfd, struct epoll_event *ev, int max, int timeout)
 		return (int)shim_handoff6(SYS_epoll_wait, epfd, (long)ev, max, timeout, 0, 0);
 	int64_t deadline = deadline_ms(timeout);
 	for (;;) {
-		int w = park_on(epfd, deadline);
+		int w = park_on(epfd, GMP_NETPOLL_READ, deadline, 0);
 		r = gmp_sys4(SYS_epoll_wait, epfd, ev, max, 0);
 		if (r == 0 && w == -EINTR)
 			r = -EINTR; /* a handler ran: epoll_wait is never restarted */
