@@ -18,6 +18,10 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <fcntl.h>
 #include <sys/msg.h>
 #include <sys/select.h>
 #include <sys/sem.h>
@@ -70,6 +74,72 @@ WRAP(int, msgsnd, (int id, const void *p, size_t n, int fl), (id, p, n, fl))
 WRAP(int, semop, (int id, struct sembuf *ops, size_t n), (id, ops, n))
 WRAP(int, getaddrinfo, (const char *n, const char *s, const struct addrinfo *h, struct addrinfo **r),
      (n, s, h, r))
+
+/* glibc's result as -errno */
+static long neg(long r)
+{
+	return r == -1 ? -(long)errno : r;
+}
+
+/* One system call number and glibc's function for it (a..f: the call's arguments). */
+#define CP(nr, ret, name, params, args)            \
+	case nr: {                                 \
+		GMP_REAL(ret, name, params);       \
+		r = neg((long)real_##name args);   \
+		break;                             \
+	}
+
+long shim_cancelpoint(long nr, long a, long b, long c, long d, long e, long f)
+{
+	struct gmp_g *g = gmp_getg();
+	long r;
+	if (g)
+		gmp_entersyscall(g);
+	switch (nr) {
+		CP(SYS_read, ssize_t, read, (int, void *, size_t), ((int)a, (void *)b, (size_t)c))
+		CP(SYS_write, ssize_t, write, (int, const void *, size_t), ((int)a, (const void *)b, (size_t)c))
+		CP(SYS_readv, ssize_t, readv, (int, const struct iovec *, int), ((int)a, (const struct iovec *)b, (int)c))
+		CP(SYS_writev, ssize_t, writev, (int, const struct iovec *, int), ((int)a, (const struct iovec *)b, (int)c))
+		CP(SYS_pread64, ssize_t, pread64, (int, void *, size_t, off_t), ((int)a, (void *)b, (size_t)c, (off_t)d))
+		CP(SYS_pwrite64, ssize_t, pwrite64, (int, const void *, size_t, off_t),
+		   ((int)a, (const void *)b, (size_t)c, (off_t)d))
+		CP(SYS_openat, int, openat, (int, const char *, int, ...), ((int)a, (const char *)b, (int)c, (mode_t)d))
+		CP(SYS_accept4, int, accept4, (int, struct sockaddr *, socklen_t *, int),
+		   ((int)a, (struct sockaddr *)b, (socklen_t *)c, (int)d))
+		CP(SYS_connect, int, connect, (int, const struct sockaddr *, socklen_t),
+		   ((int)a, (const struct sockaddr *)b, (socklen_t)c))
+		CP(SYS_recvfrom, ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *, socklen_t *),
+		   ((int)a, (void *)b, (size_t)c, (int)d, (struct sockaddr *)e, (socklen_t *)f))
+		CP(SYS_sendto, ssize_t, sendto, (int, const void *, size_t, int, const struct sockaddr *, socklen_t),
+		   ((int)a, (const void *)b, (size_t)c, (int)d, (const struct sockaddr *)e, (socklen_t)f))
+		CP(SYS_recvmsg, ssize_t, recvmsg, (int, struct msghdr *, int), ((int)a, (struct msghdr *)b, (int)c))
+		CP(SYS_sendmsg, ssize_t, sendmsg, (int, const struct msghdr *, int), ((int)a, (const struct msghdr *)b, (int)c))
+		CP(SYS_recvmmsg, int, recvmmsg, (int, struct mmsghdr *, unsigned, int, struct timespec *),
+		   ((int)a, (struct mmsghdr *)b, (unsigned)c, (int)d, (struct timespec *)e))
+		CP(SYS_sendmmsg, int, sendmmsg, (int, struct mmsghdr *, unsigned, int),
+		   ((int)a, (struct mmsghdr *)b, (unsigned)c, (int)d))
+		CP(SYS_poll, int, poll, (struct pollfd *, nfds_t, int), ((struct pollfd *)a, (nfds_t)b, (int)c))
+		/* glibc's ppoll leaves the caller's timeout as it was; the kernel's writes the time left into it */
+		CP(SYS_ppoll, int, ppoll, (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *),
+		   ((struct pollfd *)a, (nfds_t)b, (const struct timespec *)c, (const sigset_t *)d))
+		/* f: the kernel's {mask, size} pair */
+		CP(SYS_pselect6, int, pselect, (int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *),
+		   ((int)a, (fd_set *)b, (fd_set *)c, (fd_set *)d, (const struct timespec *)e,
+		    f ? *(const sigset_t *const *)f : NULL))
+		CP(SYS_select, int, select, (int, fd_set *, fd_set *, fd_set *, struct timeval *),
+		   ((int)a, (fd_set *)b, (fd_set *)c, (fd_set *)d, (struct timeval *)e))
+		CP(SYS_epoll_wait, int, epoll_wait, (int, struct epoll_event *, int, int),
+		   ((int)a, (struct epoll_event *)b, (int)c, (int)d))
+		CP(SYS_epoll_pwait, int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *),
+		   ((int)a, (struct epoll_event *)b, (int)c, (int)d, (const sigset_t *)e))
+		CP(SYS_fcntl, int, fcntl, (int, int, ...), ((int)a, (int)b, c)) /* F_SETLKW, F_OFD_SETLKW */
+	default:
+		r = gmp_syscall6(nr, a, b, c, d, e, f);
+	}
+	if (g)
+		gmp_exitsyscall(g);
+	return r;
+}
 
 /*
  * glibc's process spawners block every signal around their clone, in the

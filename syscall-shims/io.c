@@ -142,8 +142,8 @@ static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov
 {
 	struct gmp_pollfd *pd = blocking_managed(fd);
 	if (!pd) {
-		if (!gmp_fd_get(fd))
-			return shim_handoff_raw(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
+		if (!gmp_fd_get(fd) || !gmp_getg()) /* may block: glibc's cancellable call */
+			return shim_cancelpoint(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
 		if (cnt == 1) /* the program's non-blocking fd: read/write themselves, no iovec to copy in */
 			return gmp_syscall6(mode == RD ? SYS_read : SYS_write, fd, (long)iov[0].iov_base,
 					    (long)iov[0].iov_len, 0, 0, 0);
@@ -163,7 +163,7 @@ static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov
 			return r;
 		pd->no_nowait = true; /* a named FIFO: no per-call non-blocking I/O */
 	}
-	return shim_handoff_raw(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
+	return shim_cancelpoint(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
 }
 
 /*
@@ -268,8 +268,8 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 			args[3] = a4;
 			args[4] = a5;
 		}
-		return gmp_fd_get(fd) ? shim_ret(gmp_syscall6(nr, args[0], args[1], args[2], args[3], args[4], args[5]))
-				      : shim_handoff6(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+		return gmp_fd_get(fd) && gmp_getg() ? shim_ret(gmp_syscall6(nr, args[0], args[1], args[2], args[3], args[4], args[5]))
+						    : shim_handoff6(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
 	}
 	int fl = flags | MSG_DONTWAIT;
 	size_t dlen = 0; /* drained reads: the bytes a read asks for */
@@ -345,8 +345,8 @@ GMP_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t sl)
 {
 	struct gmp_pollfd *pd = blocking_managed(fd);
 	if (!pd)
-		return (int)(gmp_fd_get(fd) ? shim_ret(gmp_sys3(SYS_connect, fd, sa, sl))
-					    : shim_handoff6(SYS_connect, fd, (long)sa, sl, 0, 0, 0));
+		return (int)(gmp_fd_get(fd) && gmp_getg() ? shim_ret(gmp_sys3(SYS_connect, fd, sa, sl))
+							  : shim_handoff6(SYS_connect, fd, (long)sa, sl, 0, 0, 0));
 	gmp_testcancel();
 	/* connect has no per-call flag: non-blocking for the duration of the call only */
 	long fl = gmp_sys2(SYS_fcntl, fd, F_GETFL);

@@ -162,7 +162,7 @@ static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
 GMP_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	if (!gmp_getg())
-		return (int)shim_ret(gmp_sys3(SYS_poll, fds, n, timeout));
+		return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);
 	return poll_parked(fds, n, timeout);
 }
 
@@ -229,7 +229,7 @@ static int select_parked(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int timeo
 GMP_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
 	if (!gmp_getg())
-		return (int)shim_ret(gmp_sys6(SYS_select, nfds, rd, wr, ex, tv, 0));
+		return (int)shim_handoff6(SYS_select, nfds, (long)rd, (long)wr, (long)ex, (long)tv, 0);
 	if (tv && (tv->tv_usec < 0 || tv->tv_usec >= 1000000 || tv->tv_sec < 0))
 		return (int)shim_ret(-EINVAL);
 	long ms = tv ? tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000 : -1;
@@ -306,7 +306,7 @@ static int epoll_parked(int epfd, struct epoll_event *ev, int max, int timeout)
 GMP_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
 	if (!gmp_getg() || max <= 0)
-		return (int)shim_ret(gmp_sys4(SYS_epoll_wait, epfd, ev, max, timeout));
+		return (int)shim_handoff6(SYS_epoll_wait, epfd, (long)ev, max, timeout, 0, 0);
 	return epoll_parked(epfd, ev, max, timeout);
 }
 

@@ -27,7 +27,7 @@ static inline long shim_ret(long r)
 	return r;
 }
 
-/* A raw system call with hand-off when the caller is a G; returns -errno. */
+/* A raw system call with hand-off when the caller is a G (not a cancellation point: futex); returns -errno. */
 static inline long shim_handoff_raw(long nr, long a, long b, long c, long d, long e, long f)
 {
 	struct gmp_g *g = gmp_getg();
@@ -39,10 +39,23 @@ static inline long shim_handoff_raw(long nr, long a, long b, long c, long d, lon
 	return r;
 }
 
+/*
+ * A call that may block in the kernel and is a cancellation point (read,
+ * openat, accept4, poll, fcntl F_SETLKW, ...), made through glibc's own
+ * function with hand-off when the caller is a G: glibc's cancellation
+ * protocol, whichever this glibc has (asynchronous cancellation around the
+ * call up to 2.40, the system-call bridge since 2.41), then applies to it as
+ * natively, for a G and for a kernel thread gmp did not create.  A raw
+ * system call there is not cancellable: a thread blocked in it never acted
+ * on pthread_cancel.  Numbers without a glibc function here are made raw.
+ * Returns -errno (handoff.c).
+ */
+long shim_cancelpoint(long nr, long a, long b, long c, long d, long e, long f) GMP_HIDDEN;
+
 /* The same, with the libc convention (errno, -1). */
 static inline long shim_handoff6(long nr, long a, long b, long c, long d, long e, long f)
 {
-	return shim_ret(shim_handoff_raw(nr, a, b, c, d, e, f));
+	return shim_ret(shim_cancelpoint(nr, a, b, c, d, e, f));
 }
 
 /* Run an arbitrary blocking libc call with hand-off: HANDOFF(g, r = real_x(...)). */

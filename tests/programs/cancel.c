@@ -1,7 +1,9 @@
 /* cancel: deferred cancellation. A thread is cancelled while blocked in a
  * cancellation point (pthread_cond_wait, nanosleep, read on a pipe,
- * pthread_join, sem_wait, and calls that block in the kernel: pause, waitpid,
- * poll, sigwait, whose cleanup handler sleeps); its cleanup handlers run in reverse order (the
+ * pthread_join, sem_wait, read on a FIFO, accept, select, epoll_wait, and
+ * calls that block in the kernel: pause, sigsuspend, waitpid, poll, sigwait,
+ * open of a FIFO without a writer, read of a terminal, whose cleanup handler
+ * sleeps); its cleanup handlers run in reverse order (the
  * condvar one with the mutex re-acquired), key destructors run, and
  * pthread_join returns PTHREAD_CANCELED. Cancellation disabled stays pending
  * until re-enabled and pthread_testcancel; pthread_exit runs cleanup
@@ -17,6 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,6 +193,98 @@ static void *in_sigwait(void *arg)
     return NULL;
 }
 
+static void *in_sigsuspend(void *arg)
+{
+    (void)arg;
+    sigset_t none;
+    sigemptyset(&none);
+    sigaddset(&none, SIGUSR2);         /* still blocked while suspended; never sent */
+    pthread_cleanup_push(cleanup_sleep_note, "sigsuspend ");
+    set_ready();
+    for (;;)
+        sigsuspend(&none);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static char fifo_path[64];
+static void *in_fifo_open(void *arg)
+{
+    (void)arg;
+    pthread_cleanup_push(cleanup_sleep_note, "open ");
+    set_ready();
+    for (;;)
+        open(fifo_path, O_RDONLY);     /* no writer ever: blocks in the kernel */
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static int fifo_rw;
+static void *in_fifo_read(void *arg)
+{
+    (void)arg;
+    char b;
+    pthread_cleanup_push(cleanup_note, "fifo-read ");
+    set_ready();
+    for (;;)
+        read(fifo_rw, &b, 1);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static int tty;
+static void *in_tty_read(void *arg)
+{
+    (void)arg;
+    char b;
+    pthread_cleanup_push(cleanup_sleep_note, "tty-read ");
+    set_ready();
+    for (;;)
+        read(tty, &b, 1);              /* a terminal nobody types on */
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static int listener;
+static void *in_accept(void *arg)
+{
+    (void)arg;
+    pthread_cleanup_push(cleanup_note, "accept ");
+    set_ready();
+    for (;;)
+        accept(listener, NULL, NULL);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static void *in_select(void *arg)
+{
+    (void)arg;
+    pthread_cleanup_push(cleanup_note, "select ");
+    set_ready();
+    for (;;) {
+        fd_set r;
+        FD_ZERO(&r);
+        FD_SET(pipefd[0], &r);
+        select(pipefd[0] + 1, &r, NULL, NULL, NULL);
+    }
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static int ep;
+static void *in_epoll_wait(void *arg)
+{
+    (void)arg;
+    struct epoll_event ev;
+    pthread_cleanup_push(cleanup_note, "epoll_wait ");
+    set_ready();
+    for (;;)
+        epoll_wait(ep, &ev, 1, -1);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
 static pthread_t never_ending;
 static void *in_join(void *arg)
 {
@@ -296,6 +396,32 @@ int main(void)
     run("waitpid", in_waitpid);
     run("poll", in_poll);
     run("sigwait", in_sigwait);
+    run("sigsuspend", in_sigsuspend);
+    snprintf(fifo_path, sizeof fifo_path, "/tmp/gmp-cancel-fifo.%d", (int)getpid());
+    unlink(fifo_path);
+    CHECK(mkfifo(fifo_path, 0600) == 0);
+    run("open of a FIFO", in_fifo_open);
+    CHECK((fifo_rw = open(fifo_path, O_RDWR)) >= 0); /* a reader and a writer: opens at once */
+    run("read of a FIFO", in_fifo_read);
+    close(fifo_rw);
+    unlink(fifo_path);
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    CHECK(master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0);
+    CHECK((tty = open(ptsname(master), O_RDWR | O_NOCTTY)) >= 0);
+    run("read of a terminal", in_tty_read);
+    close(tty);
+    close(master);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    CHECK((listener = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+    CHECK(bind(listener, (struct sockaddr *)&a, sizeof a) == 0 && listen(listener, 4) == 0);
+    run("accept", in_accept);
+    close(listener);
+    run("select", in_select);
+    CHECK((ep = epoll_create1(0)) >= 0);
+    struct epoll_event ev = { .events = EPOLLIN };
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, pipefd[0], &ev) == 0);
+    run("epoll_wait", in_epoll_wait);
+    close(ep);
     kill(sleeper_child, SIGKILL);
     waitpid(sleeper_child, NULL, 0);
     run("disabled then testcancel", disabled);
