@@ -92,8 +92,15 @@ static struct sigaction next_act;
 static long install(void); /* the trap handler, on the alternate stack as next_act asks */
 static gmp_lock_t next_lock;
 
+/* Also where a build turns the stack protector on (gcc 11 knows the attribute; the runtime is built without it anyway). */
+#if defined(__has_attribute) && __has_attribute(no_stack_protector)
+#define NO_SSP __attribute__((no_stack_protector))
+#else
+#define NO_SSP
+#endif
+
 /* The calling kernel thread's M, by tid in this epoch, or NULL (not an M).  No TLS. */
-static __attribute__((no_stack_protector)) struct gmp_m *self_m(void)
+static NO_SSP struct gmp_m *self_m(void)
 {
 	pid_t tid = (pid_t)gmp_sys0(SYS_gettid);
 	for (struct gmp_m *m = atomic_load_explicit(&gmp_sched.allm, memory_order_acquire); m; m = m->alllink)
@@ -103,7 +110,7 @@ static __attribute__((no_stack_protector)) struct gmp_m *self_m(void)
 }
 
 /* The TCB a trap on this kernel thread loads.  No TLS: the FS base is the trap address. */
-static __attribute__((no_stack_protector)) void *trap_tcb(uintptr_t sp)
+static NO_SSP void *trap_tcb(uintptr_t sp)
 {
 	struct gmp_m *m = self_m();
 	if (m) {
@@ -142,7 +149,7 @@ static __attribute__((no_stack_protector)) void *trap_tcb(uintptr_t sp)
  * and a switch may put the trap address back at any time: no TLS (no
  * stack protector) before that.
  */
-static __attribute__((no_stack_protector)) void chain(int sig, siginfo_t *si, void *uc)
+static NO_SSP void chain(int sig, siginfo_t *si, void *uc)
 {
 	struct sigaction a = next_act; /* (a racing sigaction: this one or the last one, as in the kernel) */
 	void *h = (a.sa_flags & SA_SIGINFO) ? (void *)a.sa_sigaction : (void *)a.sa_handler;
@@ -181,7 +188,7 @@ static __attribute__((no_stack_protector)) void chain(int sig, siginfo_t *si, vo
 	gmp_sys3(SYS_tgkill, gmp_sys0(SYS_getpid), gmp_sys0(SYS_gettid), SIGSEGV);
 }
 
-static __attribute__((no_stack_protector)) void fstrap_entry(int sig, siginfo_t *si, void *uc)
+static NO_SSP void fstrap_entry(int sig, siginfo_t *si, void *uc)
 {
 	uintptr_t fs = (uintptr_t)gmp_rdfsbase();
 	if (GMP_LIKELY(fs >= trap_lo + TRAP_BELOW && fs < trap_hi)) {

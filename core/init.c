@@ -15,6 +15,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <gnu/libc-version.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -109,6 +110,34 @@ static void refuse(const char *why)
 }
 
 /*
+ * Before 2.34 glibc kept its threads in libpthread.so.0, apart from libc:
+ * with its own start-up, SIGCANCEL handler, thread count and stack cache,
+ * stdio locks switched on from its pthread_create, and struct pthread's
+ * descriptors only in libpthread's static symbol table.  gmp stands in for
+ * the NPTL that libc itself holds (2.34 and later) and names an older glibc
+ * instead of failing on a layout probe.  (Debian 11, glibc 2.31, left LTS
+ * in August 2026.)
+ */
+static void check_glibc_release(void)
+{
+	const char *v = gnu_get_libc_version();
+	unsigned major = 0, minor = 0;
+	const char *c = v;
+	while (*c >= '0' && *c <= '9')
+		major = major * 10 + (unsigned)(*c++ - '0');
+	if (*c == '.')
+		c++;
+	while (*c >= '0' && *c <= '9')
+		minor = minor * 10 + (unsigned)(*c++ - '0');
+	if (major < 2 || (major == 2 && minor < 34)) {
+		gmp_printf("gmp: fatal: glibc %s keeps its threads in libpthread.so.0 (gmp needs glibc 2.34 or later); "
+			   "this glibc is not supported, refusing to start\n",
+			   v);
+		_exit(127);
+	}
+}
+
+/*
  * The one failure that cannot be reported to a caller: memory for the main
  * thread's G, m0 and m0's scheduler stack, or the Ps, at start-up.
  */
@@ -187,6 +216,7 @@ void gmp_init_slow(void)
 	atomic_store(&gmp_inited, 1);
 
 	gmp_arch_init();
+	check_glibc_release();
 	if (gmp_libc_resolve() != 0)
 		refuse("cannot resolve glibc's thread internals");
 	gmp_fstrap_init();

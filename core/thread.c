@@ -30,7 +30,8 @@
 
 #define GFREE_LOCAL_MAX 64
 
-extern char __libc_single_threaded;
+/* glibc 2.32; weak so that gmp loads on older ones (init.c refuses those by name) */
+extern char __libc_single_threaded __attribute__((weak));
 
 static struct gmp_g *galloc(void)
 {
@@ -372,7 +373,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	*gmp_tcb_tls_slot(ng->tcb, &gmp_curg) = ng;
 	gmp_ctx_make(&ng->ctx, (char *)ng->stack.lo + ng->stack.size, gstart, ng);
 
-	if (__libc_single_threaded) {
+	if (&__libc_single_threaded && __libc_single_threaded) {
 		/* first thread (also again in a fork child): glibc must take its locks from now on */
 		__libc_single_threaded = 0;
 		*(int *)((char *)gmp_arch_get_tp() + GMP_TCB_MULTIPLE) = 1;

@@ -67,6 +67,15 @@
 #endif
 #define FUTEX2_U32 0x02
 #define FUTEX2_PRIV 128
+/* struct futex_waitv of <linux/futex.h> (5.16), spelled out: older kernel
+ * headers (Debian 11 has 5.10's) lack it, and the kernel the program runs
+ * on decides whether the call exists (xw_init probes it). */
+struct xw_waitv {
+	uint64_t val;
+	uint64_t uaddr;
+	uint32_t flags;
+	uint32_t reserved;
+};
 
 #define XW_SLOTS 127 /* futex_waitv takes 128, one of them the kick word */
 #define XW_GROUPS 8
@@ -259,18 +268,18 @@ static void fire(struct xw_group *gr, struct xw_slot *s, bool woken)
 static void *watcher_main(void *arg)
 {
 	struct xw_group *gr = arg;
-	struct futex_waitv v[XW_SLOTS + 1];
+	struct xw_waitv v[XW_SLOTS + 1];
 	struct xw_slot *of[XW_SLOTS + 1];
 	for (;;) {
 		uint32_t k = atomic_load(&gr->kick);
 		int n = 1;
-		v[0] = (struct futex_waitv){.val = k, .uaddr = (uintptr_t)&gr->kick, .flags = FUTEX2_U32 | FUTEX2_PRIV};
+		v[0] = (struct xw_waitv){.val = k, .uaddr = (uintptr_t)&gr->kick, .flags = FUTEX2_U32 | FUTEX2_PRIV};
 		gmp_lock(&gr->lock);
 		for (int i = 0; i < XW_SLOTS; i++) {
 			struct xw_slot *s = &gr->slot[i];
 			if (!s->addr || s->live == 0)
 				continue;
-			v[n] = (struct futex_waitv){.val = s->val, .uaddr = (uintptr_t)s->addr, .flags = FUTEX2_U32 | s->flags};
+			v[n] = (struct xw_waitv){.val = s->val, .uaddr = (uintptr_t)s->addr, .flags = FUTEX2_U32 | s->flags};
 			of[n++] = s;
 		}
 		gmp_unlock(&gr->lock);

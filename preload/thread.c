@@ -10,6 +10,7 @@
 #include "export.h"
 
 #include <errno.h>
+#include <limits.h> /* PTHREAD_STACK_MIN: <pthread.h> has it only since glibc 2.34 */
 #include <sys/prctl.h>
 #include <dlfcn.h>
 #include <pthread.h>

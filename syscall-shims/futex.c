@@ -20,6 +20,10 @@
 #include <stdarg.h>
 #include <sys/syscall.h>
 
+#ifndef FUTEX_LOCK_PI2
+#define FUTEX_LOCK_PI2 13 /* Linux 5.14; older kernel headers lack it */
+#endif
+
 /*
  * Calls that never block go straight to the kernel, without a hand-off:
  * besides being cheaper, nothing can move the G to another kernel thread

@@ -447,6 +447,10 @@ static const struct row {
 	ROW(c11_trylock_held),
 };
 
+/* glibc 2.32; weak so that the program links on older ones and prints
+ * numbers there (both runs alike). */
+const char *strerrorname_np(int) __attribute__((weak));
+
 static const char *result_name(int r, char *buf, size_t n)
 {
 	if (r == 0)
@@ -455,7 +459,7 @@ static const char *result_name(int r, char *buf, size_t n)
 		snprintf(buf, n, "returned %d", -1000 - r);
 		return buf;
 	}
-	const char *s = r > 0 ? strerrorname_np(r) : NULL;
+	const char *s = r > 0 && strerrorname_np ? strerrorname_np(r) : NULL;
 	if (!s) {
 		snprintf(buf, n, "%d", r);
 		return buf;

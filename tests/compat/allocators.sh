@@ -25,11 +25,11 @@ run() { # label expected-file LD_PRELOAD program
 		echo "ok   $1"
 	fi
 }
-for a in libjemalloc.so.2 libtcmalloc.so.4 libmimalloc.so.2; do
+for a in libjemalloc.so.2 libtcmalloc.so.4 libmimalloc.so.2 libmimalloc.so.3; do
 	lib=$libdir/$a
 	[[ -e $lib ]] || { echo "skip $a (not installed)"; continue; }
 	tried=1
-	linked=$work/alloc_fork_${a%%.so*}
+	linked=$work/alloc_fork_${a//./_}
 	cc -O2 -pthread "$src" -o "$linked" -Wl,--no-as-needed "$lib" || exit 1
 	timeout 20 "$linked" >"$work/$a.native" 2>&1 || { echo "FAIL $a: native run failed"; fail=1; continue; }
 	run "$a linked" "$work/$a.native" "$gmp" "$linked"
