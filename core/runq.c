@@ -15,6 +15,9 @@
  *
  * When the ring is full, half of it plus the new G go to the global queue in
  * one locked batch (runqputslow), so a burst of creations is spread out.
+ *
+ * Below them: the global run queue (real-time Gs first, by priority) and
+ * the idle P list, both under sched.lock.
  */
 #include "runtime.h"
 
@@ -152,4 +155,134 @@ bool gmp_runqempty(struct gmp_p *p)
 		if (t == atomic_load_explicit(&p->runqtail, memory_order_acquire))
 			return h == t && next == NULL;
 	}
+}
+
+/* ------------------------------------------------------------ global queue, idle lists */
+
+/*
+ * Real-time threads (SCHED_FIFO, SCHED_RR).  Their Gs never sit in a P's
+ * ring: they queue at the front of the global queue in priority order
+ * (FIFO among equals), so every M's next look at the global queue
+ * (findrunnable looks there first while nrtq > 0) runs the highest one.
+ * A G in user code that made a higher real-time G runnable while no P
+ * is free gives its P up to it at its next return to user code
+ * (gmp_releasep_user -> gmp_rt_preempt), as the kernel preempts the
+ * waker.  Futex waits (mutexes, condvars, semaphores, joins) wake the
+ * highest-priority waiter first (futex.c).  SCHED_OTHER Gs keep the
+ * fair FIFO rings.  Lock held.
+ */
+void gmp_globrunqput_rt(struct gmp_g *gp)
+{
+	uint8_t pr = atomic_load_explicit(&gp->rtprio, memory_order_relaxed);
+	struct gmp_g **pp = &gmp_sched.runqhead;
+	while (*pp && atomic_load_explicit(&(*pp)->rtprio, memory_order_relaxed) >= pr)
+		pp = &(*pp)->schedlink;
+	gp->schedlink = *pp;
+	*pp = gp;
+	if (!gp->schedlink)
+		gmp_sched.runqtail = gp;
+	atomic_fetch_add_explicit(&gmp_sched.nrtq, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&gmp_sched.runqsize, 1, memory_order_relaxed);
+}
+
+void gmp_globrunqput_batch(struct gmp_g *head, struct gmp_g *tail, int n)
+{
+	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_sched.rtused, memory_order_relaxed))) {
+		/* real-time Gs go to their place at the front; the others on as a batch */
+		struct gmp_g *h = NULL, *t = NULL, *nx;
+		int k = 0;
+		tail->schedlink = NULL;
+		for (struct gmp_g *g = head; g; g = nx) {
+			nx = g->schedlink;
+			if (atomic_load_explicit(&g->rtprio, memory_order_relaxed)) {
+				gmp_globrunqput_rt(g);
+				continue;
+			}
+			g->schedlink = NULL;
+			if (t)
+				t->schedlink = g;
+			else
+				h = g;
+			t = g;
+			k++;
+		}
+		if (!h)
+			return;
+		head = h;
+		tail = t;
+		n = k;
+	}
+	tail->schedlink = NULL;
+	if (gmp_sched.runqtail)
+		gmp_sched.runqtail->schedlink = head;
+	else
+		gmp_sched.runqhead = head;
+	gmp_sched.runqtail = tail;
+	atomic_fetch_add_explicit(&gmp_sched.runqsize, n, memory_order_relaxed);
+}
+
+static struct gmp_g *globrunqpop(void)
+{
+	struct gmp_g *g = gmp_sched.runqhead;
+	if (g) {
+		gmp_sched.runqhead = g->schedlink;
+		if (!gmp_sched.runqhead)
+			gmp_sched.runqtail = NULL;
+		atomic_fetch_sub_explicit(&gmp_sched.runqsize, 1, memory_order_relaxed);
+		if (GMP_UNLIKELY(atomic_load_explicit(&g->rtprio, memory_order_relaxed)))
+			atomic_fetch_sub_explicit(&gmp_sched.nrtq, 1, memory_order_relaxed);
+	}
+	return g;
+}
+
+/* Take a fair share of the global queue; the first G is returned, the rest go to p's ring. */
+struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max)
+{
+	int size = atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed);
+	if (size == 0)
+		return NULL;
+	int n = size / (int)gmp_sched.nprocs + 1;
+	if (n > size)
+		n = size;
+	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_sched.nrtq, memory_order_relaxed) > 0))
+		n = 1; /* real-time ones first, and never into a ring */
+	if (max > 0 && n > max)
+		n = max;
+	if (n > GMP_RUNQ_SIZE / 2)
+		n = GMP_RUNQ_SIZE / 2;
+	int room = GMP_RUNQ_SIZE - (int)gmp_runqlen(p);
+	if (n > room + 1)
+		n = room + 1; /* into the ring without overflowing it back here */
+	struct gmp_g *gp = globrunqpop();
+	while (--n > 0) {
+		struct gmp_g *g = globrunqpop();
+		gmp_runqput(p, g, false);
+	}
+	return gp;
+}
+
+/*
+ * An idle P normally has an empty run queue.  The exception is the
+ * GMP_MAXTHREADS cap: gmp_startm cannot start an M for a P with work, so the P
+ * waits on the idle list with its queue; the next M that takes an idle P or
+ * steals runs it, and sysmon keeps trying to start one.
+ */
+void gmp_pidleput(struct gmp_p *p)
+{
+	atomic_store_explicit(&p->status, P_IDLE, memory_order_release);
+	p->m = NULL;
+	p->link = gmp_sched.pidle;
+	gmp_sched.pidle = p;
+	atomic_fetch_add_explicit(&gmp_sched.npidle, 1, memory_order_relaxed);
+}
+
+struct gmp_p *gmp_pidleget(void)
+{
+	struct gmp_p *p = gmp_sched.pidle;
+	if (p) {
+		gmp_sched.pidle = p->link;
+		atomic_fetch_sub_explicit(&gmp_sched.npidle, 1, memory_order_relaxed);
+		atomic_store_explicit(&p->status, P_RUNNING, memory_order_relaxed);
+	}
+	return p;
 }

@@ -289,7 +289,7 @@ struct gmp_m {
 	                                         spin that follows (a clock read is ~25 ns on PVM guests);
 	                                         0 once stale (stopm); this M only */
 	struct gmp_stack sigstack;            /* alternate signal stack of the kernel thread (fatal
-	                                         signals, stack overflow); this M only; debug.c */
+	                                         signals, stack overflow); this M only; crash.c */
 	struct gmp_trace_buf *_Atomic tracebuf; /* GMP_TRACE records of this M; written by this M only,
 	                                           read by the trace writer (trace.c) */
 	uint64_t traceseq;                    /* trace flow ids made on this M; this M only */
@@ -438,8 +438,6 @@ static inline bool gmp_g_forked_away(struct gmp_g *g)
 {
 	return gmp_gstatus_forked(g, atomic_load(&g->status));
 }
-struct gmp_p *gmp_acquirep_user(struct gmp_g *g) GMP_HIDDEN; /* G: take own P back (may reschedule) */
-bool gmp_takep(struct gmp_p *p, uint32_t from) GMP_HIDDEN;   /* any: take p from its M (retake) */
 bool gmp_rt_preempt(struct gmp_p *p) GMP_HIDDEN;            /* G, P held: a higher real-time G waits */
 static inline void gmp_releasep_user(struct gmp_p *p)       /* G, P held: back to user code */
 {
@@ -460,8 +458,28 @@ void gmp_ready_lazy(struct gmp_p *p, struct gmp_g *gp) GMP_HIDDEN;       /* p he
 bool gmp_runnext_lazy(struct gmp_p *p, struct gmp_g *next, int64_t now) GMP_HIDDEN; /* thieves leave next there */
 void gmp_runqready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* gmp_ready without its trace event */
 void gmp_yield(struct gmp_g *g) GMP_HIDDEN;                 /* G */
+_Noreturn void gmp_goexit(struct gmp_g *g) GMP_HIDDEN;      /* G: the G ends */
+bool gmp_on_g_stack(struct gmp_g *g, uintptr_t sp) GMP_HIDDEN;
+void gmp_main_stack_note(uintptr_t sp) GMP_HIDDEN;   /* init: the main thread's frame */
+int64_t gmp_g_cputime(struct gmp_g *g) GMP_HIDDEN;          /* any: ns g ran (its own clock) */
+#define GMP_AFFINITY_WORDS 16                               /* 1024 CPUs, as glibc's cpu_set_t */
+/* g0: the kernel's robust-list walk; true: moved to mhead (non-NULL if the M may end), the M must end */
+bool gmp_robust_exit(struct gmp_g *g, pid_t tid, void *mhead) GMP_HIDDEN;
+void gmp_mstart(struct gmp_m *m) GMP_HIDDEN;                /* a new M's g0 */
+void gmp_m0_g0_start(void *m0) GMP_HIDDEN;                  /* m0's g0 entry */
+struct gmp_m *gmp_allocm(void) GMP_HIDDEN;
+uint32_t gmp_fastrand(struct gmp_m *m) GMP_HIDDEN;
+void gmp_set_tp(struct gmp_m *m, void *tp) GMP_HIDDEN;      /* g0: load tp as the thread pointer (FS base) */
+/* G: switch to its M's g0, which runs fn(m, g) with g off the CPU; returns when g runs again (maybe elsewhere) */
+void gmp_mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *)) GMP_HIDDEN;
+
+/* syscall.c: a G takes its P back (from user code, from a kernel call) */
+struct gmp_p *gmp_acquirep_user(struct gmp_g *g) GMP_HIDDEN; /* G: take own P back (may reschedule) */
 void gmp_entersyscall(struct gmp_g *g) GMP_HIDDEN;          /* G: a blocking kernel call follows */
 void gmp_exitsyscall(struct gmp_g *g) GMP_HIDDEN;           /* G: it returned; may reschedule */
+struct gmp_p *gmp_acquirep_async(struct gmp_g *g, uint32_t *from) GMP_HIDDEN; /* signal handler; may fail */
+
+/* signal.c: signals to Gs, the handler dispatcher, cancellation */
 int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info) GMP_HIDDEN; /* any: pthread_kill/sigqueue to a G */
 void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: a forwarded signal's wake-up */
 void gmp_signal_sync(struct gmp_g *g, uint64_t set) GMP_HIDDEN; /* G: pending signals in set -> its kernel thread */
@@ -475,9 +493,8 @@ bool gmp_cancel_pending(struct gmp_g *g) GMP_HIDDEN;              /* any: a canc
 void gmp_testcancel(void) GMP_HIDDEN;                             /* G, at a cancellation point of gmp's */
 void gmp_signal_init(void) GMP_HIDDEN;                            /* start-up */
 bool gmp_sig32_install(void) GMP_HIDDEN;                          /* any but a handler: own signal 32's handler */
-bool gmp_debug_req_signal(siginfo_t *si, void *uc) GMP_HIDDEN;    /* signal 32's handler: a dump request? */
-void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;
-bool gmp_signal_deliverable(struct gmp_g *g) GMP_HIDDEN;
+void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;             /* G: raise signals queued while it was off */
+bool gmp_signal_deliverable(struct gmp_g *g) GMP_HIDDEN;          /* G: has pending signals it does not block */
 /* G: its mask is now nv (the kernel's is set by the caller); takes what it now lets in. */
 void gmp_signal_setmask(struct gmp_g *g, uint64_t nv) GMP_HIDDEN;
 /* any: sig to kernel thread tid of this process, its siginfo marked as gmp's own (mark, val); 0 or -errno */
@@ -487,36 +504,36 @@ bool gmp_sig_is_marked(const siginfo_t *si, uint32_t mark) GMP_HIDDEN;
 void gmp_sigframe_moved(struct gmp_g *g, void *uc) GMP_HIDDEN;
 /* Never blocked in a G: glibc's internal signals (32, 33), and what the kernel never blocks. */
 #define GMP_SIG_UNBLOCKABLE ((1ULL << (32 - 1)) | (1ULL << (33 - 1)) | (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)))
-void gmp_signal_reclaim(struct gmp_g *g) GMP_HIDDEN;
-void gmp_signal_fork_child(struct gmp_g *self) GMP_HIDDEN;       /* fork child */              /* G, after sigwait/sigsuspend */
+void gmp_signal_reclaim(struct gmp_g *g) GMP_HIDDEN;             /* G, after sigwait/sigsuspend */
+void gmp_signal_fork_child(struct gmp_g *self) GMP_HIDDEN;       /* fork child */
 void gmp_signal_note_mask(uint64_t mask) GMP_HIDDEN;              /* any: a G now has this mask */
 uint64_t gmp_signal_sysmon_mask(void) GMP_HIDDEN;                 /* sysmon: its kernel mask */
 extern __thread bool gmp_sysmon_thread GMP_HIDDEN __attribute__((tls_model("initial-exec")));
-uint64_t gmp_signal_process_pending(void) GMP_HIDDEN;
+uint64_t gmp_signal_process_pending(void) GMP_HIDDEN;             /* any: for dumps */
 void gmp_signal_sweep(void) GMP_HIDDEN;                            /* sysmon: process signals to a taker */
-uint64_t gmp_signal_pending_for(struct gmp_g *g) GMP_HIDDEN;     /* any: g's and the process's */            /* any: for dumps */        /* G: has pending signals it does not block */
-void gmp_signal_exit(struct gmp_g *g) GMP_HIDDEN;               /* G, exiting: its process signals to others */       /* G: raise signals queued while it was off */
+uint64_t gmp_signal_pending_for(struct gmp_g *g) GMP_HIDDEN;     /* any: g's and the process's */
+void gmp_signal_exit(struct gmp_g *g) GMP_HIDDEN;               /* G, exiting: its process signals to others */
+
+/* m.c: Ms: the idle list, waking and starting them, an idle M's sleep, reaping. */
 void gmp_wakep(void) GMP_HIDDEN;                            /* any */
 void gmp_mkick_sleeper(struct gmp_m *m) GMP_HIDDEN;         /* any: end an idle M's sleep or poll */
-_Noreturn void gmp_goexit(struct gmp_g *g) GMP_HIDDEN;      /* G: the G ends */
-struct gmp_p *gmp_acquirep_async(struct gmp_g *g, uint32_t *from) GMP_HIDDEN; /* signal handler; may fail */
-bool gmp_on_g_stack(struct gmp_g *g, uintptr_t sp) GMP_HIDDEN;
-void gmp_main_stack_note(uintptr_t sp) GMP_HIDDEN;   /* init: the main thread's frame */
-void gmp_lockm(struct gmp_g *g) GMP_HIDDEN;
-int64_t gmp_g_cputime(struct gmp_g *g) GMP_HIDDEN;          /* any: ns g ran (its own clock) */
-#define GMP_AFFINITY_WORDS 16                               /* 1024 CPUs, as glibc's cpu_set_t */
-int gmp_apply_affinity(struct gmp_g *g) GMP_HIDDEN;         /* G: lock to its M and apply g->affinity */                 /* G: lock the G to its M for life */
-/* g0: the kernel's robust-list walk; true: moved to mhead (non-NULL if the M may end), the M must end */
-bool gmp_robust_exit(struct gmp_g *g, pid_t tid, void *mhead) GMP_HIDDEN;
-void gmp_mstart(struct gmp_m *m) GMP_HIDDEN;                /* a new M's g0 */
-void gmp_m0_g0_start(void *m0) GMP_HIDDEN;                  /* m0's g0 entry */
-struct gmp_m *gmp_allocm(void) GMP_HIDDEN;
-void gmp_globrunqput_batch(struct gmp_g *head, struct gmp_g *tail, int n) GMP_HIDDEN; /* lock held */
-struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max) GMP_HIDDEN;                    /* lock held */
+bool gmp_takep(struct gmp_p *p, uint32_t from) GMP_HIDDEN;   /* any: take p from its M (retake) */
 void gmp_handoffp(struct gmp_p *p) GMP_HIDDEN;              /* any; p retaken/owned by caller */
-void gmp_pidleput(struct gmp_p *p) GMP_HIDDEN;              /* lock held */
-struct gmp_p *gmp_pidleget(void) GMP_HIDDEN;                /* lock held */
-uint32_t gmp_fastrand(struct gmp_m *m) GMP_HIDDEN;
+void gmp_acquirep(struct gmp_m *m, struct gmp_p *p) GMP_HIDDEN;      /* g0: m runs p from now on */
+void gmp_notewakeup(struct gmp_m *m) GMP_HIDDEN;            /* any: wake idle m, whose nextp is set */
+void gmp_startm(struct gmp_p *p, bool spinning) GMP_HIDDEN; /* any: p (NULL: an idle one) to an idle or new M */
+void gmp_stopm(struct gmp_m *m) GMP_HIDDEN;                 /* g0, sched.lock held, no P: sleep until given one */
+void gmp_resetspinning(struct gmp_m *m) GMP_HIDDEN;         /* g0: a spinning M found work */
+bool gmp_reap_idle_m(struct gmp_m *m) GMP_HIDDEN;           /* g0: end m if spare; true: it stays */
+_Noreturn void gmp_mthread_exit(struct gmp_m *m) GMP_HIDDEN; /* g0, out of every list: end m's kernel thread */
+
+/* lockedm.c: Gs locked to their M */
+void gmp_lockm(struct gmp_g *g) GMP_HIDDEN;                 /* G: lock the G to its M for life */
+int gmp_apply_affinity(struct gmp_g *g) GMP_HIDDEN;         /* G: lock to its M and apply g->affinity */
+void gmp_stoplockedm(struct gmp_m *m) GMP_HIDDEN;           /* g0 of a locked M: until its G is runnable; returns with a P */
+void gmp_startlockedm(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN; /* g0, P held: hand it to gp's M, go idle */
+void gmp_unlockm(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;      /* g0: locked gp ends */
+_Noreturn void gmp_mend(struct gmp_m *m) GMP_HIDDEN;        /* g0, P held: end m now (robust PI locks left) */
 
 /* spin.c: spinning Ms and the direct hand-off (TLS affinity). */
 bool gmp_handoff_nextg(struct gmp_g *gp) GMP_HIDDEN;                       /* any: gp runnable, on no queue */
@@ -530,12 +547,17 @@ bool gmp_io_wait_direct(struct gmp_g *g) GMP_HIDDEN;                       /* G:
 bool gmp_work_queued(void) GMP_HIDDEN;                                      /* any: a G waits on some run queue */
 bool gmp_work_waits(struct gmp_p *p, int64_t now) GMP_HIDDEN;              /* sysmon: would another G run if p were free (a queue, a due timer)? */
 
-/* runq.c: local run queues (see the algorithm notes there). */
+/* runq.c: local run queues (see the algorithm notes there), the global queue, idle Ps. */
 bool gmp_runqput(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* owner; false: moved half to global */
 struct gmp_g *gmp_runqget(struct gmp_p *p, bool *inherit) GMP_HIDDEN;     /* owner */
 struct gmp_g *gmp_runqsteal(struct gmp_p *p, struct gmp_p *victim, bool stealnext) GMP_HIDDEN;
 uint32_t gmp_runqlen(struct gmp_p *p) GMP_HIDDEN;                          /* any, approximate */
 bool gmp_runqempty(struct gmp_p *p) GMP_HIDDEN;
+void gmp_globrunqput_batch(struct gmp_g *head, struct gmp_g *tail, int n) GMP_HIDDEN; /* lock held */
+void gmp_globrunqput_rt(struct gmp_g *gp) GMP_HIDDEN;                                  /* lock held: a real-time G, by priority */
+struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max) GMP_HIDDEN;                    /* lock held */
+void gmp_pidleput(struct gmp_p *p) GMP_HIDDEN;              /* lock held */
+struct gmp_p *gmp_pidleget(void) GMP_HIDDEN;                /* lock held */
 
 /* stack.c */
 int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard, size_t above) GMP_HIDDEN; /* any; -EAGAIN */
@@ -590,8 +612,8 @@ int gmp_thread_detach(struct gmp_g *t) GMP_HIDDEN;
 void gmp_gfput(struct gmp_p *p, struct gmp_g *g) GMP_HIDDEN;     /* P held (or p NULL: global) */
 struct gmp_g *gmp_gfget(struct gmp_p *p, const struct gmp_thread_attr *a) GMP_HIDDEN;
 struct gmp_g *gmp_galloc(void) GMP_HIDDEN;
-_Noreturn void gmp_thread_exit(void *ret) GMP_HIDDEN;
-bool gmp_main_unwind_prepare(struct gmp_g *g) GMP_HIDDEN; /* main G: glibc's unwind ends in gmp */          /* G */
+_Noreturn void gmp_thread_exit(void *ret) GMP_HIDDEN;                /* G */
+bool gmp_main_unwind_prepare(struct gmp_g *g) GMP_HIDDEN; /* main G: glibc's unwind ends in gmp */
 
 /* futex.c: address-keyed wait queues, the one waiting mechanism (docs/design.md §7). */
 #define GMP_FUTEX_BITSET_ANY 0xffffffffu
@@ -782,10 +804,12 @@ int gmp_libc_resolve(void) GMP_HIDDEN;
 /* fatal.c */
 _Noreturn void gmp_fatal(const char *fmt, ...) GMP_HIDDEN __attribute__((format(printf, 1, 2)));
 void gmp_printf(const char *fmt, ...) GMP_HIDDEN __attribute__((format(printf, 1, 2))); /* raw write(2) */
-void gmp_dump_gs(int fd) GMP_HIDDEN;
-bool gmp_debug_own_handler(void *fn) GMP_HIDDEN;                  /* any, also a signal handler: every G to stderr */
 
-/* debug.c: GMP_DEBUG options, schedtrace, dump, deadlock report. */
+/* traceback.c: the thread dump (dump.h has the parts crash.c shares) */
+void gmp_dump_gs(int fd) GMP_HIDDEN;                              /* any, also a signal handler: every G to stderr */
+bool gmp_debug_req_signal(siginfo_t *si, void *uc) GMP_HIDDEN;    /* signal 32's handler: a dump request? */
+
+/* debug.c: GMP_DEBUG options, schedtrace, deadlock report. */
 struct gmp_debug {
 	int schedtrace_ms;   /* immutable after init */
 	int scheddetail;
@@ -798,6 +822,9 @@ extern struct gmp_debug gmp_debug GMP_HIDDEN;
 void gmp_debug_init(void) GMP_HIDDEN;
 void gmp_schedtrace(int64_t now) GMP_HIDDEN;   /* sysmon */
 void gmp_deadlock_check(void) GMP_HIDDEN;      /* sysmon */
+
+/* crash.c: fatal signals, alternate signal stacks */
+bool gmp_debug_own_handler(void *fn) GMP_HIDDEN; /* is fn gmp's fatal-signal handler (shown as SIG_DFL)? */
 void gmp_sigstack_init(struct gmp_m *m) GMP_HIDDEN; /* m's own kernel thread: its alternate signal stack */
 void gmp_sigstack_free(struct gmp_m *m) GMP_HIDDEN; /* m's own kernel thread, before it exits */
 /* m's own kernel thread (g0 or gp itself): load gp's alternate signal stack, or m's own if gp is NULL

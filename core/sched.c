@@ -1,12 +1,17 @@
 /*
- * The scheduler: G status changes, executing Gs on Ms, finding work,
- * spinning and idle Ms, and the P ownership protocol (docs/design.md §3, §6).
+ * The scheduler: G status changes, what an M runs (g0_loop, findrunnable,
+ * execute) and how a G enters it (mcall: park, ready, yield, exit)
+ * (docs/design.md §3, §6).  Around it: core/m.c (starting, waking and
+ * parking Ms), core/spin.c (spinning before an M sleeps, the direct
+ * hand-off), core/syscall.c (a G's P in user code and kernel calls: the
+ * ownership protocol below), core/lockedm.c (Gs locked to their M),
+ * core/runq.c (run queues, idle Ps).
  *
  * Shape (as Go's proc.go):
  *
- *   g0_loop:  [run the G's mcall request] -> findrunnable -> execute -> ...
+ *   g0_loop:  [run the G's gmp_mcall request] -> findrunnable -> execute -> ...
  *
- * A G enters the scheduler only through mcall(): it saves its context and
+ * A G enters the scheduler only through gmp_mcall(): it saves its context and
  * switches to its M's g0, which runs the requested function (park, yield,
  * exit, lost P) with the G already off the CPU.  That closes every
  * "queued but still running" race: a wait-queue lock taken by the G is
@@ -87,7 +92,7 @@ uint32_t gmp_fastrand(struct gmp_m *m)
 }
 
 /* Load tp as this kernel thread's thread pointer (FS base).  g0 only. */
-static void set_tp(struct gmp_m *m, void *tp)
+void gmp_set_tp(struct gmp_m *m, void *tp)
 {
 	/* before the write: an FS-base trap (fstrap.c) loads cur_tp; also a hint for wakers (gmp_handoff_nextg) */
 	__atomic_store_n(&m->cur_tp, tp, __ATOMIC_RELAXED);
@@ -96,608 +101,6 @@ static void set_tp(struct gmp_m *m, void *tp)
 	if (err)
 		gmp_fatal("cannot set the thread pointer (%d)", err);
 	m->nfswrite++;
-}
-
-/* ------------------------------------------------------------ global queue, idle lists */
-
-/*
- * Real-time threads (SCHED_FIFO, SCHED_RR).  Their Gs never sit in a P's
- * ring: they queue at the front of the global queue in priority order
- * (FIFO among equals), so every M's next look at the global queue
- * (findrunnable looks there first while nrtq > 0) runs the highest one.
- * A G in user code that made a higher real-time G runnable while no P
- * is free gives its P up to it at its next return to user code
- * (gmp_releasep_user -> gmp_rt_preempt), as the kernel preempts the
- * waker.  Futex waits (mutexes, condvars, semaphores, joins) wake the
- * highest-priority waiter first (futex.c).  SCHED_OTHER Gs keep the
- * fair FIFO rings.  Lock held.
- */
-static void globrunqput_rt(struct gmp_g *gp)
-{
-	uint8_t pr = atomic_load_explicit(&gp->rtprio, memory_order_relaxed);
-	struct gmp_g **pp = &gmp_sched.runqhead;
-	while (*pp && atomic_load_explicit(&(*pp)->rtprio, memory_order_relaxed) >= pr)
-		pp = &(*pp)->schedlink;
-	gp->schedlink = *pp;
-	*pp = gp;
-	if (!gp->schedlink)
-		gmp_sched.runqtail = gp;
-	atomic_fetch_add_explicit(&gmp_sched.nrtq, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&gmp_sched.runqsize, 1, memory_order_relaxed);
-}
-
-void gmp_globrunqput_batch(struct gmp_g *head, struct gmp_g *tail, int n)
-{
-	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_sched.rtused, memory_order_relaxed))) {
-		/* real-time Gs go to their place at the front; the others on as a batch */
-		struct gmp_g *h = NULL, *t = NULL, *nx;
-		int k = 0;
-		tail->schedlink = NULL;
-		for (struct gmp_g *g = head; g; g = nx) {
-			nx = g->schedlink;
-			if (atomic_load_explicit(&g->rtprio, memory_order_relaxed)) {
-				globrunqput_rt(g);
-				continue;
-			}
-			g->schedlink = NULL;
-			if (t)
-				t->schedlink = g;
-			else
-				h = g;
-			t = g;
-			k++;
-		}
-		if (!h)
-			return;
-		head = h;
-		tail = t;
-		n = k;
-	}
-	tail->schedlink = NULL;
-	if (gmp_sched.runqtail)
-		gmp_sched.runqtail->schedlink = head;
-	else
-		gmp_sched.runqhead = head;
-	gmp_sched.runqtail = tail;
-	atomic_fetch_add_explicit(&gmp_sched.runqsize, n, memory_order_relaxed);
-}
-
-static struct gmp_g *globrunqpop(void)
-{
-	struct gmp_g *g = gmp_sched.runqhead;
-	if (g) {
-		gmp_sched.runqhead = g->schedlink;
-		if (!gmp_sched.runqhead)
-			gmp_sched.runqtail = NULL;
-		atomic_fetch_sub_explicit(&gmp_sched.runqsize, 1, memory_order_relaxed);
-		if (GMP_UNLIKELY(atomic_load_explicit(&g->rtprio, memory_order_relaxed)))
-			atomic_fetch_sub_explicit(&gmp_sched.nrtq, 1, memory_order_relaxed);
-	}
-	return g;
-}
-
-/* Take a fair share of the global queue; the first G is returned, the rest go to p's ring. */
-struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max)
-{
-	int size = atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed);
-	if (size == 0)
-		return NULL;
-	int n = size / (int)gmp_sched.nprocs + 1;
-	if (n > size)
-		n = size;
-	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_sched.nrtq, memory_order_relaxed) > 0))
-		n = 1; /* real-time ones first, and never into a ring */
-	if (max > 0 && n > max)
-		n = max;
-	if (n > GMP_RUNQ_SIZE / 2)
-		n = GMP_RUNQ_SIZE / 2;
-	int room = GMP_RUNQ_SIZE - (int)gmp_runqlen(p);
-	if (n > room + 1)
-		n = room + 1; /* into the ring without overflowing it back here */
-	struct gmp_g *gp = globrunqpop();
-	while (--n > 0) {
-		struct gmp_g *g = globrunqpop();
-		gmp_runqput(p, g, false);
-	}
-	return gp;
-}
-
-/*
- * An idle P normally has an empty run queue.  The exception is the
- * GMP_MAXTHREADS cap: startm cannot start an M for a P with work, so the P
- * waits on the idle list with its queue; the next M that takes an idle P or
- * steals runs it, and sysmon keeps trying to start one.
- */
-void gmp_pidleput(struct gmp_p *p)
-{
-	atomic_store_explicit(&p->status, P_IDLE, memory_order_release);
-	p->m = NULL;
-	p->link = gmp_sched.pidle;
-	gmp_sched.pidle = p;
-	atomic_fetch_add_explicit(&gmp_sched.npidle, 1, memory_order_relaxed);
-}
-
-struct gmp_p *gmp_pidleget(void)
-{
-	struct gmp_p *p = gmp_sched.pidle;
-	if (p) {
-		gmp_sched.pidle = p->link;
-		atomic_fetch_sub_explicit(&gmp_sched.npidle, 1, memory_order_relaxed);
-		atomic_store_explicit(&p->status, P_RUNNING, memory_order_relaxed);
-	}
-	return p;
-}
-
-static void acquirep(struct gmp_m *m, struct gmp_p *p)
-{
-	m->p = p;
-	p->m = m;
-	atomic_store_explicit(&p->status, P_RUNNING, memory_order_release);
-}
-
-static struct gmp_m *mget(void)
-{
-	struct gmp_m *m = gmp_sched.midle;
-	if (m) {
-		gmp_sched.midle = m->schedlink;
-		gmp_sched.nmidle--;
-		if (m == gmp_sched.sleeper) {
-			gmp_sched.sleeper = NULL;
-			atomic_store_explicit(&gmp_sched.sleeper_when, 0, memory_order_relaxed);
-		}
-	}
-	return m;
-}
-
-/* Wake an idle M from its futex sleep or its blocking poll. */
-static void mkick(struct gmp_m *m)
-{
-	gmp_kfutex_wake(&m->park, 1);
-	if (atomic_load(&m->in_poll))
-		gmp_netpoll_os_break();
-}
-
-static void notewakeup(struct gmp_m *m)
-{
-	atomic_store_explicit(&m->park, 1, memory_order_seq_cst);
-	mkick(m);
-}
-
-void gmp_mkick_sleeper(struct gmp_m *m) { mkick(m); }
-
-/*
- * Hand each G of list whose last M spins with its TLS loaded to that M
- * (TLS affinity); returns the rest as a list, *n their number, *tailp the
- * last.
- */
-static struct gmp_g *handoff_affine(struct gmp_g *list, int *n, struct gmp_g **tailp)
-{
-	struct gmp_g *head = NULL, *tail = NULL;
-	for (struct gmp_g *g = list, *nx; g; g = nx) {
-		nx = g->schedlink;
-		if (gmp_handoff_nextg(g)) {
-			(*n)--;
-			continue;
-		}
-		g->schedlink = NULL;
-		if (tail)
-			tail->schedlink = g;
-		else
-			head = g;
-		tail = g;
-	}
-	*tailp = tail;
-	return head;
-}
-
-void gmp_inject(struct gmp_g *list, int n)
-{
-	/* Gs whose last M spins go there (TLS affinity), the rest to the global queue. */
-	struct gmp_g *tail;
-	list = handoff_affine(list, &n, &tail);
-	if (!list)
-		return;
-	gmp_lock(&gmp_sched.lock);
-	gmp_globrunqput_batch(list, tail, n);
-	gmp_unlock(&gmp_sched.lock);
-	for (int i = 0; i < n && atomic_load(&gmp_sched.npidle) > 0; i++)
-		gmp_wakep();
-}
-
-/* ------------------------------------------------------------ starting and stopping Ms */
-
-static void *mthread_main(void *arg)
-{
-	struct gmp_m *m = arg;
-	gmp_mstart(m);
-	return NULL;
-}
-
-/* Ms whose kernel thread could not be created, kept for the next newm; sched.lock. */
-static struct gmp_m *mspare;
-
-/*
- * Create a kernel thread for a new M that starts with p.  Any context.
- * On failure (-ENOMEM, -EAGAIN) nothing is kept: the M struct waits on
- * mspare (Ms are on the push-only allm list and never freed) and the
- * caller gives p back.
- */
-static int newm(struct gmp_p *p, bool spinning)
-{
-	gmp_lock(&gmp_sched.lock);
-	struct gmp_m *m = mspare;
-	if (m)
-		mspare = m->schedlink;
-	gmp_unlock(&gmp_sched.lock);
-	if (!m)
-		m = gmp_allocm();
-	if (!m)
-		return -ENOMEM;
-	m->nextp = p;
-	m->spinning = spinning;
-	m->epoch = gmp_sched.epoch;
-	p->m = m;
-	/*
-	 * The kernel thread is an ordinary glibc thread: it has its own TCB
-	 * (g0's FS) and is on glibc's thread list, so glibc-internal code that
-	 * walks that list keeps working.  Its stack is g0's stack.
-	 */
-	unsigned long th;
-	int err = GMP_FAULT(M_CLONE) ? EAGAIN : gmp_kthread_create(&th, mthread_main, m);
-	if (err) {
-		m->nextp = NULL;
-		gmp_lock(&gmp_sched.lock);
-		m->schedlink = mspare;
-		mspare = m;
-		gmp_unlock(&gmp_sched.lock);
-		return -err;
-	}
-	return 0;
-}
-
-/*
- * Give p (or an idle P if p is NULL) to an idle or new M.  spinning: the
- * caller already counted the new M in nmspinning.  At GMP_MAXTHREADS the P
- * goes back to the idle list and the work waits for a running M.
- */
-static void startm(struct gmp_p *p, bool spinning)
-{
-	gmp_lock(&gmp_sched.lock);
-	if (!p) {
-		p = gmp_pidleget();
-		if (!p) {
-			gmp_unlock(&gmp_sched.lock);
-			if (spinning)
-				atomic_fetch_sub(&gmp_sched.nmspinning, 1);
-			return;
-		}
-	}
-	struct gmp_m *m = mget();
-	if (!m) {
-		if ((uint32_t)gmp_sched.nmtotal >= gmp_sched.maxthreads) {
-			gmp_pidleput(p);
-			gmp_unlock(&gmp_sched.lock);
-			if (spinning)
-				atomic_fetch_sub(&gmp_sched.nmspinning, 1);
-			return;
-		}
-		gmp_sched.nmtotal++;
-		gmp_unlock(&gmp_sched.lock);
-		if (newm(p, spinning) != 0) {
-			gmp_lock(&gmp_sched.lock);
-			gmp_sched.nmtotal--;
-			gmp_pidleput(p);
-			gmp_unlock(&gmp_sched.lock);
-			if (spinning)
-				atomic_fetch_sub(&gmp_sched.nmspinning, 1);
-		}
-		return;
-	}
-	gmp_unlock(&gmp_sched.lock);
-	m->spinning = spinning;
-	m->nextp = p;
-	p->m = m;
-	notewakeup(m);
-}
-
-/* Wake an idle P if there is one and no M is already looking for work. */
-void gmp_wakep(void)
-{
-	if (atomic_load_explicit(&gmp_sched.npidle, memory_order_relaxed) == 0)
-		return;
-	int32_t z = 0;
-	if (atomic_load_explicit(&gmp_sched.nmspinning, memory_order_relaxed) != 0 ||
-	    !atomic_compare_exchange_strong(&gmp_sched.nmspinning, &z, 1))
-		return;
-	startm(NULL, true);
-}
-
-/* Hand a P that nobody runs any more to whoever can use it (sysmon, lost Ps). */
-void gmp_handoffp(struct gmp_p *p)
-{
-	p->nhandoff++;
-	if (!gmp_runqempty(p) || atomic_load(&gmp_sched.runqsize) > 0 || atomic_load(&p->timer0) != 0) {
-		GMP_TRACE(gmp_trace_handoffp(p, true));
-		startm(p, false);
-		return;
-	}
-	int32_t z = 0;
-	if (atomic_load(&gmp_sched.nmspinning) + atomic_load(&gmp_sched.npidle) == 0 &&
-	    atomic_compare_exchange_strong(&gmp_sched.nmspinning, &z, 1)) {
-		GMP_TRACE(gmp_trace_handoffp(p, true));
-		startm(p, true);
-		return;
-	}
-	/*
-	 * The last P to go idle while Gs wait for fds: someone must poll.
-	 * Usually an idle M or sysmon does, but a program that never created
-	 * a thread has neither (a main thread locked to its M by an affinity
-	 * call, reading a pipe, hung with two Ps), so start an M that polls
-	 * (as Go's handoffp does), unless one is blocked in the poller already.
-	 */
-	if (atomic_load(&gmp_sched.npidle) == (int32_t)gmp_sched.nprocs - 1 && gmp_netpoll_waiters() &&
-	    atomic_load(&gmp_sched.lastpoll) != 0) {
-		GMP_TRACE(gmp_trace_handoffp(p, true));
-		startm(p, false);
-		return;
-	}
-	GMP_TRACE(gmp_trace_handoffp(p, false));
-	gmp_lock(&gmp_sched.lock);
-	gmp_pidleput(p);
-	struct gmp_m *idle = gmp_sched.sleeper == NULL ? gmp_sched.midle : NULL;
-	gmp_unlock(&gmp_sched.lock);
-	/* An idle P and no sleeper: an idle M (passive in stopm) takes the role back. */
-	if (idle && (gmp_netpoll_waiters() || gmp_timers_next() != 0))
-		mkick(idle);
-}
-
-static _Atomic int32_t netpoll_blocker; /* 1 while an M blocks in the poller */
-
-/* fork child (fork.c): the M that blocked in the parent's poller is not here. */
-void gmp_sched_fork_child(void)
-{
-	atomic_store(&netpoll_blocker, 0);
-	atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
-}
-
-/*
- * An idle M that slept IDLE_M_REAP_NS without being needed ends its kernel
- * thread, as long as GMP_IDLE_MS spares remain.  Only Ms that run on a
- * glibc thread of their own (not m0, not a fork child's) are reaped: they
- * exit through glibc with their own TCB loaded again.  Returns true if m
- * stays.
- */
-#define IDLE_M_REAP_NS (5 * 1000000000LL)
-#define GMP_IDLE_MS 2
-
-/* g0, out of every list and count: end the M's kernel thread (a glibc thread of its own). */
-static _Noreturn void mthread_exit(struct gmp_m *m)
-{
-	GMP_TRACE(gmp_trace_mexit(m));
-	if (m->cur_tp != m->g0.tcb)
-		set_tp(m, m->g0.tcb); /* glibc's thread exit needs its own TCB */
-	gmp_fstrap_hold(); /* its kernel thread ends: the kernel's own TCB value again (fstrap.c) */
-	m->epoch = UINT32_MAX; /* an M of no epoch: its tid may be given again */
-	gmp_sigstack_free(m);
-	gmp_libc.pthread_exit(NULL);
-	__builtin_unreachable();
-}
-
-static bool reap_idle_m(struct gmp_m *m)
-{
-	gmp_lock(&gmp_sched.lock);
-	struct gmp_m **pp = &gmp_sched.midle;
-	while (*pp && *pp != m)
-		pp = &(*pp)->schedlink;
-	if (*pp == NULL || gmp_sched.nmidle <= GMP_IDLE_MS || atomic_load(&m->park)) {
-		gmp_unlock(&gmp_sched.lock);
-		return true; /* being handed a P, or a spare we keep */
-	}
-	*pp = m->schedlink;
-	gmp_sched.nmidle--;
-	gmp_sched.nmtotal--;
-	gmp_unlock(&gmp_sched.lock);
-	mthread_exit(m);
-}
-
-/*
- * Take p from the M that holds it in user or kernel-call state (from):
- * sysmon's retake, or a woken poller M's (take_idlewait_p).  The old M
- * sees at once that the P is no longer its own (reclaim_p).  Any thread.
- */
-bool gmp_takep(struct gmp_p *p, uint32_t from)
-{
-	uint32_t s = from;
-	if (!atomic_compare_exchange_strong(&p->status, &s, P_RUNNING))
-		return false;
-	p->m = NULL;
-	atomic_store_explicit(&p->idlewait, false, memory_order_relaxed);
-	GMP_TRACE(gmp_trace_retake(p, from)); /* from: the status it had */
-	return true;
-}
-
-/*
- * A P whose G waits in the kernel directly (p->idlewait, spin.c) has
- * nothing to run.  An M that woke from the poller with Gs to run, and
- * found no idle P, takes such a P at once instead of leaving the Gs on the
- * global queue until sysmon retakes it (two of its rounds, 20-40 us at
- * best, then another M's wake-up, 21-25 us on PVM guests, while this M is
- * awake already).  It is sysmon's retake otherwise: the waiting G finds
- * its P gone when its call returns and gets one as any kernel call does.
- * sched.lock held (as by stopm; the P's own protocol needs none).
- */
-static struct gmp_p *take_idlewait_p(void)
-{
-	for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
-		struct gmp_p *p = gmp_sched.allp[i];
-		if (atomic_load_explicit(&p->idlewait, memory_order_relaxed) && gmp_takep(p, P_SYSCALL)) {
-			p->nidletake++;
-			return p;
-		}
-	}
-	return NULL;
-}
-
-/*
- * Park this M until startm hands it a P.  Called with sched.lock held and
- * no P; returns without the lock, with m->p set.  The M whose sleep ends
- * at the earliest timer ("sleeper") wakes by itself and runs timers.
- */
-static void stopm(struct gmp_m *m)
-{
-	m->stopnow = 0; /* the time the last G stopped is stale once we sleep */
-	/*
-	 * passive: every P was busy when this M last looked.  Their Ms run
-	 * their timers and poll whenever they run out of work (sysmon every
-	 * 10 ms otherwise), so this M sleeps without the sleeper's role: an M
-	 * blocked in the poller while every P runs would be woken by each fd
-	 * event only to find no P (a cross-CPU wake-up per event, 21-25 us
-	 * on PVM guests, where the busy Ms poll in batches for free).  A P
-	 * that goes idle brings a sleeper back: its M comes here, or
-	 * handoffp kicks an idle M, which then looks again.
-	 */
-	bool passive = false;
-	struct gmp_g *polled = NULL; /* Gs the poller gave this M: for the P it gets, else the global queue */
-	int npolled = 0;
-	for (;;) {
-		int64_t next = passive ? 0 : gmp_timers_next();
-		if (next == 0 && !passive && gmp_netpoll_waiters())
-			next = INT64_MAX; /* no timer, but someone must poll */
-		int64_t sw = atomic_load_explicit(&gmp_sched.sleeper_when, memory_order_relaxed);
-		bool sleeper = false;
-		struct gmp_m *old = NULL;
-		if (next != 0 && (gmp_sched.sleeper == NULL || next < sw)) {
-			old = gmp_sched.sleeper;
-			gmp_sched.sleeper = m;
-			atomic_store_explicit(&gmp_sched.sleeper_when, next, memory_order_relaxed);
-			sleeper = true;
-		}
-		m->schedlink = gmp_sched.midle;
-		gmp_sched.midle = m;
-		gmp_sched.nmidle++;
-		gmp_unlock(&gmp_sched.lock);
-		if (old)
-			mkick(old); /* it re-evaluates; its park word stays 0 */
-
-		for (;;) {
-			if (GMP_UNLIKELY(atomic_load_explicit(&gmp_ndeferred, memory_order_relaxed) != 0))
-				gmp_futex_run_deferred(NULL); /* a signal handler's wake-ups */
-			if (atomic_exchange_explicit(&m->park, 0, memory_order_acquire) == 1)
-				goto woken;
-			int64_t timeout = -1;
-			if (sleeper) {
-				int64_t when = atomic_load_explicit(&gmp_sched.sleeper_when, memory_order_relaxed);
-				timeout = when == INT64_MAX ? -1 : when - gmp_nanotime();
-				if (gmp_sched.sleeper != m || (when != INT64_MAX && timeout <= 0))
-					break;
-			}
-			int32_t z = 0;
-			if (sleeper && gmp_netpoll_waiters() && atomic_compare_exchange_strong(&netpoll_blocker, &z, 1)) {
-				/*
-				 * The sleeper blocks in the poller: fd events, timers and
-				 * kicks all end it.  Only one M blocks there at a time
-				 * (netpoll_blocker), so a poll break always reaches it.
-				 */
-				atomic_store(&m->in_poll, true);
-				atomic_store(&gmp_sched.lastpoll, 0);
-				struct gmp_g *list = NULL;
-				int n = 0;
-				if (atomic_load(&m->park) == 0) {
-					m->nsleep++;
-					n = gmp_netpoll_poll(timeout, &list);
-					gmp_fstrap_refresh(m); /* (it slept: fstrap.c) */
-				}
-				atomic_store(&m->in_poll, false);
-				atomic_store(&netpoll_blocker, 0);
-				atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
-				if (n > 0) {
-					GMP_TRACE(gmp_trace_unpark_list(m, list));
-					polled = list;
-					npolled = n;
-					break; /* try to get a P and run them */
-				}
-			} else {
-				if (!sleeper && m->g0.stack.map == NULL)
-					timeout = IDLE_M_REAP_NS; /* a spare M that sleeps this long is reaped */
-				m->nsleep++;
-				int r = gmp_kfutex_wait(&m->park, 0, timeout);
-				gmp_fstrap_refresh(m);
-				if (!sleeper && r == -ETIMEDOUT && reap_idle_m(m))
-					continue; /* not reaped after all: sleep again */
-				if (!sleeper && r != -ETIMEDOUT && atomic_load_explicit(&m->park, memory_order_relaxed) == 0)
-					break; /* kicked (handoffp: a P went idle, nobody polls): look again */
-			}
-			if (sleeper && gmp_sched.sleeper != m)
-				break; /* replaced by an earlier sleeper: re-evaluate */
-		}
-		/* Timed out (or replaced): leave the idle list unless someone is handing us a P. */
-		gmp_lock(&gmp_sched.lock);
-		struct gmp_m **pp = &gmp_sched.midle;
-		while (*pp && *pp != m)
-			pp = &(*pp)->schedlink;
-		if (*pp == NULL) {
-			/* startm took us: the hand-off is on its way */
-			gmp_unlock(&gmp_sched.lock);
-			if (polled)
-				gmp_inject(polled, npolled);
-			while (atomic_exchange_explicit(&m->park, 0, memory_order_acquire) != 1)
-				gmp_kfutex_wait(&m->park, 0, -1);
-			gmp_fstrap_refresh(m);
-			goto woken;
-		}
-		*pp = m->schedlink;
-		gmp_sched.nmidle--;
-		if (gmp_sched.sleeper == m) {
-			gmp_sched.sleeper = NULL;
-			atomic_store_explicit(&gmp_sched.sleeper_when, 0, memory_order_relaxed);
-		}
-		struct gmp_p *p = gmp_pidleget();
-		if (!p && (polled || atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0))
-			p = take_idlewait_p();
-		if (p) {
-			gmp_unlock(&gmp_sched.lock);
-			acquirep(m, p);
-			if (polled) {
-				/*
-				 * Ours to run, unless the M that ran one last spins with
-				 * its TLS loaded (TLS affinity, as gmp_inject): waking
-				 * another M for them (gmp_inject's wakep) would cost a
-				 * cross-CPU wake-up only for it to find them gone.  More
-				 * than one kept: others may steal.
-				 */
-				struct gmp_g *tail;
-				polled = handoff_affine(polled, &npolled, &tail);
-				for (struct gmp_g *g = polled, *nx; g; g = nx) {
-					nx = g->schedlink;
-					gmp_runqput(p, g, false);
-				}
-				if (npolled > 1)
-					gmp_wakep();
-			}
-			return;
-		}
-		if (polled) {
-			gmp_unlock(&gmp_sched.lock);
-			gmp_inject(polled, npolled);
-			polled = NULL;
-			gmp_lock(&gmp_sched.lock);
-		}
-		/* every P is busy; their owners run their timers and poll. Sleep again. */
-		passive = true;
-	}
-woken:
-	acquirep(m, m->nextp);
-	m->nextp = NULL;
-}
-
-/* A spinning M found work: stop spinning, and let another M look if it was the last. */
-static void resetspinning(struct gmp_m *m)
-{
-	if (!m->spinning)
-		return;
-	m->spinning = false;
-	if (atomic_fetch_sub(&gmp_sched.nmspinning, 1) == 1)
-		gmp_wakep();
 }
 
 /* ------------------------------------------------------------ finding work */
@@ -857,7 +260,7 @@ top:;
 				struct gmp_p *np = gmp_pidleget();
 				gmp_unlock(&gmp_sched.lock);
 				if (np) {
-					acquirep(m, np);
+					gmp_acquirep(m, np);
 					m->spinning = true;
 					atomic_fetch_add(&gmp_sched.nmspinning, 1);
 					goto top;
@@ -872,11 +275,11 @@ top:;
 		if (np) {
 			gp = gmp_globrunqget(np, 0);
 			gmp_unlock(&gmp_sched.lock);
-			acquirep(m, np);
+			gmp_acquirep(m, np);
 			goto found;
 		}
 	}
-	stopm(m);
+	gmp_stopm(m);
 	goto top;
 
 found:;
@@ -887,7 +290,7 @@ found:;
 		*inherit = true;
 	}
 found_closed:
-	resetspinning(m);
+	gmp_resetspinning(m);
 	return gp;
 }
 
@@ -909,7 +312,7 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 	(void)inherit;
 	p->schedtick++;
 	if (m->cur_tp != gp->tcb)
-		set_tp(m, gp->tcb);
+		gmp_set_tp(m, gp->tcb);
 	else
 		gmp_fstrap_refresh(m); /* the same G again: the scheduler may have slept in between */
 	if (GMP_UNLIKELY(m->altowner != NULL || gp->altgen != 0))
@@ -931,67 +334,6 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 	m->curg = NULL;
 }
 
-/* ------------------------------------------------------------ locked Gs */
-
-static uint64_t proc_affinity[GMP_AFFINITY_WORDS]; /* the Ms' mask before any G changed one */
-static _Atomic int proc_affinity_saved;
-
-/*
- * A G locked to its M (gmp_lockm) runs only on that M, and the M runs no
- * other G.  When the G stops (parks, yields, loses its P), its M gives
- * its P away and sleeps here; whichever M later picks the runnable G hands
- * that M its own P (startlockedm).  g0, P held or not; returns with a P.
- */
-static void stoplockedm(struct gmp_m *m)
-{
-	struct gmp_p *p = m->p;
-	if (p) {
-		m->p = NULL;
-		p->m = NULL;
-		gmp_handoffp(p);
-	}
-	while (atomic_exchange_explicit(&m->park, 0, memory_order_acquire) != 1)
-		gmp_kfutex_wait(&m->park, 0, -1);
-	gmp_fstrap_refresh(m);
-	acquirep(m, m->nextp);
-	m->nextp = NULL;
-}
-
-/* g0, P held: gp is locked to another M.  Give it our P, then go idle. */
-static void startlockedm(struct gmp_m *m, struct gmp_g *gp)
-{
-	struct gmp_m *lm = gp->lockedm;
-	struct gmp_p *p = m->p;
-	m->p = NULL;
-	lm->nextp = p;
-	p->m = lm;
-	notewakeup(lm);
-	gmp_lock(&gmp_sched.lock);
-	stopm(m);
-}
-
-/*
- * Lock g to the M it runs on, for the rest of its life (as a goroutine
- * that calls LockOSThread and never unlocks).  The kernel knows the owner
- * of a robust or priority-inheritance futex by its kernel thread: glibc
- * writes the tid from the TCB into the lock word, and the kernel walks the
- * robust list registered by the kernel thread when it dies.  So the G's
- * TCB gets the M's real tid and the M registers the G's robust list.  A
- * G runs on one M between scheduling points, so no P is needed here.
- */
-void gmp_lockm(struct gmp_g *g)
-{
-	if (g->lockedm)
-		return;
-	struct gmp_m *m = g->m;
-	pid_t *tid = gmp_tcb_tid_addr(g->tcb);
-	g->lockedm_savedtid = *tid;
-	*tid = m->tid;
-	gmp_sys2(SYS_set_robust_list, gmp_tcb_robust_head(g->tcb), 24);
-	m->lockedg = g;
-	g->lockedm = m;
-}
-
 int64_t gmp_g_cputime(struct gmp_g *g)
 {
 	int64_t t = g->cputime;
@@ -999,57 +341,6 @@ int64_t gmp_g_cputime(struct gmp_g *g)
 	if (atomic_load(&g->status) == G_RUNNING && m && m->curg == g)
 		t += gmp_nanotime() - m->runstart; /* the current stretch */
 	return t < 0 ? 0 : t;
-}
-
-/*
- * A thread's CPU affinity is its kernel thread's: a G that asks for one is
- * locked to its M (for life), and the M gets the mask, so the thread runs
- * only on those CPUs and no other thread is affected.  G, user state.
- */
-int gmp_apply_affinity(struct gmp_g *g)
-{
-	atomic_store(&g->affinity_pending, false);
-	uint64_t *mask = atomic_load(&g->affinity);
-	if (!mask)
-		return 0;
-	if (!atomic_load(&proc_affinity_saved) && !g->lockedm &&
-	    gmp_sys3(SYS_sched_getaffinity, 0, sizeof proc_affinity, proc_affinity) > 0)
-		atomic_store(&proc_affinity_saved, 1);
-	gmp_lockm(g);
-	long r = gmp_sys3(SYS_sched_setaffinity, 0, GMP_AFFINITY_WORDS * 8, mask);
-	return r < 0 ? (int)-r : 0;
-}
-
-/* g0: a locked G ends.  Do what the kernel does for a dying thread's robust list, then unlock. */
-static void unlockm(struct gmp_m *m, struct gmp_g *gp)
-{
-	pid_t *tid = gmp_tcb_tid_addr(gp->tcb);
-	bool canend = m->g0.tcb && m->g0.stack.map == NULL; /* a glibc thread of its own: see reap_idle_m */
-	m->endnow = gmp_robust_exit(gp, *tid, canend ? gmp_tcb_robust_head(m->g0.tcb) : NULL);
-	*tid = gp->lockedm_savedtid;
-	if (m->g0.tcb)
-		gmp_sys2(SYS_set_robust_list, gmp_tcb_robust_head(m->g0.tcb), 24);
-	if (atomic_load(&gp->affinity) && atomic_load(&proc_affinity_saved))
-		gmp_sys3(SYS_sched_setaffinity, 0, sizeof proc_affinity, proc_affinity); /* the M's again */
-	m->lockedg = NULL;
-	gp->lockedm = NULL;
-}
-
-/*
- * g0, P held: end this M's kernel thread now (its locked G left robust
- * priority-inheritance locks with waiters, which the kernel hands on at
- * the thread's end, gmp_robust_exit).  Its P goes to another M.
- */
-static _Noreturn void mend(struct gmp_m *m)
-{
-	struct gmp_p *p = m->p;
-	m->p = NULL;
-	p->m = NULL;
-	gmp_handoffp(p);
-	gmp_lock(&gmp_sched.lock);
-	gmp_sched.nmtotal--;
-	gmp_unlock(&gmp_sched.lock);
-	mthread_exit(m);
 }
 
 static _Noreturn void g0_loop(struct gmp_m *m)
@@ -1060,17 +351,17 @@ static _Noreturn void g0_loop(struct gmp_m *m)
 			m->mcall_fn = NULL;
 			fn(m, m->mcall_g);
 			if (GMP_UNLIKELY(m->endnow))
-				mend(m);
+				gmp_mend(m);
 		}
 		if (GMP_UNLIKELY(m->lockedg != NULL)) {
-			stoplockedm(m);
+			gmp_stoplockedm(m);
 			execute(m, m->lockedg, false);
 			continue;
 		}
 		bool inherit;
 		struct gmp_g *gp = findrunnable(m, &inherit);
 		if (GMP_UNLIKELY(gp->lockedm != NULL)) {
-			startlockedm(m, gp);
+			gmp_startlockedm(m, gp);
 			continue;
 		}
 		execute(m, gp, inherit);
@@ -1097,7 +388,7 @@ void gmp_mstart(struct gmp_m *m)
 	gmp_fstrap_arm(m);
 	gmp_curg = &m->g0;
 	GMP_TRACE(gmp_trace_mstart(m));
-	acquirep(m, m->nextp);
+	gmp_acquirep(m, m->nextp);
 	m->nextp = NULL;
 	g0_loop(m);
 }
@@ -1110,7 +401,7 @@ void gmp_m0_g0_start(void *arg)
 
 /* ------------------------------------------------------------ G side */
 
-static void mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *))
+void gmp_mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *))
 {
 	struct gmp_m *m = g->m;
 	/*
@@ -1134,119 +425,6 @@ static void mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *))
 		gmp_apply_affinity(g); /* set by pthread_setaffinity_np from another thread */
 }
 
-/*
- * g0: the G's P was retaken; queue the G globally and sleep until given a
- * P.  A P may have gone idle since gmp_acquirep_user looked: its M saw an
- * empty global queue and nobody would look again, so take that P here,
- * under the same lock as the queueing (as Go's exitsyscall0 does).
- */
-static void lostp_m(struct gmp_m *m, struct gmp_g *gp)
-{
-	gmp_casgstatus(gp, G_RUNNING, G_RUNNABLE);
-	gmp_lock(&gmp_sched.lock);
-	/*
-	 * A P may have gone idle since the G looked for one without the lock
-	 * (gmp_acquirep_user); its M checked the global queue before that,
-	 * so the G queued there would wait with every M asleep.  Looking
-	 * again under sched.lock closes the race, as findrunnable's last look.
-	 */
-	struct gmp_p *p = gmp_pidleget();
-	if (p) {
-		gmp_unlock(&gmp_sched.lock);
-		acquirep(m, p);
-		gmp_runqput(p, gp, true); /* a locked M hands it on in stoplockedm */
-		return;
-	}
-	gp->schedlink = NULL;
-	gmp_globrunqput_batch(gp, gp, 1);
-	if (m->lockedg) {
-		gmp_unlock(&gmp_sched.lock);
-		return; /* g0_loop waits in stoplockedm */
-	}
-	stopm(m);
-}
-
-/*
- * Take the P back from P_USER/P_SYSCALL.  The status alone cannot tell
- * whether the P is still ours: sysmon may have retaken it and handed it to
- * another M whose G is now in user code, so the word reads P_USER again
- * (ABA).  Ownership is p->m, which the retaker clears at once and a new
- * owner sets: check it before the CAS, and again after it, giving the P
- * back untouched if it changed hands in between.
- */
-static bool reclaim_p(struct gmp_m *m, struct gmp_p *p, uint32_t from)
-{
-	if (p->m != m)
-		return false;
-	uint32_t s = from;
-	if (!atomic_compare_exchange_strong_explicit(&p->status, &s, P_RUNNING, memory_order_acq_rel,
-						     memory_order_relaxed))
-		return false;
-	if (GMP_UNLIKELY(p->m != m)) {
-		atomic_store_explicit(&p->status, from, memory_order_release); /* not ours: put it back */
-		return false;
-	}
-	return true;
-}
-
-struct gmp_p *gmp_acquirep_user(struct gmp_g *g)
-{
-	/*
-	 * Still in a kernel call, yet in the runtime: glibc unwound the G out
-	 * of the call (cancellation: glibc 2.41's __syscall_cancel acts on
-	 * the canceled bit before the system call and after one that failed
-	 * with EINTR, with no handler of gmp's in between), and a cleanup
-	 * handler needs its P.  The call is over: leave it here.  (Not a
-	 * library that the call itself runs, as getaddrinfo's NSS modules, and
-	 * that takes a lock: that G is not unwinding, and takes its P back
-	 * from the kernel-call state as from user code.)
-	 */
-	if (GMP_UNLIKELY(g->insyscall) && gmp_tcb_cancel_unwinding(g->tcb))
-		gmp_exitsyscall(g);
-	for (;;) {
-		struct gmp_m *m = g->m;
-		struct gmp_p *p = m->p;
-		if (GMP_LIKELY(p != NULL)) {
-			if (GMP_LIKELY(reclaim_p(m, p, P_USER)) || reclaim_p(m, p, P_SYSCALL))
-				return p;
-			m->p = NULL; /* sysmon took it and handed it off */
-		}
-		gmp_lock(&gmp_sched.lock);
-		p = gmp_pidleget();
-		gmp_unlock(&gmp_sched.lock);
-		if (p) {
-			acquirep(m, p);
-			return p;
-		}
-		mcall(g, lostp_m);
-	}
-}
-
-/*
- * From a signal handler: take the P back only if that cannot disturb the
- * code the signal interrupted (see gmp_futex_wake_async).  The handler must
- * run on g's own stack (not g0's, not an alternate signal stack), g must be
- * its M's current G, and the P must be in user or kernel-call state; the
- * caller stores *from back into p->status when done.  NULL otherwise.
- */
-struct gmp_p *gmp_acquirep_async(struct gmp_g *g, uint32_t *from)
-{
-	struct gmp_m *m = g->m;
-	if (!m || m->curg != g || !gmp_on_g_stack(g, (uintptr_t)__builtin_frame_address(0)))
-		return NULL;
-	struct gmp_p *p = m->p;
-	if (!p)
-		return NULL;
-	if (reclaim_p(m, p, P_USER)) {
-		*from = P_USER;
-		return p;
-	}
-	if (reclaim_p(m, p, P_SYSCALL)) {
-		*from = P_SYSCALL;
-		return p;
-	}
-	return NULL;
-}
 
 static void park_m(struct gmp_m *m, struct gmp_g *gp)
 {
@@ -1267,7 +445,7 @@ void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *a
 	g->waitreason = (uint8_t)why;
 	m->unlockf = unlockf;
 	m->unlockarg = arg;
-	mcall(g, park_m);
+	gmp_mcall(g, park_m);
 	g->waitreason = WR_NONE;
 }
 
@@ -1283,7 +461,7 @@ void gmp_runqready(struct gmp_p *p, struct gmp_g *gp, bool next)
 		return;
 	if (GMP_UNLIKELY(atomic_load_explicit(&gp->rtprio, memory_order_relaxed))) {
 		gmp_lock(&gmp_sched.lock);
-		globrunqput_rt(gp);
+		gmp_globrunqput_rt(gp);
 		gmp_unlock(&gmp_sched.lock);
 	} else if (p) {
 		gmp_runqput(p, gp, next);
@@ -1323,7 +501,7 @@ static void preempt_m(struct gmp_m *m, struct gmp_g *gp)
 	gmp_unlock(&gmp_sched.lock);
 }
 
-void gmp_preempt_park(struct gmp_g *g) { mcall(g, preempt_m); }
+void gmp_preempt_park(struct gmp_g *g) { gmp_mcall(g, preempt_m); }
 
 bool gmp_rt_preempt(struct gmp_p *p)
 {
@@ -1336,7 +514,7 @@ bool gmp_rt_preempt(struct gmp_p *p)
 		return false; /* a free P takes it */
 	(void)p;
 	g->waitreason = WR_YIELD;
-	mcall(g, yield_m); /* behind it, at the end of its own priority */
+	gmp_mcall(g, yield_m); /* behind it, at the end of its own priority */
 	g->waitreason = WR_NONE;
 	return true;
 }
@@ -1401,7 +579,7 @@ void gmp_yield(struct gmp_g *g)
 {
 	(void)gmp_acquirep_user(g);
 	g->waitreason = WR_YIELD;
-	mcall(g, yield_m);
+	gmp_mcall(g, yield_m);
 	g->waitreason = WR_NONE;
 }
 
@@ -1412,7 +590,7 @@ static void goexit_m(struct gmp_m *m, struct gmp_g *gp)
 	if (GMP_UNLIKELY(m->altowner == gp))
 		gmp_altstack_load(m, NULL); /* its stack may be freed now */
 	if (GMP_UNLIKELY(gp->lockedm != NULL))
-		unlockm(m, gp);
+		gmp_unlockm(m, gp);
 	gmp_casgstatus(gp, G_RUNNING, G_DEAD);
 	uint32_t old = atomic_load(&gp->joinword);
 	while (!atomic_compare_exchange_weak(&gp->joinword, &old, old | GMP_JOIN_EXITED))
@@ -1432,61 +610,6 @@ static void goexit_m(struct gmp_m *m, struct gmp_g *gp)
 _Noreturn void gmp_goexit(struct gmp_g *g)
 {
 	(void)gmp_acquirep_user(g);
-	mcall(g, goexit_m);
+	gmp_mcall(g, goexit_m);
 	gmp_fatal("a dead G was resumed");
-}
-
-/* ------------------------------------------------------------ kernel calls (hand-off) */
-
-/*
- * Around a kernel call that may block, the G's P goes from P_USER to
- * P_SYSCALL: sysmon takes it after ~20 us if other work waits for it, and
- * hands it to another M (docs/design.md §6).  This M keeps the G and the call.
- * Cost on the fast path: two CAS on the P and two on the G.
- */
-void gmp_entersyscall(struct gmp_g *g)
-{
-	g->syscall_since = gmp_nanotime();
-	gmp_casgstatus(g, G_RUNNING, G_SYSCALL);
-	struct gmp_m *m = g->m;
-	struct gmp_p *p = m->p;
-	if (p) {
-		p->syscalltick++;
-		uint32_t s = P_USER;
-		if (p->m != m || !atomic_compare_exchange_strong_explicit(&p->status, &s, P_SYSCALL,
-									   memory_order_release, memory_order_relaxed))
-			m->p = NULL; /* already retaken */
-	}
-	g->insyscall = true;
-	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_ENTER));
-}
-
-void gmp_exitsyscall(struct gmp_g *g)
-{
-	gmp_fstrap_refresh(g->m);
-	g->insyscall = false;
-	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_EXIT));
-	gmp_casgstatus(g, G_SYSCALL, G_RUNNING);
-	if (GMP_UNLIKELY(atomic_load_explicit(&g->sigwaitset, memory_order_relaxed)))
-		gmp_signal_reclaim(g); /* still on the M the call ran on */
-	g->cputime -= gmp_nanotime() - g->syscall_since; /* a blocking kernel call is not CPU time */
-	struct gmp_m *m = g->m;
-	struct gmp_p *p = m->p;
-	if (p && p->m == m) {
-		uint32_t s = P_SYSCALL;
-		if (atomic_compare_exchange_strong_explicit(&p->status, &s, P_USER, memory_order_acq_rel,
-							    memory_order_relaxed)) {
-			if (GMP_LIKELY(p->m == m)) {
-				if (GMP_UNLIKELY(atomic_load_explicit(&p->idlewait, memory_order_relaxed)))
-					atomic_store_explicit(&p->idlewait, false, memory_order_relaxed); /* spin.c */
-				return;
-			}
-			atomic_store_explicit(&p->status, P_SYSCALL, memory_order_release); /* not ours */
-		}
-	}
-	m->p = NULL;
-	GMP_TRACE(gmp_trace_syscall(g, GMP_TRACE_SYS_LOSTP));
-	/* Retaken: get any P back, or queue ourselves and let this M sleep. */
-	p = gmp_acquirep_user(g);
-	gmp_releasep_user(p);
 }

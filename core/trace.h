@@ -28,8 +28,8 @@ void gmp_trace_sysmon_start(void) GMP_HIDDEN;                          /* sysmon
 void gmp_trace_gostart(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;  /* g0 (or init): gp starts running on m */
 void gmp_trace_gostop(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;   /* g0: gp came back to the scheduler */
 void gmp_trace_park(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;     /* g0: gp parks (gp->waitreason) */
-void gmp_trace_goend(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;
-void gmp_trace_preempt(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;  /* g0: sysmon's signal stopped gp */    /* g0: gp has exited */
+void gmp_trace_goend(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;   /* g0: gp has exited */
+void gmp_trace_preempt(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;  /* g0: sysmon's signal stopped gp */
 void gmp_trace_unpark(struct gmp_p *p, struct gmp_g *gp) GMP_HIDDEN;   /* any, p held by the caller or NULL */
 void gmp_trace_unpark_list(struct gmp_m *m, struct gmp_g *list) GMP_HIDDEN; /* g0 or sysmon (m NULL): poller */
 void gmp_trace_gocreate(struct gmp_g *self, struct gmp_g *ng) GMP_HIDDEN;   /* G or foreign (self NULL) */

@@ -4,7 +4,7 @@
  * handler runs on a G with that G's TLS even when the kernel delivers the
  * signal to a kernel thread that is in the scheduler (core/signal.c).
  * Queries report the program's own handler and flags.  SIG_DFL and SIG_IGN
- * are installed as they are.  gmp's own fault reporter (core/debug.c)
+ * are installed as they are.  gmp's own fault reporter (core/crash.c)
  * shows as SIG_DFL: the program never installed it.
  */
 #include "export.h"
@@ -141,7 +141,7 @@ GMP_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
 
 /*
  * sigaltstack: a G's own, kept in the G and loaded on whichever kernel
- * thread runs it (core/debug.c gmp_altstack_load).  The kernel checks and
+ * thread runs it (core/crash.c gmp_altstack_load).  The kernel checks and
  * answers (EPERM on the stack in use, EINVAL, ENOMEM): the G's stack is
  * loaded on this kernel thread first, and the G cannot change kernel
  * thread inside gmp.  A G that never set one sees none, not gmp's own.

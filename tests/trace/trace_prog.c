@@ -116,14 +116,19 @@ static void *spinner(void *arg)
 }
 
 /*
- * 60 ms of user code without a scheduling point while the 40 spinners
- * wait for a processor: sysmon preempts it (a "preempted" event) whatever
- * else the machine does.  (Retakes of a P from a kernel call depend on
- * timing, the blocker's shim may hand the P off itself: not required.)
+ * User code without a scheduling point, at least 60 ms and until the 40
+ * spinners are done, so it runs while they wait for a processor however
+ * the machine is loaded (wall time alone ran out before they came, once):
+ * sysmon preempts it (a "preempted" event).  (Retakes of a P from a kernel
+ * call depend on timing, the blocker's shim may hand the P off itself: not
+ * required.)
  */
+static atomic_int spinners_done;
 static void *hog(void *arg)
 {
 	spin_for(60000000);
+	while (!atomic_load(&spinners_done))
+		spin_for(1000000);
 	return arg;
 }
 
@@ -173,6 +178,7 @@ int main(int argc, char **argv)
 		s[i] = spawn(spinner, NULL, NULL);
 	for (int i = 0; i < 40; i++)
 		join(s[i]);
+	atomic_store(&spinners_done, 1);
 	for (int i = 0; i < 7; i++)
 		join(t[i]);
 	printf("threads %d\n", atomic_load(&created));
