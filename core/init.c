@@ -284,7 +284,7 @@ void gmp_init_slow(void)
 
 	atomic_store(&gmp_sched.lastpoll, 1);
 	gmp_debug_init();
-	gmp_signal_init();
+	gmp_codemap_init();
 	gmp_preempt_init();
 	gmp_xwait_init();
 	gmp_stats_init();

@@ -479,7 +479,15 @@ void gmp_entersyscall(struct gmp_g *g) GMP_HIDDEN;          /* G: a blocking ker
 void gmp_exitsyscall(struct gmp_g *g) GMP_HIDDEN;           /* G: it returned; may reschedule */
 struct gmp_p *gmp_acquirep_async(struct gmp_g *g, uint32_t *from) GMP_HIDDEN; /* signal handler; may fail */
 
-/* signal.c: signals to Gs, the handler dispatcher, cancellation */
+/* cancel.c: SIGCANCEL for Gs */
+/* pthread_cancel of a G that needs glibc's SIGCANCEL handler: run it on t, at a safe point in t's own code. */
+void gmp_signal_cancel(struct gmp_g *t) GMP_HIDDEN;              /* any */
+bool gmp_cancel_pending(struct gmp_g *g) GMP_HIDDEN;              /* any: a cancellable wait of g must end */
+void gmp_testcancel(void) GMP_HIDDEN;                             /* G, at a cancellation point of gmp's */
+bool gmp_sig32_install(void) GMP_HIDDEN;                          /* any but a handler: own signal 32's handler */
+void gmp_cancel_at_call(struct gmp_g *g, void *uc) GMP_HIDDEN; /* G, in a handler at glibc's system call */
+
+/* signal.c: signals to Gs, the handler dispatcher */
 int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info) GMP_HIDDEN; /* any: pthread_kill/sigqueue to a G */
 void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: a forwarded signal's wake-up */
 void gmp_signal_sync(struct gmp_g *g, uint64_t set) GMP_HIDDEN; /* G: pending signals in set -> its kernel thread */
@@ -487,12 +495,6 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *uc) GMP_HIDDEN;  /* the hand
 int gmp_sig_user(int sig, void **handler, int *flags) GMP_HIDDEN;     /* the program's handler for sig, 0 if none */
 void gmp_sig_set_user(int sig, void *handler, int flags) GMP_HIDDEN;
 int gmp_sig_take_kernel(int sig) GMP_HIDDEN;  /* init: the dispatcher as sig's kernel handler; -1, or 1 if it was SIG_IGN */
-/* pthread_cancel of a G that needs glibc's SIGCANCEL handler: run it on t, at a safe point in t's own code. */
-void gmp_signal_cancel(struct gmp_g *t) GMP_HIDDEN;              /* any */
-bool gmp_cancel_pending(struct gmp_g *g) GMP_HIDDEN;              /* any: a cancellable wait of g must end */
-void gmp_testcancel(void) GMP_HIDDEN;                             /* G, at a cancellation point of gmp's */
-void gmp_signal_init(void) GMP_HIDDEN;                            /* start-up */
-bool gmp_sig32_install(void) GMP_HIDDEN;                          /* any but a handler: own signal 32's handler */
 void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;             /* G: raise signals queued while it was off */
 bool gmp_signal_deliverable(struct gmp_g *g) GMP_HIDDEN;          /* G: has pending signals it does not block */
 /* G: its mask is now nv (the kernel's is set by the caller); takes what it now lets in. */
@@ -733,7 +735,8 @@ void gmp_preempt_orphan(struct gmp_m *m) GMP_HIDDEN;             /* sysmon: m's 
 void gmp_preempt_slept_unseen(struct gmp_g *g) GMP_HIDDEN;       /* sysmon: g's P retaken while it slept unseen */
 void gmp_preempt_at_call(struct gmp_g *g) GMP_HIDDEN;            /* G, user state, after a completed call in a shim */
 int gmp_preempt_orphans(int64_t now) GMP_HIDDEN;                 /* sysmon: ask such Gs to get a P or queue */
-/* Code the interrupted instruction is in (signal.c, from the loaded objects at start-up). */
+/* codemap.c: the code an instruction is in (from the objects loaded at start-up) */
+void gmp_codemap_init(void) GMP_HIDDEN;                           /* start-up */
 enum gmp_code {
 	CODE_OTHER = 0, /* none of those below: loaded later (dlopen), or not code */
 	CODE_GMP,
@@ -745,7 +748,6 @@ enum gmp_code {
 enum gmp_code gmp_code_at(uintptr_t pc) GMP_HIDDEN;              /* any, async-signal-safe */
 void gmp_code_bounds(enum gmp_code k, uintptr_t *lo, uintptr_t *hi) GMP_HIDDEN; /* any */
 void gmp_sigframe_back(struct gmp_g *g, struct gmp_m *was, void *uc) GMP_HIDDEN; /* G, in a handler it parked in */
-void gmp_cancel_at_call(struct gmp_g *g, void *uc) GMP_HIDDEN; /* G, in a handler at glibc's system call */
 
 /* xwait.c: glibc's waits on process-shared objects, parked (syscall user dispatch + futex_waitv) */
 void gmp_xwait_init(void) GMP_HIDDEN;

@@ -33,7 +33,7 @@
  * context cannot take runtime locks: gmp_defer).  No G can take it: it
  * stays pending for the process until a G unblocks it.
  */
-#include "runtime.h"
+#include "sig.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -45,7 +45,6 @@
 #include <sys/syscall.h>
 #include <ucontext.h>
 
-#define SIGCANCEL_NR 32 /* glibc's cancellation signal */
 #define SIGMASK_EXITED (~0ULL) /* an exiting G's: no program mask has 32, 33, SIGKILL or SIGSTOP */
 
 enum { DISP_IGNORE, DISP_DEFAULT, DISP_HANDLER, DISP_OURS /* gmp_sig_dispatch, for the program's handler */ };
@@ -90,7 +89,6 @@ static int disposition(int sig, bool *restart)
 static siginfo_t kept_info[65];
 static _Atomic uint64_t kept_valid;
 
-static uint64_t bit(int sig) { return 1ULL << (sig - 1); }
 
 /* Signals that arrived where no G could take them (all blocked them). */
 static _Atomic uint64_t proc_pending;
@@ -158,19 +156,19 @@ bool gmp_sig_is_marked(const siginfo_t *si, uint32_t mark)
 	return si && si->si_code == SI_QUEUE && si->si_pid == gmp_sched.pid && si->si_uid == mark;
 }
 
-static void raise_marked(struct gmp_g *g, struct gmp_m *m, int sig)
+void gmp_sig_raise_marked(struct gmp_g *g, struct gmp_m *m, int sig)
 {
 	gmp_sig_send_marked(m->tid, sig, GMP_SIG_MARK, g); /* for g */
 }
 
 /* The G a signal raised by gmp is for, or NULL for any other signal. */
-static struct gmp_g *marked(const siginfo_t *si)
+struct gmp_g *gmp_sig_marked_g(const siginfo_t *si)
 {
 	return gmp_sig_is_marked(si, GMP_SIG_MARK) ? si->si_value.sival_ptr : NULL;
 }
 
 /* The siginfo pthread_kill's tgkill gives. */
-static void tkill_info(siginfo_t *si, int sig)
+void gmp_sig_tkill_info(siginfo_t *si, int sig)
 {
 	memset(si, 0, sizeof *si);
 	si->si_signo = sig;
@@ -187,7 +185,7 @@ static void keep(int sig, const siginfo_t *si)
 	if (!si)
 		return;
 	kept_info[sig] = *si;
-	atomic_fetch_or(&kept_valid, bit(sig));
+	atomic_fetch_or(&kept_valid, gmp_sigbit(sig));
 }
 
 /*
@@ -287,10 +285,10 @@ static void pend(struct gmp_g *t, int sig, bool shared)
 	if (sig > 33)
 		atomic_fetch_add(&t->sigqueued[sig - 33], 1); /* real-time: one more instance */
 	if (shared)
-		atomic_fetch_or(&t->sigshared, bit(sig));
+		atomic_fetch_or(&t->sigshared, gmp_sigbit(sig));
 	else
-		atomic_fetch_and(&t->sigshared, ~bit(sig));
-	atomic_fetch_or(&t->sigpending, bit(sig));
+		atomic_fetch_and(&t->sigshared, ~gmp_sigbit(sig));
+	atomic_fetch_or(&t->sigpending, gmp_sigbit(sig));
 }
 
 /*
@@ -306,19 +304,19 @@ static bool take(struct gmp_g *g, int sig)
 		while (n > 0) {
 			if (atomic_compare_exchange_weak(q, &n, (uint16_t)(n - 1))) {
 				if (n == 1) {
-					atomic_fetch_and(&g->sigpending, ~bit(sig));
+					atomic_fetch_and(&g->sigpending, ~gmp_sigbit(sig));
 					if (atomic_load(q) > 0) /* one came meanwhile: pend() sets the bit after */
-						atomic_fetch_or(&g->sigpending, bit(sig));
+						atomic_fetch_or(&g->sigpending, gmp_sigbit(sig));
 				}
 				return true;
 			}
 		}
 	}
-	return atomic_fetch_and(&g->sigpending, ~bit(sig)) & bit(sig);
+	return atomic_fetch_and(&g->sigpending, ~gmp_sigbit(sig)) & gmp_sigbit(sig);
 }
 
 /* Did the kernel deliver si for the process (kill, sigqueue, timers, I/O), not for one thread? */
-static bool process_directed(const siginfo_t *si) { return si && si->si_code != SI_TKILL && !marked(si); }
+static bool process_directed(const siginfo_t *si) { return si && si->si_code != SI_TKILL && !gmp_sig_marked_g(si); }
 
 /* Interrupt t's wait so that it runs and takes its signals. */
 static void interrupt(struct gmp_g *t)
@@ -332,7 +330,7 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 	uint32_t st = gmp_gstatus(t);
 	if (st == G_DEAD || st == G_IDLE)
 		return 0;
-	bool blocked = (t->sigmask & bit(sig)) != 0, restart;
+	bool blocked = (t->sigmask & gmp_sigbit(sig)) != 0, restart;
 	int d = disposition(sig, &restart);
 	(void)restart;
 	if (d == DISP_IGNORE && !blocked)
@@ -344,7 +342,7 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 	 * pselect with a mask, sigwait): the G stays on its M until the call
 	 * returns, and the kernel hands the signal to that call.
 	 */
-	if (running && (atomic_load(&t->sigwaitset) & bit(sig)))
+	if (running && (atomic_load(&t->sigwaitset) & gmp_sigbit(sig)))
 		blocked = true, st = G_SYSCALL;
 	if (running && (d != DISP_OURS || (blocked && st == G_SYSCALL))) {
 		/* as it is: not the program's handler, or blocked while in a kernel call (sigwait) */
@@ -360,12 +358,12 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 		 */
 		siginfo_t si;
 		if (!info) {
-			tkill_info(&si, sig);
+			gmp_sig_tkill_info(&si, sig);
 			info = &si;
 		}
 		keep_for(t, sig, info);
 		pend(t, sig, false);
-		raise_marked(t, m, sig);
+		gmp_sig_raise_marked(t, m, sig);
 		return 0;
 	}
 	if (d == DISP_DEFAULT && !blocked) {
@@ -393,241 +391,11 @@ void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p)
 	struct gmp_m *m = t->m;
 	if (set && (st == G_RUNNING || st == G_SYSCALL)) {
 		if (m && m->curg == t)
-			raise_marked(t, m, __builtin_ctzll(set) + 1);
+			gmp_sig_raise_marked(t, m, __builtin_ctzll(set) + 1);
 		else
 			gmp_defer((uintptr_t)t | 1); /* parking: its M left it, its status is not waiting yet; again soon */
 	}
 	/* runnable: it takes them when it runs (gmp_deliver_pending) */
-}
-
-/* ------------------------------------------------------------ cancellation: signal 32 */
-
-/*
- * glibc's pthread_cancel of a thread in asynchronous mode (and, before
- * 2.41, of one inside a blocking call it wraps) counts on SIGCANCEL: its
- * handler marks the thread that receives it canceled and, when that thread
- * is asynchronous, unwinds it on the spot.  "The thread that receives it"
- * is whatever TCB is loaded, so under gmp a SIGCANCEL that reaches a kernel
- * thread in the scheduler (g0, with the last G's TCB still loaded) or one
- * that runs another G cancels the wrong thread, or unwinds g0's stack.
- *
- * So gmp owns signal 32's handler (sig32, installed over glibc's, which
- * pthread_cancel installs lazily) and sends its own, marked for the G
- * (raise_marked, bit 32 of g->sigpending).  glibc's handler runs only at a
- * point where unwinding the G is safe: the G runs on this kernel thread, on
- * its own stack, its P is not held by runtime code and the interrupted
- * instruction is not in gmp (nor in the vDSO gmp calls for the time).
- * Otherwise the bit stays set and the G is interrupted again soon
- * (gmp_defer; a parked G's wait ends and it takes the signal as it comes
- * back, gmp_deliver_pending).  An unmarked SIGCANCEL (glibc's own, sent to
- * the fake tid of a G or to the main thread's) is acted on only by a G
- * that is here; gmp sends the marked one too.  The debug dumper's register
- * requests share the signal (gmp_debug_req_signal).
- */
-static struct ksigaction cancel_prev; /* glibc's handler, which ours replaced */
-
-static void sig32(int sig, siginfo_t *si, void *ucv);
-static void call_on(struct gmp_g *g, void (*fn)(int, siginfo_t *, void *), int sig, siginfo_t *si, void *uc);
-
-/*
- * Executable ranges of the objects whose code a G must not be stopped or
- * unwound in (cancellation here, preemption in core/preempt.c): gmp
- * itself, the vDSO (the time, maybe for gmp), glibc (its internal locks
- * are futexes gmp does not see) and the dynamic loader.  Read once at
- * start-up; these are all loaded before the program runs.
- */
-static struct { uintptr_t lo, hi; } code_range[CODE_LDSO + 1];
-#define NPROG 64
-static struct { uintptr_t lo, hi; } prog_range[NPROG]; /* the program's and other libraries' code */
-static int nprog;
-
-static bool named(const char *path, const char *base)
-{
-	const char *slash = strrchr(path, '/');
-	return strncmp(slash ? slash + 1 : path, base, strlen(base)) == 0;
-}
-
-static int text_cb(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	(void)size;
-	(void)arg;
-	uintptr_t vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
-	enum gmp_code kind = CODE_OTHER;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type == PT_LOAD && ph->p_offset == 0 && vdso && info->dlpi_addr + ph->p_vaddr == vdso)
-			kind = CODE_VDSO; /* its ELF header is the one the kernel mapped */
-	}
-	const char *name = info->dlpi_name ? info->dlpi_name : "";
-	if (kind == CODE_OTHER && (named(name, "libc.so.") || named(name, "libpthread.so.")))
-		kind = CODE_LIBC; /* (glibc before 2.34 keeps its thread code in libpthread) */
-	if (kind == CODE_OTHER && *name && info->dlpi_addr == (uintptr_t)getauxval(AT_BASE))
-		kind = CODE_LDSO;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
-			continue;
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		enum gmp_code k = (uintptr_t)sig32 >= lo && (uintptr_t)sig32 < hi ? CODE_GMP : kind;
-		if (k == CODE_OTHER) {
-			if (nprog < NPROG) {
-				prog_range[nprog].lo = lo;
-				prog_range[nprog++].hi = hi;
-			}
-			continue;
-		}
-		if (!code_range[k].lo || lo < code_range[k].lo)
-			code_range[k].lo = lo;
-		if (hi > code_range[k].hi)
-			code_range[k].hi = hi;
-	}
-	return 0;
-}
-
-enum gmp_code gmp_code_at(uintptr_t pc)
-{
-	for (int k = CODE_GMP; k <= CODE_LDSO; k++)
-		if (pc >= code_range[k].lo && pc < code_range[k].hi)
-			return (enum gmp_code)k;
-	for (int i = 0; i < nprog; i++)
-		if (pc >= prog_range[i].lo && pc < prog_range[i].hi)
-			return CODE_PROG;
-	return CODE_OTHER;
-}
-
-void gmp_code_bounds(enum gmp_code k, uintptr_t *lo, uintptr_t *hi)
-{
-	*lo = code_range[k].lo;
-	*hi = code_range[k].hi;
-}
-
-void gmp_signal_init(void) { dl_iterate_phdr(text_cb, NULL); }
-
-bool gmp_sig32_install(void)
-{
-	struct ksigaction cur, sa;
-	if (gmp_sys4(SYS_rt_sigaction, SIGCANCEL_NR, NULL, &cur, 8) != 0)
-		return false;
-	if (cur.handler == (void *)sig32)
-		return true;
-	cancel_prev = cur; /* racing installers read the same handler */
-	memset(&sa, 0, sizeof sa);
-	sa.handler = (void *)sig32;
-	sa.flags = SA_SIGINFO | SA_RESTART | SA_RESTORER;
-	sa.restorer = (void *)gmp_sigreturn;
-	return gmp_sys4(SYS_rt_sigaction, SIGCANCEL_NR, &sa, NULL, 8) == 0;
-}
-
-static void call_prev(int sig, siginfo_t *si, void *ucv)
-{
-	void *h = cancel_prev.handler;
-	if (h == (void *)SIG_DFL || h == (void *)SIG_IGN)
-		return;
-	if (cancel_prev.flags & SA_SIGINFO)
-		((void (*)(int, siginfo_t *, void *))h)(sig, si, ucv);
-	else
-		((void (*)(int))h)(sig);
-}
-
-/* May g be unwound at the point the signal interrupted? */
-static bool cancel_point_safe(struct gmp_g *g, const ucontext_t *uc)
-{
-	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-	struct gmp_p *p = g->m->p;
-	if (p && p->m == g->m && atomic_load(&p->status) == P_RUNNING)
-		return false; /* runtime code holds its P */
-	enum gmp_code c = gmp_code_at(pc);
-	return c != CODE_GMP && c != CODE_VDSO; /* not gmp, nor the time, maybe for gmp */
-}
-
-static void sig32_here(int sig, siginfo_t *si, void *ucv);
-
-static void sig32(int sig, siginfo_t *si, void *ucv)
-{
-	struct gmp_g *g = atomic_load_explicit(&gmp_inited, memory_order_acquire) == 2 ? gmp_getg() : NULL;
-	bool held = gmp_xwait_hold(g, ucv);
-	sig32_here(sig, si, ucv);
-	if (held)
-		gmp_xwait_release(g, ucv);
-}
-
-static void sig32_here(int sig, siginfo_t *si, void *ucv)
-{
-	if (gmp_debug_req_signal(si, ucv))
-		return;
-	struct gmp_g *g = atomic_load_explicit(&gmp_inited, memory_order_acquire) == 2 ? gmp_getg() : NULL;
-	struct gmp_g *for_g = marked(si);
-	if (!g) {
-		if (!for_g)
-			call_prev(sig, si, ucv); /* a thread gmp did not create: glibc's own */
-		return;
-	}
-	ucontext_t *uc = ucv;
-	struct gmp_m *m = g->m;
-	bool here = m && m->curg == g && gmp_on_g_stack(g, (uintptr_t)uc->uc_mcontext.gregs[REG_RSP]);
-	if (!for_g) {
-		if (here && cancel_point_safe(g, uc))
-			call_prev(sig, si, ucv);
-		return;
-	}
-	if (for_g != g || !here || !cancel_point_safe(g, uc)) {
-		if (atomic_load(&for_g->sigpending) & bit(sig))
-			gmp_defer((uintptr_t)for_g | 1); /* again soon, where it can be taken */
-		return;
-	}
-	if (!(atomic_fetch_and(&g->sigpending, ~bit(sig)) & bit(sig)))
-		return; /* raised again, but already taken */
-	siginfo_t k;
-	tkill_info(&k, sig); /* what glibc's handler checks: SI_TKILL from this process */
-	/*
-	 * In a kernel call, glibc's handler may unwind the G out of it (a
-	 * process-shared condvar's wait; with glibc 2.41 any cancellable call
-	 * interrupted inside its system call bridge, which only glibc can
-	 * tell), and cleanup handlers run next and may park: the G leaves the
-	 * call first, as for the program's handlers (call_user_on), and enters
-	 * it again if the handler returns.
-	 */
-	call_on(g, call_prev, sig, &k, ucv);
-}
-
-void gmp_cancel_at_call(struct gmp_g *g, void *uc)
-{
-	if (!(atomic_fetch_and(&g->sigpending, ~bit(SIGCANCEL_NR)) & bit(SIGCANCEL_NR)))
-		return;
-	siginfo_t k;
-	tkill_info(&k, SIGCANCEL_NR);
-	call_on(g, call_prev, SIGCANCEL_NR, &k, uc);
-}
-
-bool gmp_cancel_pending(struct gmp_g *g)
-{
-	return (atomic_load(&g->sigpending) & bit(SIGCANCEL_NR)) || gmp_tcb_cancel_pending(g->tcb);
-}
-
-void gmp_testcancel(void)
-{
-	struct gmp_g *g = gmp_getg();
-	if (g && (atomic_load(&g->sigpending) & bit(SIGCANCEL_NR)) &&
-	    (atomic_fetch_and(&g->sigpending, ~bit(SIGCANCEL_NR)) & bit(SIGCANCEL_NR))) {
-		/* at a cancellation point, in the G's own context: as the signal would have */
-		siginfo_t k;
-		tkill_info(&k, SIGCANCEL_NR);
-		call_prev(SIGCANCEL_NR, &k, NULL);
-	}
-	pthread_testcancel();
-}
-
-void gmp_signal_cancel(struct gmp_g *t)
-{
-	uint32_t st = gmp_gstatus(t);
-	if (st == G_DEAD || st == G_IDLE)
-		return;
-	atomic_fetch_or(&t->sigpending, bit(SIGCANCEL_NR));
-	struct gmp_m *m = t->m;
-	if ((st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t)
-		raise_marked(t, m, SIGCANCEL_NR);
-	/* else: a cancellable wait ends (pthread_cancel wakes it, gmp_cancel_pending); otherwise it
-	   takes it when it runs again (gmp_deliver_pending) */
 }
 
 /* ------------------------------------------------------------ the program's handlers */
@@ -642,10 +410,10 @@ void gmp_sig_set_user(int sig, void *fn, int flags)
 	atomic_store(&user[sig].flags, flags);
 	atomic_store(&user[sig].fn, fn);
 	if (fn) {
-		if (!(atomic_fetch_or(&dispatched, bit(sig)) & bit(sig)))
+		if (!(atomic_fetch_or(&dispatched, gmp_sigbit(sig)) & gmp_sigbit(sig)))
 			gmp_sysmon_kick(); /* it may let this one in now */
 	} else {
-		atomic_fetch_and(&dispatched, ~bit(sig)); /* sysmon blocks it again at its next round */
+		atomic_fetch_and(&dispatched, ~gmp_sigbit(sig)); /* sysmon blocks it again at its next round */
 	}
 }
 
@@ -704,7 +472,7 @@ static void call_user(int sig, siginfo_t *si, void *uc)
  * the call or returns EINTR from it).  It may wait for a P and come back on
  * another M, whose mask it does not know.
  */
-static void call_on(struct gmp_g *g, void (*fn)(int, siginfo_t *, void *), int sig, siginfo_t *si, void *uc)
+void gmp_sig_call_on(struct gmp_g *g, void (*fn)(int, siginfo_t *, void *), int sig, siginfo_t *si, void *uc)
 {
 	/* no preemption inside the handler: g->handler_sp (preempt.c) */
 	uintptr_t outer = g->handler_sp;
@@ -774,7 +542,7 @@ void gmp_sigframe_moved(struct gmp_g *g, void *ucv)
 
 static void call_user_on(struct gmp_g *g, int sig, siginfo_t *si, void *uc)
 {
-	call_on(g, call_user, sig, si, uc);
+	gmp_sig_call_on(g, call_user, sig, si, uc);
 }
 
 static bool is_fault(int sig, const siginfo_t *si)
@@ -806,7 +574,7 @@ static struct gmp_g *for_main(int sig, const siginfo_t *si)
 	if (!process_directed(si) || sig == SIGCHLD)
 		return NULL;
 	struct gmp_g *mg = atomic_load(&gmp_sched.maing);
-	if (!mg || !alive(mg) || (mg->sigmask & bit(sig)))
+	if (!mg || !alive(mg) || (mg->sigmask & gmp_sigbit(sig)))
 		return NULL;
 	if ((atomic_load(&mg->sigpending) & ~mg->sigmask) && gmp_gstatus(mg) != G_RUNNING)
 		return NULL;
@@ -816,11 +584,11 @@ static struct gmp_g *for_main(int sig, const siginfo_t *si)
 /* A G that does not block sig: last if it can, else preferably a waiting one.  Lock-free (allg is push-only). */
 static struct gmp_g *pick(int sig, struct gmp_g *last)
 {
-	if (last && alive(last) && !(last->sigmask & bit(sig)))
+	if (last && alive(last) && !(last->sigmask & gmp_sigbit(sig)))
 		return last;
 	struct gmp_g *any = NULL;
 	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink) {
-		if (!alive(g) || (g->sigmask & bit(sig)))
+		if (!alive(g) || (g->sigmask & gmp_sigbit(sig)))
 			continue;
 		if (atomic_load(&g->status) == G_WAITING)
 			return g;
@@ -869,7 +637,7 @@ static int proc_instances(int sig) { return sig > 33 ? atomic_exchange(&proc_que
 /* Take sig's pending instances from the process (0: none). */
 static int proc_take(int sig)
 {
-	if (!(atomic_fetch_and(&proc_pending, ~bit(sig)) & bit(sig)))
+	if (!(atomic_fetch_and(&proc_pending, ~gmp_sigbit(sig)) & gmp_sigbit(sig)))
 		return 0;
 	return proc_instances(sig);
 }
@@ -919,7 +687,7 @@ static void pend_process(int sig)
 {
 	if (sig > 33)
 		atomic_fetch_add(&proc_queued[sig - 33], 1);
-	atomic_fetch_or(&proc_pending, bit(sig));
+	atomic_fetch_or(&proc_pending, gmp_sigbit(sig));
 	atomic_thread_fence(memory_order_seq_cst);
 	if (to_taker(sig))
 		return;
@@ -930,7 +698,7 @@ static void pend_process(int sig)
 	 */
 	atomic_fetch_add(&sigwait_raising, 1); /* seq_cst: before the look at sigwaitset (gmp_signal_reclaim) */
 	for (struct gmp_g *w = gmp_sched.allg; w; w = w->alllink) {
-		if (!(atomic_load(&w->sigwaitset) & bit(sig)))
+		if (!(atomic_load(&w->sigwaitset) & gmp_sigbit(sig)))
 			continue;
 		struct gmp_m *m = w->m;
 		int n;
@@ -1003,7 +771,7 @@ static void dispatch(int sig, siginfo_t *si, void *ucv)
 	ucontext_t *uc = ucv;
 	uintptr_t sp = uc ? (uintptr_t)uc->uc_mcontext.gregs[REG_RSP] : (uintptr_t)__builtin_frame_address(0);
 	struct gmp_m *m = g->m;
-	struct gmp_g *for_g = marked(si);
+	struct gmp_g *for_g = gmp_sig_marked_g(si);
 	/* (not a G that has exited as far as signals go: gmp_signal_exit) */
 	bool here = m && m->curg == g && gmp_on_g_stack(g, sp) && g->sigmask != SIGMASK_EXITED;
 	if (for_g && (!here || for_g != g)) {
@@ -1011,7 +779,7 @@ static void dispatch(int sig, siginfo_t *si, void *ucv)
 		gmp_defer((uintptr_t)for_g | 1);
 		return;
 	}
-	if (here && GMP_UNLIKELY(sig == GMP_SIGPREEMPT) && (g->sigmask & ~atomic_load(&g->sigwaitset) & bit(sig))) {
+	if (here && GMP_UNLIKELY(sig == GMP_SIGPREEMPT) && (g->sigmask & ~atomic_load(&g->sigwaitset) & gmp_sigbit(sig))) {
 		/*
 		 * The G blocks it, the kernel did not (gmp_kmask lets the
 		 * preemption signal in): kept as the kernel keeps a blocked
@@ -1038,7 +806,7 @@ static void dispatch(int sig, siginfo_t *si, void *ucv)
 			/* the G is in runtime code: it takes the signal once out (sysmon raises it again) */
 			if (for_g) {
 				/* a raise for a pending bit: try again only if it is still pending */
-				if (atomic_load(&g->sigpending) & bit(sig))
+				if (atomic_load(&g->sigpending) & gmp_sigbit(sig))
 					gmp_defer((uintptr_t)g | 1);
 				return;
 			}
@@ -1053,27 +821,27 @@ static void dispatch(int sig, siginfo_t *si, void *ucv)
 		 * own, and each queued one comes by a raise of its own (another
 		 * is raised while some remain).
 		 */
-		if (sig > 33 && !marked(si)) {
+		if (sig > 33 && !gmp_sig_marked_g(si)) {
 			call_user_on(g, sig, si, ucv);
 			return;
 		}
 		bool was_pending = take(g, sig);
-		if (marked(si) && !was_pending)
+		if (gmp_sig_marked_g(si) && !was_pending)
 			return; /* raised again, but already run */
-		if (was_pending || marked(si)) {
+		if (was_pending || gmp_sig_marked_g(si)) {
 			siginfo_t k;
 			if (sig > 33 && (rtinfo_take(g, sig, &k) || rtinfo_take(PROC_G, sig, &k))) {
 				/* this instance's own */
-			} else if (atomic_fetch_and(&kept_valid, ~bit(sig)) & bit(sig)) {
+			} else if (atomic_fetch_and(&kept_valid, ~gmp_sigbit(sig)) & gmp_sigbit(sig)) {
 				k = kept_info[sig];
-			} else if (marked(si)) {
-				tkill_info(&k, sig);
+			} else if (gmp_sig_marked_g(si)) {
+				gmp_sig_tkill_info(&k, sig);
 			} else {
 				k = *si;
 			}
 			call_user_on(g, sig, &k, ucv);
-			if (sig > 33 && (atomic_load(&g->sigpending) & bit(sig)))
-				raise_marked(g, m, sig); /* the next queued instance, after this handler */
+			if (sig > 33 && (atomic_load(&g->sigpending) & gmp_sigbit(sig)))
+				gmp_sig_raise_marked(g, m, sig); /* the next queued instance, after this handler */
 			return;
 		}
 		call_user_on(g, sig, si, ucv);
@@ -1178,12 +946,12 @@ void gmp_deliver_pending(struct gmp_g *g)
 	if (GMP_UNLIKELY(pp)) { /* process signals nobody could take: ours now */
 		pp = atomic_fetch_and(&proc_pending, ~pp) & pp;
 		for (int sig = 34; sig <= 64; sig++) {
-			if (!(pp & bit(sig)))
+			if (!(pp & gmp_sigbit(sig)))
 				continue;
 			int n = proc_instances(sig);
 			atomic_fetch_add(&g->sigqueued[sig - 33], (uint16_t)n);
 			if (!n)
-				pp &= ~bit(sig);
+				pp &= ~gmp_sigbit(sig);
 		}
 		atomic_fetch_or(&g->sigshared, pp);
 		atomic_fetch_or(&g->sigpending, pp);
@@ -1201,7 +969,7 @@ void gmp_deliver_pending(struct gmp_g *g)
 			norestart = true;
 		struct gmp_m *m = g->m;
 		if (d == DISP_OURS || sig == SIGCANCEL_NR) {
-			raise_marked(g, m, sig); /* the dispatcher clears the bit and runs the handler once */
+			gmp_sig_raise_marked(g, m, sig); /* the dispatcher clears the bit and runs the handler once */
 			continue;
 		}
 		/* glibc's or an unknown handler, or a default action: raise it as it is */
@@ -1252,7 +1020,7 @@ void gmp_signal_reclaim(struct gmp_g *g)
 		long sig = gmp_sys4(SYS_rt_sigtimedwait, &set, &si, &zero, 8);
 		if (sig <= 0 || sig >= 65)
 			break;
-		if (marked(&si))
+		if (gmp_sig_marked_g(&si))
 			continue; /* a raise for a bit still set in its G */
 		keep_for(PROC_G, (int)sig, &si);
 		pend_process((int)sig); /* for whichever G takes it first, as the kernel would */
@@ -1261,7 +1029,7 @@ void gmp_signal_reclaim(struct gmp_g *g)
 
 static void raise_kept(struct gmp_m *m, int sig)
 {
-	if (atomic_fetch_and(&kept_valid, ~bit(sig)) & bit(sig)) {
+	if (atomic_fetch_and(&kept_valid, ~gmp_sigbit(sig)) & gmp_sigbit(sig)) {
 		siginfo_t si = kept_info[sig];
 		/*
 		 * The kernel lets only the target itself raise a kill()'s or

@@ -25,7 +25,7 @@
  * into a shared buffer and wakes the dumper, which waits at most
  * REMOTE_WAIT_NS.  Why 32: gmp never lets a G block it (pthread_sigmask
  * strips it, as NPTL does), so a worker that blocked every signal still
- * answers, and programs cannot use it.  core/signal.c owns the handler of
+ * answers, and programs cannot use it.  core/cancel.c owns the handler of
  * signal 32 (glibc's cancellation signal, which it routes to the G it is
  * for) and passes every dump request here first (gmp_debug_req_signal).
  * A G in a kernel call is not signalled:
@@ -213,7 +213,7 @@ static __attribute__((noinline)) void unwind_here(struct trace *t)
 
 /* ------------------------------------------------------------ registers of a G running on another M */
 
-#define SIG_REQ 32 /* SIGCANCEL, whose handler core/signal.c owns: never blocked in a G */
+#define SIG_REQ 32 /* SIGCANCEL, whose handler core/cancel.c owns: never blocked in a G */
 #define REQ_MAGIC 0x676d7064
 #define REMOTE_WAIT_NS (2 * 1000000000LL)   /* per G */
 #define REMOTE_BUDGET_NS (5 * 1000000000LL) /* per dump */
