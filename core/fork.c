@@ -102,6 +102,7 @@ static void child(void)
 		struct gmp_p *p = gmp_sched.allp[i];
 		if (p == mine)
 			continue;
+		gmp_pstatus_reset(p, P_RUNNING); /* its word is the parent's: held now, then idle */
 		gmp_pidleput(p);
 	}
 	if (mine) {
@@ -113,7 +114,7 @@ static void child(void)
 		 * take it back and the child would hang.
 		 */
 		mine->m = m;
-		atomic_store(&mine->status, P_USER);
+		gmp_pstatus_reset(mine, P_USER);
 	}
 	if (m) {
 		m->tid = (pid_t)gmp_sys0(SYS_gettid);

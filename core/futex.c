@@ -496,12 +496,12 @@ void gmp_futex_wake_async(_Atomic uint32_t *addr, int n)
 								  memory_order_relaxed)) {
 				gmp_unlock(&b->lock);
 				gmp_futex_wake_p(addr, n, GMP_FUTEX_BITSET_ANY, p);
-				atomic_store_explicit(&p->status, from, memory_order_release);
+				gmp_setpstatus(p, P_RUNNING, from, memory_order_release);
 				return;
 			}
 			gmp_cpu_relax();
 		}
-		atomic_store_explicit(&p->status, from, memory_order_release);
+		gmp_setpstatus(p, P_RUNNING, from, memory_order_release);
 	}
 	gmp_defer((uintptr_t)addr);
 }

@@ -195,7 +195,7 @@ static void adopt_main(void)
 	if (p) {
 		m0->p = p;
 		p->m = m0;
-		atomic_store(&p->status, P_USER);
+		gmp_setpstatus(p, P_RUNNING, P_USER, memory_order_seq_cst);
 	}
 	atomic_fetch_add(&gmp_sched.ngalive, 1);
 	gmp_curg = g;
@@ -278,8 +278,10 @@ void gmp_init_slow(void)
 		gmp_sched.allp[i] = p;
 	}
 	gmp_lock(&gmp_sched.lock);
-	for (uint32_t i = np; i-- > 0;)
+	for (uint32_t i = np; i-- > 0;) {
+		gmp_pstatus_reset(gmp_sched.allp[i], P_RUNNING); /* new: as if held, then idle */
 		gmp_pidleput(gmp_sched.allp[i]);
+	}
 	gmp_unlock(&gmp_sched.lock);
 
 	atomic_store(&gmp_sched.lastpoll, 1);

@@ -16,7 +16,7 @@ void gmp_acquirep(struct gmp_m *m, struct gmp_p *p)
 {
 	m->p = p;
 	p->m = m;
-	atomic_store_explicit(&p->status, P_RUNNING, memory_order_release);
+	gmp_setpstatus(p, P_RUNNING, P_RUNNING, memory_order_release);
 }
 
 static struct gmp_m *mget(void)
@@ -291,8 +291,7 @@ bool gmp_reap_idle_m(struct gmp_m *m)
  */
 bool gmp_takep(struct gmp_p *p, uint32_t from)
 {
-	uint32_t s = from;
-	if (!atomic_compare_exchange_strong(&p->status, &s, P_RUNNING))
+	if (!gmp_caspstatus(p, from, P_RUNNING, memory_order_seq_cst, memory_order_seq_cst))
 		return false;
 	p->m = NULL;
 	atomic_store_explicit(&p->idlewait, false, memory_order_relaxed);

@@ -442,7 +442,7 @@ void gmp_preempt_signal(void *ucv)
 	if (!p)
 		return;
 	if (from != P_USER) {
-		atomic_store_explicit(&p->status, from, memory_order_release);
+		gmp_setpstatus(p, P_RUNNING, from, memory_order_release);
 		return;
 	}
 	stopped(p, g);

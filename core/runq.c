@@ -269,7 +269,7 @@ struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max)
  */
 void gmp_pidleput(struct gmp_p *p)
 {
-	atomic_store_explicit(&p->status, P_IDLE, memory_order_release);
+	gmp_setpstatus(p, P_RUNNING, P_IDLE, memory_order_release);
 	p->m = NULL;
 	p->link = gmp_sched.pidle;
 	gmp_sched.pidle = p;
@@ -282,7 +282,7 @@ struct gmp_p *gmp_pidleget(void)
 	if (p) {
 		gmp_sched.pidle = p->link;
 		atomic_fetch_sub_explicit(&gmp_sched.npidle, 1, memory_order_relaxed);
-		atomic_store_explicit(&p->status, P_RUNNING, memory_order_relaxed);
+		gmp_setpstatus(p, P_IDLE, P_RUNNING, memory_order_relaxed);
 	}
 	return p;
 }

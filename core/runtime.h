@@ -209,6 +209,43 @@ struct gmp_g {
  */
 enum gmp_pstatus { P_IDLE = 0, P_RUNNING, P_USER, P_SYSCALL };
 
+/*
+ * Every change of a P's status goes through gmp_setpstatus (a store by the
+ * P's holder) or gmp_caspstatus (a CAS, by whoever takes it), each naming
+ * the state it changes from.  Legal changes:
+ *
+ *   IDLE -> RUNNING             taken off the idle list (pidleget)
+ *   RUNNING -> IDLE             put on it (pidleput)
+ *   RUNNING -> RUNNING          an M takes the P handed to it (acquirep)
+ *   RUNNING -> USER, SYSCALL    back to the G's user code, or given back
+ *                               after a short hold (a wake-up from a signal
+ *                               handler, a preemption, a failed reclaim)
+ *   USER, SYSCALL -> RUNNING    the holder's reclaim, sysmon's retake
+ *   USER <-> SYSCALL            entersyscall, exitsyscall
+ *
+ * Built with -Dchecks=true (scripts/test --ubsan does), both check the
+ * change against this table and a store also that the word held `from`:
+ * anything else is a broken invariant (gmp: fatal).  Otherwise they are the
+ * bare atomic operation.  The exceptions, gmp_pstatus_reset: a new P at
+ * start-up, and a fork child's Ps, whatever the parent's words said.
+ */
+static inline bool gmp_pstatus_ok(uint32_t from, uint32_t to)
+{
+	static const uint8_t next[4] = {
+		[P_IDLE] = 1u << P_RUNNING,
+		[P_RUNNING] = 1u << P_IDLE | 1u << P_RUNNING | 1u << P_USER | 1u << P_SYSCALL,
+		[P_USER] = 1u << P_RUNNING | 1u << P_SYSCALL,
+		[P_SYSCALL] = 1u << P_RUNNING | 1u << P_USER,
+	};
+	return from < 4 && to < 4 && (next[from] >> to & 1);
+}
+_Noreturn void gmp_pstatus_bad(uint32_t id, uint32_t from, uint32_t to, uint32_t was) GMP_HIDDEN; /* sched.c */
+#ifdef GMP_CHECKS
+#define GMP_CHECKING 1
+#else
+#define GMP_CHECKING 0
+#endif
+
 #define GMP_RUNQ_SIZE 256
 
 struct gmp_timer;
@@ -258,6 +295,29 @@ struct gmp_p {
 	uint32_t preempt_tries;               /* signals sent this slice */
 	uint64_t npreemptfall;                /* slices it gave up on and handed the P off instead */
 };
+
+/* The P's holder: from -> to (see gmp_pstatus_ok). */
+static inline void gmp_setpstatus(struct gmp_p *p, uint32_t from, uint32_t to, memory_order mo)
+{
+	if (GMP_CHECKING) {
+		uint32_t was = atomic_load_explicit(&p->status, memory_order_relaxed);
+		if (!gmp_pstatus_ok(from, to) || was != from)
+			gmp_pstatus_bad(p->id, from, to, was);
+	}
+	atomic_store_explicit(&p->status, to, mo);
+}
+
+/* Anyone: from -> to if the P is in from (see gmp_pstatus_ok). */
+static inline bool gmp_caspstatus(struct gmp_p *p, uint32_t from, uint32_t to, memory_order ok, memory_order fail)
+{
+	if (GMP_CHECKING && !gmp_pstatus_ok(from, to))
+		gmp_pstatus_bad(p->id, from, to, from);
+	uint32_t s = from;
+	return atomic_compare_exchange_strong_explicit(&p->status, &s, to, ok, fail);
+}
+
+/* init (a new P), fork child (the parent's word is meaningless there): no check. */
+static inline void gmp_pstatus_reset(struct gmp_p *p, uint32_t to) { atomic_store(&p->status, to); }
 
 /* ------------------------------------------------------------------ M */
 
@@ -443,7 +503,7 @@ static inline void gmp_releasep_user(struct gmp_p *p)       /* G, P held: back t
 {
 	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_sched.nrtq, memory_order_relaxed) > 0) && gmp_rt_preempt(p))
 		return; /* it ran a higher-priority G first; back in user state, maybe on another P */
-	atomic_store_explicit(&p->status, P_USER, memory_order_release);
+	gmp_setpstatus(p, P_RUNNING, P_USER, memory_order_release);
 }
 /* Scheduling policy and priority of a G (validated by the caller); updates its real-time rank. */
 void gmp_sched_set(struct gmp_g *g, int policy, int prio) GMP_HIDDEN;

@@ -54,7 +54,7 @@ const char *gmp_gstatus_name(uint32_t s) { return s < G_NSTATUS ? gstatus_names[
 static bool gstatus_ok(uint32_t from, uint32_t to)
 {
 	switch (from) {
-	case G_IDLE: return to == G_RUNNABLE || to == G_RUNNING; /* create; adopting main */
+	case G_IDLE: return to == G_RUNNABLE || to == G_RUNNING || to == G_DEAD; /* create; adopting main; a failed create */
 	case G_RUNNABLE: return to == G_RUNNING;
 	case G_RUNNING:
 		return to == G_RUNNABLE || to == G_WAITING || to == G_SYSCALL || to == G_DEAD || to == G_PREEMPTED;
@@ -64,6 +64,14 @@ static bool gstatus_ok(uint32_t from, uint32_t to)
 	case G_DEAD: return to == G_IDLE;
 	}
 	return false;
+}
+
+/* A P status change against runtime.h's table (checked builds): the P, the change, what the word held. */
+void gmp_pstatus_bad(uint32_t id, uint32_t from, uint32_t to, uint32_t was)
+{
+	static const char *const names[] = {"idle", "running", "user", "syscall"};
+	gmp_fatal("illegal P status change %s -> %s (P %u, whose status was %s)", names[from & 3], names[to & 3], id,
+		  names[was & 3]);
 }
 
 void gmp_casgstatus(struct gmp_g *g, uint32_t from, uint32_t to)
@@ -324,7 +332,7 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 		m->cur_sigmask = kmask;
 	}
 	GMP_TRACE(gmp_trace_gostart(m, gp));
-	atomic_store_explicit(&p->status, P_USER, memory_order_release);
+	gmp_setpstatus(p, P_RUNNING, P_USER, memory_order_release);
 	m->runstart = gmp_nanotime();
 	gmp_ctx_switch(&m->g0.ctx, &gp->ctx);
 	int64_t now = gmp_nanotime();

@@ -53,12 +53,10 @@ static bool reclaim_p(struct gmp_m *m, struct gmp_p *p, uint32_t from)
 {
 	if (p->m != m)
 		return false;
-	uint32_t s = from;
-	if (!atomic_compare_exchange_strong_explicit(&p->status, &s, P_RUNNING, memory_order_acq_rel,
-						     memory_order_relaxed))
+	if (!gmp_caspstatus(p, from, P_RUNNING, memory_order_acq_rel, memory_order_relaxed))
 		return false;
 	if (GMP_UNLIKELY(p->m != m)) {
-		atomic_store_explicit(&p->status, from, memory_order_release); /* not ours: put it back */
+		gmp_setpstatus(p, P_RUNNING, from, memory_order_release); /* not ours: put it back */
 		return false;
 	}
 	return true;
@@ -139,9 +137,7 @@ void gmp_entersyscall(struct gmp_g *g)
 	struct gmp_p *p = m->p;
 	if (p) {
 		p->syscalltick++;
-		uint32_t s = P_USER;
-		if (p->m != m || !atomic_compare_exchange_strong_explicit(&p->status, &s, P_SYSCALL,
-									   memory_order_release, memory_order_relaxed))
+		if (p->m != m || !gmp_caspstatus(p, P_USER, P_SYSCALL, memory_order_release, memory_order_relaxed))
 			m->p = NULL; /* already retaken */
 	}
 	g->insyscall = true;
@@ -160,15 +156,14 @@ void gmp_exitsyscall(struct gmp_g *g)
 	struct gmp_m *m = g->m;
 	struct gmp_p *p = m->p;
 	if (p && p->m == m) {
-		uint32_t s = P_SYSCALL;
-		if (atomic_compare_exchange_strong_explicit(&p->status, &s, P_USER, memory_order_acq_rel,
-							    memory_order_relaxed)) {
+		if (gmp_caspstatus(p, P_SYSCALL, P_USER, memory_order_acq_rel, memory_order_relaxed)) {
 			if (GMP_LIKELY(p->m == m)) {
 				if (GMP_UNLIKELY(atomic_load_explicit(&p->idlewait, memory_order_relaxed)))
 					atomic_store_explicit(&p->idlewait, false, memory_order_relaxed); /* spin.c */
 				return;
 			}
-			atomic_store_explicit(&p->status, P_SYSCALL, memory_order_release); /* not ours */
+			/* not ours (another M's G entered a kernel call on it): as it was, unless taken meanwhile */
+			gmp_caspstatus(p, P_USER, P_SYSCALL, memory_order_release, memory_order_relaxed);
 		}
 	}
 	m->p = NULL;

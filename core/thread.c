@@ -304,7 +304,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 		gmp_stack_free(&ng->stack);
 		int err = gmp_stack_alloc(&ng->stack, a->stacksize, a->guardsize, ng->tcb ? 0 : gmp_tcb_stack_above());
 		if (err) {
-			atomic_store(&ng->status, G_DEAD);
+			gmp_casgstatus(ng, G_IDLE, G_DEAD);
 			gmp_gfput(NULL, ng);
 			return -err;
 		}
@@ -312,7 +312,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	if (!ng->tcb) {
 		ng->tcb = gmp_tcb_alloc(ng);
 		if (!ng->tcb) {
-			atomic_store(&ng->status, G_DEAD);
+			gmp_casgstatus(ng, G_IDLE, G_DEAD);
 			gmp_gfput(NULL, ng); /* keeps the struct (and a default stack); a TCB next time */
 			return EAGAIN;
 		}
@@ -321,7 +321,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	}
 
 	if (gmp_sysmon_start() != 0) {
-		atomic_store(&ng->status, G_DEAD);
+		gmp_casgstatus(ng, G_IDLE, G_DEAD);
 		gmp_gfput(NULL, ng);
 		return EAGAIN;
 	}

@@ -13,7 +13,7 @@ static void teardown(void) {}
 /*
  * The legal transitions, written out from runtime.h's state descriptions
  * independently of sched.c's table:
- *   idle     -> runnable (create), running (adopting main)
+ *   idle     -> runnable (create), running (adopting main), dead (a create that failed)
  *   runnable -> running (execute)
  *   running  -> runnable (yield, lost P), waiting (park), syscall, dead (exit)
  *   syscall  -> running, runnable
@@ -22,7 +22,7 @@ static void teardown(void) {}
  *   running  -> preempted (sysmon's signal) -> runnable (queued)
  */
 static const bool legal[G_NSTATUS][G_NSTATUS] = {
-	[G_IDLE] = {[G_RUNNABLE] = true, [G_RUNNING] = true},
+	[G_IDLE] = {[G_RUNNABLE] = true, [G_RUNNING] = true, [G_DEAD] = true},
 	[G_RUNNABLE] = {[G_RUNNING] = true},
 	[G_RUNNING] = {[G_RUNNABLE] = true, [G_WAITING] = true, [G_SYSCALL] = true, [G_DEAD] = true,
 		       [G_PREEMPTED] = true},
@@ -49,6 +49,47 @@ static void build_illegal(void)
 				illegal[nillegal++] = (struct pair){f, t};
 }
 
+/*
+ * P status changes, written out from runtime.h's state descriptions:
+ * idle -> running (pidleget); running -> idle, running (acquirep), user,
+ * syscall; user -> running (reclaim, retake), syscall (entersyscall);
+ * syscall -> running, user (exitsyscall).  Out-of-range states never.
+ */
+START_TEST(test_pstatus_table)
+{
+	static const bool plegal[4][4] = {
+		[P_IDLE] = {[P_RUNNING] = true},
+		[P_RUNNING] = {[P_IDLE] = true, [P_RUNNING] = true, [P_USER] = true, [P_SYSCALL] = true},
+		[P_USER] = {[P_RUNNING] = true, [P_SYSCALL] = true},
+		[P_SYSCALL] = {[P_RUNNING] = true, [P_USER] = true},
+	};
+	for (uint32_t f = 0; f <= 4; f++)
+		for (uint32_t t = 0; t <= 4; t++)
+			ck_assert_msg(gmp_pstatus_ok(f, t) == (f < 4 && t < 4 && plegal[f][t]), "P status %u -> %u", f, t);
+	/* a checked store and CAS move the word as the bare ones do */
+	struct gmp_p *p = gmp_sched.allp[0];
+	gmp_setpstatus(p, P_RUNNING, P_USER, memory_order_release);
+	ck_assert_uint_eq(unit_pstatus(p), P_USER);
+	ck_assert(!gmp_caspstatus(p, P_SYSCALL, P_RUNNING, memory_order_acq_rel, memory_order_relaxed));
+	ck_assert(gmp_caspstatus(p, P_USER, P_SYSCALL, memory_order_acq_rel, memory_order_relaxed));
+	ck_assert(gmp_caspstatus(p, P_SYSCALL, P_RUNNING, memory_order_acq_rel, memory_order_relaxed));
+	ck_assert_uint_eq(unit_pstatus(p), P_RUNNING);
+}
+END_TEST
+
+/* Checked (this file is built with -DGMP_CHECKS): an illegal change, and a store from the wrong state, abort. */
+START_TEST(test_pstatus_illegal_aborts)
+{
+	gmp_setpstatus(gmp_sched.allp[1], P_IDLE, P_USER, memory_order_release);
+}
+END_TEST
+
+START_TEST(test_pstatus_wrong_current_aborts)
+{
+	gmp_setpstatus(gmp_sched.allp[1], P_USER, P_RUNNING, memory_order_release); /* it is P_RUNNING */
+}
+END_TEST
+
 START_TEST(test_gstatus_legal)
 {
 	struct gmp_g g = {.goid = 7};
@@ -63,7 +104,7 @@ START_TEST(test_gstatus_legal)
 				      gmp_gstatus_name(t), gmp_gstatus_name(atomic_load(&g.status)));
 			n++;
 		}
-	ck_assert_int_eq(n, 13);
+	ck_assert_int_eq(n, 14);
 
 	/* a whole life: create, run, syscall, park, wake, run, preempted, queued, run, exit, reuse */
 	static const uint32_t life[] = {G_IDLE,     G_RUNNABLE, G_RUNNING,   G_SYSCALL,  G_RUNNING, G_WAITING,
@@ -384,6 +425,10 @@ static Suite *sched_suite(void)
 	build_illegal();
 
 	tcase_add_test(tcase(s, "gstatus_legal"), test_gstatus_legal);
+	tcase_add_test(tcase(s, "pstatus_table"), test_pstatus_table);
+	tcase_add_test_raise_signal(tcase(s, "pstatus_illegal_aborts"), test_pstatus_illegal_aborts, SIGABRT);
+	tcase_add_test_raise_signal(tcase(s, "pstatus_wrong_current_aborts"), test_pstatus_wrong_current_aborts,
+				    SIGABRT);
 	tcase_add_loop_test_raise_signal(tcase(s, "gstatus_illegal_aborts"), test_gstatus_illegal_aborts, SIGABRT, 0,
 					 nillegal);
 	tcase_add_test(tcase(s, "gstatus_illegal_message"), test_gstatus_illegal_message);
