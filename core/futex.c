@@ -164,13 +164,19 @@ static void timeout_fn(struct gmp_timer *t, struct gmp_p *runner)
 	wake_one(w, runner, false);
 }
 
+/* clk now: glibc's clock_gettime (the vDSO's), not gmp's interposed one; a system call before init */
+static void clock_now(clockid_t clk, struct timespec *ts)
+{
+	if (GMP_LIKELY(gmp_libc.clock_gettime != NULL))
+		gmp_libc.clock_gettime(clk, ts);
+	else
+		gmp_sys2(SYS_clock_gettime, clk, ts);
+}
+
 int64_t gmp_nanotime(void)
 {
 	struct timespec ts;
-	if (GMP_LIKELY(gmp_libc.clock_gettime != NULL))
-		gmp_libc.clock_gettime(CLOCK_MONOTONIC, &ts); /* the vDSO's, not our interposed one */
-	else
-		gmp_sys2(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+	clock_now(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -190,7 +196,7 @@ int64_t gmp_deadline_from(const struct timespec *ts, clockid_t clk, bool absolut
 	if (clk == CLOCK_MONOTONIC)
 		return v ? v : 1;
 	struct timespec now;
-	clock_gettime(clk, &now);
+	clock_now(clk, &now);
 	int64_t d = v - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
 	int64_t r = gmp_nanotime() + d;
 	return r > 0 ? r : 1;

@@ -246,13 +246,13 @@ void gmp_sched_fork_child(void)
 
 /*
  * An idle M that slept IDLE_M_REAP_NS without being needed ends its kernel
- * thread, as long as GMP_IDLE_MS spares remain.  Only Ms that run on a
+ * thread, as long as IDLE_M_SPARES spares remain.  Only Ms that run on a
  * glibc thread of their own (not m0, not a fork child's) are reaped: they
  * exit through glibc with their own TCB loaded again.  Returns true if m
  * stays.
  */
 #define IDLE_M_REAP_NS (5 * 1000000000LL)
-#define GMP_IDLE_MS 2
+#define IDLE_M_SPARES 2
 
 /* g0, out of every list and count: end the M's kernel thread (a glibc thread of its own). */
 _Noreturn void gmp_mthread_exit(struct gmp_m *m)
@@ -273,7 +273,7 @@ bool gmp_reap_idle_m(struct gmp_m *m)
 	struct gmp_m **pp = &gmp_sched.midle;
 	while (*pp && *pp != m)
 		pp = &(*pp)->schedlink;
-	if (*pp == NULL || gmp_sched.nmidle <= GMP_IDLE_MS || atomic_load(&m->park)) {
+	if (*pp == NULL || gmp_sched.nmidle <= IDLE_M_SPARES || atomic_load(&m->park)) {
 		gmp_unlock(&gmp_sched.lock);
 		return true; /* being handed a P, or a spare we keep */
 	}

@@ -564,8 +564,14 @@ long gmp_sig_send_marked(pid_t tid, int sig, uint32_t mark, void *val) GMP_HIDDE
 bool gmp_sig_is_marked(const siginfo_t *si, uint32_t mark) GMP_HIDDEN;
 /* G, in a handler it came back to on another M: the signal frame's mask and alternate stack for this M. */
 void gmp_sigframe_moved(struct gmp_g *g, void *uc) GMP_HIDDEN;
-/* Never blocked in a G: glibc's internal signals (32, 33), and what the kernel never blocks. */
-#define GMP_SIG_UNBLOCKABLE ((1ULL << (32 - 1)) | (1ULL << (33 - 1)) | (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)))
+/* glibc's internal signals: SIGCANCEL (cancellation; gmp's dump requests share it) and SIGSETXID
+   (setuid and friends on every thread).  A program's real-time signals start above them. */
+#define GMP_SIGCANCEL 32
+#define GMP_SIGSETXID 33
+/* Never blocked in a G: glibc's internal signals, and what the kernel never blocks. */
+#define GMP_SIG_UNBLOCKABLE                                                                              \
+	((1ULL << (GMP_SIGCANCEL - 1)) | (1ULL << (GMP_SIGSETXID - 1)) | (1ULL << (SIGKILL - 1)) | \
+	 (1ULL << (SIGSTOP - 1)))
 void gmp_signal_reclaim(struct gmp_g *g) GMP_HIDDEN;             /* G, after sigwait/sigsuspend */
 void gmp_signal_fork_child(struct gmp_g *self) GMP_HIDDEN;       /* fork child */
 void gmp_signal_note_mask(uint64_t mask) GMP_HIDDEN;              /* any: a G now has this mask */

@@ -9,7 +9,7 @@
 
 #include <signal.h>
 
-#define SIGCANCEL_NR 32 /* glibc's cancellation signal */
+#define SIGCANCEL_NR GMP_SIGCANCEL
 
 static inline uint64_t gmp_sigbit(int sig) { return 1ULL << (sig - 1); }
 

@@ -274,7 +274,7 @@ static void keep_for(struct gmp_g *t, int sig, const siginfo_t *si)
 {
 	if (!si)
 		return;
-	if (sig > 33 && t && rtinfo_put(t, sig, si))
+	if (sig > GMP_SIGSETXID && t && rtinfo_put(t, sig, si))
 		return;
 	keep(sig, si);
 }
@@ -282,8 +282,8 @@ static void keep_for(struct gmp_g *t, int sig, const siginfo_t *si)
 /* Pending for t on behalf of the process (shared: another G takes it if t exits first). */
 static void pend(struct gmp_g *t, int sig, bool shared)
 {
-	if (sig > 33)
-		atomic_fetch_add(&t->sigqueued[sig - 33], 1); /* real-time: one more instance */
+	if (sig > GMP_SIGSETXID)
+		atomic_fetch_add(&t->sigqueued[sig - GMP_SIGSETXID], 1); /* real-time: one more instance */
 	if (shared)
 		atomic_fetch_or(&t->sigshared, gmp_sigbit(sig));
 	else
@@ -298,8 +298,8 @@ static void pend(struct gmp_g *t, int sig, bool shared)
  */
 static bool take(struct gmp_g *g, int sig)
 {
-	if (sig > 33) {
-		_Atomic uint16_t *q = &g->sigqueued[sig - 33];
+	if (sig > GMP_SIGSETXID) {
+		_Atomic uint16_t *q = &g->sigqueued[sig - GMP_SIGSETXID];
 		uint16_t n = atomic_load(q);
 		while (n > 0) {
 			if (atomic_compare_exchange_weak(q, &n, (uint16_t)(n - 1))) {
@@ -632,7 +632,7 @@ static void pend_shared(struct gmp_g *t, int sig)
  * look at the masks again, so one of the two sees the other.
  */
 /* sig's bit taken from proc_pending: its instances, a standard signal's one or every queued real-time one. */
-static int proc_instances(int sig) { return sig > 33 ? atomic_exchange(&proc_queued[sig - 33], 0) : 1; }
+static int proc_instances(int sig) { return sig > GMP_SIGSETXID ? atomic_exchange(&proc_queued[sig - GMP_SIGSETXID], 0) : 1; }
 
 /* Take sig's pending instances from the process (0: none). */
 static int proc_take(int sig)
@@ -650,7 +650,7 @@ static int proc_take(int sig)
 static void raise_instance(struct gmp_m *m, struct gmp_g *g, int sig)
 {
 	siginfo_t si;
-	if (sig > 33 && ((g && rtinfo_take(g, sig, &si)) || rtinfo_take(PROC_G, sig, &si))) {
+	if (sig > GMP_SIGSETXID && ((g && rtinfo_take(g, sig, &si)) || rtinfo_take(PROC_G, sig, &si))) {
 		if (gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, &si) == -EPERM)
 			gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
 	} else {
@@ -685,8 +685,8 @@ static bool to_taker(int sig)
 
 static void pend_process(int sig)
 {
-	if (sig > 33)
-		atomic_fetch_add(&proc_queued[sig - 33], 1);
+	if (sig > GMP_SIGSETXID)
+		atomic_fetch_add(&proc_queued[sig - GMP_SIGSETXID], 1);
 	atomic_fetch_or(&proc_pending, gmp_sigbit(sig));
 	atomic_thread_fence(memory_order_seq_cst);
 	if (to_taker(sig))
@@ -821,7 +821,7 @@ static void dispatch(int sig, siginfo_t *si, void *ucv)
 		 * own, and each queued one comes by a raise of its own (another
 		 * is raised while some remain).
 		 */
-		if (sig > 33 && !gmp_sig_marked_g(si)) {
+		if (sig > GMP_SIGSETXID && !gmp_sig_marked_g(si)) {
 			call_user_on(g, sig, si, ucv);
 			return;
 		}
@@ -830,7 +830,7 @@ static void dispatch(int sig, siginfo_t *si, void *ucv)
 			return; /* raised again, but already run */
 		if (was_pending || gmp_sig_marked_g(si)) {
 			siginfo_t k;
-			if (sig > 33 && (rtinfo_take(g, sig, &k) || rtinfo_take(PROC_G, sig, &k))) {
+			if (sig > GMP_SIGSETXID && (rtinfo_take(g, sig, &k) || rtinfo_take(PROC_G, sig, &k))) {
 				/* this instance's own */
 			} else if (atomic_fetch_and(&kept_valid, ~gmp_sigbit(sig)) & gmp_sigbit(sig)) {
 				k = kept_info[sig];
@@ -840,7 +840,7 @@ static void dispatch(int sig, siginfo_t *si, void *ucv)
 				k = *si;
 			}
 			call_user_on(g, sig, &k, ucv);
-			if (sig > 33 && (atomic_load(&g->sigpending) & gmp_sigbit(sig)))
+			if (sig > GMP_SIGSETXID && (atomic_load(&g->sigpending) & gmp_sigbit(sig)))
 				gmp_sig_raise_marked(g, m, sig); /* the next queued instance, after this handler */
 			return;
 		}
@@ -922,7 +922,7 @@ void gmp_signal_exit(struct gmp_g *g)
 		if (!(sh & 1))
 			continue;
 		/* (a real-time one: every queued instance, each with its siginfo) */
-		int n = sig > 33 ? atomic_exchange(&g->sigqueued[sig - 33], 0) : 1;
+		int n = sig > GMP_SIGSETXID ? atomic_exchange(&g->sigqueued[sig - GMP_SIGSETXID], 0) : 1;
 		struct gmp_g *t = pick(sig, NULL);
 		for (int i = 0; i < n; i++) {
 			if (t)
@@ -949,7 +949,7 @@ void gmp_deliver_pending(struct gmp_g *g)
 			if (!(pp & gmp_sigbit(sig)))
 				continue;
 			int n = proc_instances(sig);
-			atomic_fetch_add(&g->sigqueued[sig - 33], (uint16_t)n);
+			atomic_fetch_add(&g->sigqueued[sig - GMP_SIGSETXID], (uint16_t)n);
 			if (!n)
 				pp &= ~gmp_sigbit(sig);
 		}

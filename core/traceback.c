@@ -213,7 +213,7 @@ static __attribute__((noinline)) void unwind_here(struct trace *t)
 
 /* ------------------------------------------------------------ registers of a G running on another M */
 
-#define SIG_REQ 32 /* SIGCANCEL, whose handler core/cancel.c owns: never blocked in a G */
+#define SIG_REQ GMP_SIGCANCEL /* whose handler core/cancel.c owns: never blocked in a G */
 #define REQ_MAGIC 0x676d7064
 #define REMOTE_WAIT_NS (2 * 1000000000LL)   /* per G */
 #define REMOTE_BUDGET_NS (5 * 1000000000LL) /* per dump */

@@ -19,7 +19,7 @@ static bool kernel_side(pthread_cond_t *c, pthread_mutex_t *m)
 	return (gmp_cond_flags(c) & GMP_COND_PSHARED) || (m && (M(m)->kind & (GMP_MUTEX_PSHARED | GMP_MUTEX_ROBUST)));
 }
 
-static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk, const struct timespec *ts)
+static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk, const struct timespec *ts)
 {
 	int64_t d = gmp_abs_deadline(ts, clk);
 	if (d == -2)
@@ -35,7 +35,7 @@ GMP_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 		FOREIGN_WAIT(WR_COND, r = real_pthread_cond_wait(c, m)); /* waits in the kernel: let the P go */
 		return r;
 	}
-	return wait(c, m, CLOCK_MONOTONIC, NULL);
+	return cond_wait(c, m, CLOCK_MONOTONIC, NULL);
 }
 
 GMP_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *ts)
@@ -46,7 +46,7 @@ GMP_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, con
 		FOREIGN_WAIT(WR_COND, r = real_pthread_cond_timedwait(c, m, ts));
 		return r;
 	}
-	return wait(c, m, (gmp_cond_flags(c) & GMP_COND_MONOTONIC) ? CLOCK_MONOTONIC : CLOCK_REALTIME, ts);
+	return cond_wait(c, m, (gmp_cond_flags(c) & GMP_COND_MONOTONIC) ? CLOCK_MONOTONIC : CLOCK_REALTIME, ts);
 }
 
 GMP_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
@@ -61,7 +61,7 @@ GMP_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clo
 	}
 	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
 		return EINVAL;
-	return wait(c, m, clk, ts);
+	return cond_wait(c, m, clk, ts);
 }
 
 GMP_EXPORT int pthread_cond_signal(pthread_cond_t *c)

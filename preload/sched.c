@@ -307,7 +307,7 @@ GMP_EXPORT int kill(pid_t pid, int sig)
 {
 	GMP_REAL(int, kill, (pid_t, int));
 	struct gmp_g *g = gmp_getg();
-	if (!g || sig <= 0 || sig >= _NSIG || sig == 32 || sig == 33 || sig == SIGKILL || sig == SIGSTOP ||
+	if (!g || sig <= 0 || sig >= _NSIG || sig == GMP_SIGCANCEL || sig == GMP_SIGSETXID || sig == SIGKILL || sig == SIGSTOP ||
 	    sig == SIGCONT || (g->sigmask & (1ULL << (sig - 1))) || pid != (pid_t)gmp_sys0(SYS_getpid))
 		return real_kill(pid, sig);
 	siginfo_t si;
@@ -334,7 +334,7 @@ GMP_EXPORT int kill(pid_t pid, int sig)
 GMP_EXPORT int raise(int sig)
 {
 	struct gmp_g *g = gmp_getg();
-	if (!g || sig == 32 || sig == 33) {
+	if (!g || sig == GMP_SIGCANCEL || sig == GMP_SIGSETXID) {
 		GMP_REAL(int, raise, (int));
 		return real_raise(sig);
 	}

@@ -48,7 +48,7 @@ static int kaction(int sig, const struct sigaction *act, struct sigaction *old)
 GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
 	GMP_REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *));
-	if (sig < 1 || sig >= 65 || sig == SIGKILL || sig == SIGSTOP || sig == 32 || sig == 33)
+	if (sig < 1 || sig >= 65 || sig == SIGKILL || sig == SIGSTOP || sig == GMP_SIGCANCEL || sig == GMP_SIGSETXID)
 		return real_sigaction(sig, act, oact); /* glibc's errors, and its internal signals */
 	void *pfn;
 	int pflags;
