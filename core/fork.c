@@ -34,6 +34,7 @@ void gmp_sched_fork_child(void) GMP_HIDDEN;
 
 static void prepare(void)
 {
+	gmp_fd_fork_prepare(); /* the child shares the pipes: no more O_NONBLOCK underneath (netpoll.h) */
 	gmp_lock(&gmp_sched.lock);
 	gmp_lock(&gmp_sched.allglock);
 	gmp_tcb_fork_lock(); /* the child creates threads: TCB cells and modules must be whole */
@@ -48,6 +49,7 @@ static void parent(void)
 	gmp_tcb_fork_unlock();
 	gmp_unlock(&gmp_sched.allglock);
 	gmp_unlock(&gmp_sched.lock);
+	gmp_fd_forceunlock();
 }
 
 static void child(void)
@@ -182,6 +184,40 @@ static void nopreempt(int d)
 	struct gmp_g *g = gmp_getg();
 	if (g)
 		g->nopreempt = (uint8_t)(g->nopreempt + d);
+}
+
+/* As a spawner: the child inherits the pipes (netpoll.h); the parent waits for it with hand-off. */
+void gmp_vfork_enter(void)
+{
+	gmp_fd_unforce_all();
+	struct gmp_g *g = gmp_getg();
+	struct gmp_m *held = NULL;
+	if (g)
+		gmp_entersyscall(g);
+	held = gmp_fstrap_hold(); /* the child runs with the kernel's FS base: ours (runtime.h) */
+	if (g) {
+		g->vfork_held = held;
+		g->vforking = true;
+	} else if (held) {
+		gmp_fstrap_arm(held); /* no G to keep it on: as before the call */
+	}
+}
+
+long gmp_vfork_leave(long r)
+{
+	struct gmp_g *g = gmp_getg();
+	if (g) {
+		g->vforking = false;
+		if (g->vfork_held)
+			gmp_fstrap_arm(g->vfork_held);
+		g->vfork_held = NULL;
+		gmp_exitsyscall(g);
+	}
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
 }
 
 static void all_prepare(void)

@@ -9,6 +9,7 @@
  * A recursive call on the initialising thread (dlsym calling back into an
  * interposed function) sees "in progress" and takes the foreign path.
  */
+#include "netpoll.h"
 #include "runtime.h"
 #include "sync.h"
 #include "trace.h"
@@ -241,6 +242,9 @@ void gmp_init_slow(void)
 	if (spinus < 0 || ncpu < 2)
 		spinus = 0;
 	gmp_sched.spinmax = (int64_t)(spinus > 100000 ? 100000 : spinus) * 1000;
+	/* GMP_PIPES=plain: pipes keep the blocking mode they were made with (core/netpoll.h, forced pipes) */
+	const char *pipes = getenv("GMP_PIPES");
+	gmp_fd_pipes_plain = pipes && !strcmp(pipes, "plain");
 	/* TLS affinity pays where an FS write is a system call, and only there (core/spin.c) */
 	gmp_sched.tls_affine = !gmp_fstrap && !gmp_arch_has_fast_fs();
 	if (np > 1024)

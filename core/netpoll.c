@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #define PAGE_FDS 1024
@@ -73,6 +74,115 @@ void gmp_fd_set_forced_view(uint64_t ino, bool nonblock)
 	}
 }
 
+bool gmp_fd_pipes_plain;
+static _Atomic bool any_forced_pipe; /* one was made: the giving-back scans have work */
+static gmp_lock_t forcelock;         /* orders giving back against fcntl/FIONBIO on forced pipes */
+
+int gmp_fd_force_pipe(int fd)
+{
+	struct gmp_pollfd *pd = gmp_fd_get(fd);
+	struct stat st;
+	long fl;
+	if (!pd || gmp_fd_pipes_plain)
+		return -EINVAL;
+	if (gmp_sys2(SYS_fstat, fd, &st) != 0 || !S_ISFIFO(st.st_mode) || (fl = gmp_sys2(SYS_fcntl, fd, F_GETFL)) < 0)
+		return -EBADF;
+	if (fl & O_NONBLOCK)
+		return 0; /* the program's own: its calls are non-blocking already */
+	gmp_lock(&forcelock); /* not across a fork's giving back (gmp_fd_fork_prepare) */
+	atomic_store(&any_forced_pipe, true);
+	pd->ino = GMP_FD_PIPEKEY(st.st_ino, (fl & O_ACCMODE) != O_RDONLY);
+	pd->pipe = true;
+	pd->user_nonblock = false;
+	atomic_store(&pd->forced_nonblock, true);
+	long r = gmp_sys3(SYS_fcntl, fd, F_SETFL, fl | O_NONBLOCK);
+	if (r != 0)
+		atomic_store(&pd->forced_nonblock, false);
+	gmp_unlock(&forcelock);
+	return (int)r;
+}
+
+/* Wait until no G call relying on pd's O_NONBLOCK is in the kernel (each is short: the flag makes it so). */
+static void drain_inflight(struct gmp_pollfd *pd)
+{
+	/*
+	 * Bounded: a call's count may stay up while a signal handler that
+	 * interrupted it parks.  Giving up only risks that call, if it had not
+	 * reached the kernel yet, blocking there once without hand-off.
+	 */
+	for (int i = 0; atomic_load(&pd->inflight) && i < 10000; i++)
+		gmp_sys0(SYS_sched_yield);
+}
+
+/* Give back forced pipe ends: all (key 0) or one file description's; forcelock held, or taken in vain. */
+static void unforce_scan(uint64_t key)
+{
+	for (int pg = 0; pg < MAX_PAGES; pg++) {
+		struct gmp_pollfd *p = atomic_load(&pages[pg]);
+		if (!p)
+			continue;
+		for (int i = 0; i < PAGE_FDS; i++) {
+			struct gmp_pollfd *pd = &p[i];
+			if (!pd->pipe || !atomic_load(&pd->forced_nonblock) || (key && pd->ino != key))
+				continue;
+			gmp_lock(&pd->lock); /* a close (gmp_fd_close first) cannot free the fd number meanwhile */
+			if (pd->managed && pd->pipe && atomic_load(&pd->forced_nonblock)) {
+				atomic_store(&pd->forced_nonblock, false); /* seq_cst: pairs with gmp_fd_nbcall */
+				drain_inflight(pd);
+				long fl = gmp_sys2(SYS_fcntl, pd->fd, F_GETFL);
+				if (fl >= 0 && !pd->user_nonblock)
+					gmp_sys3(SYS_fcntl, pd->fd, F_SETFL, fl & ~O_NONBLOCK);
+				pd->viewgen = atomic_load(&gmp_fd_viewgen); /* user_nonblock is the kernel's now */
+			}
+			gmp_unlock(&pd->lock);
+		}
+	}
+}
+
+/*
+ * forcelock, briefly: an exec or fork may come from a signal handler that
+ * interrupted its holder.  Returns whether it was taken.
+ */
+static bool forcelock_take(void)
+{
+	for (int i = 0; i < 10000; i++) {
+		if (gmp_trylock(&forcelock))
+			return true;
+		gmp_sys0(SYS_sched_yield);
+	}
+	return false;
+}
+
+static void unforce(uint64_t key)
+{
+	if (!atomic_load(&any_forced_pipe) || gmp_vforked()) /* vfork gave them all back before */
+		return;
+	bool held = forcelock_take();
+	unforce_scan(key);
+	if (held)
+		gmp_unlock(&forcelock);
+}
+
+void gmp_fd_unforce(int fd)
+{
+	struct gmp_pollfd *pd = gmp_fd_get(fd);
+	if (pd && pd->pipe && atomic_load(&pd->forced_nonblock))
+		unforce(pd->ino);
+}
+
+void gmp_fd_unforce_all(void) { unforce(0); }
+
+/* No pipe is forced between here and the fork: the child's exec would change it under us. */
+void gmp_fd_fork_prepare(void)
+{
+	gmp_lock(&forcelock);
+	if (atomic_load(&any_forced_pipe))
+		unforce_scan(0);
+}
+
+void gmp_fd_forcelock(void) { gmp_lock(&forcelock); }
+void gmp_fd_forceunlock(void) { gmp_unlock(&forcelock); }
+
 bool gmp_fd_nonblock(int fd, struct gmp_pollfd *pd)
 {
 	uint32_t gen = atomic_load_explicit(&gmp_fd_viewgen, memory_order_acquire);
@@ -107,7 +217,8 @@ int gmp_fd_manage(int fd, bool user_nonblock, bool edge)
 	gmp_lock(&pd->lock);
 	pd->seq++;
 	pd->managed = true;
-	pd->forced_nonblock = false;
+	atomic_store(&pd->forced_nonblock, false);
+	pd->pipe = false;
 	pd->no_nowait = false;
 	pd->viewgen = atomic_load(&gmp_fd_viewgen);
 	pd->user_nonblock = user_nonblock;
@@ -442,6 +553,7 @@ int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list)
 void gmp_netpoll_fork_child(void)
 {
 	initlock.v = 0;
+	forcelock.v = 0;
 	atomic_store(&nwaiters, 0);
 	if (atomic_load(&inited) <= 0)
 		return;

@@ -25,20 +25,36 @@
  * program set: a call the program makes blocking is done non-blocking per
  * call instead (RWF_NOWAIT, MSG_DONTWAIT), so glibc-internal users of the
  * same fd (stdio on an fdopen'ed pipe) see a normal blocking fd.
- * user_nonblock mirrors the program's view.  Only listening sockets are
+ * user_nonblock mirrors the program's view.  Listening sockets are
  * switched to O_NONBLOCK underneath (forced_nonblock; accept has no
  * per-call flag), and then fcntl and FIONBIO show the program's view.  An fd
  * the process inherited has no record: it keeps blocking, with hand-off.
+ *
+ * Pipes made by pipe()/pipe2() in this process are O_NONBLOCK underneath
+ * too (pipe: forced pipes), while only gmp's shims can reach them: a
+ * plain read or write then costs the kernel no iovec and never fails on a
+ * merely contended pipe lock, as RWF_NOWAIT does (hackbench 0.77x ->
+ * 0.9x).  Everything that lets the pipe out of the shims' reach gives it
+ * back its blocking mode first (gmp_fd_unforce): fork, exec, a process
+ * spawn, fdopen (stdio reads with glibc's internal read), a dup onto
+ * stdin/stdout/stderr, passing it in SCM_RIGHTS, splice and its
+ * relatives, the raw system calls that bypass the shims.  A G's call that
+ * relies on the flag counts itself in inflight around the system call;
+ * gmp_fd_unforce clears forced_nonblock first and waits for inflight to
+ * drain before it clears the kernel's flag, so no call relying on it ever
+ * blocks in the kernel.  GMP_PIPES=plain turns this off.
  */
 struct gmp_pollfd {
 	gmp_lock_t lock;          /* protects everything below */
 	uint32_t seq;             /* bumped on close: stale events are dropped */
 	bool managed;             /* O_NONBLOCK is ours to keep; user_nonblock is the program's view */
 	bool user_nonblock;
-	bool forced_nonblock;     /* O_NONBLOCK set by gmp underneath (listening sockets) */
+	_Atomic bool forced_nonblock; /* O_NONBLOCK set by gmp underneath (listening sockets, forced pipes) */
+	bool pipe;                /* forced_nonblock on a pipe end: reads and writes are plain calls */
+	_Atomic uint32_t inflight; /* forced pipe: G calls relying on its O_NONBLOCK now in the kernel */
 	bool no_nowait;           /* RWF_NOWAIT unsupported (named FIFOs): blocking calls hand off */
 	uint32_t viewgen;         /* gmp_fd_viewgen when user_nonblock was last read from the kernel */
-	uint64_t ino;             /* forced_nonblock: the socket's inode, shared by its dups */
+	uint64_t ino;             /* forced_nonblock: the socket's inode, or GMP_FD_PIPEKEY: shared by its dups */
 	bool registered;          /* in the poller */
 	int fd;                   /* the fd this record is for */
 	bool edge;                /* registered edge-triggered for reading (sockets) */
@@ -68,7 +84,28 @@ struct gmp_pollfd *gmp_fd_get(int fd) GMP_HIDDEN;             /* any: the record
  */
 extern _Atomic uint32_t gmp_fd_viewgen GMP_HIDDEN;
 bool gmp_fd_nonblock(int fd, struct gmp_pollfd *pd) GMP_HIDDEN; /* the program's current O_NONBLOCK view */
-void gmp_fd_set_forced_view(uint64_t ino, bool nonblock) GMP_HIDDEN; /* every dup of a forced listener */
+void gmp_fd_set_forced_view(uint64_t ino, bool nonblock) GMP_HIDDEN; /* every dup of a forced fd */
+/* A pipe end's key for ino: pipe inodes and socket inodes are numbered apart; the two ends differ. */
+#define GMP_FD_PIPEKEY(ino, wr) (1ULL << 63 | (uint64_t)(ino) << 1 | (wr))
+extern bool gmp_fd_pipes_plain GMP_HIDDEN;                     /* GMP_PIPES=plain: no forced pipes */
+int gmp_fd_force_pipe(int fd) GMP_HIDDEN;                       /* any: a new managed pipe end: 0 or -errno */
+void gmp_fd_unforce(int fd) GMP_HIDDEN;                         /* any: fd's pipe leaves the shims' reach */
+void gmp_fd_unforce_all(void) GMP_HIDDEN;                       /* any, also a vfork child: all of them */
+void gmp_fd_fork_prepare(void) GMP_HIDDEN; /* fork: give all back, hold forcelock (parent: forceunlock) */
+void gmp_fd_forcelock(void) GMP_HIDDEN;   /* around a change of a forced fd's O_NONBLOCK view (fcntl, FIONBIO) */
+void gmp_fd_forceunlock(void) GMP_HIDDEN;
+/*
+ * G: a system call on a forced pipe that relies on its O_NONBLOCK; GMP_FD_UNFORCED
+ * (not an errno) if the pipe was given back its blocking mode: redo it per call.
+ */
+#define GMP_FD_UNFORCED (-4096L - 1)
+static inline long gmp_fd_nbcall(struct gmp_pollfd *pd, long nr, long a, long b, long c)
+{
+	atomic_fetch_add(&pd->inflight, 1); /* seq_cst: pairs with gmp_fd_unforce's store, then wait */
+	long r = atomic_load(&pd->forced_nonblock) ? gmp_syscall6(nr, a, b, c, 0, 0, 0) : GMP_FD_UNFORCED;
+	atomic_fetch_sub_explicit(&pd->inflight, 1, memory_order_release);
+	return r;
+}
 int gmp_fd_manage(int fd, bool user_nonblock, bool edge) GMP_HIDDEN; /* any: a new pollable fd; 0 or -errno */
 void gmp_fd_close(int fd) GMP_HIDDEN;                          /* any: before close: wake parked Gs with EBADF */
 /*

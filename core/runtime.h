@@ -177,6 +177,9 @@ struct gmp_g {
 	uintptr_t handler_sp;           /* the dispatcher's frame while a handler runs on the G's stack
 	                                   (none are preempted), 0 if none; the G */
 	uint32_t npreempt;              /* times it was preempted; the G, read racily by dumps */
+	/* vfork (fork.c): set while its vfork child runs on this G's memory; the G, and that child */
+	bool vforking;
+	struct gmp_m *vfork_held;       /* gmp_fstrap_hold's M across the vfork */
 	/* Inside glibc's code for a process-shared object's wait with its system calls trapped
 	   (core/xwait.c): the wait reason, 0 if not; the G, read by handlers on its M */
 	uint8_t xwait;
@@ -460,6 +463,13 @@ static inline struct gmp_g *gmp_getg(void)
 	return g && !g->isg0 ? g : NULL;
 }
 
+/* In a vfork child (fork.c)? */
+static inline bool gmp_vforked(void)
+{
+	struct gmp_g *g = gmp_getg();
+	return g && g->vforking;
+}
+
 /* ------------------------------------------------------------------ core entry points */
 
 /* init.c */
@@ -720,6 +730,15 @@ int64_t gmp_timers_next(void) GMP_HIDDEN;              /* any: earliest when ove
 
 /* fork.c */
 void gmp_fork_init(void) GMP_HIDDEN;
+/*
+ * vfork (arch/vfork_*.S): the child runs on its parent's memory and TLS until
+ * it execs or exits, so the G that called vfork says vforking there: the
+ * interposed calls then make the plain system call and touch no runtime
+ * state (the parent's).  (A kernel thread gmp did not create has no G to
+ * say so: its vfork child's calls go the usual way.)
+ */
+void gmp_vfork_enter(void) GMP_HIDDEN;      /* the parent, before the system call */
+long gmp_vfork_leave(long r) GMP_HIDDEN;    /* the parent, after: the pid, or -1 with errno */
 
 /* netpoll.c (scheduler side) */
 bool gmp_netpoll_waiters(void) GMP_HIDDEN;

@@ -83,12 +83,22 @@ GMP_EXPORT int socketpair(int dom, int type, int proto, int sv[2])
 	return (int)r;
 }
 
+/*
+ * A pipe: both ends O_NONBLOCK underneath while only the shims reach them
+ * (core/netpoll.h, forced pipes), unless one is stdin, stdout or stderr,
+ * which glibc's stdio reads and writes itself.
+ */
 GMP_EXPORT int pipe2(int fds[2], int flags)
 {
+	SHIM_VFORK_RAW(SYS_pipe2, fds, flags, 0, 0);
 	long r = shim_ret(gmp_sys2(SYS_pipe2, fds, flags));
 	if (r == 0) {
 		manage(fds[0], flags & O_NONBLOCK, false);
 		manage(fds[1], flags & O_NONBLOCK, false);
+		if (!(flags & O_NONBLOCK) && fds[0] > 2 && fds[1] > 2) {
+			gmp_fd_force_pipe(fds[0]);
+			gmp_fd_force_pipe(fds[1]);
+		}
 	}
 	return (int)r;
 }
@@ -118,6 +128,7 @@ GMP_EXPORT int inotify_init(void) { return inotify_init1(0); }
 
 GMP_EXPORT int close(int fd)
 {
+	SHIM_VFORK_RAW(SYS_close, fd, 0, 0, 0);
 	gmp_fd_close(fd);
 	return (int)shim_ret(gmp_sys1(SYS_close, fd));
 }
@@ -130,7 +141,8 @@ static int dup_like(long r, int oldfd)
 			manage(r, gmp_fd_nonblock(oldfd, pd), pd->edge);
 			struct gmp_pollfd *np = gmp_fd_get((int)r);
 			if (np) {
-				np->forced_nonblock = pd->forced_nonblock; /* same file description */
+				np->forced_nonblock = atomic_load(&pd->forced_nonblock); /* same file description */
+				np->pipe = pd->pipe;
 				np->stream = pd->stream;
 				np->tcp = pd->tcp;
 				np->rcvlowat = pd->rcvlowat;
@@ -142,15 +154,22 @@ static int dup_like(long r, int oldfd)
 				atomic_store(&rcvto[r], atomic_load(&rcvto[oldfd]));
 				atomic_store(&sndto[r], atomic_load(&sndto[oldfd]));
 			}
+			if (r <= 2) /* stdin, stdout, stderr: stdio's, past the shims */
+				gmp_fd_unforce((int)r);
 		}
 	}
 	return (int)r;
 }
 
-GMP_EXPORT int dup(int fd) { return dup_like(shim_ret(gmp_sys1(SYS_dup, fd)), fd); }
+GMP_EXPORT int dup(int fd)
+{
+	SHIM_VFORK_RAW(SYS_dup, fd, 0, 0, 0);
+	return dup_like(shim_ret(gmp_sys1(SYS_dup, fd)), fd);
+}
 
 GMP_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
+	SHIM_VFORK_RAW(SYS_dup3, oldfd, newfd, flags, 0);
 	if (oldfd != newfd)
 		gmp_fd_close(newfd); /* Gs parked on the fd being replaced get EBADF */
 	return dup_like(shim_ret(gmp_sys3(SYS_dup3, oldfd, newfd, flags)), oldfd);
@@ -169,6 +188,7 @@ GMP_EXPORT int fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	long arg = va_arg(ap, long);
 	va_end(ap);
+	SHIM_VFORK_RAW(SYS_fcntl, fd, cmd, arg, 0);
 	struct gmp_pollfd *pd = gmp_fd_get(fd);
 	switch (cmd) {
 	case F_GETFL: {
@@ -179,13 +199,16 @@ GMP_EXPORT int fcntl(int fd, int cmd, ...)
 	}
 	case F_SETFL:
 		if (pd) {
-			long r = shim_ret(gmp_sys3(SYS_fcntl, fd, F_SETFL, pd->forced_nonblock ? arg | O_NONBLOCK : arg));
+			gmp_fd_forcelock(); /* a forced pipe given back meanwhile would keep our O_NONBLOCK */
+			bool forced = atomic_load(&pd->forced_nonblock);
+			long r = shim_ret(gmp_sys3(SYS_fcntl, fd, F_SETFL, forced ? arg | O_NONBLOCK : arg));
 			if (r == 0) {
 				pd->user_nonblock = (arg & O_NONBLOCK) != 0;
 				pd->viewgen = atomic_fetch_add(&gmp_fd_viewgen, 1) + 1; /* dups reread */
-				if (pd->forced_nonblock)
+				if (forced)
 					gmp_fd_set_forced_view(pd->ino, pd->user_nonblock);
 			}
+			gmp_fd_forceunlock();
 			return (int)r;
 		}
 		break;
@@ -207,16 +230,20 @@ GMP_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	long arg = va_arg(ap, long);
 	va_end(ap);
+	SHIM_VFORK_RAW(SYS_ioctl, fd, req, arg, 0);
 	struct gmp_pollfd *pd;
 	if (req == FIONBIO && (pd = gmp_fd_get(fd)) != NULL) {
 		int on = *(int *)arg;
+		gmp_fd_forcelock();
 		pd->user_nonblock = on != 0;
-		if (pd->forced_nonblock) {
+		if (atomic_load(&pd->forced_nonblock)) {
 			gmp_fd_set_forced_view(pd->ino, pd->user_nonblock);
+			gmp_fd_forceunlock();
 			return 0; /* stays non-blocking underneath */
 		}
 		long r = shim_ret(gmp_sys3(SYS_ioctl, fd, req, arg));
 		pd->viewgen = atomic_fetch_add(&gmp_fd_viewgen, 1) + 1;
+		gmp_fd_forceunlock();
 		return (int)r;
 	}
 	return (int)shim_ret(gmp_sys3(SYS_ioctl, fd, req, arg));
@@ -268,6 +295,7 @@ GMP_EXPORT int listen(int fd, int backlog)
  */
 static int open_common(int dirfd, const char *path, int flags, mode_t mode)
 {
+	SHIM_VFORK_RAW(SYS_openat, dirfd, path, flags, mode);
 	long r = shim_handoff6(SYS_openat, dirfd, (long)path, flags, mode, 0, 0);
 	if (r >= 0 && !(flags & O_PATH)) {
 		struct stat st;

@@ -203,6 +203,9 @@ GMP_EXPORT long syscall(long n, ...)
 		return futex(a, b, c, d, e, f);
 	if (n == SYS_rt_sigaction && a == SIGSEGV && gmp_fstrap) /* FS-base traps: the kernel's stays gmp's */
 		return shim_ret(gmp_fstrap_ksigaction((const struct ksigaction *)b, (struct ksigaction *)c, (size_t)d));
+	long r;
+	if (gmp_shim_syscall_escape(n, a, b, c, d, e, f, &r))
+		return r;
 	if (never_blocks(n))
 		return shim_kernel(n, a, b, c, d, e, f);
 	/* Any other number may block: hand-off when a G makes it. */

@@ -91,6 +91,8 @@ static long neg(long r)
 
 long shim_cancelpoint(long nr, long a, long b, long c, long d, long e, long f)
 {
+	if (GMP_UNLIKELY(gmp_vforked())) /* a vfork child: its parent's G is in the call already */
+		return gmp_syscall6(nr, a, b, c, d, e, f);
 	struct gmp_g *g = gmp_getg();
 	long r;
 	if (g)
@@ -152,31 +154,52 @@ long shim_cancelpoint(long nr, long a, long b, long c, long d, long e, long f)
 GMP_EXPORT int system(const char *cmd)
 {
 	GMP_REAL(int, system, (const char *));
+	gmp_fd_unforce_all(); /* the child inherits the program's pipes (core/netpoll.h, forced pipes) */
 	int r;
 	HANDOFF(GMP_FSTRAP_HELD(r = real_system(cmd)));
 	return r;
 }
 
 #define WRAP_HELD(ret, name, params, args) WRAP_BY(GMP_FSTRAP_HELD, ret, name, params, args)
+/* A spawner: its child inherits the program's pipes (core/netpoll.h, forced pipes; escape.c). */
+#define UNFORCE_ALL(stmt)                  \
+	do {                               \
+		gmp_fd_unforce_all();      \
+		GMP_FSTRAP_HELD(stmt);     \
+	} while (0)
+#define WRAP_SPAWN(ret, name, params, args) WRAP_BY(UNFORCE_ALL, ret, name, params, args)
 
-WRAP_HELD(int, posix_spawn,
+WRAP_SPAWN(int, posix_spawn,
 	  (pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *at,
 	   char *const argv[], char *const envp[]),
 	  (pid, path, fa, at, argv, envp))
-WRAP_HELD(int, posix_spawnp,
+WRAP_SPAWN(int, posix_spawnp,
 	  (pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *at,
 	   char *const argv[], char *const envp[]),
 	  (pid, file, fa, at, argv, envp))
-WRAP_HELD(FILE *, popen, (const char *cmd, const char *mode), (cmd, mode))
+WRAP_SPAWN(FILE *, popen, (const char *cmd, const char *mode), (cmd, mode))
 /* These start glibc's helper threads (glibc's own pthread_create, every signal blocked) on first use. */
 WRAP_HELD(int, timer_create, (clockid_t c, struct sigevent *ev, timer_t *t), (c, ev, t))
 WRAP_HELD(int, mq_notify, (mqd_t q, const struct sigevent *ev), (q, ev))
-WRAP_HELD(int, aio_read, (struct aiocb *cb), (cb))
-WRAP_HELD(int, aio_write, (struct aiocb *cb), (cb))
+/* glibc's aio reads and writes an unseekable fd (a pipe) with its own read and write: escape.c */
+#define UNFORCE_CB(stmt)                            \
+	do {                                        \
+		gmp_fd_unforce(cb->aio_fildes);     \
+		GMP_FSTRAP_HELD(stmt);              \
+	} while (0)
+#define UNFORCE_LIST(stmt)                                 \
+	do {                                               \
+		for (int i_ = 0; i_ < n; i_++)             \
+			if (list[i_])                      \
+				gmp_fd_unforce(list[i_]->aio_fildes); \
+		GMP_FSTRAP_HELD(stmt);                     \
+	} while (0)
+WRAP_BY(UNFORCE_CB, int, aio_read, (struct aiocb *cb), (cb))
+WRAP_BY(UNFORCE_CB, int, aio_write, (struct aiocb *cb), (cb))
 WRAP_HELD(int, aio_fsync, (int op, struct aiocb *cb), (op, cb))
-WRAP_HELD(int, lio_listio, (int mode, struct aiocb *const list[], int n, struct sigevent *ev), (mode, list, n, ev))
-WRAP_HELD(int, aio_read64, (struct aiocb64 *cb), (cb))
-WRAP_HELD(int, aio_write64, (struct aiocb64 *cb), (cb))
+WRAP_BY(UNFORCE_LIST, int, lio_listio, (int mode, struct aiocb *const list[], int n, struct sigevent *ev), (mode, list, n, ev))
+WRAP_BY(UNFORCE_CB, int, aio_read64, (struct aiocb64 *cb), (cb))
+WRAP_BY(UNFORCE_CB, int, aio_write64, (struct aiocb64 *cb), (cb))
 WRAP_HELD(int, aio_fsync64, (int op, struct aiocb64 *cb), (op, cb))
-WRAP_HELD(int, lio_listio64, (int mode, struct aiocb64 *const list[], int n, struct sigevent *ev), (mode, list, n, ev))
+WRAP_BY(UNFORCE_LIST, int, lio_listio64, (int mode, struct aiocb64 *const list[], int n, struct sigevent *ev), (mode, list, n, ev))
 WRAP_HELD(int, getaddrinfo_a, (int mode, struct gaicb *list[], int n, struct sigevent *ev), (mode, list, n, ev))

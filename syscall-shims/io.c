@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <fcntl.h>
+#include <poll.h>
 
 int64_t gmp_fd_timeout(int fd, int mode) GMP_HIDDEN;
 
@@ -42,9 +43,12 @@ static bool drained(struct gmp_pollfd *pd, uint32_t seen)
  * EAGAIN, retry.  nr/args is the non-blocking form of the call.  A G with
  * a receive/send timeout gets EAGAIN when it expires, as from the kernel.
  * drain_len: a read of that many bytes from a TCP socket (drained reads,
- * above), else 0.
+ * above), else 0.  nb: a plain call on a forced pipe (core/netpoll.h),
+ * non-blocking by the pipe's flag: GMP_FD_UNFORCED once the pipe was
+ * given back its blocking mode.
  */
-static long shim_io(int fd, int mode, size_t drain_len, long nr, long a, long b, long c, long d, long e, long f)
+static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, long nr, long a, long b, long c, long d, long e,
+		       long f)
 {
 	gmp_testcancel();
 	int64_t to = gmp_fd_timeout(fd, mode), deadline = to > 0 ? gmp_nanotime() + to : -1;
@@ -57,6 +61,10 @@ static long shim_io(int fd, int mode, size_t drain_len, long nr, long a, long b,
 		uint32_t seen = gmp_netpoll_edges(pd, mode); /* before the call: an edge during it is new */
 		if (drain && !spin && drained(pd, seen)) {
 			r = -EAGAIN; /* nothing came since the last read emptied it */
+		} else if (nb) {
+			r = gmp_fd_nbcall(pd, nr, a, b, c);
+			if (r == GMP_FD_UNFORCED)
+				return r;
 		} else {
 			r = gmp_syscall6(nr, a, b, c, d, e, f);
 			if (drain && (r == -EAGAIN || (r > 0 && (size_t)r < drain_len)))
@@ -90,6 +98,11 @@ static long shim_io(int fd, int mode, size_t drain_len, long nr, long a, long b,
 	}
 }
 
+static long shim_io(int fd, int mode, size_t drain_len, long nr, long a, long b, long c, long d, long e, long f)
+{
+	return shim_io_nb(fd, mode, drain_len, false, nr, a, b, c, d, e, f);
+}
+
 long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long e, long f)
 {
 	return shim_io(fd, mode, 0, nr, a, b, c, d, e, f);
@@ -98,7 +111,14 @@ long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long
 #define RD GMP_NETPOLL_READ
 #define WR GMP_NETPOLL_WRITE
 
-static long write_all(int fd, const struct iovec *iov, int cnt);
+/* How write_all_ex makes each call. */
+enum wr_how {
+	WR_SENDMSG, /* sendmsg with MSG_DONTWAIT */
+	WR_NOWAIT,  /* pwritev2 with RWF_NOWAIT */
+	WR_NBPIPE,  /* write/writev on a forced pipe (WR_NOWAIT once it is given back) */
+	WR_FOREIGN, /* a kernel thread gmp did not create, on a forced pipe: glibc's writev, poll on EAGAIN */
+};
+static long write_all_ex(int fd, const struct iovec *iov, int cnt, const struct msghdr *mh, int flags, enum wr_how how);
 static long send_all(int fd, const void *buf, size_t want, int flags, long addr, long addrlen);
 
 /* The record of a managed fd the program uses in blocking mode, else NULL. */
@@ -137,11 +157,39 @@ static long recv_target(int fd, long buf, size_t want, size_t target, int fl, lo
 	return (long)got;
 }
 
+/*
+ * A blocking read of a forced pipe by a kernel thread gmp did not create:
+ * glibc's read (a cancellation point), and on EAGAIN glibc's poll until
+ * the pipe is ready.
+ */
+static long foreign_pipe_read(int fd, const struct iovec *iov, int cnt)
+{
+	for (;;) {
+		long r = shim_cancelpoint(SYS_readv, fd, (long)iov, cnt, 0, 0, 0);
+		if (r != -EAGAIN)
+			return r;
+		struct pollfd pf = {fd, POLLIN, 0};
+		shim_cancelpoint(SYS_poll, (long)&pf, 1, -1, 0, 0, 0);
+	}
+}
+
+/* A pipe end the program made blocking and gmp keeps O_NONBLOCK underneath. */
+static bool forced_pipe(int fd, struct gmp_pollfd *pd)
+{
+	return pd && pd->pipe && atomic_load_explicit(&pd->forced_nonblock, memory_order_relaxed) &&
+	       !gmp_fd_nonblock(fd, pd);
+}
+
 /* Blocking read/write family on a managed fd: per-call RWF_NOWAIT, else a hand-off. */
 static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov, int cnt)
 {
+	if (GMP_UNLIKELY(gmp_vforked()))
+		return gmp_syscall6(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
 	struct gmp_pollfd *pd = blocking_managed(fd);
 	if (!pd) {
+		struct gmp_pollfd *fp = gmp_getg() ? NULL : gmp_fd_get(fd);
+		if (forced_pipe(fd, fp))
+			return mode == RD ? foreign_pipe_read(fd, iov, cnt) : write_all_ex(fd, iov, cnt, NULL, 0, WR_FOREIGN);
 		if (!gmp_fd_get(fd) || !gmp_getg()) /* may block: glibc's cancellable call */
 			return shim_cancelpoint(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
 		if (cnt == 1) /* the program's non-blocking fd: read/write themselves, no iovec to copy in */
@@ -156,9 +204,17 @@ static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov
 					   0, 0, 0, true);
 		return send_all(fd, iov[0].iov_base, iov[0].iov_len, 0, 0, 0);
 	}
+	if (forced_pipe(fd, pd)) {
+		if (mode == WR)
+			return write_all_ex(fd, iov, cnt, NULL, 0, WR_NBPIPE);
+		long r = cnt == 1 ? shim_io_nb(fd, RD, 0, true, SYS_read, fd, (long)iov[0].iov_base, (long)iov[0].iov_len, 0, 0, 0)
+				  : shim_io_nb(fd, RD, 0, true, SYS_readv, fd, (long)iov, cnt, 0, 0, 0);
+		if (r != GMP_FD_UNFORCED)
+			return r;
+	}
 	if (!pd->no_nowait) {
 		long r = mode == GMP_NETPOLL_READ ? gmp_shim_io(fd, RD, SYS_preadv2, fd, (long)iov, cnt, -1, 0, RWF_NOWAIT)
-						  : write_all(fd, iov, cnt);
+						  : write_all_ex(fd, iov, cnt, NULL, 0, WR_NOWAIT);
 		if (r != -EOPNOTSUPP)
 			return r;
 		pd->no_nowait = true; /* a named FIFO: no per-call non-blocking I/O */
@@ -166,17 +222,41 @@ static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov
 	return shim_cancelpoint(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
 }
 
+/* One non-blocking call of write_all_ex (a foreign thread's waits for room). */
+static long write_piece(int fd, const struct iovec *chunk, int n, const struct msghdr *mh, int flags, enum wr_how *how)
+{
+	long r;
+	switch (*how) {
+	case WR_SENDMSG:
+		return gmp_shim_io(fd, WR, SYS_sendmsg, fd, (long)mh, flags | MSG_DONTWAIT, 0, 0, 0);
+	case WR_NBPIPE:
+		r = n == 1 ? shim_io_nb(fd, WR, 0, true, SYS_write, fd, (long)chunk[0].iov_base, (long)chunk[0].iov_len, 0, 0, 0)
+			   : shim_io_nb(fd, WR, 0, true, SYS_writev, fd, (long)chunk, n, 0, 0, 0);
+		if (r != GMP_FD_UNFORCED)
+			return r;
+		*how = WR_NOWAIT; /* given back: per-call non-blocking from here on */
+		/* fall through */
+	case WR_NOWAIT:
+		return gmp_shim_io(fd, WR, SYS_pwritev2, fd, (long)chunk, n, -1, 0, RWF_NOWAIT);
+	case WR_FOREIGN:
+		for (;;) {
+			r = shim_cancelpoint(SYS_writev, fd, (long)chunk, n, 0, 0, 0);
+			if (r != -EAGAIN)
+				return r;
+			struct pollfd pf = {fd, POLLOUT, 0};
+			shim_cancelpoint(SYS_poll, (long)&pf, 1, -1, 0, 0, 0);
+		}
+	}
+	return -EINVAL;
+}
+
 /*
  * Writes on a blocking fd complete fully, as the kernel's blocking write
  * to a pipe or stream socket does: keep writing the rest, parking when
- * the fd is full.
+ * the fd is full.  With mh (WR_SENDMSG), the pieces go out with
+ * sendmsg(mh's address and control data, flags).
  */
-static long write_all_ex(int fd, const struct iovec *iov, int cnt, const struct msghdr *mh, int flags);
-
-static long write_all(int fd, const struct iovec *iov, int cnt) { return write_all_ex(fd, iov, cnt, NULL, 0); }
-
-/* With mh, the pieces go out with sendmsg(mh's address and control data, flags); else pwritev2. */
-static long write_all_ex(int fd, const struct iovec *iov, int cnt, const struct msghdr *mh, int flags)
+static long write_all_ex(int fd, const struct iovec *iov, int cnt, const struct msghdr *mh, int flags, enum wr_how how)
 {
 	size_t total = 0;
 	int i = 0;
@@ -191,19 +271,17 @@ static long write_all_ex(int fd, const struct iovec *iov, int cnt, const struct 
 				chunk[n].iov_len -= off;
 			}
 		}
-		long r;
+		struct msghdr m;
 		if (mh) {
-			struct msghdr m = *mh;
+			m = *mh;
 			m.msg_iov = chunk;
 			m.msg_iovlen = (size_t)n;
 			if (total) {
 				m.msg_control = NULL; /* ancillary data goes with the first piece only */
 				m.msg_controllen = 0;
 			}
-			r = gmp_shim_io(fd, WR, SYS_sendmsg, fd, (long)&m, flags | MSG_DONTWAIT, 0, 0, 0);
-		} else {
-			r = gmp_shim_io(fd, WR, SYS_pwritev2, fd, (long)chunk, n, -1, 0, RWF_NOWAIT);
 		}
+		long r = write_piece(fd, chunk, n, mh ? &m : NULL, flags, &how);
 		if (r < 0)
 			return total ? (long)total : r;
 		total += (size_t)r;
@@ -282,7 +360,7 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 	}
 	if (mode == WR && nr == SYS_sendmsg) {
 		const struct msghdr *mh = (const struct msghdr *)a1;
-		return shim_ret(write_all_ex(fd, mh->msg_iov, (int)mh->msg_iovlen, mh, flags));
+		return shim_ret(write_all_ex(fd, mh->msg_iov, (int)mh->msg_iovlen, mh, flags, WR_SENDMSG));
 	}
 	if (mode == WR && nr == SYS_sendto)
 		return shim_ret(send_all(fd, (const void *)a1, (size_t)a2, flags, a4, a5));
@@ -312,8 +390,41 @@ GMP_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const struc
 {
 	return sock_io(fd, WR, SYS_sendto, (long)buf, (long)n, fl, (long)sa, sl, 3);
 }
-GMP_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl) { return sock_io(fd, WR, SYS_sendmsg, (long)m, fl, fl, 0, 0, 2); }
-GMP_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int fl) { return (int)sock_io(fd, WR, SYS_sendmmsg, (long)v, n, fl, 0, 0, 3); }
+GMP_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
+{
+	gmp_shim_unforce_passed(m);
+	return sock_io(fd, WR, SYS_sendmsg, (long)m, fl, fl, 0, 0, 2);
+}
+GMP_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int fl)
+{
+	for (unsigned i = 0; i < n; i++)
+		gmp_shim_unforce_passed(&v[i].msg_hdr);
+	return (int)sock_io(fd, WR, SYS_sendmmsg, (long)v, n, fl, 0, 0, 3);
+}
+
+/*
+ * The fortified forms (_FORTIFY_SOURCE, the default of Debian's builds)
+ * that glibc would run on its internal read and recv, past the shims.
+ */
+extern void __chk_fail(void) __attribute__((noreturn));
+GMP_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return read(fd, buf, n);
+}
+GMP_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fl)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recv(fd, buf, n, fl);
+}
+GMP_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl, struct sockaddr *sa, socklen_t *sl)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, n, fl, sa, sl);
+}
 
 /* pread/pwrite address a file offset: regular files, so a hand-off. */
 GMP_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off) { return shim_handoff6(SYS_pread64, fd, (long)buf, (long)n, off, 0, 0); }

@@ -177,6 +177,21 @@ GMP_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, co
 	return poll_parked(fds, n, ms > 0x7fffffff ? 0x7fffffff : (int)ms);
 }
 
+/* The fortified forms, which glibc would run on its internal poll, past the shims. */
+extern void __chk_fail(void) __attribute__((noreturn));
+GMP_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+	if (fdslen / sizeof *fds < n)
+		__chk_fail();
+	return poll(fds, n, timeout);
+}
+GMP_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask, size_t fdslen)
+{
+	if (fdslen / sizeof *fds < n)
+		__chk_fail();
+	return ppoll(fds, n, ts, mask);
+}
+
 /* select through poll_parked; the fd sets are rebuilt from the poll result. */
 static int select_parked(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int timeout)
 {

@@ -27,6 +27,13 @@ static inline long shim_ret(long r)
 	return r;
 }
 
+/* In a vfork child (core/fork.c): the plain system call, touching no runtime state. */
+#define SHIM_VFORK_RAW(nr, a, b, c, d)                                                   \
+	do {                                                                             \
+		if (GMP_UNLIKELY(gmp_vforked()))                                          \
+			return shim_ret(gmp_syscall6(nr, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)); \
+	} while (0)
+
 /* A raw system call with hand-off when the caller is a G (not a cancellation point: futex); returns -errno. */
 static inline long shim_handoff_raw(long nr, long a, long b, long c, long d, long e, long f)
 {
@@ -101,4 +108,10 @@ static inline bool shim_restart(int64_t timeout)
 }
 
 long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long e, long f) GMP_HIDDEN;
+
+/* escape.c: calls that take a forced pipe past the shims (core/netpoll.h). */
+struct msghdr;
+void gmp_shim_unforce_passed(const struct msghdr *mh) GMP_HIDDEN; /* SCM_RIGHTS descriptors */
+/* syscall(2): true if it made the call (*ret in libc convention); else gave back what it reaches. */
+bool gmp_shim_syscall_escape(long n, long a, long b, long c, long d, long e, long f, long *ret) GMP_HIDDEN;
 #endif
