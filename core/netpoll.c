@@ -106,12 +106,14 @@ int gmp_fd_force_pipe(int fd)
 static void drain_inflight(struct gmp_pollfd *pd)
 {
 	/*
-	 * Bounded: a call's count may stay up while a signal handler that
-	 * interrupted it parks.  Giving up only risks that call, if it had not
-	 * reached the kernel yet, blocking there once without hand-off.
+	 * Bounded: an M may keep naming it while a signal handler that
+	 * interrupted the call parks.  Giving up only risks that call, if it had
+	 * not reached the kernel yet, blocking there once without hand-off.
 	 */
-	for (int i = 0; atomic_load(&pd->inflight) && i < 10000; i++)
-		gmp_sys0(SYS_sched_yield);
+	int spins = 0;
+	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink)
+		while (atomic_load(&m->nbpd) == pd && spins++ < 10000)
+			gmp_sys0(SYS_sched_yield);
 }
 
 /* Give back forced pipe ends: all (key 0) or one file description's; forcelock held, or taken in vain. */
@@ -554,6 +556,8 @@ void gmp_netpoll_fork_child(void)
 {
 	initlock.v = 0;
 	forcelock.v = 0;
+	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink)
+		atomic_store(&m->nbpd, NULL); /* the parent's Ms, mid-call at the fork: none here */
 	atomic_store(&nwaiters, 0);
 	if (atomic_load(&inited) <= 0)
 		return;

@@ -39,10 +39,12 @@
  * spawn, fdopen (stdio reads with glibc's internal read), a dup onto
  * stdin/stdout/stderr, passing it in SCM_RIGHTS, splice and its
  * relatives, the raw system calls that bypass the shims.  A G's call that
- * relies on the flag counts itself in inflight around the system call;
- * gmp_fd_unforce clears forced_nonblock first and waits for inflight to
- * drain before it clears the kernel's flag, so no call relying on it ever
- * blocks in the kernel.  GMP_PIPES=plain turns this off.
+ * relies on the flag names the pipe in its M's nbpd around the system
+ * call; gmp_fd_unforce clears forced_nonblock first and waits until no M
+ * names it before it clears the kernel's flag, so no call relying on it
+ * ever blocks in the kernel.  (A count in the record was a locked
+ * instruction on a line that every thread using the pipe shares.)
+ * GMP_PIPES=plain turns this off.
  */
 struct gmp_pollfd {
 	gmp_lock_t lock;          /* protects everything below */
@@ -51,7 +53,6 @@ struct gmp_pollfd {
 	bool user_nonblock;
 	_Atomic bool forced_nonblock; /* O_NONBLOCK set by gmp underneath (listening sockets, forced pipes) */
 	bool pipe;                /* forced_nonblock on a pipe end: reads and writes are plain calls */
-	_Atomic uint32_t inflight; /* forced pipe: G calls relying on its O_NONBLOCK now in the kernel */
 	bool no_nowait;           /* RWF_NOWAIT unsupported (named FIFOs): blocking calls hand off */
 	uint32_t viewgen;         /* gmp_fd_viewgen when user_nonblock was last read from the kernel */
 	uint64_t ino;             /* forced_nonblock: the socket's inode, or GMP_FD_PIPEKEY: shared by its dups */
@@ -99,11 +100,12 @@ void gmp_fd_forceunlock(void) GMP_HIDDEN;
  * (not an errno) if the pipe was given back its blocking mode: redo it per call.
  */
 #define GMP_FD_UNFORCED (-4096L - 1)
-static inline long gmp_fd_nbcall(struct gmp_pollfd *pd, long nr, long a, long b, long c)
+static inline long gmp_fd_nbcall(struct gmp_m *m, struct gmp_pollfd *pd, long nr, long a, long b, long c)
 {
-	atomic_fetch_add(&pd->inflight, 1); /* seq_cst: pairs with gmp_fd_unforce's store, then wait */
+	/* seq_cst: pairs with gmp_fd_unforce's store, then scan; a handler's call nests */
+	struct gmp_pollfd *outer = atomic_exchange(&m->nbpd, pd);
 	long r = atomic_load(&pd->forced_nonblock) ? gmp_syscall6(nr, a, b, c, 0, 0, 0) : GMP_FD_UNFORCED;
-	atomic_fetch_sub_explicit(&pd->inflight, 1, memory_order_release);
+	atomic_store_explicit(&m->nbpd, outer, memory_order_release);
 	return r;
 }
 int gmp_fd_manage(int fd, bool user_nonblock, bool edge) GMP_HIDDEN; /* any: a new pollable fd; 0 or -errno */

@@ -99,6 +99,7 @@ struct gmp_stack {
 
 struct gmp_m;
 struct gmp_p;
+struct gmp_pollfd;
 struct gmp_trace_buf;
 
 struct gmp_g {
@@ -344,6 +345,9 @@ struct gmp_m {
 	struct gmp_m *schedlink;              /* sched.midle; sched.lock */
 	struct gmp_m *alllink;                /* sched.allm; immutable once linked */
 	uint64_t fastrand;                    /* this M only */
+	/* the forced pipe whose O_NONBLOCK a call on this M relies on now (netpoll.h); this M,
+	   read by gmp_fd_unforce */
+	struct gmp_pollfd *_Atomic nbpd;
 	unsigned long pthread;                /* the kernel thread's real pthread_t */
 	struct gmp_g *lockedg;                /* the only G this M runs, or NULL; see gmp_lockm */
 	bool endnow;                          /* its locked G left robust PI locks: the thread ends */

@@ -51,10 +51,10 @@ static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, long nr, lon
 		       long f)
 {
 	gmp_testcancel();
-	int64_t to = gmp_fd_timeout(fd, mode), deadline = to > 0 ? gmp_nanotime() + to : -1;
-	int64_t spin = 0;
 	struct gmp_g *g = gmp_getg();
 	struct gmp_pollfd *pd = g ? gmp_fd_get(fd) : NULL;
+	int64_t to = nb ? 0 : gmp_fd_timeout(fd, mode), deadline = to > 0 ? gmp_nanotime() + to : -1; /* sockets' */
+	int64_t spin = 0;
 	bool drain = drain_len && pd && pd->tcp && pd->edge;
 	for (;;) {
 		long r;
@@ -62,7 +62,7 @@ static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, long nr, lon
 		if (drain && !spin && drained(pd, seen)) {
 			r = -EAGAIN; /* nothing came since the last read emptied it */
 		} else if (nb) {
-			r = gmp_fd_nbcall(pd, nr, a, b, c);
+			r = gmp_fd_nbcall(g->m, pd, nr, a, b, c);
 			if (r == GMP_FD_UNFORCED)
 				return r;
 		} else {
