@@ -209,8 +209,9 @@ static int ensure_init(void)
 	return atomic_load(&inited) > 0 ? 0 : -ENOMEM;
 }
 
-int gmp_fd_manage(int fd, bool user_nonblock, bool edge)
+int gmp_fd_manage(int fd, bool user_nonblock, int kind)
 {
+	bool edge = kind == GMP_FD_EDGE;
 	if (ensure_init() != 0)
 		return -ENOMEM;
 	struct gmp_pollfd *pd = rec(fd, true);
@@ -235,7 +236,10 @@ int gmp_fd_manage(int fd, bool user_nonblock, bool edge)
 	atomic_store(&pd->rdrained, 0);
 	pd->rready = pd->wready = false;
 	uint64_t token = (uint64_t)fd << 32 | pd->seq;
-	pd->registered = gmp_netpoll_os_add(fd, token, edge ? 1 : 0) == 0;
+	pd->in_set = false;
+	pd->registered = kind == GMP_FD_PIPE || gmp_netpoll_os_add(fd, token, edge ? 1 : 0) == 0;
+	if (pd->registered && kind == GMP_FD_ONESHOT)
+		gmp_netpoll_os_del(fd); /* epoll takes it; in the set only while a G waits */
 	if (!pd->registered)
 		pd->managed = false; /* e.g. a regular file: epoll refuses it; plain hand-off then */
 	gmp_unlock(&pd->lock);
@@ -430,9 +434,10 @@ int gmp_netpoll_wait(int fd, int mode, int64_t deadline, uint32_t seen)
 		 */
 		uint64_t token = (uint64_t)fd << 32 | pd->seq;
 		int ar = 0;
-		if (!pd->edge)
-			ar = gmp_netpoll_os_arm(fd, token, (pd->rg ? 1 : 0) | (pd->wg ? 2 : 0));
-		else if (mode == GMP_NETPOLL_WRITE && !pd->edge_out && (ar = gmp_netpoll_os_edge_out(fd, token)) == 0)
+		if (!pd->edge) {
+			ar = gmp_netpoll_os_arm(fd, token, (pd->rg ? 1 : 0) | (pd->wg ? 2 : 0), !pd->in_set);
+			pd->in_set |= ar == 0;
+		} else if (mode == GMP_NETPOLL_WRITE && !pd->edge_out && (ar = gmp_netpoll_os_edge_out(fd, token)) == 0)
 			pd->edge_out = true;
 		if (ar != 0) {
 			*slot = NULL;
@@ -508,7 +513,10 @@ static void on_event(uint64_t token, int rw, void *arg)
 		pd->wready |= (rw & 2) && !gs[1];
 	} else if (pd->rg || pd->wg) {
 		/* One-shot: re-arm for a direction that still has a parked G. */
-		gmp_netpoll_os_arm(fd, token, (pd->rg ? 1 : 0) | (pd->wg ? 2 : 0));
+		gmp_netpoll_os_arm(fd, token, (pd->rg ? 1 : 0) | (pd->wg ? 2 : 0), false);
+	} else if (pd->in_set) {
+		gmp_netpoll_os_del(fd); /* nobody waits: off the fd's wait queue */
+		pd->in_set = false;
 	}
 	gmp_unlock(&pd->lock);
 	for (int i = 0; i < 2; i++) {
@@ -579,7 +587,8 @@ void gmp_netpoll_fork_child(void)
 			/* an edge-triggered fd starts ready: its edges before the fork went to the parent */
 			pd->rready = pd->wready = pd->edge;
 			int edge = pd->edge ? (pd->edge_out ? 3 : 1) : 0;
-			pd->registered = ok && gmp_netpoll_os_add(pd->fd, (uint64_t)pd->fd << 32 | pd->seq, edge) == 0;
+			pd->in_set = false; /* one-shot fds join the set when a G waits */
+			pd->registered = ok && (!edge || gmp_netpoll_os_add(pd->fd, (uint64_t)pd->fd << 32 | pd->seq, edge) == 0);
 			if (!pd->registered)
 				pd->managed = false;
 		}

@@ -56,7 +56,8 @@ struct gmp_pollfd {
 	bool no_nowait;           /* RWF_NOWAIT unsupported (named FIFOs): blocking calls hand off */
 	uint32_t viewgen;         /* gmp_fd_viewgen when user_nonblock was last read from the kernel */
 	uint64_t ino;             /* forced_nonblock: the socket's inode, or GMP_FD_PIPEKEY: shared by its dups */
-	bool registered;          /* in the poller */
+	bool registered;          /* the poller takes it (edge fds: in its set for good) */
+	bool in_set;              /* one-shot fds: in the set now (only while a G waits; netpoll_epoll.c) */
 	int fd;                   /* the fd this record is for */
 	bool edge;                /* registered edge-triggered for reading (sockets) */
 	bool edge_out;            /* ... and for writing: added when a write first waits */
@@ -108,7 +109,13 @@ static inline long gmp_fd_nbcall(struct gmp_m *m, struct gmp_pollfd *pd, long nr
 	atomic_store_explicit(&m->nbpd, outer, memory_order_release);
 	return r;
 }
-int gmp_fd_manage(int fd, bool user_nonblock, bool edge) GMP_HIDDEN; /* any: a new pollable fd; 0 or -errno */
+/*
+ * any: a new pollable fd; 0 or -errno.  kind: GMP_FD_ONESHOT (asked whether epoll takes it),
+ * GMP_FD_EDGE (sockets), GMP_FD_PIPE (one-shot, epoll takes pipes: not asked, which would mark
+ * the pipe polled and make every write to it wake its wait queue)
+ */
+enum { GMP_FD_ONESHOT, GMP_FD_EDGE, GMP_FD_PIPE };
+int gmp_fd_manage(int fd, bool user_nonblock, int kind) GMP_HIDDEN;
 void gmp_fd_close(int fd) GMP_HIDDEN;                          /* any: before close: wake parked Gs with EBADF */
 /*
  * G: park until fd is ready for mode: 0 ready (retry the call), -EBADF, -ETIMEDOUT, -EINTR,
@@ -127,7 +134,9 @@ void gmp_netpoll_fork_child(void) GMP_HIDDEN;                   /* fork child ha
 int gmp_netpoll_os_init(void) GMP_HIDDEN;
 int gmp_netpoll_os_fork_child(void) GMP_HIDDEN; /* drop the parent's poller, make a new one */
 int gmp_netpoll_os_add(int fd, uint64_t token, int edge) GMP_HIDDEN; /* edge: 0 one-shot, disarmed; 1 ET read; 3 ET both */
-int gmp_netpoll_os_arm(int fd, uint64_t token, int rw) GMP_HIDDEN; /* one-shot fds; rw: 1 read, 2 write */
+int gmp_netpoll_os_arm(int fd, uint64_t token, int rw, bool add) GMP_HIDDEN; /* one-shot fds; rw: 1 read, 2 write;
+                                                                             add: not in the set now */
+int gmp_netpoll_os_del(int fd) GMP_HIDDEN;                          /* one-shot fds: out of the set */
 int gmp_netpoll_os_edge_out(int fd, uint64_t token) GMP_HIDDEN;    /* edge fds: report writes too */
 /* Wait up to timeout_ns (-1 forever, 0 poll); calls ready(token, mask) for each event: 1 read, 2 write,
  * GMP_NETPOLL_STICKY end of file, error or urgent data (with 1). */

@@ -3,7 +3,9 @@
  * breaks a blocking wait.  Sockets are registered once, edge-triggered
  * (EPOLLOUT added the first time a write waits, so that the many sockets
  * that never fill up report no write edges); netpoll.c keeps what an edge
- * said until a G parks.  Other fds are armed one-shot and level-triggered
+ * said until a G parks.  Other fds are in the set only while a G waits on
+ * them (an entry on a pipe's wait queue costs every write to it a callback,
+ * ~150 ns here, even disarmed), armed one-shot and level-triggered
  * for exactly the directions that have a parked G, each time a G parks:
  * arming reports an fd that is ready already, so no readiness can be lost
  * between the failed call and the park (a pipe's RWF_NOWAIT EAGAIN may
@@ -82,7 +84,7 @@ int gmp_netpoll_os_edge_out(int fd, uint64_t token)
 	return (int)gmp_sys4(SYS_epoll_ctl, epfd, EPOLL_CTL_MOD, fd, &ev);
 }
 
-int gmp_netpoll_os_arm(int fd, uint64_t token, int rw)
+int gmp_netpoll_os_arm(int fd, uint64_t token, int rw, bool add)
 {
 	uint32_t e = EPOLLONESHOT;
 	if (rw & 1)
@@ -90,7 +92,16 @@ int gmp_netpoll_os_arm(int fd, uint64_t token, int rw)
 	if (rw & 2)
 		e |= EPOLLOUT;
 	struct epoll_event ev = {.events = e, .data.u64 = token};
-	return (int)gmp_sys4(SYS_epoll_ctl, epfd, EPOLL_CTL_MOD, fd, &ev);
+	long r = gmp_sys4(SYS_epoll_ctl, epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+	if (r == (add ? -EEXIST : -ENOENT)) /* a dup of the fd number's file was in the set, or not */
+		r = gmp_sys4(SYS_epoll_ctl, epfd, add ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+	return (int)r;
+}
+
+int gmp_netpoll_os_del(int fd)
+{
+	struct epoll_event ev = {0};
+	return (int)gmp_sys4(SYS_epoll_ctl, epfd, EPOLL_CTL_DEL, fd, &ev);
 }
 
 void gmp_netpoll_os_break(void)

@@ -33,11 +33,11 @@ int64_t gmp_fd_timeout(int fd, int mode)
 	return atomic_load_explicit(mode == GMP_NETPOLL_READ ? &rcvto[fd] : &sndto[fd], memory_order_relaxed);
 }
 
-/* edge: a socket, registered edge-triggered (core/netpoll.h) */
-static int manage(long fd, bool nonblock, bool edge)
+/* kind: GMP_FD_EDGE a socket, registered edge-triggered; GMP_FD_PIPE; else GMP_FD_ONESHOT (core/netpoll.h) */
+static int manage(long fd, bool nonblock, int kind)
 {
 	if (fd >= 0 && gmp_inited == 2) {
-		gmp_fd_manage((int)fd, nonblock, edge);
+		gmp_fd_manage((int)fd, nonblock, kind);
 		if (fd < MAXTO) {
 			atomic_store(&rcvto[fd], 0);
 			atomic_store(&sndto[fd], 0);
@@ -52,7 +52,7 @@ static int manage(long fd, bool nonblock, bool edge)
  */
 static int manage_sock(long fd, bool nonblock, bool stream, bool tcp)
 {
-	manage(fd, nonblock, true);
+	manage(fd, nonblock, GMP_FD_EDGE);
 	struct gmp_pollfd *pd = fd >= 0 ? gmp_fd_get((int)fd) : NULL;
 	if (pd) {
 		pd->stream = stream;
@@ -93,8 +93,8 @@ GMP_EXPORT int pipe2(int fds[2], int flags)
 	SHIM_VFORK_RAW(SYS_pipe2, fds, flags, 0, 0);
 	long r = shim_ret(gmp_sys2(SYS_pipe2, fds, flags));
 	if (r == 0) {
-		manage(fds[0], flags & O_NONBLOCK, false);
-		manage(fds[1], flags & O_NONBLOCK, false);
+		manage(fds[0], flags & O_NONBLOCK, GMP_FD_PIPE);
+		manage(fds[1], flags & O_NONBLOCK, GMP_FD_PIPE);
 		if (!(flags & O_NONBLOCK) && fds[0] > 2 && fds[1] > 2) {
 			gmp_fd_force_pipe(fds[0]);
 			gmp_fd_force_pipe(fds[1]);
@@ -107,23 +107,23 @@ GMP_EXPORT int pipe(int fds[2]) { return pipe2(fds, 0); }
 
 GMP_EXPORT int eventfd(unsigned v, int flags)
 {
-	return manage(shim_ret(gmp_sys2(SYS_eventfd2, v, flags)), flags & EFD_NONBLOCK, false);
+	return manage(shim_ret(gmp_sys2(SYS_eventfd2, v, flags)), flags & EFD_NONBLOCK, GMP_FD_ONESHOT);
 }
 
 GMP_EXPORT int timerfd_create(int clk, int flags)
 {
-	return manage(shim_ret(gmp_sys2(SYS_timerfd_create, clk, flags)), flags & TFD_NONBLOCK, false);
+	return manage(shim_ret(gmp_sys2(SYS_timerfd_create, clk, flags)), flags & TFD_NONBLOCK, GMP_FD_ONESHOT);
 }
 
 GMP_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
 {
 	long r = shim_ret(gmp_sys4(SYS_signalfd4, fd, mask, 8, flags));
 	if (r >= 0 && fd == -1)
-		manage(r, flags & SFD_NONBLOCK, false);
+		manage(r, flags & SFD_NONBLOCK, GMP_FD_ONESHOT);
 	return (int)r;
 }
 
-GMP_EXPORT int inotify_init1(int flags) { return manage(shim_ret(gmp_sys1(SYS_inotify_init1, flags)), flags & IN_NONBLOCK, false); }
+GMP_EXPORT int inotify_init1(int flags) { return manage(shim_ret(gmp_sys1(SYS_inotify_init1, flags)), flags & IN_NONBLOCK, GMP_FD_ONESHOT); }
 GMP_EXPORT int inotify_init(void) { return inotify_init1(0); }
 
 GMP_EXPORT int close(int fd)
@@ -138,7 +138,7 @@ static int dup_like(long r, int oldfd)
 	if (r >= 0) {
 		struct gmp_pollfd *pd = gmp_fd_get(oldfd);
 		if (pd) {
-			manage(r, gmp_fd_nonblock(oldfd, pd), pd->edge);
+			manage(r, gmp_fd_nonblock(oldfd, pd), pd->edge ? GMP_FD_EDGE : pd->pipe ? GMP_FD_PIPE : GMP_FD_ONESHOT);
 			struct gmp_pollfd *np = gmp_fd_get((int)r);
 			if (np) {
 				np->forced_nonblock = atomic_load(&pd->forced_nonblock); /* same file description */
@@ -300,7 +300,7 @@ static int open_common(int dirfd, const char *path, int flags, mode_t mode)
 	if (r >= 0 && !(flags & O_PATH)) {
 		struct stat st;
 		if (gmp_sys2(SYS_fstat, r, &st) == 0 && S_ISFIFO(st.st_mode))
-			manage(r, flags & O_NONBLOCK, false);
+			manage(r, flags & O_NONBLOCK, GMP_FD_ONESHOT);
 	}
 	return (int)r;
 }

@@ -142,7 +142,7 @@ static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
 			return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);
 		}
 	}
-	if (gmp_fd_manage(ep, false, false) != 0 || !gmp_fd_get(ep)) {
+	if (gmp_fd_manage(ep, false, GMP_FD_ONESHOT) != 0 || !gmp_fd_get(ep)) {
 		gmp_sys1(SYS_close, ep); /* no fd record (out of memory): poll in the kernel */
 		return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);
 	}
@@ -304,7 +304,7 @@ static int epoll_parked(int epfd, struct epoll_event *ev, int max, int timeout)
 	if ((r = spin_retry(SYS_epoll_wait, epfd, (long)ev, max)) != 0)
 		return (int)shim_ret(r);
 	if (!gmp_fd_get(epfd))
-		gmp_fd_manage(epfd, false, true); /* ours to watch, edge-triggered (a new ready item is an edge); never read through stdio */
+		gmp_fd_manage(epfd, false, GMP_FD_EDGE); /* ours to watch, edge-triggered (a new ready item is an edge); never read through stdio */
 	if (!gmp_fd_get(epfd))
 		return (int)shim_handoff6(SYS_epoll_wait, epfd, (long)ev, max, timeout, 0, 0);
 	int64_t deadline = deadline_ms(timeout);
