@@ -5,8 +5,10 @@
  *     (blocking kernel calls excluded) and answers CLOCK_THREAD_CPUTIME_ID
  *     and the clock of pthread_getcpuclockid from it;
  *   - a CPU affinity, setns and unshare change the kernel thread: the G is
- *     locked to its M for the rest of its life first (as a goroutine after
- *     LockOSThread), so the change applies to this thread only, and stays;
+ *     locked to its M for the rest of its life (as a goroutine after
+ *     LockOSThread), so the change applies to this thread only, and stays
+ *     (a setns that fails, or joins a namespace the thread is in already,
+ *     changes nothing and locks nothing);
  *     an affinity set on another thread applies when that thread next
  *     passes through the scheduler;
  *   - its name (prctl PR_SET_NAME/PR_GET_NAME) is the G's, as
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 /* glibc's per-thread CPU clock ids: ~tid << 3 | per-thread | CPUCLOCK_SCHED */
@@ -207,20 +210,55 @@ GMP_EXPORT int sched_getaffinity(pid_t pid, size_t size, cpu_set_t *set)
 
 /* ------------------------------------------------------------ namespaces and names */
 
+/*
+ * Does setns(fd, nstype) put the thread into a namespace it is in already?
+ * (stress-ng's pthread stressor joins its own in every thread.)  The
+ * target's nsfs inode against /proc/thread-self/ns/NAME's; a mount
+ * namespace is never the same (joining resets root and cwd), nor is one
+ * whose type or inode cannot be read.
+ */
+static bool same_ns(int fd, int nstype)
+{
+	static const struct {
+		int type;
+		const char *path;
+	} ns[] = {{CLONE_NEWNET, "/proc/thread-self/ns/net"},       {CLONE_NEWUTS, "/proc/thread-self/ns/uts"},
+		  {CLONE_NEWIPC, "/proc/thread-self/ns/ipc"},       {CLONE_NEWCGROUP, "/proc/thread-self/ns/cgroup"},
+		  {CLONE_NEWPID, "/proc/thread-self/ns/pid_for_children"},
+		  {0x00000080 /* CLONE_NEWTIME */, "/proc/thread-self/ns/time_for_children"}};
+	struct stat target, cur;
+	if (gmp_sys2(SYS_fstat, fd, &target) != 0)
+		return false;
+	long type = nstype ? nstype : gmp_sys3(SYS_ioctl, fd, 0xb703 /* NS_GET_NSTYPE */, 0);
+	for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+		if (type == ns[i].type)
+			return gmp_sys2(SYS_stat, ns[i].path, &cur) == 0 && cur.st_dev == target.st_dev &&
+			       cur.st_ino == target.st_ino;
+	return false;
+}
+
+/*
+ * The kernel thread changes only if the call succeeds and does something:
+ * then the G stays on it for good (locked after the call: no scheduling
+ * point in between, so the change is this G's alone).
+ */
 GMP_EXPORT int setns(int fd, int nstype)
 {
 	struct gmp_g *g = gmp_getg();
-	if (g)
+	bool same = g && !g->lockedm && same_ns(fd, nstype);
+	long r = gmp_sys2(SYS_setns, fd, nstype);
+	if (r == 0 && g && !same)
 		gmp_lockm(g);
-	return (int)shim_ret(gmp_sys2(SYS_setns, fd, nstype));
+	return (int)shim_ret(r);
 }
 
 GMP_EXPORT int unshare(int flags)
 {
 	struct gmp_g *g = gmp_getg();
-	if (g)
+	long r = gmp_sys1(SYS_unshare, flags);
+	if (r == 0 && g && flags)
 		gmp_lockm(g);
-	return (int)shim_ret(gmp_sys1(SYS_unshare, flags));
+	return (int)shim_ret(r);
 }
 
 GMP_EXPORT int prctl(int option, ...)

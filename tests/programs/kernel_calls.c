@@ -1,7 +1,10 @@
 /* Calls about "this thread" that the kernel answers per kernel thread:
  * per-thread CPU clocks (CLOCK_THREAD_CPUTIME_ID, pthread_getcpuclockid),
  * CPU affinity (pthread_/sched_ set/getaffinity, and its errors), thread
- * names through prctl and pthread_getname_np, unshare(0). */
+ * names through prctl and pthread_getname_np, unshare(0); 64 threads that
+ * each setns into the UTS namespace they are in already and then wait all
+ * at once (stress-ng's pthread stressor does so): a join that changes
+ * nothing must not cost gmp a kernel thread per thread (max_kthreads). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -9,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,6 +152,37 @@ static void *unnamed(void *arg)
     return NULL;
 }
 
+#define NS_THREADS 64
+static pthread_barrier_t ns_bar;
+static atomic_int ns_ok, ns_eperm;
+
+static void *ns_worker(void *arg)
+{
+    (void)arg;
+    int fd = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    int r = setns(fd, CLONE_NEWUTS);
+    if (r == 0)
+        atomic_fetch_add(&ns_ok, 1);
+    else if (errno == EPERM) /* not root: the same both ways */
+        atomic_fetch_add(&ns_eperm, 1);
+    close(fd);
+    pthread_barrier_wait(&ns_bar); /* every thread waits at once */
+    return NULL;
+}
+
+static void same_namespace(void)
+{
+    pthread_t t[NS_THREADS];
+    CHECK(pthread_barrier_init(&ns_bar, NULL, NS_THREADS) == 0);
+    for (int i = 0; i < NS_THREADS; i++)
+        CHECK(pthread_create(&t[i], NULL, ns_worker, NULL) == 0);
+    for (int i = 0; i < NS_THREADS; i++)
+        CHECK(pthread_join(t[i], NULL) == 0);
+    printf("setns into its own UTS namespace: %d threads, %s\n", NS_THREADS,
+           ns_ok == NS_THREADS ? "all succeeded" : ns_eperm == NS_THREADS ? "all EPERM" : "mixed");
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -162,5 +197,6 @@ int main(void)
     CHECK(pthread_join(t, NULL) == 0);
     CHECK(prctl(PR_GET_NAME, mine) == 0);
     printf("an unnamed thread has the process's name: %s\n", strcmp(inherited, mine) == 0 ? "yes" : "no");
+    same_namespace();
     return 0;
 }
