@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -75,15 +77,43 @@ void gmp_fd_set_forced_view(uint64_t ino, bool nonblock)
 }
 
 bool gmp_fd_pipes_plain;
+static _Atomic bool libs_scanned; /* gmp_fd_libs_changed has looked: pipes may be forced */
 static _Atomic bool any_forced_pipe; /* one was made: the giving-back scans have work */
 static gmp_lock_t forcelock;         /* orders giving back against fcntl/FIONBIO on forced pipes */
+
+/*
+ * A program linked with liburing may read or write a pipe through io_uring,
+ * whose requests honour O_NONBLOCK (an EAGAIN completion where the kernel
+ * would have waited), and liburing makes its system calls itself, so gmp
+ * never sees them: no forced pipes in such a process.  Looked up in the
+ * loaded objects at start-up and after every dlopen (not at pipe(), which
+ * a signal handler may call while the loader's lock is held).
+ */
+static int uring_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	if (info->dlpi_name && strstr(info->dlpi_name, "/liburing"))
+		*(bool *)arg = true;
+	return 0;
+}
+
+void gmp_fd_libs_changed(void)
+{
+	bool uring = false;
+	dl_iterate_phdr(uring_cb, &uring);
+	if (uring && !gmp_fd_pipes_plain) {
+		gmp_fd_pipes_plain = true;
+		gmp_fd_unforce_all();
+	}
+	atomic_store(&libs_scanned, true);
+}
 
 int gmp_fd_force_pipe(int fd)
 {
 	struct gmp_pollfd *pd = gmp_fd_get(fd);
 	struct stat st;
 	long fl;
-	if (!pd || gmp_fd_pipes_plain)
+	if (!pd || gmp_fd_pipes_plain || !atomic_load(&libs_scanned))
 		return -EINVAL;
 	if (gmp_sys2(SYS_fstat, fd, &st) != 0 || !S_ISFIFO(st.st_mode) || (fl = gmp_sys2(SYS_fcntl, fd, F_GETFL)) < 0)
 		return -EBADF;

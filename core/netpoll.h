@@ -38,7 +38,9 @@
  * back its blocking mode first (gmp_fd_unforce): fork, exec, a process
  * spawn, fdopen (stdio reads with glibc's internal read), a dup onto
  * stdin/stdout/stderr, passing it in SCM_RIGHTS, splice and its
- * relatives, the raw system calls that bypass the shims.  A G's call that
+ * relatives, the raw system calls that bypass the shims.  A process that
+ * has liburing loaded (its own system calls, unseen) gets no forced pipes
+ * (gmp_fd_libs_changed).  A G's call that
  * relies on the flag names the pipe in its M's nbpd around the system
  * call; gmp_fd_unforce clears forced_nonblock first and waits until no M
  * names it before it clears the kernel's flag, so no call relying on it
@@ -91,6 +93,7 @@ void gmp_fd_set_forced_view(uint64_t ino, bool nonblock) GMP_HIDDEN; /* every du
 #define GMP_FD_PIPEKEY(ino, wr) (1ULL << 63 | (uint64_t)(ino) << 1 | (wr))
 extern bool gmp_fd_pipes_plain GMP_HIDDEN;                     /* GMP_PIPES=plain: no forced pipes */
 int gmp_fd_force_pipe(int fd) GMP_HIDDEN;                       /* any: a new managed pipe end: 0 or -errno */
+void gmp_fd_libs_changed(void) GMP_HIDDEN; /* start-up, after dlopen: liburing loaded? (no forced pipes then) */
 void gmp_fd_unforce(int fd) GMP_HIDDEN;                         /* any: fd's pipe leaves the shims' reach */
 void gmp_fd_unforce_all(void) GMP_HIDDEN;                       /* any, also a vfork child: all of them */
 void gmp_fd_fork_prepare(void) GMP_HIDDEN; /* fork: give all back, hold forcelock (parent: forceunlock) */

@@ -14,6 +14,7 @@
  * any caller.
  */
 #include "export.h"
+#include "../core/netpoll.h"
 
 #include <alloca.h>
 #include <dlfcn.h>
@@ -91,8 +92,10 @@ GMP_EXPORT void *dlopen(const char *file, int mode)
 	void *h = open_as(__builtin_return_address(0), by_dlopen, 0, file, mode);
 	if (!h)
 		h = gmp_libc.dlopen(file, mode);
-	if (h)
+	if (h) {
 		gmp_tcb_dlopen_sync();
+		gmp_fd_libs_changed();
+	}
 	return h;
 }
 
@@ -102,7 +105,9 @@ GMP_EXPORT void *dlmopen(Lmid_t lmid, const char *file, int mode)
 	void *h = open_as(__builtin_return_address(0), by_dlmopen, lmid, file, mode);
 	if (!h)
 		h = gmp_libc.dlmopen(lmid, file, mode);
-	if (h)
+	if (h) {
 		gmp_tcb_dlopen_sync();
+		gmp_fd_libs_changed();
+	}
 	return h;
 }

@@ -4,9 +4,11 @@
  * library's constructor may create threads before this one runs.
  */
 #include "export.h"
+#include "../core/netpoll.h"
 
 __attribute__((constructor(101))) static void gmp_preload_init(void)
 {
 	gmp_init();
 	gmp_init_main();
+	gmp_fd_libs_changed(); /* pipes may be forced from here on (core/netpoll.h) */
 }

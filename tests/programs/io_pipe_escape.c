@@ -15,9 +15,13 @@
  *    and a fork child reading through stdio;
  *  - exec of this program, which then checks that the pipe it inherited
  *    is blocking (F_GETFL) and reads it;
- *  - F_GETFL shows what the program set, and O_NONBLOCK it sets is obeyed.
+ *  - F_GETFL shows what the program set, and O_NONBLOCK it sets is obeyed;
+ *  - once liburing is loaded (its io_uring requests honour O_NONBLOCK and
+ *    gmp cannot see them), a new pipe is blocking even in
+ *    /proc/self/fdinfo, the kernel's own account.
  * Every result is printed and compared with the native run. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -410,6 +414,35 @@ static void case_view(void)
     close(p[0]);
 }
 
+/* The file's flags as the kernel has them (octal "flags:" of /proc/self/fdinfo/FD). */
+static int kernel_flags(int fd)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    FILE *f = fopen(path, "r");
+    CHECK(f);
+    int fl = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "flags: %o", &fl) == 1)
+            break;
+    fclose(f);
+    return fl;
+}
+
+static void case_uring(void)
+{
+    void *h = dlopen("liburing.so.2", RTLD_NOW);
+    if (!h) {
+        printf("liburing: not installed\n");
+        return;
+    }
+    int p[2];
+    CHECK(pipe(p) == 0);
+    printf("liburing loaded: new pipe %s in fdinfo\n", kernel_flags(p[0]) & O_NONBLOCK ? "O_NONBLOCK" : "blocking");
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "inherited"))
@@ -433,6 +466,7 @@ int main(int argc, char **argv)
     case_fork();
     case_exec();
     case_view();
+    case_uring(); /* last: pipes stay plain from here on */
     printf("done\n");
     return 0;
 }
