@@ -7,7 +7,6 @@
 #include <sys/syscall.h>
 
 #include "../core/sync.h"
-#include "../syscall-shims/shim.h"
 
 #define B(x) ((struct gmp_barrier *)(x))
 #define BARRIER_MAGIC 0x676d7062u /* "gmpb" */

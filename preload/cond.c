@@ -9,7 +9,6 @@
 #include <errno.h>
 
 #include "../core/sync.h"
-#include "../syscall-shims/shim.h"
 
 #define C(x) ((struct gmp_cond *)(x))
 #define M(x) ((struct gmp_mutex *)(x))

@@ -16,7 +16,6 @@
  * gettid() stays the kernel's: the kernel thread running the G now.
  */
 #include "export.h"
-#include "../syscall-shims/shim.h"
 
 #include <errno.h>
 #include <sched.h>

@@ -12,7 +12,6 @@
 #include <errno.h>
 
 #include "../core/sync.h"
-#include "../syscall-shims/shim.h"
 
 #define M(x) ((struct gmp_mutex *)(x))
 #define KERNEL_KIND (GMP_MUTEX_PSHARED | GMP_MUTEX_ROBUST)

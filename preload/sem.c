@@ -10,7 +10,6 @@
 #include <semaphore.h>
 
 #include "../core/sync.h"
-#include "../syscall-shims/shim.h"
 
 #define S(x) ((struct gmp_sem *)(x))
 

@@ -18,14 +18,6 @@
 #include <errno.h>
 #include <pthread.h>
 
-static inline long shim_ret(long r)
-{
-	if ((unsigned long)r > -4096UL) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
-}
 
 /* In a vfork child (core/fork.c): the plain system call, touching no runtime state. */
 #define SHIM_VFORK_RAW(nr, a, b, c, d)                                                   \
@@ -65,36 +57,7 @@ static inline long shim_handoff6(long nr, long a, long b, long c, long d, long e
 	return shim_ret(shim_cancelpoint(nr, a, b, c, d, e, f));
 }
 
-/* Run an arbitrary blocking libc call with hand-off: HANDOFF(g, r = real_x(...)). */
-#define HANDOFF(stmt)                                      \
-	do {                                               \
-		struct gmp_g *g_ = gmp_getg();             \
-		if (g_)                                    \
-			gmp_entersyscall(g_);              \
-		stmt;                                      \
-		if (g_)                                    \
-			gmp_exitsyscall(g_);               \
-	} while (0)
 
-/*
- * A wait inside glibc's own code, on a process-shared (or robust) object:
- * with its system calls trapped, its futex waits park the G and cost no
- * kernel thread (core/xwait.c); else, or for the first few at a time, a
- * hand-off.
- */
-#define FOREIGN_WAIT(why, stmt)                                   \
-	do {                                                      \
-		struct gmp_g *g_ = gmp_getg();                    \
-		int how_ = g_ ? gmp_xwait_begin(g_, (why)) : 0;   \
-		if (how_ == 2) {                                  \
-			stmt;                                     \
-			gmp_xwait_end(g_, 2);                     \
-		} else {                                          \
-			HANDOFF(stmt);                            \
-			if (how_)                                 \
-				gmp_xwait_end(g_, 1);             \
-		}                                                 \
-	} while (0)
 
 /*
  * After a parked call ended with -EINTR (a handler ran): is it restarted?
