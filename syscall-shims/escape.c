@@ -214,11 +214,27 @@ UNFORCE_CALL(ssize_t, pwritev64v2, (int fd, const struct iovec *v, int n, off64_
 
 /*
  * syscall(2) with a number that reaches a forced pipe past the shims:
- * read and write go to the shims; the others give pipes back (io_uring
- * and process creation all of them).  Returns whether it made the call.
+ * read, write, fcntl, ioctl and dup* of an fd gmp manages go to the shims
+ * (on any other fd they stay the raw call they were); the others give
+ * pipes back (io_uring and process creation all of them).  Returns
+ * whether it made the call.
  */
 bool gmp_shim_syscall_escape(long n, long a, long b, long c, long d, long e, long f, long *ret)
 {
+	switch (n) {
+	case SYS_read:
+	case SYS_write:
+	case SYS_readv:
+	case SYS_writev:
+	case SYS_fcntl:
+	case SYS_ioctl:
+	case SYS_dup:
+	case SYS_dup2:
+	case SYS_dup3:
+		if (!gmp_fd_get((int)a))
+			return false;
+		break;
+	}
 	switch (n) {
 	case SYS_read:
 		*ret = read((int)a, (void *)b, (size_t)c);
