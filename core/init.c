@@ -195,7 +195,7 @@ static void adopt_main(void)
 	gmp_unlock(&gmp_sched.lock);
 	if (p) {
 		m0->p = p;
-		p->m = m0;
+		atomic_store_explicit(&p->m, m0, memory_order_relaxed);
 		gmp_setpstatus(p, P_RUNNING, P_USER, memory_order_seq_cst);
 	}
 	atomic_fetch_add(&gmp_sched.ngalive, 1);
@@ -258,7 +258,9 @@ void gmp_init_slow(void)
 	pthread_attr_t da;
 	if (!gmp_sched.stacksize && getdef && getdef(&da) == 0) {
 		/* NPTL's own default (RLIMIT_STACK at start-up, else its architecture default) */
-		pthread_attr_getstacksize(&da, &gmp_sched.stacksize);
+		size_t ss = 0;
+		pthread_attr_getstacksize(&da, &ss);
+		gmp_sched.stacksize = ss;
 		pthread_attr_destroy(&da);
 	}
 	if (!gmp_sched.stacksize) {

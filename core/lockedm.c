@@ -23,7 +23,7 @@ void gmp_stoplockedm(struct gmp_m *m)
 	struct gmp_p *p = m->p;
 	if (p) {
 		m->p = NULL;
-		p->m = NULL;
+		atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
 		gmp_handoffp(p);
 	}
 	while (atomic_exchange_explicit(&m->park, 0, memory_order_acquire) != 1)
@@ -40,7 +40,7 @@ void gmp_startlockedm(struct gmp_m *m, struct gmp_g *gp)
 	struct gmp_p *p = m->p;
 	m->p = NULL;
 	lm->nextp = p;
-	p->m = lm;
+	atomic_store_explicit(&p->m, lm, memory_order_relaxed);
 	gmp_notewakeup(lm);
 	gmp_lock(&gmp_sched.lock);
 	gmp_stopm(m);
@@ -112,7 +112,7 @@ _Noreturn void gmp_mend(struct gmp_m *m)
 {
 	struct gmp_p *p = m->p;
 	m->p = NULL;
-	p->m = NULL;
+	atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
 	gmp_handoffp(p);
 	gmp_lock(&gmp_sched.lock);
 	gmp_sched.nmtotal--;

@@ -15,7 +15,7 @@
 void gmp_acquirep(struct gmp_m *m, struct gmp_p *p)
 {
 	m->p = p;
-	p->m = m;
+	atomic_store_explicit(&p->m, m, memory_order_relaxed);
 	gmp_setpstatus(p, P_RUNNING, P_RUNNING, memory_order_release);
 }
 
@@ -120,7 +120,7 @@ static int newm(struct gmp_p *p, bool spinning)
 	m->nextp = p;
 	m->spinning = spinning;
 	m->epoch = gmp_sched.epoch;
-	p->m = m;
+	atomic_store_explicit(&p->m, m, memory_order_relaxed);
 	/*
 	 * The kernel thread is an ordinary glibc thread: it has its own TCB
 	 * (g0's FS) and is on glibc's thread list, so glibc-internal code that
@@ -180,7 +180,7 @@ void gmp_startm(struct gmp_p *p, bool spinning)
 	gmp_unlock(&gmp_sched.lock);
 	m->spinning = spinning;
 	m->nextp = p;
-	p->m = m;
+	atomic_store_explicit(&p->m, m, memory_order_relaxed);
 	gmp_notewakeup(m);
 }
 
@@ -293,7 +293,7 @@ bool gmp_takep(struct gmp_p *p, uint32_t from)
 {
 	if (!gmp_caspstatus(p, from, P_RUNNING, memory_order_seq_cst, memory_order_seq_cst))
 		return false;
-	p->m = NULL;
+	atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
 	atomic_store_explicit(&p->idlewait, false, memory_order_relaxed);
 	GMP_TRACE(gmp_trace_retake(p, from)); /* from: the status it had */
 	return true;

@@ -270,7 +270,7 @@ struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max)
 void gmp_pidleput(struct gmp_p *p)
 {
 	gmp_setpstatus(p, P_RUNNING, P_IDLE, memory_order_release);
-	p->m = NULL;
+	atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
 	p->link = gmp_sched.pidle;
 	gmp_sched.pidle = p;
 	atomic_fetch_add_explicit(&gmp_sched.npidle, 1, memory_order_relaxed);

@@ -116,7 +116,7 @@ struct gmp_g {
 	struct gmp_g *alllink;          /* allg list; sched.allglock */
 
 	void *(*start)(void *);         /* immutable while alive */
-	void *arg;
+	void *arg;                      /* start's argument; immutable while alive */
 	void *retval;                   /* written by the G at exit, read by its joiner */
 	_Atomic uint32_t joinword;      /* GMP_JOIN_*; CAS only */
 	bool ismain;                    /* the adopted main thread: never pooled */
@@ -132,7 +132,8 @@ struct gmp_g {
 	bool sig_norestart;             /* a handler without SA_RESTART ran at the last delivery; the G */
 	bool exiting;                   /* pthread_exit called: retval holds its value */
 	_Atomic int npfd;               /* fd+1 while parked in the netpoller, else 0; the G */
-	uint8_t npmode;
+	uint8_t npmode;                 /* GMP_NETPOLL_READ/WRITE of that wait; written by the G before
+	                                   it publishes npfd, read with npfd by dumps */
 	gmp_lock_t cwlock;              /* protects cwait against a canceller */
 	void *_Atomic cwait;            /* waiter record of a cancellable wait in progress; cwlock */
 	uint64_t sigmask;               /* the G's blocked set (kernel sigset, 64 bits); the G only */
@@ -162,12 +163,15 @@ struct gmp_g {
 	                                   that runs here leaves the call first (signal.c) */
 	/* Affinity asked for this thread (NULL: none); applied by the G itself (gmp_apply_affinity). */
 	uint64_t *_Atomic affinity;     /* GMP_AFFINITY_WORDS words; owned by the G */
-	_Atomic bool affinity_pending;
+	_Atomic bool affinity_pending;  /* set by any thread (pthread_setaffinity_np on this one),
+	                                   cleared by the G as it applies it (gmp_apply_affinity) */
 
-	/* Copy of the creation attributes reported by pthread_getattr_np. */
+	/* Scheduling attributes reported by pthread_getattr_np/getschedparam: written by
+	   gmp_sched_set from any thread (pthread_setschedparam on this one; the last writer
+	   wins, as for NPTL's struct pthread), read racily; rtprio below is what schedulers use. */
 	int schedpolicy;
 	int schedprio;
-	bool inherit;
+	bool inherit;                   /* the creation attribute; set at creation */
 	/* Real-time priority (SCHED_FIFO/SCHED_RR: 1..99; else 0): runs before lower ones, woken first
 	   (sched.c "Real-time threads"); written by gmp_sched_set, read racily by schedulers */
 	_Atomic uint8_t rtprio;
@@ -257,7 +261,8 @@ struct gmp_timer;
 struct gmp_p {
 	uint32_t id;                          /* immutable */
 	_Atomic uint32_t status;              /* enum gmp_pstatus; see above */
-	struct gmp_m *m;                      /* owning M; written by the owner or the retaker */
+	struct gmp_m *_Atomic m;              /* owning M; written by the owner or the retaker (sysmon),
+	                                         read by both without a lock */
 	struct gmp_p *link;                   /* sched.pidle list; sched.lock */
 	uint32_t schedtick;                   /* bumped by the owner on every execute */
 	uint32_t syscalltick;                 /* bumped by the owner on every kernel call */
@@ -338,10 +343,11 @@ struct gmp_m {
 	_Atomic bool in_poll;                 /* blocked in the netpoller: wake it with a poll break */
 	void *cur_tp;                         /* thread pointer loaded on this kernel thread; this M only */
 	uint64_t cur_sigmask;                 /* signal mask loaded on this kernel thread, ~0 unknown; this M only */
+	/* Set by the G before gmp_mcall, read by g0 after the switch; this M only. */
 	void (*mcall_fn)(struct gmp_m *, struct gmp_g *); /* what g0 does for the G that switched to it */
-	struct gmp_g *mcall_g;
+	struct gmp_g *mcall_g;                /* that G */
 	void (*unlockf)(void *);              /* park: called on g0 once the G is G_WAITING */
-	void *unlockarg;
+	void *unlockarg;                      /* its argument */
 	struct gmp_m *schedlink;              /* sched.midle; sched.lock */
 	struct gmp_m *alllink;                /* sched.allm; immutable once linked */
 	uint64_t fastrand;                    /* this M only */
@@ -418,7 +424,8 @@ struct gmp_sched {
 	struct gmp_g *gfree_cold;             /* global free Gs, stacks given back (trimmed); lock */
 	int32_t ngfree;                       /* both lists; lock */
 	struct gmp_m *sleeper;                /* the idle M sleeping until sleeper_when; lock */
-	_Atomic int64_t sleeper_when;
+	_Atomic int64_t sleeper_when;         /* written under lock, read without it (timer.c's
+	                                         quick check before it takes lock); 0: none */
 
 	gmp_lock_t allglock;                  /* protects allg, nallg, the G slot counter */
 	struct gmp_g *allg;
@@ -448,8 +455,10 @@ struct gmp_sched {
 	pid_t pid;                            /* refreshed in a fork child */
 	uint32_t epoch;                       /* bumped in a fork child: older live Gs are the parent's */
 
-	_Alignas(64) size_t stacksize;        /* default stack reservation; attr_default lock */
-	size_t guardsize;
+	/* Defaults for new threads: written by init and pthread_setattr_default_np, read by
+	   every pthread_create (atomic: no lock orders them, as none does in glibc either) */
+	_Alignas(64) _Atomic size_t stacksize; /* stack reservation */
+	_Atomic size_t guardsize;
 	_Atomic int64_t lastpoll;             /* when the netpoller was last polled; 0: an M blocks in it */
 };
 
