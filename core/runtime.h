@@ -575,9 +575,6 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info) GMP_HIDDEN; /*
 void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: a forwarded signal's wake-up */
 void gmp_signal_sync(struct gmp_g *g, uint64_t set) GMP_HIDDEN; /* G: pending signals in set -> its kernel thread */
 void gmp_sig_dispatch(int sig, siginfo_t *si, void *uc) GMP_HIDDEN;  /* the handler gmp installs for the program's */
-int gmp_sig_user(int sig, void **handler, int *flags) GMP_HIDDEN;     /* the program's handler for sig, 0 if none */
-void gmp_sig_set_user(int sig, void *handler, int flags) GMP_HIDDEN;
-int gmp_sig_take_kernel(int sig) GMP_HIDDEN;  /* init: the dispatcher as sig's kernel handler; -1, or 1 if it was SIG_IGN */
 void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;             /* G: raise signals queued while it was off */
 bool gmp_signal_deliverable(struct gmp_g *g) GMP_HIDDEN;          /* G: has pending signals it does not block */
 /* G: its mask is now nv (the kernel's is set by the caller); takes what it now lets in. */
@@ -585,8 +582,14 @@ void gmp_signal_setmask(struct gmp_g *g, uint64_t nv) GMP_HIDDEN;
 /* any: sig to kernel thread tid of this process, its siginfo marked as gmp's own (mark, val); 0 or -errno */
 long gmp_sig_send_marked(pid_t tid, int sig, uint32_t mark, void *val) GMP_HIDDEN;
 bool gmp_sig_is_marked(const siginfo_t *si, uint32_t mark) GMP_HIDDEN;
+
+/* sighandler.c: the program's handlers, run on a G */
+int gmp_sig_user(int sig, void **handler, int *flags) GMP_HIDDEN;     /* the program's handler for sig, 0 if none */
+void gmp_sig_set_user(int sig, void *handler, int flags) GMP_HIDDEN;
+int gmp_sig_take_kernel(int sig) GMP_HIDDEN;  /* init: the dispatcher as sig's kernel handler; -1, or 1 if it was SIG_IGN */
 /* G, in a handler it came back to on another M: the signal frame's mask and alternate stack for this M. */
 void gmp_sigframe_moved(struct gmp_g *g, void *uc) GMP_HIDDEN;
+void gmp_sigframe_back(struct gmp_g *g, struct gmp_m *was, void *uc) GMP_HIDDEN; /* G, in a handler it parked in */
 /* glibc's internal signals: SIGCANCEL (cancellation; gmp's dump requests share it) and SIGSETXID
    (setuid and friends on every thread).  A program's real-time signals start above them. */
 #define GMP_SIGCANCEL 32
@@ -845,7 +848,6 @@ enum gmp_code {
 };
 enum gmp_code gmp_code_at(uintptr_t pc) GMP_HIDDEN;              /* any, async-signal-safe */
 void gmp_code_bounds(enum gmp_code k, uintptr_t *lo, uintptr_t *hi) GMP_HIDDEN; /* any */
-void gmp_sigframe_back(struct gmp_g *g, struct gmp_m *was, void *uc) GMP_HIDDEN; /* G, in a handler it parked in */
 
 /* xwait.c: glibc's waits on process-shared objects, parked (syscall user dispatch + futex_waitv) */
 void gmp_xwait_init(void) GMP_HIDDEN;
