@@ -20,7 +20,6 @@
 #include <limits.h>
 #include <link.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #define PAGE_FDS 1024
@@ -30,6 +29,12 @@ static struct gmp_pollfd *_Atomic pages[MAX_PAGES];
 static gmp_lock_t initlock;
 static _Atomic int inited; /* 0 no (or it failed: tried again), 1 yes */
 static _Atomic int32_t nwaiters;
+
+/* Every record the table has (pages are never freed); `continue` goes to the next record. */
+#define FOR_EACH_REC(pd)                                                                   \
+	for (int pg_ = 0; pg_ < MAX_PAGES; pg_++)                                           \
+		for (struct gmp_pollfd *base_ = atomic_load(&pages[pg_]), *pd = base_;      \
+		     base_ && pd < base_ + PAGE_FDS; pd++)
 
 static struct gmp_pollfd *rec(int fd, bool create)
 {
@@ -66,14 +71,9 @@ _Atomic uint32_t gmp_fd_viewgen;
 /* A listener's O_NONBLOCK view changed through one fd: all its dups see it (rare: a scan). */
 void gmp_fd_set_forced_view(uint64_t ino, bool nonblock)
 {
-	for (int pg = 0; pg < MAX_PAGES; pg++) {
-		struct gmp_pollfd *p = atomic_load(&pages[pg]);
-		if (!p)
-			continue;
-		for (int i = 0; i < PAGE_FDS; i++)
-			if (p[i].managed && p[i].forced_nonblock && p[i].ino == ino)
-				p[i].user_nonblock = nonblock;
-	}
+	FOR_EACH_REC(pd)
+		if (pd->managed && pd->forced_nonblock && pd->ino == ino)
+			pd->user_nonblock = nonblock;
 }
 
 bool gmp_fd_pipes_plain;
@@ -108,24 +108,19 @@ void gmp_fd_libs_changed(void)
 	atomic_store(&libs_scanned, true);
 }
 
-int gmp_fd_force_pipe(int fd)
+int gmp_fd_force_pipe(int fd, int flags)
 {
+	static _Atomic uint64_t keys;
 	struct gmp_pollfd *pd = gmp_fd_get(fd);
-	struct stat st;
-	long fl;
 	if (!pd || gmp_fd_pipes_plain || !atomic_load(&libs_scanned))
 		return -EINVAL;
-	if (gmp_sys2(SYS_fstat, fd, &st) != 0 || !S_ISFIFO(st.st_mode) || (fl = gmp_sys2(SYS_fcntl, fd, F_GETFL)) < 0)
-		return -EBADF;
-	if (fl & O_NONBLOCK)
-		return 0; /* the program's own: its calls are non-blocking already */
 	gmp_lock(&forcelock); /* not across a fork's giving back (gmp_fd_fork_prepare) */
 	atomic_store(&any_forced_pipe, true);
-	pd->ino = GMP_FD_PIPEKEY(st.st_ino, (fl & O_ACCMODE) != O_RDONLY);
+	pd->ino = GMP_FD_PIPEKEY(atomic_fetch_add(&keys, 1));
 	pd->pipe = true;
 	pd->user_nonblock = false;
 	atomic_store(&pd->forced_nonblock, true);
-	long r = gmp_sys3(SYS_fcntl, fd, F_SETFL, fl | O_NONBLOCK);
+	long r = gmp_sys3(SYS_fcntl, fd, F_SETFL, (flags & O_DIRECT) | O_NONBLOCK);
 	if (r != 0)
 		atomic_store(&pd->forced_nonblock, false);
 	gmp_unlock(&forcelock);
@@ -149,25 +144,19 @@ static void drain_inflight(struct gmp_pollfd *pd)
 /* Give back forced pipe ends: all (key 0) or one file description's; forcelock held, or taken in vain. */
 static void unforce_scan(uint64_t key)
 {
-	for (int pg = 0; pg < MAX_PAGES; pg++) {
-		struct gmp_pollfd *p = atomic_load(&pages[pg]);
-		if (!p)
+	FOR_EACH_REC(pd) {
+		if (!pd->pipe || !atomic_load(&pd->forced_nonblock) || (key && pd->ino != key))
 			continue;
-		for (int i = 0; i < PAGE_FDS; i++) {
-			struct gmp_pollfd *pd = &p[i];
-			if (!pd->pipe || !atomic_load(&pd->forced_nonblock) || (key && pd->ino != key))
-				continue;
-			gmp_lock(&pd->lock); /* a close (gmp_fd_close first) cannot free the fd number meanwhile */
-			if (pd->managed && pd->pipe && atomic_load(&pd->forced_nonblock)) {
-				atomic_store(&pd->forced_nonblock, false); /* seq_cst: pairs with gmp_fd_nbcall */
-				drain_inflight(pd);
-				long fl = gmp_sys2(SYS_fcntl, pd->fd, F_GETFL);
-				if (fl >= 0 && !pd->user_nonblock)
-					gmp_sys3(SYS_fcntl, pd->fd, F_SETFL, fl & ~O_NONBLOCK);
-				pd->viewgen = atomic_load(&gmp_fd_viewgen); /* user_nonblock is the kernel's now */
-			}
-			gmp_unlock(&pd->lock);
+		gmp_lock(&pd->lock); /* a close (gmp_fd_close first) cannot free the fd number meanwhile */
+		if (pd->managed && pd->pipe && atomic_load(&pd->forced_nonblock)) {
+			atomic_store(&pd->forced_nonblock, false); /* seq_cst: pairs with gmp_fd_nbcall */
+			drain_inflight(pd);
+			long fl = gmp_sys2(SYS_fcntl, pd->fd, F_GETFL);
+			if (fl >= 0 && !pd->user_nonblock)
+				gmp_sys3(SYS_fcntl, pd->fd, F_SETFL, fl & ~O_NONBLOCK);
+			pd->viewgen = atomic_load(&gmp_fd_viewgen); /* user_nonblock is the kernel's now */
 		}
+		gmp_unlock(&pd->lock);
 	}
 }
 
@@ -602,25 +591,19 @@ void gmp_netpoll_fork_child(void)
 	bool ok = gmp_netpoll_os_fork_child() == 0;
 	if (!ok)
 		atomic_store(&inited, -1);
-	for (int pg = 0; pg < MAX_PAGES; pg++) {
-		struct gmp_pollfd *recs = atomic_load(&pages[pg]);
-		if (!recs)
+	FOR_EACH_REC(pd) {
+		pd->lock.v = 0;
+		pd->rg = pd->wg = NULL;
+		pd->rready = pd->wready = false;
+		atomic_store(&pd->rdrained, 0);
+		if (!pd->managed)
 			continue;
-		for (int i = 0; i < PAGE_FDS; i++) {
-			struct gmp_pollfd *pd = &recs[i];
-			pd->lock.v = 0;
-			pd->rg = pd->wg = NULL;
-			pd->rready = pd->wready = false;
-			atomic_store(&pd->rdrained, 0);
-			if (!pd->managed)
-				continue;
-			/* an edge-triggered fd starts ready: its edges before the fork went to the parent */
-			pd->rready = pd->wready = pd->edge;
-			int edge = pd->edge ? (pd->edge_out ? 3 : 1) : 0;
-			pd->in_set = false; /* one-shot fds join the set when a G waits */
-			pd->registered = ok && (!edge || gmp_netpoll_os_add(pd->fd, (uint64_t)pd->fd << 32 | pd->seq, edge) == 0);
-			if (!pd->registered)
-				pd->managed = false;
-		}
+		/* an edge-triggered fd starts ready: its edges before the fork went to the parent */
+		pd->rready = pd->wready = pd->edge;
+		int edge = pd->edge ? (pd->edge_out ? 3 : 1) : 0;
+		pd->in_set = false; /* one-shot fds join the set when a G waits */
+		pd->registered = ok && (!edge || gmp_netpoll_os_add(pd->fd, (uint64_t)pd->fd << 32 | pd->seq, edge) == 0);
+		if (!pd->registered)
+			pd->managed = false;
 	}
 }

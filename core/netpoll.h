@@ -89,10 +89,14 @@ struct gmp_pollfd *gmp_fd_get(int fd) GMP_HIDDEN;             /* any: the record
 extern _Atomic uint32_t gmp_fd_viewgen GMP_HIDDEN;
 bool gmp_fd_nonblock(int fd, struct gmp_pollfd *pd) GMP_HIDDEN; /* the program's current O_NONBLOCK view */
 void gmp_fd_set_forced_view(uint64_t ino, bool nonblock) GMP_HIDDEN; /* every dup of a forced fd */
-/* A pipe end's key for ino: pipe inodes and socket inodes are numbered apart; the two ends differ. */
-#define GMP_FD_PIPEKEY(ino, wr) (1ULL << 63 | (uint64_t)(ino) << 1 | (wr))
+/*
+ * A forced pipe end's key for ino: a number of its own, given at creation (no dup exists yet;
+ * dup_like copies it), with the top bit that no socket inode has.
+ */
+#define GMP_FD_PIPEKEY(n) (1ULL << 63 | (uint64_t)(n))
 extern bool gmp_fd_pipes_plain GMP_HIDDEN;                     /* GMP_PIPES=plain: no forced pipes */
-int gmp_fd_force_pipe(int fd) GMP_HIDDEN;                       /* any: a new managed pipe end: 0 or -errno */
+/* any: a pipe end pipe2 just made blocking, flags its file status flags (O_DIRECT): 0 or -errno */
+int gmp_fd_force_pipe(int fd, int flags) GMP_HIDDEN;
 void gmp_fd_libs_changed(void) GMP_HIDDEN; /* start-up, after dlopen: liburing loaded? (no forced pipes then) */
 void gmp_fd_unforce(int fd) GMP_HIDDEN;                         /* any: fd's pipe leaves the shims' reach */
 void gmp_fd_unforce_all(void) GMP_HIDDEN;                       /* any, also a vfork child: all of them */

@@ -30,17 +30,19 @@
 /*
  * The exec functions may run in a vfork child, on its parent's memory and
  * TLS, where a first dlsym could wait on a lock of the suspended parent:
- * glibc's path-searching ones are looked up at start-up, the others are
- * the system call itself.
+ * glibc's path-searching ones and fexecve are looked up at start-up, the
+ * others are the system call itself.
  */
 extern char **environ;
 static int (*real_execvp)(const char *, char *const[]);
 static int (*real_execvpe)(const char *, char *const[], char *const[]);
+static int (*real_fexecve)(int, char *const[], char *const[]);
 
 __attribute__((constructor(102))) static void escape_init(void)
 {
 	real_execvp = (int (*)(const char *, char *const[]))dlsym(RTLD_NEXT, "execvp");
 	real_execvpe = (int (*)(const char *, char *const[], char *const[]))dlsym(RTLD_NEXT, "execvpe");
+	real_fexecve = (int (*)(int, char *const[], char *const[]))dlsym(RTLD_NEXT, "fexecve");
 }
 
 GMP_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -73,27 +75,12 @@ GMP_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *c
 	return (int)shim_ret(gmp_syscall6(SYS_execveat, dirfd, (long)path, (long)argv, (long)envp, flags, 0));
 }
 
-/* As glibc's: the fd itself (AT_EMPTY_PATH), else its /proc name where execveat is missing. */
 GMP_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	if (fd < 0) {
-		errno = EINVAL;
-		return -1;
-	}
 	gmp_fd_unforce_all();
-	long r = gmp_syscall6(SYS_execveat, fd, (long)"", (long)argv, (long)envp, AT_EMPTY_PATH, 0);
-	if (r != -ENOSYS)
-		return (int)shim_ret(r);
-	char name[32] = "/proc/self/fd/";
-	char digits[12];
-	int n = 0;
-	for (unsigned v = (unsigned)fd; n == 0 || v; v /= 10)
-		digits[n++] = (char)('0' + v % 10);
-	size_t k = 14;
-	while (n)
-		name[k++] = digits[--n];
-	name[k] = 0;
-	return execve(name, argv, envp);
+	if (!real_fexecve)
+		escape_init();
+	return real_fexecve(fd, argv, envp);
 }
 
 /*

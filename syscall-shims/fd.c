@@ -96,8 +96,8 @@ GMP_EXPORT int pipe2(int fds[2], int flags)
 		manage(fds[0], flags & O_NONBLOCK, GMP_FD_PIPE);
 		manage(fds[1], flags & O_NONBLOCK, GMP_FD_PIPE);
 		if (!(flags & O_NONBLOCK) && fds[0] > 2 && fds[1] > 2) {
-			gmp_fd_force_pipe(fds[0]);
-			gmp_fd_force_pipe(fds[1]);
+			gmp_fd_force_pipe(fds[0], flags);
+			gmp_fd_force_pipe(fds[1], flags);
 		}
 	}
 	return (int)r;

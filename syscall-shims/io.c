@@ -158,26 +158,24 @@ static long recv_target(int fd, long buf, size_t want, size_t target, int fl, lo
 }
 
 /*
- * A blocking read of a forced pipe by a kernel thread gmp did not create:
- * glibc's read (a cancellation point), and on EAGAIN glibc's poll until
- * the pipe is ready.
+ * A kernel thread gmp did not create, on a forced pipe: glibc's call (a
+ * cancellation point), and on EAGAIN glibc's poll until the pipe is ready.
  */
-static long foreign_pipe_read(int fd, const struct iovec *iov, int cnt)
+static long foreign_pipe_call(long nr, int fd, const struct iovec *iov, int cnt)
 {
 	for (;;) {
-		long r = shim_cancelpoint(SYS_readv, fd, (long)iov, cnt, 0, 0, 0);
+		long r = shim_cancelpoint(nr, fd, (long)iov, cnt, 0, 0, 0);
 		if (r != -EAGAIN)
 			return r;
-		struct pollfd pf = {fd, POLLIN, 0};
+		struct pollfd pf = {fd, nr == SYS_readv ? POLLIN : POLLOUT, 0};
 		shim_cancelpoint(SYS_poll, (long)&pf, 1, -1, 0, 0, 0);
 	}
 }
 
-/* A pipe end the program made blocking and gmp keeps O_NONBLOCK underneath. */
-static bool forced_pipe(int fd, struct gmp_pollfd *pd)
+/* A pipe end gmp keeps O_NONBLOCK underneath (the program's view: gmp_fd_nonblock). */
+static bool forced_pipe(const struct gmp_pollfd *pd)
 {
-	return pd && pd->pipe && atomic_load_explicit(&pd->forced_nonblock, memory_order_relaxed) &&
-	       !gmp_fd_nonblock(fd, pd);
+	return pd->pipe && atomic_load_explicit(&pd->forced_nonblock, memory_order_relaxed);
 }
 
 /* Blocking read/write family on a managed fd: per-call RWF_NOWAIT, else a hand-off. */
@@ -187,11 +185,13 @@ static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov
 		return gmp_syscall6(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
 	struct gmp_pollfd *pd = blocking_managed(fd);
 	if (!pd) {
-		struct gmp_pollfd *fp = gmp_getg() ? NULL : gmp_fd_get(fd);
-		if (forced_pipe(fd, fp))
-			return mode == RD ? foreign_pipe_read(fd, iov, cnt) : write_all_ex(fd, iov, cnt, NULL, 0, WR_FOREIGN);
-		if (!gmp_fd_get(fd) || !gmp_getg()) /* may block: glibc's cancellable call */
-			return shim_cancelpoint(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
+		struct gmp_pollfd *fp = gmp_fd_get(fd);
+		if (!fp || !gmp_getg()) {
+			if (fp && forced_pipe(fp) && !gmp_fd_nonblock(fd, fp))
+				return mode == RD ? foreign_pipe_call(SYS_readv, fd, iov, cnt)
+						  : write_all_ex(fd, iov, cnt, NULL, 0, WR_FOREIGN);
+			return shim_cancelpoint(plain_nr, fd, (long)iov, cnt, 0, 0, 0); /* may block: glibc's cancellable call */
+		}
 		if (cnt == 1) /* the program's non-blocking fd: read/write themselves, no iovec to copy in */
 			return gmp_syscall6(mode == RD ? SYS_read : SYS_write, fd, (long)iov[0].iov_base,
 					    (long)iov[0].iov_len, 0, 0, 0);
@@ -204,7 +204,7 @@ static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov
 					   0, 0, 0, true);
 		return send_all(fd, iov[0].iov_base, iov[0].iov_len, 0, 0, 0);
 	}
-	if (forced_pipe(fd, pd)) {
+	if (forced_pipe(pd)) {
 		if (mode == WR)
 			return write_all_ex(fd, iov, cnt, NULL, 0, WR_NBPIPE);
 		long r = cnt == 1 ? shim_io_nb(fd, RD, 0, true, SYS_read, fd, (long)iov[0].iov_base, (long)iov[0].iov_len, 0, 0, 0)
@@ -239,13 +239,7 @@ static long write_piece(int fd, const struct iovec *chunk, int n, const struct m
 	case WR_NOWAIT:
 		return gmp_shim_io(fd, WR, SYS_pwritev2, fd, (long)chunk, n, -1, 0, RWF_NOWAIT);
 	case WR_FOREIGN:
-		for (;;) {
-			r = shim_cancelpoint(SYS_writev, fd, (long)chunk, n, 0, 0, 0);
-			if (r != -EAGAIN)
-				return r;
-			struct pollfd pf = {fd, POLLOUT, 0};
-			shim_cancelpoint(SYS_poll, (long)&pf, 1, -1, 0, 0, 0);
-		}
+		return foreign_pipe_call(SYS_writev, fd, chunk, n);
 	}
 	return -EINVAL;
 }
