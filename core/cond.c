@@ -42,7 +42,7 @@ int gmp_cond_wait(struct gmp_cond *c, struct gmp_mutex *m, int64_t deadline, clo
 	gmp_mutex_lock_contended(m);
 	if (r == -ECANCELED)
 		gmp_testcancel(); /* POSIX: cancellation acts with the mutex held again */
-	return r == -ETIMEDOUT ? ETIMEDOUT : 0;
+	return r == -ETIMEDOUT ? -ETIMEDOUT : 0;
 }
 
 int gmp_cond_wake(struct gmp_cond *c, bool all)

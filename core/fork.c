@@ -164,7 +164,7 @@ int gmp_atfork_add(void (*prepare)(void), void (*parent)(void), void (*child)(vo
 	int n = atomic_load(&natfork);
 	if (n == MAXATFORK) {
 		gmp_unlock(&atforklock);
-		return ENOMEM;
+		return -ENOMEM;
 	}
 	atfork[n] = (struct atfork){prepare, parent, child, true};
 	atomic_store(&natfork, n + 1);
@@ -268,8 +268,6 @@ static void all_child(void)
 void gmp_fork_init(void)
 {
 	/* glibc's own registration, not gmp's wrapper: the only trio glibc runs */
-	int (*reg)(void (*)(void), void (*)(void), void (*)(void), void *) =
-		(int (*)(void (*)(void), void (*)(void), void (*)(void), void *))dlsym(RTLD_NEXT, "__register_atfork");
-	if (!reg || reg(all_prepare, all_parent, all_child, NULL) != 0)
+	if (!gmp_libc.register_atfork || gmp_libc.register_atfork(all_prepare, all_parent, all_child, NULL) != 0)
 		gmp_fatal("cannot register gmp's fork handlers");
 }

@@ -435,7 +435,7 @@ int gmp_kthread_create(pthread_t *th, void *(*fn)(void *), void *arg)
 	int err = gmp_libc.pthread_create(th, NULL, fn, arg);
 	if (held)
 		gmp_fstrap_arm(held);
-	return err;
+	return -err;
 }
 
 /* Around fork: the child gets thread.fsbase, which must be this TCB then.  The G cannot move meanwhile. */

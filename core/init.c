@@ -14,7 +14,6 @@
 #include "sync.h"
 #include "trace.h"
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <gnu/libc-version.h>
 #include <pthread.h>
@@ -254,9 +253,8 @@ void gmp_init_slow(void)
 	if (gmp_sched.maxthreads < np + 1)
 		gmp_sched.maxthreads = np + 1;
 	gmp_sched.stacksize = env_size("GMP_STACKSIZE", 0);
-	int (*getdef)(pthread_attr_t *) = (int (*)(pthread_attr_t *))dlsym(RTLD_NEXT, "pthread_getattr_default_np");
 	pthread_attr_t da;
-	if (!gmp_sched.stacksize && getdef && getdef(&da) == 0) {
+	if (!gmp_sched.stacksize && gmp_libc.pthread_getattr_default_np && gmp_libc.pthread_getattr_default_np(&da) == 0) {
 		/* NPTL's own default (RLIMIT_STACK at start-up, else its architecture default) */
 		size_t ss = 0;
 		pthread_attr_getstacksize(&da, &ss);

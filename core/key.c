@@ -56,16 +56,16 @@ int gmp_key_create(unsigned *out, void (*dtor)(void *))
 			return 0;
 		}
 	}
-	return EAGAIN;
+	return -EAGAIN;
 }
 
 int gmp_key_delete(unsigned k)
 {
 	if (k >= NKEYS)
-		return EINVAL;
+		return -EINVAL;
 	uint64_t s = atomic_load(&keys[k].seq);
 	if (!(s & 1) || !atomic_compare_exchange_strong(&keys[k].seq, &s, s + 1))
-		return EINVAL;
+		return -EINVAL;
 	return 0;
 }
 
@@ -159,10 +159,10 @@ static bool main_before_init(void)
 int gmp_key_set(unsigned k, const void *val)
 {
 	if (k >= NKEYS)
-		return EINVAL;
+		return -EINVAL;
 	uint64_t seq = atomic_load_explicit(&keys[k].seq, memory_order_relaxed);
 	if (!(seq & 1))
-		return EINVAL;
+		return -EINVAL;
 	struct slot *b = tsd ? tsd[k / BLK] : NULL;
 	if (!b) {
 		if (!val)
@@ -170,11 +170,11 @@ int gmp_key_set(unsigned k, const void *val)
 		if (!tsd) {
 			tsd = unit_get();
 			if (!tsd)
-				return ENOMEM;
+				return -ENOMEM;
 		}
 		b = unit_get();
 		if (!b)
-			return ENOMEM;
+			return -ENOMEM;
 		tsd[k / BLK] = b;
 		if (!gmp_getg() && !tsd_foreign_hooked && !main_before_init()) {
 			gmp_init(); /* e.g. another library's constructor, before gmp's */

@@ -85,7 +85,7 @@ int gmp_apply_affinity(struct gmp_g *g)
 		atomic_store(&proc_affinity_saved, 1);
 	gmp_lockm(g);
 	long r = gmp_sys3(SYS_sched_setaffinity, 0, GMP_AFFINITY_WORDS * 8, mask);
-	return r < 0 ? (int)-r : 0;
+	return r < 0 ? (int)r : 0;
 }
 
 /* g0: a locked G ends.  Do what the kernel does for a dying thread's robust list, then unlock. */

@@ -127,14 +127,14 @@ static int newm(struct gmp_p *p, bool spinning)
 	 * walks that list keeps working.  Its stack is g0's stack.
 	 */
 	unsigned long th;
-	int err = GMP_FAULT(M_CLONE) ? EAGAIN : gmp_kthread_create(&th, mthread_main, m);
+	int err = GMP_FAULT(M_CLONE) ? -EAGAIN : gmp_kthread_create(&th, mthread_main, m);
 	if (err) {
 		m->nextp = NULL;
 		gmp_lock(&gmp_sched.lock);
 		m->schedlink = mspare;
 		mspare = m;
 		gmp_unlock(&gmp_sched.lock);
-		return -err;
+		return err;
 	}
 	return 0;
 }

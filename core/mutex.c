@@ -197,9 +197,9 @@ static int lock_wait(struct gmp_mutex *m, int64_t deadline, clockid_t clk, bool 
 		woken = false;
 		int r = gmp_futex_wait(&m->lock, nv, GMP_FUTEX_BITSET_ANY, deadline, clk, WR_MUTEX);
 		if (r == -ETIMEDOUT)
-			return ETIMEDOUT;
+			return -ETIMEDOUT;
 		if (r == -ENOMEM)
-			return EAGAIN;
+			return -EAGAIN;
 		woken = r == 0;
 		parked = true;
 	}
@@ -243,18 +243,18 @@ static __attribute__((noinline)) int lock_any(struct gmp_mutex *m, int64_t deadl
 		pid_t self = self_tid();
 		if (atomic_load_explicit(&m->owner, memory_order_relaxed) == self) {
 			if (kind == PTHREAD_MUTEX_ERRORCHECK)
-				return try ? EBUSY : EDEADLK;
+				return try ? -EBUSY : -EDEADLK;
 			if (m->count == UINT_MAX)
-				return EAGAIN;
+				return -EAGAIN;
 			m->count++;
 			return 0;
 		}
 	}
 	if (!take_free(m)) {
 		if (try)
-			return EBUSY;
+			return -EBUSY;
 		if (deadline == -2)
-			return EINVAL; /* bad timespec: reported only when the call would block, as NPTL */
+			return -EINVAL; /* bad timespec: reported only when the call would block, as NPTL */
 		int err = lock_slow(m, deadline, clk);
 		if (err)
 			return err;
@@ -315,7 +315,7 @@ int gmp_mutex_unlock(struct gmp_mutex *m)
 	if (GMP_UNLIKELY(!plain_kind(m))) {
 		if (atomic_load_explicit(&m->owner, memory_order_relaxed) != self_tid() ||
 		    !(atomic_load_explicit(&m->lock, memory_order_relaxed) & GMP_MUTEX_HELD))
-			return EPERM;
+			return -EPERM;
 		if (m->count) {
 			m->count--;
 			return 0;

@@ -137,7 +137,7 @@ extern _Atomic uint64_t gmp_netpoll_npoll, gmp_netpoll_nready GMP_HIDDEN; /* pol
 int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list) GMP_HIDDEN; /* any: Gs made ready, linked by schedlink */
 void gmp_netpoll_fork_child(void) GMP_HIDDEN;                   /* fork child handler: a poller of its own */
 
-/* Backend (netpoll_epoll.c). */
+/* Backend (netpoll_epoll.c): each returns 0 (gmp_netpoll_os_wait: the events reported) or -errno. */
 int gmp_netpoll_os_init(void) GMP_HIDDEN;
 int gmp_netpoll_os_fork_child(void) GMP_HIDDEN; /* drop the parent's poller, make a new one */
 int gmp_netpoll_os_add(int fd, uint64_t token, int edge) GMP_HIDDEN; /* edge: 0 one-shot, disarmed; 1 ET read; 3 ET both */

@@ -10,6 +10,12 @@
  *   "foreign"  a kernel thread gmp did not create (getg() == NULL)
  *   "any"      any of the above; never parks
  *   "P held"   the caller owns a P in state P_RUNNING
+ *
+ * Errors: a core function that can fail returns 0 (or a non-negative
+ * value) or -errno, as the kernel does.  Only preload/ and syscall-shims/
+ * convert: pthread_* return the number (return -r), libc wrappers set
+ * errno and return -1 (shim_ret).  A function that answers yes/no or
+ * "not found" says so in its comment and reports no errno.
  */
 #ifndef GMP_CORE_RUNTIME_H
 #define GMP_CORE_RUNTIME_H
@@ -530,7 +536,7 @@ static inline void gmp_releasep_user(struct gmp_p *p)       /* G, P held: back t
 }
 /* Scheduling policy and priority of a G (validated by the caller); updates its real-time rank. */
 void gmp_sched_set(struct gmp_g *g, int policy, int prio) GMP_HIDDEN;
-/* 0, EINVAL or EPERM as the kernel's sched_setscheduler would answer for this process. */
+/* 0, -EINVAL or -EPERM as the kernel's sched_setscheduler would answer for this process. */
 int gmp_sched_check(int policy, int prio) GMP_HIDDEN;
 /* The calling thread's policy and priority: its G's, or (main, foreign) its kernel thread's. */
 void gmp_sched_self(int *policy, int *prio) GMP_HIDDEN;
@@ -571,7 +577,8 @@ bool gmp_sig32_install(void) GMP_HIDDEN;                          /* any but a h
 void gmp_cancel_at_call(struct gmp_g *g, void *uc) GMP_HIDDEN; /* G, in a handler at glibc's system call */
 
 /* signal.c: signals to Gs, the handler dispatcher */
-int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info) GMP_HIDDEN; /* any: pthread_kill/sigqueue to a G */
+/* any: pthread_kill/sigqueue to a G; 0 or -errno (the kernel's, for a signal it sends at once) */
+int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info) GMP_HIDDEN;
 void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: a forwarded signal's wake-up */
 void gmp_signal_sync(struct gmp_g *g, uint64_t set) GMP_HIDDEN; /* G: pending signals in set -> its kernel thread */
 void gmp_sig_dispatch(int sig, siginfo_t *si, void *uc) GMP_HIDDEN;  /* the handler gmp installs for the program's */
@@ -623,7 +630,7 @@ _Noreturn void gmp_mthread_exit(struct gmp_m *m) GMP_HIDDEN; /* g0, out of every
 
 /* lockedm.c: Gs locked to their M */
 void gmp_lockm(struct gmp_g *g) GMP_HIDDEN;                 /* G: lock the G to its M for life */
-int gmp_apply_affinity(struct gmp_g *g) GMP_HIDDEN;         /* G: lock to its M and apply g->affinity */
+int gmp_apply_affinity(struct gmp_g *g) GMP_HIDDEN;         /* G: lock to its M and apply g->affinity; 0 or -errno */
 void gmp_stoplockedm(struct gmp_m *m) GMP_HIDDEN;           /* g0 of a locked M: until its G is runnable; returns with a P */
 void gmp_startlockedm(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN; /* g0, P held: hand it to gp's M, go idle */
 void gmp_unlockm(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;      /* g0: locked gp ends */
@@ -660,7 +667,7 @@ void gmp_shrink_parked_stacks(int64_t now) GMP_HIDDEN;                        /*
 void gmp_stack_fork_lock(void) GMP_HIDDEN;                                     /* fork: slab lock */
 void gmp_stack_fork_unlock(void) GMP_HIDDEN;
 size_t gmp_pagesize(void) GMP_HIDDEN;
-/* pthread_atfork's list, kept by gmp (fork.c): 0 or ENOMEM */
+/* pthread_atfork's list, kept by gmp (fork.c): 0 or -ENOMEM */
 int gmp_atfork_add(void (*prepare)(void), void (*parent)(void), void (*child)(void)) GMP_HIDDEN;
 void gmp_key_fork_lock(void) GMP_HIDDEN;         /* fork prepare: thread-specific data units */
 void gmp_key_fork_unlock(void) GMP_HIDDEN;
@@ -668,7 +675,7 @@ void *gmp_rt_alloc(size_t size) GMP_HIDDEN;        /* any: zeroed pages from mma
 void gmp_rt_free(void *p, size_t size) GMP_HIDDEN;
 
 /* tcb.c: glibc thread control blocks. */
-int gmp_tcb_layout_init(void) GMP_HIDDEN;          /* init: probe and verify offsets */
+int gmp_tcb_layout_init(void) GMP_HIDDEN;          /* init: probe and verify offsets; 0, or -1: not confirmed */
 void *gmp_tcb_alloc(struct gmp_g *g) GMP_HIDDEN;   /* G or foreign: a fresh TCB for g, NULL on ENOMEM;
                                                      at the top of g's stack if it has room (stack.c) */
 size_t gmp_tcb_stack_above(void) GMP_HIDDEN;      /* bytes a stack keeps above its top for its TCB */
@@ -699,10 +706,12 @@ struct gmp_thread_attr {
 	bool c11;
 	void *caller;           /* return address in the code that called pthread_create (dumps) */
 };
+/* G or foreign: 0 or -EAGAIN (no memory for the G, its stack or TCB, or no sysmon) */
 int gmp_thread_create(void **out_tcb, const struct gmp_thread_attr *a, void *(*fn)(void *), void *arg) GMP_HIDDEN;
 struct gmp_g *gmp_g_from_tcb(void *tcb) GMP_HIDDEN;    /* NULL if not a live gmp G */
+/* G or foreign; may park: 0, -ESRCH, -EINVAL, -EDEADLK, -EBUSY (try), -ETIMEDOUT or -EAGAIN, as NPTL's codes */
 int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk, bool try) GMP_HIDDEN;
-int gmp_thread_detach(struct gmp_g *t) GMP_HIDDEN;
+int gmp_thread_detach(struct gmp_g *t) GMP_HIDDEN;     /* any: 0, -ESRCH or -EINVAL */
 void gmp_gfput(struct gmp_p *p, struct gmp_g *g) GMP_HIDDEN;     /* P held (or p NULL: global) */
 struct gmp_g *gmp_gfget(struct gmp_p *p, const struct gmp_thread_attr *a) GMP_HIDDEN;
 struct gmp_g *gmp_galloc(void) GMP_HIDDEN;
@@ -788,11 +797,11 @@ void gmp_fstrap_check(void) GMP_HIDDEN;              /* sysmon: the kernel's SIG
 int gmp_fstrap_arm(struct gmp_m *m) GMP_HIDDEN;      /* m's own kernel thread, m->cur_tp loaded or to load */
 void gmp_fstrap_fork_prepare(void) GMP_HIDDEN;       /* gmp's last fork prepare step */
 struct gmp_m *gmp_fstrap_hold(void) GMP_HIDDEN;      /* before a call that blocks all signals; arm after */
-int gmp_kthread_create(pthread_t *th, void *(*fn)(void *), void *arg) GMP_HIDDEN; /* gmp's own kernel threads */
-int gmp_set_tp_any(void *tp) GMP_HIDDEN;             /* any thread (reports): load a TCB, traps or not */
+int gmp_kthread_create(pthread_t *th, void *(*fn)(void *), void *arg) GMP_HIDDEN; /* gmp's own kernel threads; 0 or -errno */
+int gmp_set_tp_any(void *tp) GMP_HIDDEN;             /* any thread (reports): load a TCB, traps or not; 0 or -errno */
 struct sigaction;
-int gmp_fstrap_sigaction(const struct sigaction *act, struct sigaction *old) GMP_HIDDEN; /* SIGSEGV's */
-long gmp_fstrap_ksigaction(const struct ksigaction *act, struct ksigaction *old, size_t size) GMP_HIDDEN; /* -errno */
+int gmp_fstrap_sigaction(const struct sigaction *act, struct sigaction *old) GMP_HIDDEN; /* SIGSEGV's; 0 */
+long gmp_fstrap_ksigaction(const struct ksigaction *act, struct ksigaction *old, size_t size) GMP_HIDDEN; /* 0 or -errno */
 
 /*
  * A glibc call that blocks every signal inside (its pthread_create,
@@ -879,19 +888,38 @@ int gmp_stats_collect(struct gmp_stats *out, size_t size) GMP_HIDDEN; /* any but
 void gmp_stats_init(void) GMP_HIDDEN;          /* init: read GMP_STATS */
 void gmp_stats_tick(int64_t now) GMP_HIDDEN;   /* sysmon: rewrite the stats file when due */
 
-/* key.c: thread-specific data. */
+/* key.c: thread-specific data (G or foreign; never g0). */
+int gmp_key_create(unsigned *out, void (*dtor)(void *)) GMP_HIDDEN; /* 0 or -EAGAIN (no free key) */
+int gmp_key_delete(unsigned k) GMP_HIDDEN;                          /* 0 or -EINVAL */
+void *gmp_key_get(unsigned k) GMP_HIDDEN;                           /* NULL if never set or k unknown */
+int gmp_key_set(unsigned k, const void *val) GMP_HIDDEN;            /* 0, -EINVAL or -ENOMEM */
 void gmp_keys_run_destructors(void) GMP_HIDDEN;        /* G or foreign thread at exit */
 
-/* libc.c: the real libc functions the runtime still needs. */
+/*
+ * libc.c: glibc's own functions, the one way to reach them (HACKING.md,
+ * "Calling glibc").  gmp_real: glibc's definition of an interposed name,
+ * NULL if none (dlsym(RTLD_NEXT): never gmp's own); G or foreign thread,
+ * also before start-up; not g0.  gmp_libc: the functions core needs, and
+ * those that must not be looked up where they are called, resolved once by
+ * gmp_libc_resolve at start-up (0, or -1: a required one is missing);
+ * immutable after.  Interposed functions use GMP_REAL (preload/export.h).
+ */
+void *gmp_real(const char *name) GMP_HIDDEN;
 struct gmp_libc {
 	int (*pthread_create)(unsigned long *, const void *, void *(*)(void *), void *);
 	int (*pthread_join)(unsigned long, void **);
 	void (*pthread_exit)(void *) __attribute__((noreturn));
 	int (*pthread_getattr_np)(unsigned long, void *);
+	int (*pthread_getattr_default_np)(void *);   /* may be NULL */
 	int (*pthread_key_create)(unsigned *, void (*)(void *));
 	int (*pthread_setspecific)(unsigned, const void *);
+	int (*register_atfork)(void (*)(void), void (*)(void), void (*)(void), void *); /* __register_atfork */
 	void *(*dlopen)(const char *, int);
 	void *(*dlmopen)(long, const char *, int);
+	/* for the exec shims, which may run in a vfork child (syscall-shims/escape.c) */
+	int (*execvp)(const char *, char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
 	void *(*allocate_tls)(void *);
 	void (*get_tls_static_info)(size_t *, size_t *);
 	void (*deallocate_tls)(void *, bool);

@@ -29,18 +29,18 @@ int gmp_rwlock_rdlock(struct gmp_rwlock *l, int64_t deadline, bool try)
 			       (prefer_writer(l) && atomic_load_explicit(&l->wwaiting, memory_order_relaxed));
 		if (!blocked) {
 			if ((s & ~GMP_RW_WRITER) == INT_MAX)
-				return EAGAIN;
+				return -EAGAIN;
 			if (atomic_compare_exchange_weak_explicit(&l->state, &s, s + 1, memory_order_acquire,
 								  memory_order_relaxed))
 				return 0;
 			continue;
 		}
 		if (try)
-			return EBUSY;
+			return -EBUSY;
 		if ((s & GMP_RW_WRITER) && atomic_load_explicit(&l->writer, memory_order_relaxed) == gmp_self_tid())
-			return EDEADLK;
+			return -EDEADLK;
 		if (deadline == -2)
-			return EINVAL;
+			return -EINVAL;
 		uint32_t seq = atomic_load_explicit(&l->rseq, memory_order_acquire);
 		/* recheck after reading seq: an unlock in between bumped it */
 		s = atomic_load_explicit(&l->state, memory_order_acquire);
@@ -48,7 +48,7 @@ int gmp_rwlock_rdlock(struct gmp_rwlock *l, int64_t deadline, bool try)
 			continue;
 		int r = gmp_futex_wait(&l->rseq, seq, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC, WR_RWLOCK);
 		if (r == -ETIMEDOUT)
-			return ETIMEDOUT;
+			return -ETIMEDOUT;
 	}
 }
 
@@ -64,15 +64,15 @@ int gmp_rwlock_wrlock(struct gmp_rwlock *l, int64_t deadline, bool try)
 			break;
 		}
 		if (try) {
-			err = EBUSY;
+			err = -EBUSY;
 			break;
 		}
 		if ((s & GMP_RW_WRITER) && atomic_load_explicit(&l->writer, memory_order_relaxed) == gmp_self_tid()) {
-			err = EDEADLK;
+			err = -EDEADLK;
 			break;
 		}
 		if (deadline == -2) {
-			err = EINVAL;
+			err = -EINVAL;
 			break;
 		}
 		if (!counted) {
@@ -84,7 +84,7 @@ int gmp_rwlock_wrlock(struct gmp_rwlock *l, int64_t deadline, bool try)
 			continue;
 		int r = gmp_futex_wait(&l->wseq, seq, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC, WR_RWLOCK);
 		if (r == -ETIMEDOUT) {
-			err = ETIMEDOUT;
+			err = -ETIMEDOUT;
 			break;
 		}
 	}
@@ -106,7 +106,7 @@ int gmp_rwlock_unlock(struct gmp_rwlock *l)
 		ns = 0;
 	} else {
 		if (s == 0)
-			return EPERM;
+			return -EPERM;
 		ns = atomic_fetch_sub_explicit(&l->state, 1, memory_order_release) - 1;
 	}
 	if (ns != 0)

@@ -527,22 +527,22 @@ bool gmp_rt_preempt(struct gmp_p *p)
 	return true;
 }
 
-/* 0, EINVAL or EPERM, as sched_setscheduler would answer (sched(7): CAP_SYS_NICE, or RLIMIT_RTPRIO). */
+/* 0, -EINVAL or -EPERM, as sched_setscheduler would answer (sched(7): CAP_SYS_NICE, or RLIMIT_RTPRIO). */
 int gmp_sched_check(int policy, int prio)
 {
 	switch (policy) {
 	case SCHED_OTHER:
 	case SCHED_BATCH:
 	case SCHED_IDLE:
-		return prio == 0 ? 0 : EINVAL;
+		return prio == 0 ? 0 : -EINVAL;
 	case SCHED_FIFO:
 	case SCHED_RR:
 		break;
 	default:
-		return EINVAL;
+		return -EINVAL;
 	}
 	if (prio < 1 || prio > 99)
-		return EINVAL;
+		return -EINVAL;
 	struct {
 		uint32_t version;
 		int pid;
@@ -555,7 +555,7 @@ int gmp_sched_check(int policy, int prio)
 	struct rlimit rl;
 	if (gmp_sys4(SYS_prlimit64, 0, RLIMIT_RTPRIO, NULL, &rl) == 0 && (rlim_t)prio <= rl.rlim_cur)
 		return 0;
-	return EPERM;
+	return -EPERM;
 }
 
 void gmp_sched_self(int *policy, int *prio)

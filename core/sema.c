@@ -27,10 +27,10 @@ static bool sem_trydec(struct gmp_sem *s)
 int gmp_sem_wait(struct gmp_sem *s, int64_t deadline, bool try)
 {
 	if (try)
-		return sem_trydec(s) ? 0 : EAGAIN;
+		return sem_trydec(s) ? 0 : -EAGAIN;
 	/* As glibc: a bad timespec and a pending cancellation act even when the value is free. */
 	if (deadline == -2)
-		return EINVAL;
+		return -EINVAL;
 	gmp_testcancel();
 	if (sem_trydec(s))
 		return 0;
@@ -45,11 +45,11 @@ int gmp_sem_wait(struct gmp_sem *s, int64_t deadline, bool try)
 			continue;
 		}
 		if (r == -ETIMEDOUT) {
-			err = ETIMEDOUT;
+			err = -ETIMEDOUT;
 			break;
 		}
 		if (r == -EINTR && (deadline >= 0 || gmp_getg()->sig_norestart)) {
-			err = EINTR; /* sem_wait is restarted after SA_RESTART handlers, sem_timedwait never */
+			err = -EINTR; /* sem_wait is restarted after SA_RESTART handlers, sem_timedwait never */
 			break;
 		}
 	}
@@ -62,7 +62,7 @@ int gmp_sem_post(struct gmp_sem *s)
 	uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
 	do {
 		if (v == SEM_VALUE_MAX)
-			return EOVERFLOW;
+			return -EOVERFLOW;
 	} while (!atomic_compare_exchange_weak_explicit(&s->value, &v, v + 1, memory_order_seq_cst,
 							memory_order_relaxed));
 	if (atomic_load_explicit(&s->nwaiters, memory_order_seq_cst))
@@ -79,7 +79,7 @@ int gmp_barrier_wait(struct gmp_barrier *b)
 		atomic_store_explicit(&b->seq, gen + 1, memory_order_release);
 		gmp_unlock(&b->lock);
 		gmp_futex_wake(&b->seq, INT_MAX, GMP_FUTEX_BITSET_ANY);
-		return PTHREAD_BARRIER_SERIAL_THREAD;
+		return 1;
 	}
 	gmp_unlock(&b->lock);
 	while (atomic_load_explicit(&b->seq, memory_order_acquire) == gen)

@@ -348,7 +348,7 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 		/* as it is: not the program's handler, or blocked while in a kernel call (sigwait) */
 		long r = info ? gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, info)
 			      : gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
-		return r < 0 ? (int)-r : 0;
+		return r < 0 ? (int)r : 0;
 	}
 	if (running && !blocked) {
 		/*
@@ -369,7 +369,7 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 	if (d == DISP_DEFAULT && !blocked) {
 		/* ends or stops the whole process: let the kernel do it now */
 		long r = gmp_sys3(SYS_tgkill, gmp_sched.pid, m ? m->tid : gmp_sched.pid, sig);
-		return r < 0 ? (int)-r : 0;
+		return r < 0 ? (int)r : 0;
 	}
 	keep_for(t, sig, info);
 	pend(t, sig, false);

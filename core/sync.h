@@ -128,6 +128,13 @@ _Static_assert(sizeof(struct gmp_barrier) <= sizeof(pthread_barrier_t), "barrier
 
 pid_t gmp_self_tid(void) GMP_HIDDEN; /* any: the calling thread's tid as glibc sees it */
 
+/*
+ * G or foreign thread; the waits may park.  Each returns 0 or -errno with
+ * NPTL's codes for the same case (preload/ negates them for pthread_*).
+ * deadline: -1 none, -2 a bad timespec (-EINVAL where NPTL reports it),
+ * else absolute CLOCK_MONOTONIC ns.  gmp_barrier_wait returns 1
+ * for the one serial thread, else 0; it cannot fail.
+ */
 int gmp_mutex_lock(struct gmp_mutex *m, int64_t deadline, clockid_t clk, bool try) GMP_HIDDEN;
 int gmp_mutex_unlock(struct gmp_mutex *m) GMP_HIDDEN;
 void gmp_mutex_lock_contended(struct gmp_mutex *m) GMP_HIDDEN; /* cond wake-up: relock as contended */

@@ -287,7 +287,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	if (!ng) {
 		ng = galloc();
 		if (!ng)
-			return EAGAIN;
+			return -EAGAIN;
 		atomic_store(&ng->status, G_IDLE);
 	}
 	ng->stack_trimmed = false;
@@ -306,7 +306,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 		if (err) {
 			gmp_casgstatus(ng, G_IDLE, G_DEAD);
 			gmp_gfput(NULL, ng);
-			return -err;
+			return err;
 		}
 	}
 	if (!ng->tcb) {
@@ -314,7 +314,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 		if (!ng->tcb) {
 			gmp_casgstatus(ng, G_IDLE, G_DEAD);
 			gmp_gfput(NULL, ng); /* keeps the struct (and a default stack); a TCB next time */
-			return EAGAIN;
+			return -EAGAIN;
 		}
 	} else {
 		gmp_tcb_reimage(ng->tcb);
@@ -323,7 +323,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	if (gmp_sysmon_start() != 0) {
 		gmp_casgstatus(ng, G_IDLE, G_DEAD);
 		gmp_gfput(NULL, ng);
-		return EAGAIN;
+		return -EAGAIN;
 	}
 
 	ng->goid = atomic_fetch_add(&gmp_sched.goidgen, 1) + 1;
@@ -419,23 +419,23 @@ static bool reaped(struct gmp_g *t)
 int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk, bool try)
 {
 	if (reaped(t))
-		return try ? EBUSY : ESRCH; /* NPTL's tryjoin sees the freed descriptor's tid (-1) as running */
+		return try ? -EBUSY : -ESRCH; /* NPTL's tryjoin sees the freed descriptor's tid (-1) as running */
 	if (gmp_g_forked_away(t))
-		return EINVAL; /* a thread of the parent, seen in a fork child: never reaped here */
+		return -EINVAL; /* a thread of the parent, seen in a fork child: never reaped here */
 	struct gmp_g *self = gmp_getg();
 	if (!try)
 		gmp_testcancel();
 	if (t == self)
-		return EDEADLK;
+		return -EDEADLK;
 	if (self && self->joiner == t)
-		return EDEADLK; /* t is joining us: waiting for each other */
+		return -EDEADLK; /* t is joining us: waiting for each other */
 	uint32_t w = atomic_load(&t->joinword);
 	for (;;) {
 		uint32_t mode = w & GMP_JOIN_MODE;
 		if (try && !(w & GMP_JOIN_EXITED))
-			return EBUSY; /* NPTL checks "still running" first, whatever the mode */
+			return -EBUSY; /* NPTL checks "still running" first, whatever the mode */
 		if (mode != GMP_JOIN_JOINABLE)
-			return EINVAL; /* detached, or someone else joins it */
+			return -EINVAL; /* detached, or someone else joins it */
 		if (atomic_compare_exchange_weak(&t->joinword, &w, (w & GMP_JOIN_EXITED) | GMP_JOIN_CLAIMED))
 			break;
 	}
@@ -450,7 +450,7 @@ int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk
 			if (atomic_compare_exchange_strong(&t->joinword, &cw, GMP_JOIN_JOINABLE)) {
 				if (r == -ECANCELED)
 					gmp_testcancel();
-				return r == -ETIMEDOUT ? ETIMEDOUT : EAGAIN;
+				return r == -ETIMEDOUT ? -ETIMEDOUT : -EAGAIN;
 			}
 			/* it exited meanwhile: finish the join */
 		}
@@ -465,13 +465,13 @@ int gmp_thread_join(struct gmp_g *t, void **ret, int64_t deadline, clockid_t clk
 int gmp_thread_detach(struct gmp_g *t)
 {
 	if (reaped(t))
-		return ESRCH;
+		return -ESRCH;
 	if (gmp_g_forked_away(t))
-		return EINVAL; /* a thread of the parent, seen in a fork child */
+		return -EINVAL; /* a thread of the parent, seen in a fork child */
 	uint32_t w = atomic_load(&t->joinword);
 	for (;;) {
 		if ((w & GMP_JOIN_MODE) != GMP_JOIN_JOINABLE)
-			return EINVAL;
+			return -EINVAL;
 		if (atomic_compare_exchange_weak(&t->joinword, &w, (w & GMP_JOIN_EXITED) | GMP_JOIN_DETACHED))
 			break;
 	}

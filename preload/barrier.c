@@ -39,7 +39,7 @@ GMP_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
 		FOREIGN_WAIT(WR_BARRIER, r = real_pthread_barrier_wait(b)); /* a shared barrier waits in the kernel */
 		return r;
 	}
-	return gmp_barrier_wait(B(b));
+	return gmp_barrier_wait(B(b)) ? PTHREAD_BARRIER_SERIAL_THREAD : 0;
 }
 
 GMP_EXPORT int pthread_barrier_destroy(pthread_barrier_t *b)

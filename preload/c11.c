@@ -8,16 +8,16 @@
 #include <errno.h>
 #include <threads.h>
 #include <pthread.h>
-#include <dlfcn.h>
 #include <sys/syscall.h>
 
-static int thrd_err(int e)
+/* A core result (0 or -errno) as a thrd_* code. */
+static int thrd_err(int r)
 {
-	switch (e) {
+	switch (r) {
 	case 0: return thrd_success;
-	case ENOMEM: return thrd_nomem;
-	case ETIMEDOUT: return thrd_timedout;
-	case EBUSY: return thrd_busy;
+	case -ENOMEM: return thrd_nomem;
+	case -ETIMEDOUT: return thrd_timedout;
+	case -EBUSY: return thrd_busy;
 	default: return thrd_error;
 	}
 }
@@ -32,7 +32,7 @@ GMP_EXPORT int thrd_create(thrd_t *thr, thrd_start_t fn, void *arg)
 	int err = gmp_thread_create(&tcb, &a, (void *(*)(void *))(void *)fn, arg);
 	if (err == 0)
 		*thr = (thrd_t)tcb;
-	return err == EAGAIN ? thrd_nomem : thrd_err(err);
+	return err == -EAGAIN ? thrd_nomem : thrd_err(err);
 }
 
 GMP_EXPORT int thrd_join(thrd_t thr, int *res)
@@ -58,8 +58,8 @@ GMP_EXPORT _Noreturn void thrd_exit(int res)
 	struct gmp_g *g = gmp_getg();
 	if (g)
 		gmp_thread_exit((void *)(intptr_t)res);
-	void (*real)(void *) = (void (*)(void *))dlsym(RTLD_NEXT, "pthread_exit");
-	real((void *)(intptr_t)res);
+	GMP_REAL(void, pthread_exit, (void *));
+	real_pthread_exit((void *)(intptr_t)res);
 	__builtin_unreachable();
 }
 
@@ -84,7 +84,7 @@ GMP_EXPORT int mtx_init(mtx_t *m, int type)
 		pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
 	int err = pthread_mutex_init((pthread_mutex_t *)m, &a);
 	pthread_mutexattr_destroy(&a);
-	return thrd_err(err);
+	return thrd_err(-err);
 }
 
 GMP_EXPORT int mtx_lock(mtx_t *m) { return thrd_err(gmp_mutex_lock((struct gmp_mutex *)m, -1, CLOCK_MONOTONIC, false)); }

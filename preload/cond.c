@@ -23,7 +23,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk, const
 	int64_t d = gmp_abs_deadline(ts, clk);
 	if (d == -2)
 		return EINVAL;
-	return gmp_cond_wait(C(c), M(m), d, clk);
+	return -gmp_cond_wait(C(c), M(m), d, clk);
 }
 
 GMP_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
@@ -69,7 +69,7 @@ GMP_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 		GMP_REAL(int, pthread_cond_signal, (pthread_cond_t *));
 		return real_pthread_cond_signal(c);
 	}
-	return gmp_cond_wake(C(c), false);
+	return -gmp_cond_wake(C(c), false);
 }
 
 GMP_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
@@ -78,7 +78,7 @@ GMP_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 		GMP_REAL(int, pthread_cond_broadcast, (pthread_cond_t *));
 		return real_pthread_cond_broadcast(c);
 	}
-	return gmp_cond_wake(C(c), true);
+	return -gmp_cond_wake(C(c), true);
 }
 
 GMP_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
@@ -87,5 +87,5 @@ GMP_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
 		GMP_REAL(int, pthread_cond_destroy, (pthread_cond_t *));
 		return real_pthread_cond_destroy(c);
 	}
-	return gmp_cond_destroy(C(c));
+	return -gmp_cond_destroy(C(c));
 }

@@ -17,14 +17,19 @@ static inline struct gmp_g *gmp_thread_g(unsigned long th)
 	return gmp_g_from_tcb((void *)th);
 }
 
-#include <dlfcn.h>
 #include <errno.h>
 
-/* The next definition of an interposed name (glibc's), looked up once. */
+/*
+ * GMP_REAL(ret, name, args): declares real_name, glibc's definition of the
+ * interposed name, looked up by gmp_real (core/libc.c) on the first call.
+ * Works before start-up and on foreign threads; never finds gmp's own.
+ * The one way to reach glibc from an interposed function, but for what
+ * must not be looked up at the call (a vfork child), which is in gmp_libc.
+ */
 #define GMP_REAL(ret, name, args)                                              \
 	static ret(*real_##name) args;                                         \
 	if (GMP_UNLIKELY(!real_##name))                                        \
-		real_##name = (ret(*) args)dlsym(RTLD_NEXT, #name)
+		real_##name = (ret(*) args)gmp_real(#name)
 
 /*
  * Deadline for a timed wait on clock clk, as core wants it: -1 none, -2 bad

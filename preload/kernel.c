@@ -137,7 +137,7 @@ static int set_affinity(struct gmp_g *t, size_t size, const cpu_set_t *set)
 	}
 	memcpy(a, m, sizeof m);
 	if (t == gmp_getg())
-		return gmp_apply_affinity(t);
+		return -gmp_apply_affinity(t);
 	atomic_store(&t->affinity_pending, true); /* it applies it at its next scheduling point */
 	return 0;
 }

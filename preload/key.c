@@ -4,18 +4,13 @@
 #include <pthread.h>
 #include <threads.h>
 
-int gmp_key_create(unsigned *out, void (*dtor)(void *)) GMP_HIDDEN;
-int gmp_key_delete(unsigned k) GMP_HIDDEN;
-void *gmp_key_get(unsigned k) GMP_HIDDEN;
-int gmp_key_set(unsigned k, const void *val) GMP_HIDDEN;
-
-GMP_EXPORT int pthread_key_create(pthread_key_t *k, void (*dtor)(void *)) { return gmp_key_create(k, dtor); }
-GMP_EXPORT int pthread_key_delete(pthread_key_t k) { return gmp_key_delete(k); }
+GMP_EXPORT int pthread_key_create(pthread_key_t *k, void (*dtor)(void *)) { return -gmp_key_create(k, dtor); }
+GMP_EXPORT int pthread_key_delete(pthread_key_t k) { return -gmp_key_delete(k); }
 GMP_EXPORT void *pthread_getspecific(pthread_key_t k) { return gmp_key_get(k); }
 /* <pthread.h> marks the value access(none): it is stored, never read through. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-GMP_EXPORT int pthread_setspecific(pthread_key_t k, const void *v) { return gmp_key_set(k, v); }
+GMP_EXPORT int pthread_setspecific(pthread_key_t k, const void *v) { return -gmp_key_set(k, v); }
 #pragma GCC diagnostic pop
 
 GMP_EXPORT int tss_create(tss_t *k, tss_dtor_t dtor)

@@ -38,7 +38,7 @@ GMP_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 		FOREIGN_WAIT(WR_MUTEX, r = real_pthread_mutex_lock(m)); /* waits in the kernel: let the P go */
 		return r;
 	}
-	return gmp_mutex_lock(M(m), -1, CLOCK_MONOTONIC, false);
+	return -gmp_mutex_lock(M(m), -1, CLOCK_MONOTONIC, false);
 }
 
 GMP_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
@@ -48,7 +48,7 @@ GMP_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 		GMP_REAL(int, pthread_mutex_trylock, (pthread_mutex_t *));
 		return real_pthread_mutex_trylock(m);
 	}
-	return gmp_mutex_lock(M(m), -1, CLOCK_MONOTONIC, true);
+	return -gmp_mutex_lock(M(m), -1, CLOCK_MONOTONIC, true);
 }
 
 GMP_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *ts)
@@ -62,7 +62,7 @@ GMP_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const 
 	}
 	if (!clock_ok(clk))
 		return EINVAL;
-	return gmp_mutex_lock(M(m), gmp_abs_deadline(ts, clk), clk, false);
+	return -gmp_mutex_lock(M(m), gmp_abs_deadline(ts, clk), clk, false);
 }
 
 GMP_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *ts)
@@ -74,7 +74,7 @@ GMP_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec
 		FOREIGN_WAIT(WR_MUTEX, r = real_pthread_mutex_timedlock(m, ts));
 		return r;
 	}
-	return gmp_mutex_lock(M(m), gmp_abs_deadline(ts, CLOCK_REALTIME), CLOCK_REALTIME, false);
+	return -gmp_mutex_lock(M(m), gmp_abs_deadline(ts, CLOCK_REALTIME), CLOCK_REALTIME, false);
 }
 
 GMP_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
@@ -83,7 +83,7 @@ GMP_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 		GMP_REAL(int, pthread_mutex_unlock, (pthread_mutex_t *));
 		return real_pthread_mutex_unlock(m);
 	}
-	return gmp_mutex_unlock(M(m));
+	return -gmp_mutex_unlock(M(m));
 }
 
 GMP_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)

@@ -18,17 +18,17 @@ static int64_t dl(const struct timespec *ts, clockid_t clk) { return gmp_abs_dea
 GMP_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 {
 	KERNEL_SIDE(l, pthread_rwlock_rdlock, (pthread_rwlock_t *), l);
-	return gmp_rwlock_rdlock(L(l), -1, false);
+	return -gmp_rwlock_rdlock(L(l), -1, false);
 }
 GMP_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t *l)
 {
 	KERNEL_SIDE(l, pthread_rwlock_tryrdlock, (pthread_rwlock_t *), l);
-	return gmp_rwlock_rdlock(L(l), -1, true);
+	return -gmp_rwlock_rdlock(L(l), -1, true);
 }
 GMP_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *ts)
 {
 	KERNEL_SIDE(l, pthread_rwlock_timedrdlock, (pthread_rwlock_t *, const struct timespec *), l, ts);
-	return gmp_rwlock_rdlock(L(l), dl(ts, CLOCK_REALTIME), false);
+	return -gmp_rwlock_rdlock(L(l), dl(ts, CLOCK_REALTIME), false);
 }
 GMP_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *ts)
 {
@@ -36,22 +36,22 @@ GMP_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clk, co
 		    clk, ts);
 	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
 		return EINVAL;
-	return gmp_rwlock_rdlock(L(l), dl(ts, clk), false);
+	return -gmp_rwlock_rdlock(L(l), dl(ts, clk), false);
 }
 GMP_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 {
 	KERNEL_SIDE(l, pthread_rwlock_wrlock, (pthread_rwlock_t *), l);
-	return gmp_rwlock_wrlock(L(l), -1, false);
+	return -gmp_rwlock_wrlock(L(l), -1, false);
 }
 GMP_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t *l)
 {
 	KERNEL_SIDE(l, pthread_rwlock_trywrlock, (pthread_rwlock_t *), l);
-	return gmp_rwlock_wrlock(L(l), -1, true);
+	return -gmp_rwlock_wrlock(L(l), -1, true);
 }
 GMP_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *ts)
 {
 	KERNEL_SIDE(l, pthread_rwlock_timedwrlock, (pthread_rwlock_t *, const struct timespec *), l, ts);
-	return gmp_rwlock_wrlock(L(l), dl(ts, CLOCK_REALTIME), false);
+	return -gmp_rwlock_wrlock(L(l), dl(ts, CLOCK_REALTIME), false);
 }
 GMP_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *ts)
 {
@@ -59,12 +59,12 @@ GMP_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk, co
 		    clk, ts);
 	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
 		return EINVAL;
-	return gmp_rwlock_wrlock(L(l), dl(ts, clk), false);
+	return -gmp_rwlock_wrlock(L(l), dl(ts, clk), false);
 }
 GMP_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 {
 	KERNEL_SIDE(l, pthread_rwlock_unlock, (pthread_rwlock_t *), l);
-	return gmp_rwlock_unlock(L(l));
+	return -gmp_rwlock_unlock(L(l));
 }
 GMP_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t *l)
 {

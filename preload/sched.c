@@ -53,7 +53,7 @@ GMP_EXPORT int pthread_setschedparam(pthread_t th, int policy, const struct sche
 	}
 	int err = check_param(policy, sp->sched_priority);
 	if (!err)
-		err = gmp_sched_check(policy, sp->sched_priority);
+		err = -gmp_sched_check(policy, sp->sched_priority);
 	if (err)
 		return err;
 	gmp_sched_set(t, policy, sp->sched_priority);
@@ -71,7 +71,7 @@ GMP_EXPORT int pthread_setschedprio(pthread_t th, int prio)
 	}
 	int err = check_param(t->schedpolicy, prio);
 	if (!err)
-		err = gmp_sched_check(t->schedpolicy, prio);
+		err = -gmp_sched_check(t->schedpolicy, prio);
 	if (err)
 		return err;
 	gmp_sched_set(t, t->schedpolicy, prio);
@@ -119,7 +119,7 @@ static int set_self(struct gmp_g *g, int policy, const struct sched_param *sp)
 {
 	int err = !sp ? EINVAL : check_param(policy & ~SCHED_RESET_ON_FORK, sp->sched_priority);
 	if (!err)
-		err = gmp_sched_check(policy & ~SCHED_RESET_ON_FORK, sp->sched_priority);
+		err = -gmp_sched_check(policy & ~SCHED_RESET_ON_FORK, sp->sched_priority);
 	if (err) {
 		errno = err;
 		return -1;
@@ -161,7 +161,7 @@ GMP_EXPORT int pthread_kill(pthread_t th, int sig)
 		return EINVAL;
 	if (sig == 0)
 		return 0;
-	return gmp_signal_g(t, sig, NULL);
+	return -gmp_signal_g(t, sig, NULL);
 }
 
 /*
@@ -316,12 +316,7 @@ GMP_EXPORT int kill(pid_t pid, int sig)
 	si.si_code = SI_USER;
 	si.si_pid = pid;
 	si.si_uid = (uid_t)gmp_sys0(SYS_getuid);
-	int err = gmp_signal_g(g, sig, &si);
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	return 0;
+	return (int)shim_ret(gmp_signal_g(g, sig, &si));
 }
 
 /*
@@ -342,12 +337,7 @@ GMP_EXPORT int raise(int sig)
 		errno = EINVAL;
 		return -1;
 	}
-	int err = gmp_signal_g(g, sig, NULL);
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	return 0;
+	return (int)shim_ret(gmp_signal_g(g, sig, NULL));
 }
 
 /*
@@ -389,5 +379,5 @@ GMP_EXPORT int pthread_sigqueue(pthread_t th, int sig, const union sigval val)
 	si.si_pid = gmp_sched.pid;
 	si.si_uid = getuid();
 	si.si_value = val;
-	return gmp_signal_g(t, sig, &si);
+	return -gmp_signal_g(t, sig, &si);
 }

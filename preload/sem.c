@@ -15,14 +15,6 @@
 
 static inline bool shared(sem_t *s) { return S(s)->priv != 0; }
 
-static int ret(int err)
-{
-	if (!err)
-		return 0;
-	errno = err;
-	return -1;
-}
-
 GMP_EXPORT int sem_wait(sem_t *s)
 {
 	if (GMP_UNLIKELY(shared(s))) {
@@ -31,7 +23,7 @@ GMP_EXPORT int sem_wait(sem_t *s)
 		FOREIGN_WAIT(WR_SEM, r = real_sem_wait(s)); /* a shared semaphore waits in the kernel */
 		return r;
 	}
-	return ret(gmp_sem_wait(S(s), -1, false));
+	return (int)shim_ret(gmp_sem_wait(S(s), -1, false));
 }
 
 GMP_EXPORT int sem_trywait(sem_t *s)
@@ -40,7 +32,7 @@ GMP_EXPORT int sem_trywait(sem_t *s)
 		GMP_REAL(int, sem_trywait, (sem_t *));
 		return real_sem_trywait(s);
 	}
-	return ret(gmp_sem_wait(S(s), -1, true));
+	return (int)shim_ret(gmp_sem_wait(S(s), -1, true));
 }
 
 GMP_EXPORT int sem_timedwait(sem_t *s, const struct timespec *ts)
@@ -51,7 +43,7 @@ GMP_EXPORT int sem_timedwait(sem_t *s, const struct timespec *ts)
 		FOREIGN_WAIT(WR_SEM, r = real_sem_timedwait(s, ts));
 		return r;
 	}
-	return ret(gmp_sem_wait(S(s), gmp_abs_deadline(ts, CLOCK_REALTIME), false));
+	return (int)shim_ret(gmp_sem_wait(S(s), gmp_abs_deadline(ts, CLOCK_REALTIME), false));
 }
 
 GMP_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *ts)
@@ -63,8 +55,8 @@ GMP_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *ts)
 		return r;
 	}
 	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
-		return ret(EINVAL);
-	return ret(gmp_sem_wait(S(s), gmp_abs_deadline(ts, clk), false));
+		return (int)shim_ret(-EINVAL);
+	return (int)shim_ret(gmp_sem_wait(S(s), gmp_abs_deadline(ts, clk), false));
 }
 
 GMP_EXPORT int sem_post(sem_t *s)
@@ -73,5 +65,5 @@ GMP_EXPORT int sem_post(sem_t *s)
 		GMP_REAL(int, sem_post, (sem_t *));
 		return real_sem_post(s);
 	}
-	return ret(gmp_sem_post(S(s)));
+	return (int)shim_ret(gmp_sem_post(S(s)));
 }

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <limits.h> /* PTHREAD_STACK_MIN: <pthread.h> has it only since glibc 2.34 */
 #include <sys/prctl.h>
-#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
@@ -123,7 +122,7 @@ static int sched_resolve(const pthread_attr_t *attr, struct gmp_thread_attr *a)
 		return EINVAL;
 	int err = gmp_sched_check(policy, prio);
 	if (err)
-		return err;
+		return -err;
 	a->schedpolicy = policy;
 	a->schedprio = prio;
 	return 0;
@@ -140,7 +139,7 @@ GMP_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(
 		return err;
 	a.caller = __builtin_return_address(0);
 	void *tcb;
-	err = gmp_thread_create(&tcb, &a, fn, arg);
+	err = -gmp_thread_create(&tcb, &a, fn, arg);
 	if (err == 0)
 		*th = (pthread_t)tcb;
 	return err;
@@ -165,7 +164,7 @@ static int join(pthread_t th, void **ret, const struct timespec *abstime, clocki
 		if (deadline < 0)
 			return EINVAL;
 	}
-	return gmp_thread_join(t, ret, deadline, clk, try);
+	return -gmp_thread_join(t, ret, deadline, clk, try);
 }
 
 GMP_EXPORT int pthread_join(pthread_t th, void **ret) { return join(th, ret, NULL, 0, false); }
@@ -186,10 +185,10 @@ GMP_EXPORT int pthread_detach(pthread_t th)
 {
 	struct gmp_g *t = gmp_thread_g(th);
 	if (!t) {
-		int (*real)(pthread_t) = (int (*)(pthread_t))dlsym(RTLD_NEXT, "pthread_detach");
-		return th && real ? real(th) : ESRCH;
+		GMP_REAL(int, pthread_detach, (pthread_t));
+		return th && real_pthread_detach ? real_pthread_detach(th) : ESRCH;
 	}
-	return gmp_thread_detach(t);
+	return -gmp_thread_detach(t);
 }
 
 /*
@@ -207,8 +206,8 @@ GMP_EXPORT void pthread_exit(void *ret)
 		g->retval = ret;
 		g->exiting = true;
 	}
-	void (*real)(void *) = (void (*)(void *))dlsym(RTLD_NEXT, "pthread_exit");
-	real(ret);
+	GMP_REAL(void, pthread_exit, (void *));
+	real_pthread_exit(ret);
 	__builtin_unreachable();
 }
 
@@ -250,9 +249,8 @@ GMP_EXPORT int pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
 GMP_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
 {
 	gmp_init();
-	int (*real)(const pthread_attr_t *) =
-		(int (*)(const pthread_attr_t *))dlsym(RTLD_NEXT, "pthread_setattr_default_np");
-	int err = real(attr); /* glibc validates (EINVAL for a stack address, too-small sizes) */
+	GMP_REAL(int, pthread_setattr_default_np, (const pthread_attr_t *));
+	int err = real_pthread_setattr_default_np(attr); /* glibc validates (EINVAL for a stack address, too-small sizes) */
 	if (err)
 		return err;
 	size_t ss = 0, gs = 0;
@@ -268,9 +266,8 @@ GMP_EXPORT int pthread_setname_np(pthread_t th, const char *name)
 {
 	struct gmp_g *t = gmp_thread_g(th);
 	if (!t || t->ismain) {
-		int (*real)(pthread_t, const char *) =
-			(int (*)(pthread_t, const char *))dlsym(RTLD_NEXT, "pthread_setname_np");
-		return real(th, name);
+		GMP_REAL(int, pthread_setname_np, (pthread_t, const char *));
+		return real_pthread_setname_np(th, name);
 	}
 	size_t n = strlen(name);
 	if (n >= sizeof t->name)
@@ -285,9 +282,8 @@ GMP_EXPORT int pthread_getname_np(pthread_t th, char *buf, size_t len)
 {
 	struct gmp_g *t = gmp_thread_g(th);
 	if (!t || t->ismain) {
-		int (*real)(pthread_t, char *, size_t) =
-			(int (*)(pthread_t, char *, size_t))dlsym(RTLD_NEXT, "pthread_getname_np");
-		return real(th, buf, len);
+		GMP_REAL(int, pthread_getname_np, (pthread_t, char *, size_t));
+		return real_pthread_getname_np(th, buf, len);
 	}
 	char name[16];
 	gmp_lock(&gmp_sched.allglock);
@@ -340,10 +336,10 @@ GMP_EXPORT int pthread_cancel(pthread_t th)
 GMP_EXPORT int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void), void *dso)
 {
 	(void)dso; /* an unloaded library's handlers are skipped by address (fork.c) */
-	return gmp_atfork_add(prepare, parent, child);
+	return -gmp_atfork_add(prepare, parent, child);
 }
 
 GMP_EXPORT int pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
 {
-	return gmp_atfork_add(prepare, parent, child);
+	return -gmp_atfork_add(prepare, parent, child);
 }

@@ -14,7 +14,6 @@
 #undef _FILE_OFFSET_BITS
 #include "shim.h"
 
-#include <dlfcn.h>
 #include <sys/ioctl.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -30,20 +29,12 @@
 /*
  * The exec functions may run in a vfork child, on its parent's memory and
  * TLS, where a first dlsym could wait on a lock of the suspended parent:
- * glibc's path-searching ones and fexecve are looked up at start-up, the
- * others are the system call itself.
+ * glibc's path-searching ones and fexecve come from gmp_libc, looked up at
+ * start-up (before it, from another library's constructor, they are looked
+ * up at the call); the others are the system call itself.
  */
 extern char **environ;
-static int (*real_execvp)(const char *, char *const[]);
-static int (*real_execvpe)(const char *, char *const[], char *const[]);
-static int (*real_fexecve)(int, char *const[], char *const[]);
-
-__attribute__((constructor(102))) static void escape_init(void)
-{
-	real_execvp = (int (*)(const char *, char *const[]))dlsym(RTLD_NEXT, "execvp");
-	real_execvpe = (int (*)(const char *, char *const[], char *const[]))dlsym(RTLD_NEXT, "execvpe");
-	real_fexecve = (int (*)(int, char *const[], char *const[]))dlsym(RTLD_NEXT, "fexecve");
-}
+#define LIBC(name) (gmp_libc.name ? gmp_libc.name : (__typeof__(gmp_libc.name))gmp_real(#name))
 
 GMP_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
@@ -56,17 +47,13 @@ GMP_EXPORT int execv(const char *path, char *const argv[]) { return execve(path,
 GMP_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
 	gmp_fd_unforce_all();
-	if (!real_execvpe)
-		escape_init();
-	return real_execvpe(file, argv, envp);
+	return LIBC(execvpe)(file, argv, envp);
 }
 
 GMP_EXPORT int execvp(const char *file, char *const argv[])
 {
 	gmp_fd_unforce_all();
-	if (!real_execvp)
-		escape_init();
-	return real_execvp(file, argv);
+	return LIBC(execvp)(file, argv);
 }
 
 GMP_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
@@ -78,9 +65,7 @@ GMP_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *c
 GMP_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
 	gmp_fd_unforce_all();
-	if (!real_fexecve)
-		escape_init();
-	return real_fexecve(fd, argv, envp);
+	return LIBC(fexecve)(fd, argv, envp);
 }
 
 /*
