@@ -61,8 +61,6 @@ static void child(void)
 	gmp_key_fork_unlock();
 	gmp_stack_fork_unlock();
 	gmp_tcb_fork_unlock();
-	gmp_sched.lock.v = 0;
-	gmp_sched.allglock.v = 0;
 	gmp_sched.pid = (pid_t)gmp_sys0(SYS_getpid);
 	gmp_sched.runqhead = gmp_sched.runqtail = NULL;
 	atomic_store(&gmp_sched.runqsize, 0);
@@ -95,7 +93,7 @@ static void child(void)
 		atomic_store(&p->runqhead, 0);
 		atomic_store(&p->runqtail, 0);
 		atomic_store(&p->runnext, NULL);
-		p->timerlock.v = 0;
+		gmp_lock_reset(&p->timerlock);
 		p->ntimers = 0;
 		atomic_store(&p->timer0, 0);
 		p->sysmon_when = 0;
@@ -139,6 +137,9 @@ static void child(void)
 		gmp_ctx_make(&m->g0.ctx, (char *)m->g0.stack.lo + m->g0.stack.size, gmp_m0_g0_start, m);
 		m->g0.tcb = NULL;
 	}
+	/* held since prepare: the queues and lists above are rebuilt */
+	gmp_unlock(&gmp_sched.allglock);
+	gmp_unlock(&gmp_sched.lock);
 
 	/* Every other user thread is gone (their epoch is the parent's: gmp_gstatus). */
 	atomic_store(&gmp_sched.ngalive, 1);
@@ -156,7 +157,7 @@ static struct atfork {
 	bool alive; /* set before each fork */
 } atfork[MAXATFORK];
 static _Atomic int natfork;
-static gmp_lock_t atforklock;
+static gmp_lock_t atforklock = GMP_LOCK_RANKED(GMP_RANK_ATFORK);
 
 int gmp_atfork_add(void (*prepare)(void), void (*parent)(void), void (*child)(void))
 {
@@ -224,6 +225,7 @@ static void all_prepare(void)
 {
 	nopreempt(1);
 	gmp_lock(&atforklock); /* held across the fork: registrations wait */
+	gmp_lock_fork_prepare(); /* one fork at a time from here */
 	int n = atomic_load(&natfork);
 	for (int i = 0; i < n; i++)
 		atfork[i].alive = mapped(atfork[i].prepare) && mapped(atfork[i].parent) && mapped(atfork[i].child);
@@ -255,9 +257,10 @@ static void all_parent(void)
 
 static void all_child(void)
 {
+	gmp_lock_fork_child();
 	child();
 	fstrap_rearm();
-	atforklock.v = 0;
+	gmp_lock_reset(&atforklock);
 	int n = atomic_load(&natfork);
 	for (int i = 0; i < n; i++)
 		if (atfork[i].alive && atfork[i].child)

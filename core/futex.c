@@ -55,7 +55,7 @@ struct bucket {
 	struct waiter *head; /* first queue head */
 } __attribute__((aligned(GMP_CACHELINE)));
 
-static struct bucket buckets[NBUCKETS];
+static struct bucket buckets[NBUCKETS] = {[0 ... NBUCKETS - 1] = {.lock = GMP_LOCK_RANKED(GMP_RANK_BUCKET)}};
 
 static struct bucket *bucket_of(const void *addr)
 {
@@ -497,9 +497,7 @@ void gmp_futex_wake_async(_Atomic uint32_t *addr, int n)
 	struct gmp_p *p = g ? gmp_acquirep_async(g, &from) : NULL;
 	if (p) {
 		for (int i = 0; i < 100; i++) {
-			uint32_t z = 0;
-			if (atomic_compare_exchange_weak_explicit(&b->lock.v, &z, 1, memory_order_acquire,
-								  memory_order_relaxed)) {
+			if (atomic_load_explicit(&b->lock.v, memory_order_relaxed) == 0 && gmp_trylock(&b->lock)) {
 				gmp_unlock(&b->lock);
 				gmp_futex_wake_p(addr, n, GMP_FUTEX_BITSET_ANY, p);
 				gmp_setpstatus(p, P_RUNNING, from, memory_order_release);
@@ -571,7 +569,7 @@ int gmp_futex_requeue(_Atomic uint32_t *addr, int nwake, _Atomic uint32_t *addr2
 void gmp_futex_reset(void)
 {
 	for (int i = 0; i < NBUCKETS; i++) {
-		buckets[i].lock.v = 0;
+		gmp_lock_reset(&buckets[i].lock);
 		buckets[i].head = NULL;
 	}
 }

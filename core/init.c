@@ -279,6 +279,7 @@ void gmp_init_slow(void)
 		if (!p)
 			startup_nomem("a P");
 		p->id = i;
+		gmp_lock_init(&p->timerlock, GMP_RANK_TIMER);
 		gmp_sched.allp[i] = p;
 	}
 	gmp_lock(&gmp_sched.lock);

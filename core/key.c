@@ -98,7 +98,7 @@ static void foreign_exit(void *unused)
 #define UNIT (BLK * sizeof(struct slot))
 _Static_assert(NKEYS / BLK * sizeof(struct slot *) <= UNIT, "a block index fits a unit");
 #define UNITS_PER_MAP 64
-static gmp_lock_t unitlock;
+static gmp_lock_t unitlock = GMP_LOCK_RANKED(GMP_RANK_KEYUNIT);
 static void *unitfree;  /* unitlock */
 static char *unitnext;  /* unitlock */
 static size_t unitleft; /* unitlock */

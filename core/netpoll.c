@@ -47,6 +47,8 @@ static struct gmp_pollfd *rec(int fd, bool create)
 		struct gmp_pollfd *np = GMP_FAULT(FD_PAGE) ? NULL : gmp_rt_alloc(PAGE_FDS * sizeof *np);
 		if (!np)
 			return NULL;
+		for (int i = 0; i < PAGE_FDS; i++)
+			gmp_lock_init(&np[i].lock, GMP_RANK_PD);
 		struct gmp_pollfd *z = NULL;
 		if (atomic_compare_exchange_strong(&pages[fd / PAGE_FDS], &z, np))
 			pg = np;
@@ -79,7 +81,7 @@ void gmp_fd_set_forced_view(uint64_t ino, bool nonblock)
 bool gmp_fd_pipes_plain;
 static _Atomic bool libs_scanned; /* gmp_fd_libs_changed has looked: pipes may be forced */
 static _Atomic bool any_forced_pipe; /* one was made: the giving-back scans have work */
-static gmp_lock_t forcelock;         /* orders giving back against fcntl/FIONBIO on forced pipes */
+static gmp_lock_t forcelock = GMP_LOCK_RANKED(GMP_RANK_FORCE);        /* orders giving back against fcntl/FIONBIO on forced pipes */
 
 /*
  * A program linked with liburing may read or write a pipe through io_uring,
@@ -268,6 +270,7 @@ int gmp_fd_manage(int fd, bool user_nonblock, int kind)
 /* Take the parked G of one direction, telling it res.  pd->lock held. */
 static struct gmp_g *take(struct gmp_pollfd *pd, int mode, int res)
 {
+	gmp_lock_assert_held(&pd->lock);
 	struct gmp_g **slot = mode == GMP_NETPOLL_READ ? &pd->rg : &pd->wg;
 	struct gmp_g *g = *slot;
 	if (g) {
@@ -581,8 +584,8 @@ int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list)
  */
 void gmp_netpoll_fork_child(void)
 {
-	initlock.v = 0;
-	forcelock.v = 0;
+	gmp_lock_reset(&initlock);
+	gmp_lock_reset(&forcelock);
 	for (struct gmp_m *m = atomic_load(&gmp_sched.allm); m; m = m->alllink)
 		atomic_store(&m->nbpd, NULL); /* the parent's Ms, mid-call at the fork: none here */
 	atomic_store(&nwaiters, 0);
@@ -592,7 +595,7 @@ void gmp_netpoll_fork_child(void)
 	if (!ok)
 		atomic_store(&inited, -1);
 	FOR_EACH_REC(pd) {
-		pd->lock.v = 0;
+		gmp_lock_reset(&pd->lock);
 		pd->rg = pd->wg = NULL;
 		pd->rready = pd->wready = false;
 		atomic_store(&pd->rdrained, 0);

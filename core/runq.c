@@ -173,6 +173,7 @@ bool gmp_runqempty(struct gmp_p *p)
  */
 void gmp_globrunqput_rt(struct gmp_g *gp)
 {
+	gmp_lock_assert_held(&gmp_sched.lock);
 	uint8_t pr = atomic_load_explicit(&gp->rtprio, memory_order_relaxed);
 	struct gmp_g **pp = &gmp_sched.runqhead;
 	while (*pp && atomic_load_explicit(&(*pp)->rtprio, memory_order_relaxed) >= pr)
@@ -187,6 +188,7 @@ void gmp_globrunqput_rt(struct gmp_g *gp)
 
 void gmp_globrunqput_batch(struct gmp_g *head, struct gmp_g *tail, int n)
 {
+	gmp_lock_assert_held(&gmp_sched.lock);
 	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_sched.rtused, memory_order_relaxed))) {
 		/* real-time Gs go to their place at the front; the others on as a batch */
 		struct gmp_g *h = NULL, *t = NULL, *nx;
@@ -238,6 +240,7 @@ static struct gmp_g *globrunqpop(void)
 /* Take a fair share of the global queue; the first G is returned, the rest go to p's ring. */
 struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max)
 {
+	gmp_lock_assert_held(&gmp_sched.lock);
 	int size = atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed);
 	if (size == 0)
 		return NULL;
@@ -269,6 +272,7 @@ struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max)
  */
 void gmp_pidleput(struct gmp_p *p)
 {
+	gmp_lock_assert_held(&gmp_sched.lock);
 	gmp_setpstatus(p, P_RUNNING, P_IDLE, memory_order_release);
 	atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
 	p->link = gmp_sched.pidle;
@@ -278,6 +282,7 @@ void gmp_pidleput(struct gmp_p *p)
 
 struct gmp_p *gmp_pidleget(void)
 {
+	gmp_lock_assert_held(&gmp_sched.lock);
 	struct gmp_p *p = gmp_sched.pidle;
 	if (p) {
 		gmp_sched.pidle = p->link;

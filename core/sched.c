@@ -40,7 +40,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
-struct gmp_sched gmp_sched;
+struct gmp_sched gmp_sched = {.lock = GMP_LOCK_RANKED(GMP_RANK_SCHED), .allglock = GMP_LOCK_RANKED(GMP_RANK_ALLG)};
 __thread struct gmp_g *gmp_curg __attribute__((tls_model("initial-exec")));
 
 /* ------------------------------------------------------------ G status */

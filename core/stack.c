@@ -158,7 +158,7 @@ static struct slabclass {
 	char *next;
 	size_t left;
 } classes[SLAB_CLASSES];     /* slablock */
-static gmp_lock_t slablock;
+static gmp_lock_t slablock = GMP_LOCK_RANKED(GMP_RANK_STACK);
 
 /* A unit of unitlen bytes from a slab of its class; NULL: no class left (map one alone) or no memory. */
 static char *slab_unit(size_t unitlen, size_t guardlen, bool *nomem)

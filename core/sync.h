@@ -122,9 +122,12 @@ struct gmp_barrier {
 	uint32_t arrived;
 	_Atomic uint32_t seq;
 	uint32_t pshared;
-	uint32_t pad[3];
+#ifndef GMP_LOCK_CHECKS
+	uint32_t pad[2]; /* the checks build's lock fills these */
+#endif
+	uint32_t magic; /* bytes 28-31, after what glibc's process-shared layout uses */
 };
-_Static_assert(sizeof(struct gmp_barrier) <= sizeof(pthread_barrier_t), "barrier layout");
+_Static_assert(sizeof(struct gmp_barrier) == sizeof(pthread_barrier_t), "barrier layout");
 
 pid_t gmp_self_tid(void) GMP_HIDDEN; /* any: the calling thread's tid as glibc sees it */
 

@@ -75,7 +75,7 @@ static struct {
 	char *chunk;
 	size_t chunkleft;
 	void *spare;            /* cells given back after a failed _dl_allocate_tls, linked by their first word */
-} L;
+} L = {.modlock = GMP_LOCK_RANKED(GMP_RANK_TCBMOD), .celllock = GMP_LOCK_RANKED(GMP_RANK_TCBCELL)};
 
 static void set_gap(void);
 

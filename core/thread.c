@@ -48,6 +48,7 @@ static struct gmp_g *galloc(void)
 		slableft = n;
 	}
 	struct gmp_g *g = slab++;
+	gmp_lock_init(&g->cwlock, GMP_RANK_CWLOCK);
 	slableft--;
 	g->index = gmp_sched.nallg++;
 	g->alllink = gmp_sched.allg;

@@ -60,7 +60,11 @@
 
 _Atomic bool gmp_trace_on;
 
-struct gmp_trace_lists gmp_tr = {.sysmon_row = {.id = ROW_SYSMON}, .foreign_row = {.id = ROW_FOREIGN}};
+struct gmp_trace_lists gmp_tr = {
+	.sysmon_row = {.id = ROW_SYSMON, .lock = GMP_LOCK_RANKED(GMP_RANK_TRACEROW)},
+	.foreign_row = {.id = ROW_FOREIGN, .lock = GMP_LOCK_RANKED(GMP_RANK_TRACEROW)},
+	.listlock = GMP_LOCK_RANKED(GMP_RANK_TRACELIST),
+};
 static __thread bool on_sysmon; /* read only on foreign threads (their own TLS) */
 static bool forked, started;    /* started: immutable once tracing is on */
 

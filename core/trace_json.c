@@ -29,7 +29,7 @@ struct rowstate {
 };
 
 /* The output side, all under outlock: the writer thread, or the flush at exit. */
-static gmp_lock_t outlock;
+static gmp_lock_t outlock = GMP_LOCK_RANKED(GMP_RANK_TRACEOUT);
 static int outfd = -1;      /* immutable once tracing is on */
 static bool closed, firstev = true;
 static int64_t t0;          /* immutable once tracing is on */

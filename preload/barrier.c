@@ -24,12 +24,12 @@ GMP_EXPORT int pthread_barrier_init(pthread_barrier_t *b, const pthread_barriera
 		return real_pthread_barrier_init(b, a, count);
 	}
 	B(b)->count = count;
-	B(b)->pad[2] = BARRIER_MAGIC;
+	B(b)->magic = BARRIER_MAGIC;
 	return 0;
 }
 
-/* Process-shared barriers are glibc's (their layout ends before pad[2]). */
-static bool ours(pthread_barrier_t *b) { return B(b)->pad[2] == BARRIER_MAGIC; }
+/* Process-shared barriers are glibc's (their layout ends before magic). */
+static bool ours(pthread_barrier_t *b) { return B(b)->magic == BARRIER_MAGIC; }
 
 GMP_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
 {
