@@ -277,9 +277,17 @@ _Noreturn void gmp_thread_exit(void *ret)
 
 /* ------------------------------------------------------------ create */
 
-int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(void *), void *arg)
+/* A G that could not be started: back to the free list (it keeps its stack and TCB for the next create). */
+static int gdrop(struct gmp_g *ng, int err)
 {
-	struct gmp_g *self = gmp_getg();
+	gmp_casgstatus(ng, G_IDLE, G_DEAD);
+	gmp_gfput(NULL, ng);
+	return err;
+}
+
+/* A G with a stack as a asks and a TCB: from the free lists, or new.  0 or -errno. */
+static int gtake(struct gmp_g *self, const struct gmp_thread_attr *a, struct gmp_g **out)
+{
 	struct gmp_p *p = self ? gmp_acquirep_user(self) : NULL;
 	struct gmp_g *ng = gmp_gfget(p, a);
 	if (p)
@@ -304,28 +312,65 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 		   ng->stack.reqguard != a->guardsize) {
 		gmp_stack_free(&ng->stack);
 		int err = gmp_stack_alloc(&ng->stack, a->stacksize, a->guardsize, ng->tcb ? 0 : gmp_tcb_stack_above());
-		if (err) {
-			gmp_casgstatus(ng, G_IDLE, G_DEAD);
-			gmp_gfput(NULL, ng);
-			return err;
-		}
+		if (err)
+			return gdrop(ng, err);
 	}
 	if (!ng->tcb) {
 		ng->tcb = gmp_tcb_alloc(ng);
-		if (!ng->tcb) {
-			gmp_casgstatus(ng, G_IDLE, G_DEAD);
-			gmp_gfput(NULL, ng); /* keeps the struct (and a default stack); a TCB next time */
-			return -EAGAIN;
-		}
+		if (!ng->tcb)
+			return gdrop(ng, -EAGAIN); /* keeps the struct (and a default stack); a TCB next time */
 	} else {
 		gmp_tcb_reimage(ng->tcb);
 	}
+	*out = ng;
+	return 0;
+}
 
-	if (gmp_sysmon_start() != 0) {
-		gmp_casgstatus(ng, G_IDLE, G_DEAD);
-		gmp_gfput(NULL, ng);
-		return -EAGAIN;
+/* A new thread's signal state: its creator's mask (as in NPTL), nothing pending, no alternate stack. */
+static void gsignal_init(struct gmp_g *ng, struct gmp_g *self)
+{
+	/* No alternate signal stack, as the kernel gives a thread made with CLONE_VM. */
+	ng->altgen = 0;
+	if (self)
+		ng->sigmask = self->sigmask;
+	else
+		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &ng->sigmask, 8);
+	gmp_signal_note_mask(ng->sigmask);
+	atomic_store(&ng->sigpending, 0);
+	atomic_store(&ng->sigshared, 0);
+	atomic_store(&ng->sigwaitset, 0);
+	for (int i = 0; i < 32; i++)
+		atomic_store(&ng->sigqueued[i], 0);
+}
+
+/* A thread inherits its creator's CPU affinity (applied when it first runs); a reused G's old set goes. */
+static void gaffinity_init(struct gmp_g *ng, struct gmp_g *self)
+{
+	atomic_store(&ng->affinity_pending, false);
+	uint64_t *aff = atomic_exchange(&ng->affinity, NULL);
+	uint64_t *mine = self ? atomic_load(&self->affinity) : NULL;
+	if (mine) {
+		if (!aff)
+			aff = malloc(GMP_AFFINITY_WORDS * 8);
+		if (aff) {
+			memcpy(aff, mine, GMP_AFFINITY_WORDS * 8);
+			atomic_store(&ng->affinity, aff);
+			atomic_store(&ng->affinity_pending, true);
+		}
+	} else if (aff) {
+		free(aff);
 	}
+}
+
+int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(void *), void *arg)
+{
+	struct gmp_g *self = gmp_getg();
+	struct gmp_g *ng;
+	int err = gtake(self, a, &ng);
+	if (err)
+		return err;
+	if (gmp_sysmon_start() != 0)
+		return gdrop(ng, -EAGAIN);
 
 	ng->goid = atomic_fetch_add(&gmp_sched.goidgen, 1) + 1;
 	ng->start = fn;
@@ -342,34 +387,9 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	ng->waitreason = WR_NONE;
 	ng->createdby = self ? self->goid : 0;
 	ng->createpc = a->caller;
-	/* No alternate signal stack, as the kernel gives a thread made with CLONE_VM. */
-	ng->altgen = 0;
-	/* A new thread starts with its creator's signal mask, as in NPTL. */
-	if (self)
-		ng->sigmask = self->sigmask;
-	else
-		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &ng->sigmask, 8);
-	gmp_signal_note_mask(ng->sigmask);
-	atomic_store(&ng->sigpending, 0);
-	atomic_store(&ng->sigshared, 0);
-	atomic_store(&ng->sigwaitset, 0);
-	for (int i = 0; i < 32; i++)
-		atomic_store(&ng->sigqueued[i], 0);
 	ng->cputime = 0;
-	atomic_store(&ng->affinity_pending, false);
-	uint64_t *aff = atomic_exchange(&ng->affinity, NULL);
-	uint64_t *mine = self ? atomic_load(&self->affinity) : NULL;
-	if (mine) { /* a thread inherits its creator's CPU affinity */
-		if (!aff)
-			aff = malloc(GMP_AFFINITY_WORDS * 8);
-		if (aff) {
-			memcpy(aff, mine, GMP_AFFINITY_WORDS * 8);
-			atomic_store(&ng->affinity, aff);
-			atomic_store(&ng->affinity_pending, true);
-		}
-	} else if (aff) {
-		free(aff);
-	}
+	gsignal_init(ng, self);
+	gaffinity_init(ng, self);
 	atomic_store(&ng->joinword, a->detached ? GMP_JOIN_DETACHED : GMP_JOIN_JOINABLE);
 	*gmp_tcb_tls_slot(ng->tcb, &gmp_curg) = ng;
 	gmp_ctx_make(&ng->ctx, (char *)ng->stack.lo + ng->stack.size, gstart, ng);
@@ -385,7 +405,7 @@ int gmp_thread_create(void **out, const struct gmp_thread_attr *a, void *(*fn)(v
 	GMP_TRACE(gmp_trace_gocreate(self, ng));
 	gmp_casgstatus(ng, G_IDLE, G_RUNNABLE);
 	if (self) {
-		p = gmp_acquirep_user(self);
+		struct gmp_p *p = gmp_acquirep_user(self);
 		gmp_runqready(p, ng, true);
 		gmp_releasep_user(p);
 	} else {
