@@ -629,6 +629,9 @@ void gmp_startlockedm(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN; /* g0, P he
 void gmp_unlockm(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;      /* g0: locked gp ends */
 _Noreturn void gmp_mend(struct gmp_m *m) GMP_HIDDEN;        /* g0, P held: end m now (robust PI locks left) */
 
+/* once.c: pthread_once and call_once */
+int gmp_once(_Atomic uint32_t *w, void (*init)(void)) GMP_HIDDEN; /* any; may park; 0 */
+
 /* spin.c: spinning Ms and the direct hand-off (TLS affinity). */
 bool gmp_handoff_nextg(struct gmp_g *gp) GMP_HIDDEN;                       /* any: gp runnable, on no queue */
 struct gmp_g *gmp_close_nextg(struct gmp_m *m) GMP_HIDDEN;                  /* g0: the G handed over, or NULL */
