@@ -632,6 +632,12 @@ _Noreturn void gmp_mend(struct gmp_m *m) GMP_HIDDEN;        /* g0, P held: end m
 /* once.c: pthread_once and call_once */
 int gmp_once(_Atomic uint32_t *w, void (*init)(void)) GMP_HIDDEN; /* any; may park; 0 */
 
+/* spinlock.c: pthread_spin_*: spin, then yield (0 = unlocked, 1 = locked) */
+void gmp_spin_init(_Atomic int *w) GMP_HIDDEN;
+void gmp_spin_lock(_Atomic int *w) GMP_HIDDEN;   /* any; may yield */
+int gmp_spin_trylock(_Atomic int *w) GMP_HIDDEN; /* any: 0 or -EBUSY */
+void gmp_spin_unlock(_Atomic int *w) GMP_HIDDEN;
+
 /* spin.c: spinning Ms and the direct hand-off (TLS affinity). */
 bool gmp_handoff_nextg(struct gmp_g *gp) GMP_HIDDEN;                       /* any: gp runnable, on no queue */
 struct gmp_g *gmp_close_nextg(struct gmp_m *m) GMP_HIDDEN;                  /* g0: the G handed over, or NULL */
