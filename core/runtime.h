@@ -623,11 +623,21 @@ _Noreturn void gmp_mthread_exit(struct gmp_m *m) GMP_HIDDEN; /* g0, out of every
 
 /* lockedm.c: Gs locked to their M */
 void gmp_lockm(struct gmp_g *g) GMP_HIDDEN;                 /* G: lock the G to its M for life */
-int gmp_apply_affinity(struct gmp_g *g) GMP_HIDDEN;         /* G: lock to its M and apply g->affinity */
 void gmp_stoplockedm(struct gmp_m *m) GMP_HIDDEN;           /* g0 of a locked M: until its G is runnable; returns with a P */
 void gmp_startlockedm(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN; /* g0, P held: hand it to gp's M, go idle */
 void gmp_unlockm(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;      /* g0: locked gp ends */
 _Noreturn void gmp_mend(struct gmp_m *m) GMP_HIDDEN;        /* g0, P held: end m now (robust PI locks left) */
+
+/* affinity.c: a G's CPU affinity (0 or -errno); set is a cpu_set_t of size bytes */
+int gmp_affinity_set(struct gmp_g *t, size_t size, const void *set) GMP_HIDDEN; /* any G t */
+int gmp_affinity_get(struct gmp_g *t, size_t size, void *set) GMP_HIDDEN;       /* any G t */
+int gmp_apply_affinity(struct gmp_g *g) GMP_HIDDEN;         /* G: lock to its M and apply g->affinity */
+void gmp_affinity_unlocked(struct gmp_g *gp) GMP_HIDDEN;    /* g0: locked gp ends: the M's mask again */
+
+/* cpuclock.c: a G's CPU clock; 0, -errno, or 1: clk is no G's clock (ask the kernel) */
+clockid_t gmp_cpuclock_id(struct gmp_g *g) GMP_HIDDEN;                  /* any: g's clock id */
+int gmp_cpuclock_gettime(clockid_t clk, struct timespec *ts) GMP_HIDDEN; /* any; async-signal-safe */
+int gmp_cpuclock_getres(clockid_t clk, struct timespec *res) GMP_HIDDEN; /* any; async-signal-safe */
 
 /* once.c: pthread_once and call_once */
 int gmp_once(_Atomic uint32_t *w, void (*init)(void)) GMP_HIDDEN; /* any; may park; 0 */
