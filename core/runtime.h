@@ -570,6 +570,12 @@ void gmp_testcancel(void) GMP_HIDDEN;                             /* G, at a can
 bool gmp_sig32_install(void) GMP_HIDDEN;                          /* any but a handler: own signal 32's handler */
 void gmp_cancel_at_call(struct gmp_g *g, void *uc) GMP_HIDDEN; /* G, in a handler at glibc's system call */
 
+/* sigmask.c: a G's signal mask and pending set (0 or -errno) */
+int gmp_sigmask(struct gmp_g *g, int how, const sigset_t *set, sigset_t *old) GMP_HIDDEN; /* G: pthread_sigmask */
+void gmp_sigmask_restored(const sigset_t *set) GMP_HIDDEN; /* any: a jump restores set (siglongjmp, setcontext) */
+void gmp_sigpending(struct gmp_g *g, sigset_t *set) GMP_HIDDEN;                           /* G: sigpending */
+int gmp_kill_self(struct gmp_g *g, pid_t pid, int sig) GMP_HIDDEN; /* G: kill; 1: not taken, for the kernel */
+
 /* signal.c: signals to Gs, the handler dispatcher */
 int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info) GMP_HIDDEN; /* any: pthread_kill/sigqueue to a G */
 void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: a forwarded signal's wake-up */
@@ -638,6 +644,10 @@ void gmp_affinity_unlocked(struct gmp_g *gp) GMP_HIDDEN;    /* g0: locked gp end
 clockid_t gmp_cpuclock_id(struct gmp_g *g) GMP_HIDDEN;                  /* any: g's clock id */
 int gmp_cpuclock_gettime(clockid_t clk, struct timespec *ts) GMP_HIDDEN; /* any; async-signal-safe */
 int gmp_cpuclock_getres(clockid_t clk, struct timespec *res) GMP_HIDDEN; /* any; async-signal-safe */
+
+/* schedparam.c: a G's scheduling policy and priority */
+int gmp_sched_setparam(struct gmp_g *t, int policy, int prio) GMP_HIDDEN; /* any: 0, -EINVAL or -EPERM */
+void gmp_sched_getparam(struct gmp_g *t, int *policy, int *prio) GMP_HIDDEN; /* any; NULL: not wanted */
 
 /* once.c: pthread_once and call_once */
 int gmp_once(_Atomic uint32_t *w, void (*init)(void)) GMP_HIDDEN; /* any; may park; 0 */
