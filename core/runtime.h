@@ -562,13 +562,18 @@ void gmp_entersyscall(struct gmp_g *g) GMP_HIDDEN;          /* G: a blocking ker
 void gmp_exitsyscall(struct gmp_g *g) GMP_HIDDEN;           /* G: it returned; may reschedule */
 struct gmp_p *gmp_acquirep_async(struct gmp_g *g, uint32_t *from) GMP_HIDDEN; /* signal handler; may fail */
 
-/* cancel.c: SIGCANCEL for Gs */
+/* cancel.c: pthread_cancel of a G, SIGCANCEL for Gs */
 /* pthread_cancel of a G that needs glibc's SIGCANCEL handler: run it on t, at a safe point in t's own code. */
 void gmp_signal_cancel(struct gmp_g *t) GMP_HIDDEN;              /* any */
 bool gmp_cancel_pending(struct gmp_g *g) GMP_HIDDEN;              /* any: a cancellable wait of g must end */
 void gmp_testcancel(void) GMP_HIDDEN;                             /* G, at a cancellation point of gmp's */
 bool gmp_sig32_install(void) GMP_HIDDEN;                          /* any but a handler: own signal 32's handler */
 void gmp_cancel_at_call(struct gmp_g *g, void *uc) GMP_HIDDEN; /* G, in a handler at glibc's system call */
+/* any: pthread_cancel of t, once glibc's set the request in t's TCB: wake its wait, or signal it */
+void gmp_cancel_g(struct gmp_g *t) GMP_HIDDEN;
+/* G or foreign: end t's wait (a futex queue or an fd), which returns res (-ECANCELED, -EINTR) */
+void gmp_wait_interrupt(struct gmp_g *t, int res) GMP_HIDDEN;
+void gmp_wait_interrupt_p(struct gmp_g *t, int res, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: p held or NULL */
 
 /* sigmask.c: a G's signal mask and pending set (0 or -errno) */
 int gmp_sigmask(struct gmp_g *g, int how, const sigset_t *set, sigset_t *old) GMP_HIDDEN; /* G: pthread_sigmask */
