@@ -1,9 +1,11 @@
 /*
- * Cancellation: signal 32 (SIGCANCEL) for Gs.  core/signal.c delivers the
- * other signals; sig.h has what the two share.
+ * Cancellation: pthread_cancel of a G, and signal 32 (SIGCANCEL) for Gs.
+ * core/signal.c delivers the other signals; sig.h has what the two share.
+ * Both end a G's wait the same way (gmp_wait_interrupt).
  */
 #include "sig.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -160,4 +162,32 @@ void gmp_signal_cancel(struct gmp_g *t)
 		gmp_sig_raise_marked(t, m, SIGCANCEL_NR);
 	/* else: a cancellable wait ends (pthread_cancel wakes it, gmp_cancel_pending); otherwise it
 	   takes it when it runs again (gmp_deliver_pending) */
+}
+
+void gmp_wait_interrupt(struct gmp_g *t, int res)
+{
+	gmp_futex_cancel_g(t, res);
+	gmp_netpoll_cancel_g(t, res);
+}
+
+void gmp_wait_interrupt_p(struct gmp_g *t, int res, struct gmp_p *p)
+{
+	gmp_futex_cancel_gp(t, res, p);
+	gmp_netpoll_cancel_gp(t, res, p);
+}
+
+/*
+ * pthread_cancel of G t, after glibc's has set the request in t's TCB (a
+ * G's own): make it act.  A G parked in a cancellable wait is woken, and
+ * a running G with asynchronous cancellation enabled (glibc before 2.41
+ * turns it on around blocking system calls), or with glibc 2.41 a G in a
+ * kernel call, gets SIGCANCEL on the kernel thread running it.
+ */
+void gmp_cancel_g(struct gmp_g *t)
+{
+	gmp_sig32_install();
+	if (gmp_tcb_cancel_async(t->tcb) || gmp_tcb_cancel_wants_signal(t->tcb) ||
+	    (gmp_tcb_cancel_by_signal(t->tcb) && gmp_gstatus(t) == G_SYSCALL))
+		gmp_signal_cancel(t); /* (2.41: a G blocked in a kernel call, as glibc would signal it) */
+	gmp_wait_interrupt(t, -ECANCELED);
 }

@@ -2,15 +2,13 @@
  * Gs locked to their M (docs/design.md §3): a G that needs its own kernel
  * thread for the rest of its life (robust and priority-inheritance
  * mutexes, whose owner the kernel knows by thread id; a CPU affinity of its
- * own) runs only there, and the M runs no other G.  core/sched.c's g0_loop
- * calls in here when either side of such a pair comes up.
+ * own, core/affinity.c) runs only there, and the M runs no other G.
+ * core/sched.c's g0_loop calls in here when either side of such a pair
+ * comes up.
  */
 #include "runtime.h"
 
 #include <sys/syscall.h>
-
-static uint64_t proc_affinity[GMP_AFFINITY_WORDS]; /* the Ms' mask before any G changed one */
-static _Atomic int proc_affinity_saved;
 
 /*
  * A G locked to its M (gmp_lockm) runs only on that M, and the M runs no
@@ -68,26 +66,6 @@ void gmp_lockm(struct gmp_g *g)
 	g->lockedm = m;
 }
 
-
-/*
- * A thread's CPU affinity is its kernel thread's: a G that asks for one is
- * locked to its M (for life), and the M gets the mask, so the thread runs
- * only on those CPUs and no other thread is affected.  G, user state.
- */
-int gmp_apply_affinity(struct gmp_g *g)
-{
-	atomic_store(&g->affinity_pending, false);
-	uint64_t *mask = atomic_load(&g->affinity);
-	if (!mask)
-		return 0;
-	if (!atomic_load(&proc_affinity_saved) && !g->lockedm &&
-	    gmp_sys3(SYS_sched_getaffinity, 0, sizeof proc_affinity, proc_affinity) > 0)
-		atomic_store(&proc_affinity_saved, 1);
-	gmp_lockm(g);
-	long r = gmp_sys3(SYS_sched_setaffinity, 0, GMP_AFFINITY_WORDS * 8, mask);
-	return r < 0 ? (int)r : 0;
-}
-
 /* g0: a locked G ends.  Do what the kernel does for a dying thread's robust list, then unlock. */
 void gmp_unlockm(struct gmp_m *m, struct gmp_g *gp)
 {
@@ -97,8 +75,7 @@ void gmp_unlockm(struct gmp_m *m, struct gmp_g *gp)
 	*tid = gp->lockedm_savedtid;
 	if (m->g0.tcb)
 		gmp_sys2(SYS_set_robust_list, gmp_tcb_robust_head(m->g0.tcb), 24);
-	if (atomic_load(&gp->affinity) && atomic_load(&proc_affinity_saved))
-		gmp_sys3(SYS_sched_setaffinity, 0, sizeof proc_affinity, proc_affinity); /* the M's again */
+	gmp_affinity_unlocked(gp);
 	m->lockedg = NULL;
 	gp->lockedm = NULL;
 }

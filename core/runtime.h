@@ -568,13 +568,24 @@ void gmp_entersyscall(struct gmp_g *g) GMP_HIDDEN;          /* G: a blocking ker
 void gmp_exitsyscall(struct gmp_g *g) GMP_HIDDEN;           /* G: it returned; may reschedule */
 struct gmp_p *gmp_acquirep_async(struct gmp_g *g, uint32_t *from) GMP_HIDDEN; /* signal handler; may fail */
 
-/* cancel.c: SIGCANCEL for Gs */
+/* cancel.c: pthread_cancel of a G, SIGCANCEL for Gs */
 /* pthread_cancel of a G that needs glibc's SIGCANCEL handler: run it on t, at a safe point in t's own code. */
 void gmp_signal_cancel(struct gmp_g *t) GMP_HIDDEN;              /* any */
 bool gmp_cancel_pending(struct gmp_g *g) GMP_HIDDEN;              /* any: a cancellable wait of g must end */
 void gmp_testcancel(void) GMP_HIDDEN;                             /* G, at a cancellation point of gmp's */
 bool gmp_sig32_install(void) GMP_HIDDEN;                          /* any but a handler: own signal 32's handler */
 void gmp_cancel_at_call(struct gmp_g *g, void *uc) GMP_HIDDEN; /* G, in a handler at glibc's system call */
+/* any: pthread_cancel of t, once glibc's set the request in t's TCB: wake its wait, or signal it */
+void gmp_cancel_g(struct gmp_g *t) GMP_HIDDEN;
+/* G or foreign: end t's wait (a futex queue or an fd), which returns res (-ECANCELED, -EINTR) */
+void gmp_wait_interrupt(struct gmp_g *t, int res) GMP_HIDDEN;
+void gmp_wait_interrupt_p(struct gmp_g *t, int res, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: p held or NULL */
+
+/* sigmask.c: a G's signal mask and pending set (0 or -errno) */
+int gmp_sigmask(struct gmp_g *g, int how, const sigset_t *set, sigset_t *old) GMP_HIDDEN; /* G: pthread_sigmask */
+void gmp_sigmask_restored(const sigset_t *set) GMP_HIDDEN; /* any: a jump restores set (siglongjmp, setcontext) */
+void gmp_sigpending(struct gmp_g *g, sigset_t *set) GMP_HIDDEN;                           /* G: sigpending */
+int gmp_kill_self(struct gmp_g *g, pid_t pid, int sig) GMP_HIDDEN; /* G: kill; 1: not taken, for the kernel */
 
 /* signal.c: signals to Gs, the handler dispatcher */
 /* any: pthread_kill/sigqueue to a G; 0 or -errno (the kernel's, for a signal it sends at once) */
@@ -630,11 +641,34 @@ _Noreturn void gmp_mthread_exit(struct gmp_m *m) GMP_HIDDEN; /* g0, out of every
 
 /* lockedm.c: Gs locked to their M */
 void gmp_lockm(struct gmp_g *g) GMP_HIDDEN;                 /* G: lock the G to its M for life */
-int gmp_apply_affinity(struct gmp_g *g) GMP_HIDDEN;         /* G: lock to its M and apply g->affinity; 0 or -errno */
 void gmp_stoplockedm(struct gmp_m *m) GMP_HIDDEN;           /* g0 of a locked M: until its G is runnable; returns with a P */
 void gmp_startlockedm(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN; /* g0, P held: hand it to gp's M, go idle */
 void gmp_unlockm(struct gmp_m *m, struct gmp_g *gp) GMP_HIDDEN;      /* g0: locked gp ends */
 _Noreturn void gmp_mend(struct gmp_m *m) GMP_HIDDEN;        /* g0, P held: end m now (robust PI locks left) */
+
+/* affinity.c: a G's CPU affinity (0 or -errno); set is a cpu_set_t of size bytes */
+int gmp_affinity_set(struct gmp_g *t, size_t size, const void *set) GMP_HIDDEN; /* any G t */
+int gmp_affinity_get(struct gmp_g *t, size_t size, void *set) GMP_HIDDEN;       /* any G t */
+int gmp_apply_affinity(struct gmp_g *g) GMP_HIDDEN;         /* G: lock to its M and apply g->affinity */
+void gmp_affinity_unlocked(struct gmp_g *gp) GMP_HIDDEN;    /* g0: locked gp ends: the M's mask again */
+
+/* cpuclock.c: a G's CPU clock; 0, -errno, or 1: clk is no G's clock (ask the kernel) */
+clockid_t gmp_cpuclock_id(struct gmp_g *g) GMP_HIDDEN;                  /* any: g's clock id */
+int gmp_cpuclock_gettime(clockid_t clk, struct timespec *ts) GMP_HIDDEN; /* any; async-signal-safe */
+int gmp_cpuclock_getres(clockid_t clk, struct timespec *res) GMP_HIDDEN; /* any; async-signal-safe */
+
+/* schedparam.c: a G's scheduling policy and priority */
+int gmp_sched_setparam(struct gmp_g *t, int policy, int prio) GMP_HIDDEN; /* any: 0, -EINVAL or -EPERM */
+void gmp_sched_getparam(struct gmp_g *t, int *policy, int *prio) GMP_HIDDEN; /* any; NULL: not wanted */
+
+/* once.c: pthread_once and call_once */
+int gmp_once(_Atomic uint32_t *w, void (*init)(void)) GMP_HIDDEN; /* any; may park; 0 */
+
+/* spinlock.c: pthread_spin_*: spin, then yield (0 = unlocked, 1 = locked) */
+void gmp_spin_init(_Atomic int *w) GMP_HIDDEN;
+void gmp_spin_lock(_Atomic int *w) GMP_HIDDEN;   /* any; may yield */
+int gmp_spin_trylock(_Atomic int *w) GMP_HIDDEN; /* any: 0 or -EBUSY */
+void gmp_spin_unlock(_Atomic int *w) GMP_HIDDEN;
 
 /* spin.c: spinning Ms and the direct hand-off (TLS affinity). */
 bool gmp_handoff_nextg(struct gmp_g *gp) GMP_HIDDEN;                       /* any: gp runnable, on no queue */

@@ -318,13 +318,6 @@ static bool take(struct gmp_g *g, int sig)
 /* Did the kernel deliver si for the process (kill, sigqueue, timers, I/O), not for one thread? */
 static bool process_directed(const siginfo_t *si) { return si && si->si_code != SI_TKILL && !gmp_sig_marked_g(si); }
 
-/* Interrupt t's wait so that it runs and takes its signals. */
-static void interrupt(struct gmp_g *t)
-{
-	gmp_futex_cancel_g(t, -EINTR);
-	gmp_netpoll_cancel_g(t, -EINTR);
-}
-
 int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 {
 	uint32_t st = gmp_gstatus(t);
@@ -374,7 +367,7 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 	keep_for(t, sig, info);
 	pend(t, sig, false);
 	if (!blocked && d >= DISP_HANDLER)
-		interrupt(t);
+		gmp_wait_interrupt(t, -EINTR); /* it runs and takes its signals */
 	return 0;
 }
 
@@ -383,8 +376,7 @@ void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p)
 {
 	uint32_t st = gmp_gstatus(t);
 	if (st == G_WAITING) {
-		gmp_futex_cancel_gp(t, -EINTR, p);
-		gmp_netpoll_cancel_gp(t, -EINTR, p);
+		gmp_wait_interrupt_p(t, -EINTR, p);
 		return;
 	}
 	uint64_t set = atomic_load(&t->sigpending) & ~t->sigmask;

@@ -150,4 +150,8 @@ int gmp_rwlock_unlock(struct gmp_rwlock *l) GMP_HIDDEN;
 int gmp_sem_wait(struct gmp_sem *s, int64_t deadline, bool try) GMP_HIDDEN;
 int gmp_sem_post(struct gmp_sem *s) GMP_HIDDEN;
 int gmp_barrier_wait(struct gmp_barrier *b) GMP_HIDDEN;
+/* barrier.c: a process-private barrier, gmp's layout (process-shared ones are glibc's) */
+void gmp_barrier_init(struct gmp_barrier *b, unsigned count) GMP_HIDDEN;
+bool gmp_barrier_ours(const struct gmp_barrier *b) GMP_HIDDEN; /* else glibc's (process-shared) */
+int gmp_barrier_destroy(struct gmp_barrier *b) GMP_HIDDEN;      /* 0 or -EBUSY */
 #endif

@@ -3,9 +3,11 @@
  * signals.  A G is not a kernel thread, so these are kept per G:
  *   - the scheduling policy and priority are kept per G, validated as the
  *     kernel would (EINVAL, EPERM), and real-time ones rank the G in gmp's
- *     scheduler (core/sched.c, "Real-time threads");
+ *     scheduler (core/schedparam.c);
+ *   - the signal mask and the pending set are the G's (core/sigmask.c);
  *   - a signal sent to a G goes to the kernel thread running it now, or,
- *     if it is not running, waits in the G until it next runs.
+ *     if it is not running, waits in the G until it next runs
+ *     (core/signal.c).
  */
 #include "export.h"
 
@@ -27,18 +29,7 @@ GMP_EXPORT int pthread_getschedparam(pthread_t th, int *policy, struct sched_par
 		GMP_FSTRAP_HELD(r = real_pthread_getschedparam(th, policy, sp));
 		return r;
 	}
-	*policy = t->schedpolicy;
-	sp->sched_priority = t->schedprio;
-	return 0;
-}
-
-static int check_param(int policy, int prio)
-{
-	int lo = sched_get_priority_min(policy), hi = sched_get_priority_max(policy);
-	if (lo < 0 || hi < 0)
-		return EINVAL;
-	if (prio < lo || prio > hi)
-		return EINVAL;
+	gmp_sched_getparam(t, policy, &sp->sched_priority);
 	return 0;
 }
 
@@ -51,13 +42,7 @@ GMP_EXPORT int pthread_setschedparam(pthread_t th, int policy, const struct sche
 		GMP_FSTRAP_HELD(r = real_pthread_setschedparam(th, policy, sp));
 		return r;
 	}
-	int err = check_param(policy, sp->sched_priority);
-	if (!err)
-		err = -gmp_sched_check(policy, sp->sched_priority);
-	if (err)
-		return err;
-	gmp_sched_set(t, policy, sp->sched_priority);
-	return 0;
+	return -gmp_sched_setparam(t, policy, sp->sched_priority);
 }
 
 GMP_EXPORT int pthread_setschedprio(pthread_t th, int prio)
@@ -69,13 +54,9 @@ GMP_EXPORT int pthread_setschedprio(pthread_t th, int prio)
 		GMP_FSTRAP_HELD(r = real_pthread_setschedprio(th, prio));
 		return r;
 	}
-	int err = check_param(t->schedpolicy, prio);
-	if (!err)
-		err = -gmp_sched_check(t->schedpolicy, prio);
-	if (err)
-		return err;
-	gmp_sched_set(t, t->schedpolicy, prio);
-	return 0;
+	int policy;
+	gmp_sched_getparam(t, &policy, NULL);
+	return -gmp_sched_setparam(t, policy, prio);
 }
 
 /*
@@ -97,7 +78,9 @@ GMP_EXPORT int sched_getscheduler(pid_t pid)
 		GMP_REAL(int, sched_getscheduler, (pid_t));
 		return real_sched_getscheduler(pid);
 	}
-	return g->schedpolicy;
+	int policy;
+	gmp_sched_getparam(g, &policy, NULL);
+	return policy;
 }
 
 GMP_EXPORT int sched_getparam(pid_t pid, struct sched_param *sp)
@@ -111,20 +94,7 @@ GMP_EXPORT int sched_getparam(pid_t pid, struct sched_param *sp)
 		errno = EINVAL;
 		return -1;
 	}
-	sp->sched_priority = g->schedprio;
-	return 0;
-}
-
-static int set_self(struct gmp_g *g, int policy, const struct sched_param *sp)
-{
-	int err = !sp ? EINVAL : check_param(policy & ~SCHED_RESET_ON_FORK, sp->sched_priority);
-	if (!err)
-		err = -gmp_sched_check(policy & ~SCHED_RESET_ON_FORK, sp->sched_priority);
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	gmp_sched_set(g, policy & ~SCHED_RESET_ON_FORK, sp->sched_priority);
+	gmp_sched_getparam(g, NULL, &sp->sched_priority);
 	return 0;
 }
 
@@ -135,7 +105,11 @@ GMP_EXPORT int sched_setscheduler(pid_t pid, int policy, const struct sched_para
 		GMP_REAL(int, sched_setscheduler, (pid_t, int, const struct sched_param *));
 		return real_sched_setscheduler(pid, policy, sp);
 	}
-	return set_self(g, policy, sp);
+	if (!sp) {
+		errno = EINVAL;
+		return -1;
+	}
+	return (int)shim_ret(gmp_sched_setparam(g, policy & ~SCHED_RESET_ON_FORK, sp->sched_priority));
 }
 
 GMP_EXPORT int sched_setparam(pid_t pid, const struct sched_param *sp)
@@ -145,7 +119,13 @@ GMP_EXPORT int sched_setparam(pid_t pid, const struct sched_param *sp)
 		GMP_REAL(int, sched_setparam, (pid_t, const struct sched_param *));
 		return real_sched_setparam(pid, sp);
 	}
-	return set_self(g, g->schedpolicy, sp);
+	if (!sp) {
+		errno = EINVAL;
+		return -1;
+	}
+	int policy;
+	gmp_sched_getparam(g, &policy, NULL);
+	return (int)shim_ret(gmp_sched_setparam(g, policy & ~SCHED_RESET_ON_FORK, sp->sched_priority));
 }
 
 GMP_EXPORT int pthread_kill(pthread_t th, int sig)
@@ -164,12 +144,7 @@ GMP_EXPORT int pthread_kill(pthread_t th, int sig)
 	return -gmp_signal_g(t, sig, NULL);
 }
 
-/*
- * Signal masks belong to the G.  glibc's internal signals (SIGCANCEL 32,
- * SIGSETXID 33) are never blocked, as in NPTL, nor are SIGKILL and
- * SIGSTOP, as by the kernel.  The M's kernel mask is set
- * now, and again by the scheduler whenever a G with another mask runs.
- */
+/* Signal masks belong to the G (core/sigmask.c). */
 GMP_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
 	struct gmp_g *g = gmp_getg();
@@ -182,59 +157,15 @@ GMP_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 		}
 		return real_pthread_sigmask(how, set, old);
 	}
-	uint64_t cur = g->sigmask, nv = cur;
-	if (set) {
-		uint64_t s;
-		memcpy(&s, set, sizeof s);
-		/* the kernel never blocks SIGKILL and SIGSTOP and never reports them blocked */
-		s &= ~GMP_SIG_UNBLOCKABLE;
-		switch (how) {
-		case SIG_BLOCK: nv = cur | s; break;
-		case SIG_UNBLOCK: nv = cur & ~s; break;
-		case SIG_SETMASK: nv = s; break;
-		default: return EINVAL;
-		}
-	}
-	if (old) {
-		sigemptyset(old);
-		memcpy(old, &cur, sizeof cur);
-	}
-	if (set) {
-		/*
-		 * The G cannot change M here (preemption stops no G inside
-		 * gmp), so this syscall and store are its M's.
-		 */
-		uint64_t k = gmp_kmask(nv);
-		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &k, NULL, 8);
-		g->m->cur_sigmask = k;
-		gmp_signal_setmask(g, nv);
-	}
-	return 0;
+	return -gmp_sigmask(g, how, set, old);
 }
 
 /*
- * Jumps and context switches that restore a saved signal mask (siglongjmp
- * of a sigsetjmp(env, 1) buffer, setcontext, swapcontext): glibc sets the
- * kernel mask with its own system call, which gmp does not see.  So the G's
- * mask is set to the one that will be restored first, and glibc's call
- * then sets the kernel's (swapcontext saves the old kernel mask, still the
- * G's, before).  A signal pending for the G that the new mask lets in is
- * raised now and arrives once glibc has set the mask.
- */
-static void mask_restored(const sigset_t *set)
-{
-	struct gmp_g *g = gmp_getg();
-	if (!g)
-		return;
-	uint64_t nv;
-	memcpy(&nv, set, sizeof nv);
-	g->m->cur_sigmask = ~0ULL; /* unknown until glibc's call: the scheduler sets it again if it must */
-	gmp_signal_setmask(g, nv & ~GMP_SIG_UNBLOCKABLE);
-}
-
-/*
- * Under FS-base traps SIGSEGV is never blocked in the kernel (core/fstrap.c):
- * a restored mask that blocks it is restored from a copy without it.
+ * Jumps and context switches that restore a saved signal mask: the G's
+ * mask is set first, glibc's call then sets the kernel's
+ * (gmp_sigmask_restored, core/sigmask.c).  Under FS-base traps SIGSEGV is
+ * never blocked in the kernel (core/fstrap.c): a restored mask that blocks
+ * it is restored from a copy without it.
  */
 static bool segv_in(const sigset_t *set) { return gmp_fstrap && sigismember(set, SIGSEGV); }
 
@@ -243,7 +174,7 @@ static bool segv_in(const sigset_t *set) { return gmp_fstrap && sigismember(set,
 	{                                                                    \
 		GMP_REAL(void, name, (struct __jmp_buf_tag *, int));       \
 		if (env[0].__mask_was_saved) {                               \
-			mask_restored(&env[0].__saved_mask);                 \
+			gmp_sigmask_restored(&env[0].__saved_mask);          \
 			if (segv_in(&env[0].__saved_mask)) {                 \
 				struct __jmp_buf_tag c = env[0];             \
 				sigdelset(&c.__saved_mask, SIGSEGV);         \
@@ -261,7 +192,7 @@ LONGJMP(__longjmp_chk)
 GMP_EXPORT int setcontext(const ucontext_t *ucp)
 {
 	GMP_REAL(int, setcontext, (const ucontext_t *));
-	mask_restored(&ucp->uc_sigmask);
+	gmp_sigmask_restored(&ucp->uc_sigmask);
 	if (segv_in(&ucp->uc_sigmask)) {
 		ucontext_t c = *ucp; /* (uc_mcontext.fpregs still points at the original's FP state) */
 		sigdelset(&c.uc_sigmask, SIGSEGV);
@@ -273,7 +204,7 @@ GMP_EXPORT int setcontext(const ucontext_t *ucp)
 GMP_EXPORT int swapcontext(ucontext_t *restrict oucp, const ucontext_t *restrict ucp)
 {
 	GMP_REAL(int, swapcontext, (ucontext_t *restrict, const ucontext_t *restrict));
-	mask_restored(&ucp->uc_sigmask); /* coming back to oucp goes through one of these again */
+	gmp_sigmask_restored(&ucp->uc_sigmask); /* coming back to oucp goes through one of these again */
 	if (segv_in(&ucp->uc_sigmask)) {
 		ucontext_t c = *ucp;
 		sigdelset(&c.uc_sigmask, SIGSEGV);
@@ -292,31 +223,15 @@ GMP_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 	return 0;
 }
 
-/*
- * kill to the calling process.  POSIX: when no other thread can take the
- * signal, one unblocked signal is delivered to the caller before kill
- * returns; and the kernel offers a process-directed signal to the main
- * thread first.  Under gmp the kernel sees kernel threads, and an idle M
- * does not block what the caller's G blocks: it may take the signal, and
- * the handler then runs later, on some G.  So a G that does not block sig
- * takes it itself, thread-directed, with kill's siginfo (SI_USER, the
- * sender's pid and uid); a blocked one goes to the kernel for the process
- * (core/signal.c keeps it pending until a G unblocks it).
- */
+/* kill to the calling process: a G that does not block sig takes it itself (core/sigmask.c). */
 GMP_EXPORT int kill(pid_t pid, int sig)
 {
 	GMP_REAL(int, kill, (pid_t, int));
 	struct gmp_g *g = gmp_getg();
-	if (!g || sig <= 0 || sig >= _NSIG || sig == GMP_SIGCANCEL || sig == GMP_SIGSETXID || sig == SIGKILL || sig == SIGSTOP ||
-	    sig == SIGCONT || (g->sigmask & (1ULL << (sig - 1))) || pid != (pid_t)gmp_sys0(SYS_getpid))
-		return real_kill(pid, sig);
-	siginfo_t si;
-	memset(&si, 0, sizeof si);
-	si.si_signo = sig;
-	si.si_code = SI_USER;
-	si.si_pid = pid;
-	si.si_uid = (uid_t)gmp_sys0(SYS_getuid);
-	return (int)shim_ret(gmp_signal_g(g, sig, &si));
+	int r = g ? gmp_kill_self(g, pid, sig) : 1;
+	if (r > 0)
+		return real_kill(pid, sig); /* for the kernel to deliver */
+	return (int)shim_ret(r);
 }
 
 /*
@@ -340,22 +255,14 @@ GMP_EXPORT int raise(int sig)
 	return (int)shim_ret(gmp_signal_g(g, sig, NULL));
 }
 
-/*
- * sigpending: the G's own pending set (what was sent to it and to the
- * process, that it blocks), not its kernel thread's, which holds what was
- * raised for other Gs that ran there.
- */
+/* sigpending: the G's own pending set, not its kernel thread's (core/sigmask.c). */
 GMP_EXPORT int sigpending(sigset_t *set)
 {
 	GMP_REAL(int, sigpending, (sigset_t *));
 	struct gmp_g *g = gmp_getg();
 	if (!g)
 		return real_sigpending(set);
-	uint64_t k = 0;
-	gmp_sys2(SYS_rt_sigpending, &k, 8); /* the process's, and any raised straight at this thread */
-	uint64_t mine = (gmp_signal_pending_for(g) | k) & g->sigmask;
-	sigemptyset(set);
-	memcpy(set, &mine, sizeof mine);
+	gmp_sigpending(g, set);
 	return 0;
 }
 

@@ -301,10 +301,7 @@ GMP_EXPORT int pthread_getname_np(pthread_t th, char *buf, size_t len)
 
 /*
  * pthread_cancel: glibc sets the request in the target's TCB (a G's own);
- * gmp then makes it act: a G parked in a cancellable wait is woken, and a
- * running G with asynchronous cancellation enabled (glibc before 2.41
- * turns it on around blocking system calls), or with glibc 2.41 a G in a
- * kernel call, gets SIGCANCEL on the kernel thread running it.
+ * gmp then makes it act (gmp_cancel_g, core/cancel.c).
  */
 GMP_EXPORT int pthread_cancel(pthread_t th)
 {
@@ -318,12 +315,7 @@ GMP_EXPORT int pthread_cancel(pthread_t th)
 	if (gmp_gstatus(t) == G_DEAD)
 		return 0;
 	GMP_FSTRAP_HELD((void)real_pthread_cancel(th)); /* installs glibc's SIGCANCEL handler; its signal is not for a G */
-	gmp_sig32_install();
-	if (gmp_tcb_cancel_async(t->tcb) || gmp_tcb_cancel_wants_signal(t->tcb) ||
-	    (gmp_tcb_cancel_by_signal(t->tcb) && gmp_gstatus(t) == G_SYSCALL))
-		gmp_signal_cancel(t); /* (2.41: a G blocked in a kernel call, as glibc would signal it) */
-	gmp_futex_cancel_g(t, -ECANCELED);
-	gmp_netpoll_cancel_g(t, -ECANCELED);
+	gmp_cancel_g(t);
 	return 0;
 }
 

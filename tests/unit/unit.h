@@ -215,6 +215,19 @@ static inline int unit_crash(void (*fn)(void *), void *arg, char *buf, size_t le
 
 /* ------------------------------------------------------------ running a suite */
 
+/* A test case of s with its own fixture and a 30 s timeout, one behaviour per case. */
+static inline TCase *unit_tcase(Suite *s, const char *name, void (*setup)(void), void (*teardown)(void))
+{
+	TCase *tc = tcase_create(name);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+/* One test function in a case of its own, named after it: UNIT_TEST(s, name) runs test_name. */
+#define UNIT_TEST(s, name) tcase_add_test(unit_tcase((s), #name, setup, teardown), test_##name)
+
 static inline int unit_run(Suite *s)
 {
 	SRunner *sr = srunner_create(s);
