@@ -342,6 +342,16 @@ void gmp_futex_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p)
 	gmp_unlock(&t->cwlock);
 }
 
+/* Off the queue and onto the list of those to wake, with result 0; bucket lock held. */
+static struct waiter **take_waiter(struct bucket *b, struct waiter *w, struct waiter **tailp)
+{
+	unlink_w(b, w);
+	w->result = 0;
+	w->qnext = NULL;
+	*tailp = w;
+	return &w->qnext;
+}
+
 static int wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *p, bool lazy)
 {
 	struct bucket *b = bucket_of((const void *)addr);
@@ -365,11 +375,7 @@ static int wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *
 			}
 			if (!best)
 				break;
-			unlink_w(b, best);
-			best->result = 0;
-			best->qnext = NULL;
-			*tailp = best;
-			tailp = &best->qnext;
+			tailp = take_waiter(b, best, tailp);
 			woken++;
 		}
 	}
@@ -377,11 +383,7 @@ static int wake_p(_Atomic uint32_t *addr, int n, uint32_t bitset, struct gmp_p *
 		nx = w->qnext;
 		if (!(w->bitset & bitset))
 			continue;
-		unlink_w(b, w);
-		w->result = 0;
-		w->qnext = NULL;
-		*tailp = w;
-		tailp = &w->qnext;
+		tailp = take_waiter(b, w, tailp);
 		woken++;
 	}
 	gmp_unlock(&b->lock);

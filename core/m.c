@@ -63,12 +63,7 @@ static struct gmp_g *handoff_affine(struct gmp_g *list, int *n, struct gmp_g **t
 			(*n)--;
 			continue;
 		}
-		g->schedlink = NULL;
-		if (tail)
-			tail->schedlink = g;
-		else
-			head = g;
-		tail = g;
+		gmp_glist_push(&head, &tail, g);
 	}
 	*tailp = tail;
 	return head;

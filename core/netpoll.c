@@ -546,12 +546,7 @@ static void on_event(uint64_t token, int rw, void *arg)
 		if (!g)
 			continue;
 		gmp_casgstatus(g, G_WAITING, G_RUNNABLE);
-		g->schedlink = NULL;
-		if (c->tail)
-			c->tail->schedlink = g;
-		else
-			c->head = g;
-		c->tail = g;
+		gmp_glist_push(&c->head, &c->tail, g);
 		c->n++;
 	}
 }

@@ -200,12 +200,7 @@ void gmp_globrunqput_batch(struct gmp_g *head, struct gmp_g *tail, int n)
 				gmp_globrunqput_rt(g);
 				continue;
 			}
-			g->schedlink = NULL;
-			if (t)
-				t->schedlink = g;
-			else
-				h = g;
-			t = g;
+			gmp_glist_push(&h, &t, g);
 			k++;
 		}
 		if (!h)

@@ -547,6 +547,7 @@ void gmp_ready_lazy(struct gmp_p *p, struct gmp_g *gp) GMP_HIDDEN;       /* p he
 bool gmp_runnext_lazy(struct gmp_p *p, struct gmp_g *next, int64_t now) GMP_HIDDEN; /* thieves leave next there */
 void gmp_runqready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* gmp_ready without its trace event */
 void gmp_yield(struct gmp_g *g) GMP_HIDDEN;                 /* G */
+void gmp_yield_self(void) GMP_HIDDEN;                       /* any: sched_yield, thrd_yield */
 _Noreturn void gmp_goexit(struct gmp_g *g) GMP_HIDDEN;      /* G: the G ends */
 bool gmp_on_g_stack(struct gmp_g *g, uintptr_t sp) GMP_HIDDEN;
 void gmp_main_stack_note(uintptr_t sp) GMP_HIDDEN;   /* init: the main thread's frame */
@@ -693,6 +694,16 @@ void gmp_globrunqput_rt(struct gmp_g *gp) GMP_HIDDEN;                           
 struct gmp_g *gmp_globrunqget(struct gmp_p *p, int max) GMP_HIDDEN;                    /* lock held */
 void gmp_pidleput(struct gmp_p *p) GMP_HIDDEN;              /* lock held */
 struct gmp_p *gmp_pidleget(void) GMP_HIDDEN;                /* lock held */
+/* Append g to the G list head..tail (linked by schedlink; whoever owns the list). */
+static inline void gmp_glist_push(struct gmp_g **head, struct gmp_g **tail, struct gmp_g *g)
+{
+	g->schedlink = NULL;
+	if (*tail)
+		(*tail)->schedlink = g;
+	else
+		*head = g;
+	*tail = g;
+}
 
 /* stack.c */
 int gmp_stack_alloc(struct gmp_stack *s, size_t size, size_t guard, size_t above) GMP_HIDDEN; /* any; -EAGAIN */

@@ -591,6 +591,15 @@ void gmp_yield(struct gmp_g *g)
 	g->waitreason = WR_NONE;
 }
 
+void gmp_yield_self(void)
+{
+	struct gmp_g *g = gmp_getg();
+	if (g)
+		gmp_yield(g);
+	else
+		gmp_sys0(SYS_sched_yield); /* a foreign thread yields its kernel thread */
+}
+
 /* g0: the G has finished; publish its exit to a joiner or free it. */
 static void goexit_m(struct gmp_m *m, struct gmp_g *gp)
 {

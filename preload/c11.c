@@ -63,14 +63,7 @@ GMP_EXPORT _Noreturn void thrd_exit(int res)
 	__builtin_unreachable();
 }
 
-GMP_EXPORT void thrd_yield(void)
-{
-	struct gmp_g *g = gmp_getg();
-	if (g)
-		gmp_yield(g);
-	else
-		gmp_sys0(SYS_sched_yield);
-}
+GMP_EXPORT void thrd_yield(void) { gmp_yield_self(); }
 
 /* ---- C11 mutexes and condition variables: the pthread objects underneath, as glibc. */
 

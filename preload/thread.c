@@ -213,11 +213,7 @@ GMP_EXPORT void pthread_exit(void *ret)
 
 GMP_EXPORT int sched_yield(void)
 {
-	struct gmp_g *g = gmp_getg();
-	if (g)
-		gmp_yield(g);
-	else
-		gmp_sys0(SYS_sched_yield);
+	gmp_yield_self();
 	return 0;
 }
 
