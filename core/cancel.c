@@ -1,6 +1,6 @@
 /*
- * Cancellation: signal 32 (SIGCANCEL) for Gs.  core/signal.c delivers the
- * other signals; sig.h has what the two share.
+ * Cancellation: signal 32 (SIGCANCEL) for Gs.  core/signal.c, sigdispatch.c
+ * and sigproc.c deliver the other signals; sig.h has what they share.
  */
 #include "sig.h"
 
