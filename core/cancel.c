@@ -1,7 +1,8 @@
 /*
  * Cancellation: pthread_cancel of a G, and signal 32 (SIGCANCEL) for Gs.
- * core/signal.c delivers the other signals; sig.h has what the two share.
- * Both end a G's wait the same way (gmp_wait_interrupt).
+ * core/signal.c, sigdispatch.c and sigproc.c deliver the other signals;
+ * sig.h has what they share.  Both end a G's wait the same way
+ * (gmp_wait_interrupt).
  */
 #include "sig.h"
 

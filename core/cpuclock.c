@@ -30,7 +30,7 @@ static bool g_clockid(clockid_t clk) { return clk < 0 && (clk & 7) == 6 && ~(clk
  *
  * allg is walked without allglock, so that clock_gettime stays
  * async-signal-safe: a handler runs at once on a thread gmp did not create
- * (core/signal.c), and that thread may be inside galloc (pthread_create)
+ * (core/sigdispatch.c), and that thread may be inside galloc (pthread_create)
  * holding allglock.  The unlocked walk is safe because allg is push-only:
  *   - a G struct is carved once from slab memory that is zeroed and never
  *     freed (galloc, core/thread.c), pushed once, under allglock, and never

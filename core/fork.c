@@ -52,15 +52,9 @@ static void parent(void)
 	gmp_fd_forceunlock();
 }
 
-static void child(void)
+/* fork child: the scheduler's queues and counts as for one M (m, or none) and no other (sched.lock held). */
+static void child_sched(struct gmp_m *m)
 {
-	struct gmp_g *self = gmp_getg();
-	struct gmp_m *m = self && !self->isg0 ? self->m : NULL;
-	struct gmp_p *mine = m ? m->p : NULL;
-
-	gmp_key_fork_unlock();
-	gmp_stack_fork_unlock();
-	gmp_tcb_fork_unlock();
 	gmp_sched.pid = (pid_t)gmp_sys0(SYS_getpid);
 	gmp_sched.runqhead = gmp_sched.runqtail = NULL;
 	atomic_store(&gmp_sched.runqsize, 0);
@@ -72,22 +66,11 @@ static void child(void)
 	atomic_store(&gmp_sched.nmspinning, 0);
 	atomic_store(&gmp_sched.nidlespin, 0);
 	atomic_store(&gmp_sched.spinm, NULL);
-	/*
-	 * A new epoch: the parent's other Ms and its other live Gs are not
-	 * here.  They are told apart by their epoch, not marked one by one:
-	 * a write to each would copy a page each (1,000 threads: 1,000 page
-	 * copies per fork, a third of a fork-heavy run's time).  An M of
-	 * the parent gets no hand-off (gmp_handoff_nextg: its open slot would
-	 * swallow the G), a G of the parent reads as dead (gmp_gstatus).
-	 */
-	gmp_sched.epoch++;
-	if (self)
-		self->epoch = gmp_sched.epoch;
-	if (m)
-		m->epoch = gmp_sched.epoch;
-	gmp_sched.sleeper = NULL;
-	atomic_store(&gmp_sched.sleeper_when, 0);
+}
 
+/* fork child: every P empty and idle, but the forking M's (mine), which it holds in user code. */
+static void child_ps(struct gmp_m *m, struct gmp_p *mine)
+{
 	for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
 		struct gmp_p *p = gmp_sched.allp[i];
 		atomic_store(&p->runqhead, 0);
@@ -116,27 +99,60 @@ static void child(void)
 		mine->m = m;
 		gmp_pstatus_reset(mine, P_USER);
 	}
-	if (m) {
-		m->tid = (pid_t)gmp_sys0(SYS_gettid);
-		m->spinning = false;
-		m->sud_on = false; /* the kernel does not copy syscall user dispatch to a child */
-		m->sud_sel = 0;
-		m->nextp = NULL;
-		/*
-		 * glibc's child sees only the forking thread (the G's TCB) and
-		 * puts the stack and TCB of this kernel thread's glibc thread,
-		 * which were our g0's, in its stack cache for reuse.  Give g0 a
-		 * stack of ours, like m0's.
-		 */
-		if (!m->g0.stack.map) {
-			struct gmp_stack s0;
-			if (gmp_stack_alloc(&s0, 256 * 1024, gmp_pagesize(), 0) != 0)
-				gmp_fatal("fork child: cannot allocate a scheduler stack");
-			m->g0.stack = s0;
-		}
-		gmp_ctx_make(&m->g0.ctx, (char *)m->g0.stack.lo + m->g0.stack.size, gmp_m0_g0_start, m);
-		m->g0.tcb = NULL;
+}
+
+/* fork child: the forking M, now this process's one kernel thread. */
+static void child_m(struct gmp_m *m)
+{
+	m->tid = (pid_t)gmp_sys0(SYS_gettid);
+	m->spinning = false;
+	m->sud_on = false; /* the kernel does not copy syscall user dispatch to a child */
+	m->sud_sel = 0;
+	m->nextp = NULL;
+	/*
+	 * glibc's child sees only the forking thread (the G's TCB) and
+	 * puts the stack and TCB of this kernel thread's glibc thread,
+	 * which were our g0's, in its stack cache for reuse.  Give g0 a
+	 * stack of ours, like m0's.
+	 */
+	if (!m->g0.stack.map) {
+		struct gmp_stack s0;
+		if (gmp_stack_alloc(&s0, 256 * 1024, gmp_pagesize(), 0) != 0)
+			gmp_fatal("fork child: cannot allocate a scheduler stack");
+		m->g0.stack = s0;
 	}
+	gmp_ctx_make(&m->g0.ctx, (char *)m->g0.stack.lo + m->g0.stack.size, gmp_m0_g0_start, m);
+	m->g0.tcb = NULL;
+}
+
+static void child(void)
+{
+	struct gmp_g *self = gmp_getg();
+	struct gmp_m *m = self && !self->isg0 ? self->m : NULL;
+	struct gmp_p *mine = m ? m->p : NULL;
+
+	gmp_key_fork_unlock();
+	gmp_stack_fork_unlock();
+	gmp_tcb_fork_unlock();
+	child_sched(m);
+	/*
+	 * A new epoch: the parent's other Ms and its other live Gs are not
+	 * here.  They are told apart by their epoch, not marked one by one:
+	 * a write to each would copy a page each (1,000 threads: 1,000 page
+	 * copies per fork, a third of a fork-heavy run's time).  An M of
+	 * the parent gets no hand-off (gmp_handoff_nextg: its open slot would
+	 * swallow the G), a G of the parent reads as dead (gmp_gstatus).
+	 */
+	gmp_sched.epoch++;
+	if (self)
+		self->epoch = gmp_sched.epoch;
+	if (m)
+		m->epoch = gmp_sched.epoch;
+	gmp_sched.sleeper = NULL;
+	atomic_store(&gmp_sched.sleeper_when, 0);
+	child_ps(m, mine);
+	if (m)
+		child_m(m);
 	/* held since prepare: the queues and lists above are rebuilt */
 	gmp_unlock(&gmp_sched.allglock);
 	gmp_unlock(&gmp_sched.lock);

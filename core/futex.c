@@ -202,6 +202,86 @@ int64_t gmp_deadline_from(const struct timespec *ts, clockid_t clk, bool absolut
 	return r > 0 ? r : 1;
 }
 
+/*
+ * G, its P and b's lock held: queue w, with a timer for deadline; else why
+ * not: the word changed (-EAGAIN), the deadline passed, a cancellation or
+ * (ends) a signal came first, or the timer heap could not grow (-ENOMEM).
+ */
+static inline int g_enqueue(struct bucket *b, struct waiter *w, struct gmp_g *g, struct gmp_p *p,
+			    _Atomic uint32_t *addr, uint32_t val, int64_t deadline, uint8_t ends)
+{
+	if (atomic_load_explicit(addr, memory_order_acquire) != val)
+		return -EAGAIN;
+	if (deadline > 0 && deadline <= gmp_nanotime())
+		return -ETIMEDOUT;
+	if ((ends & WAIT_CANCEL) && gmp_cancel_pending(g))
+		return -ECANCELED;
+	if ((ends & WAIT_INTR) && (atomic_load(&g->sigpending) & ~g->sigmask))
+		return -EINTR; /* a signal came before we queued: take it now */
+	w->g = g;
+	enqueue(b, w);
+	if (deadline > 0) {
+		w->timer.when = deadline;
+		w->timer.fn = timeout_fn;
+		w->timer.arg = w;
+		if (gmp_timer_add(p, &w->timer) != 0) {
+			unlink_w(b, w);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* G, not queued (err, from g_enqueue): b's lock and the P go back; the wait's result. */
+static inline int g_not_queued(struct bucket *b, struct gmp_g *g, struct gmp_p *p, int err)
+{
+	gmp_unlock(&b->lock);
+	gmp_releasep_user(p);
+	if (err == -EINTR)
+		gmp_deliver_pending(g); /* the handlers run now, as after a park */
+	if (err == -ENOMEM) {
+		/*
+		 * The timer heap could not grow: no timed park.  Yield and
+		 * report a spurious wake-up; every caller checks its
+		 * condition and deadline and waits again.
+		 */
+		gmp_yield(g);
+		err = 0;
+	}
+	return err;
+}
+
+/* Foreign kernel thread: sleep in the kernel on our own word (w->kword). */
+static int foreign_wait(struct bucket *b, struct waiter *w, _Atomic uint32_t *addr, uint32_t val, int64_t deadline)
+{
+	gmp_lock(&b->lock);
+	if (atomic_load_explicit(addr, memory_order_acquire) != val) {
+		gmp_unlock(&b->lock);
+		return -EAGAIN;
+	}
+	enqueue(b, w);
+	gmp_unlock(&b->lock);
+	for (;;) {
+		if (atomic_load_explicit(&w->kword, memory_order_acquire))
+			return w->result;
+		int r = deadline > 0 ? gmp_kfutex_wait_abs(&w->kword, 0, deadline, CLOCK_MONOTONIC)
+				     : gmp_kfutex_wait(&w->kword, 0, -1);
+		if (r == -ETIMEDOUT) {
+			b = lock_bucket_of(w);
+			if (w->queued) {
+				unlink_w(b, w);
+				gmp_unlock(&b->lock);
+				return -ETIMEDOUT;
+			}
+			gmp_unlock(&b->lock);
+			/* a waker unlinked us: wait for its wake-up so it is done with w */
+			while (!atomic_load_explicit(&w->kword, memory_order_acquire))
+				gmp_kfutex_wait(&w->kword, 0, -1);
+			return w->result;
+		}
+	}
+}
+
 static int futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline,
 		      enum gmp_waitreason why, uint8_t ends)
 {
@@ -210,88 +290,27 @@ static int futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int
 	struct bucket *b = bucket_of((const void *)addr);
 	struct waiter w = {.addr = addr, .bitset = bitset, .ends = ends};
 	struct gmp_g *g = gmp_getg();
+	if (!g)
+		return foreign_wait(b, &w, addr, val, deadline);
 
-	if (g) {
-		/* Take the P first: getting it may reschedule us, which must not happen under the bucket lock. */
-		struct gmp_p *p = gmp_acquirep_user(g);
-		/* Every G wait can be ended early (ends): registered for the canceller or interrupter. */
-		atomic_store(&g->cwait, &w); /* seq_cst: pairs with the canceller's bits-then-cwait */
-		gmp_lock(&b->lock);
-		int err = 0;
-		if (atomic_load_explicit(addr, memory_order_acquire) != val)
-			err = -EAGAIN;
-		else if (deadline > 0 && deadline <= gmp_nanotime())
-			err = -ETIMEDOUT;
-		else if ((ends & WAIT_CANCEL) && gmp_cancel_pending(g))
-			err = -ECANCELED;
-		else if ((ends & WAIT_INTR) && (atomic_load(&g->sigpending) & ~g->sigmask))
-			err = -EINTR; /* a signal came before we queued: take it now */
-		if (!err) {
-			w.g = g;
-			enqueue(b, &w);
-			if (deadline > 0) {
-				w.timer.when = deadline;
-				w.timer.fn = timeout_fn;
-				w.timer.arg = &w;
-				if (gmp_timer_add(p, &w.timer) != 0) {
-					unlink_w(b, &w);
-					err = -ENOMEM;
-				}
-			}
-		}
-		if (err) {
-			gmp_unlock(&b->lock);
-			gmp_releasep_user(p);
-			if (err == -EINTR)
-				gmp_deliver_pending(g); /* the handlers run now, as after a park */
-			if (err == -ENOMEM) {
-				/*
-				 * The timer heap could not grow: no timed park.  Yield and
-				 * report a spurious wake-up; every caller checks its
-				 * condition and deadline and waits again.
-				 */
-				gmp_yield(g);
-				err = 0;
-			}
-		} else {
-			gmp_park(g, p, gmp_unlock_void, &b->lock, why);
-			if (deadline > 0)
-				gmp_timer_del(&w.timer);
-			err = w.result;
-		}
-		gmp_lock(&g->cwlock); /* a canceller using w finishes first */
-		atomic_store(&g->cwait, NULL);
-		gmp_unlock(&g->cwlock);
-		return err;
-	}
-
-	/* Foreign kernel thread: sleep in the kernel on our own word. */
+	/* Take the P first: getting it may reschedule us, which must not happen under the bucket lock. */
+	struct gmp_p *p = gmp_acquirep_user(g);
+	/* Every G wait can be ended early (ends): registered for the canceller or interrupter. */
+	atomic_store(&g->cwait, &w); /* seq_cst: pairs with the canceller's bits-then-cwait */
 	gmp_lock(&b->lock);
-	if (atomic_load_explicit(addr, memory_order_acquire) != val) {
-		gmp_unlock(&b->lock);
-		return -EAGAIN;
+	int err = g_enqueue(b, &w, g, p, addr, val, deadline, ends);
+	if (err) {
+		err = g_not_queued(b, g, p, err);
+	} else {
+		gmp_park(g, p, gmp_unlock_void, &b->lock, why);
+		if (deadline > 0)
+			gmp_timer_del(&w.timer);
+		err = w.result;
 	}
-	enqueue(b, &w);
-	gmp_unlock(&b->lock);
-	for (;;) {
-		if (atomic_load_explicit(&w.kword, memory_order_acquire))
-			return w.result;
-		int r = deadline > 0 ? gmp_kfutex_wait_abs(&w.kword, 0, deadline, CLOCK_MONOTONIC)
-				     : gmp_kfutex_wait(&w.kword, 0, -1);
-		if (r == -ETIMEDOUT) {
-			b = lock_bucket_of(&w);
-			if (w.queued) {
-				unlink_w(b, &w);
-				gmp_unlock(&b->lock);
-				return -ETIMEDOUT;
-			}
-			gmp_unlock(&b->lock);
-			/* a waker unlinked us: wait for its wake-up so it is done with w */
-			while (!atomic_load_explicit(&w.kword, memory_order_acquire))
-				gmp_kfutex_wait(&w.kword, 0, -1);
-			return w.result;
-		}
-	}
+	gmp_lock(&g->cwlock); /* a canceller using w finishes first */
+	atomic_store(&g->cwait, NULL);
+	gmp_unlock(&g->cwlock);
+	return err;
 }
 
 int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline, clockid_t clk,

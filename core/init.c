@@ -202,6 +202,50 @@ static void adopt_main(void)
 	GMP_TRACE(gmp_trace_gostart(m0, g));
 }
 
+/* The tuning the environment sets (GMP_SPIN, GMP_PIPES), and TLS affinity; ncpu: the CPUs we may use. */
+static void read_tuning(uint32_t ncpu)
+{
+	/*
+	 * GMP_SPIN=US: how long an M whose threads all wait spins before it
+	 * sleeps (core/spin.c).  Default 50 us, twice the cost of
+	 * waking a sleeping kernel thread on another CPU as measured on PVM
+	 * guests; never on one CPU, where the spinner would only delay the
+	 * thread it waits for.
+	 */
+	const char *spin = getenv("GMP_SPIN");
+	long spinus = spin && *spin ? strtol(spin, NULL, 10) : 50;
+	if (spinus < 0 || ncpu < 2)
+		spinus = 0;
+	gmp_sched.spinmax = (int64_t)(spinus > 100000 ? 100000 : spinus) * 1000;
+	/* GMP_PIPES=plain: pipes keep the blocking mode they were made with (core/netpoll.h, forced pipes) */
+	const char *pipes = getenv("GMP_PIPES");
+	gmp_fd_pipes_plain = pipes && !strcmp(pipes, "plain");
+	/* TLS affinity pays where an FS write is a system call, and only there (core/spin.c) */
+	gmp_sched.tls_affine = !gmp_fstrap && !gmp_arch_has_fast_fs();
+}
+
+/* The np Ps, all idle. */
+static void make_ps(uint32_t np)
+{
+	gmp_sched.allp = gmp_rt_alloc(np * sizeof(struct gmp_p *));
+	if (!gmp_sched.allp)
+		startup_nomem("the P table");
+	for (uint32_t i = 0; i < np; i++) {
+		struct gmp_p *p = gmp_rt_alloc(sizeof(struct gmp_p));
+		if (!p)
+			startup_nomem("a P");
+		p->id = i;
+		gmp_lock_init(&p->timerlock, GMP_RANK_TIMER);
+		gmp_sched.allp[i] = p;
+	}
+	gmp_lock(&gmp_sched.lock);
+	for (uint32_t i = np; i-- > 0;) {
+		gmp_pstatus_reset(gmp_sched.allp[i], P_RUNNING); /* new: as if held, then idle */
+		gmp_pidleput(gmp_sched.allp[i]);
+	}
+	gmp_unlock(&gmp_sched.lock);
+}
+
 void gmp_init_slow(void)
 {
 	pid_t me = (pid_t)gmp_sys0(SYS_gettid);
@@ -229,23 +273,7 @@ void gmp_init_slow(void)
 	gmp_sched.pid = (pid_t)gmp_sys0(SYS_getpid);
 	uint32_t ncpu = default_procs();
 	uint32_t np = (uint32_t)env_size("GMP_MAXPROCS", ncpu);
-	/*
-	 * GMP_SPIN=US: how long an M whose threads all wait spins before it
-	 * sleeps (core/spin.c).  Default 50 us, twice the cost of
-	 * waking a sleeping kernel thread on another CPU as measured on PVM
-	 * guests; never on one CPU, where the spinner would only delay the
-	 * thread it waits for.
-	 */
-	const char *spin = getenv("GMP_SPIN");
-	long spinus = spin && *spin ? strtol(spin, NULL, 10) : 50;
-	if (spinus < 0 || ncpu < 2)
-		spinus = 0;
-	gmp_sched.spinmax = (int64_t)(spinus > 100000 ? 100000 : spinus) * 1000;
-	/* GMP_PIPES=plain: pipes keep the blocking mode they were made with (core/netpoll.h, forced pipes) */
-	const char *pipes = getenv("GMP_PIPES");
-	gmp_fd_pipes_plain = pipes && !strcmp(pipes, "plain");
-	/* TLS affinity pays where an FS write is a system call, and only there (core/spin.c) */
-	gmp_sched.tls_affine = !gmp_fstrap && !gmp_arch_has_fast_fs();
+	read_tuning(ncpu);
 	if (np > 1024)
 		np = 1024;
 	gmp_sched.nprocs = np;
@@ -271,23 +299,7 @@ void gmp_init_slow(void)
 	gmp_sched.stacksize = (gmp_sched.stacksize + gmp_pagesize() - 1) & ~(gmp_pagesize() - 1);
 	gmp_sched.guardsize = gmp_pagesize();
 
-	gmp_sched.allp = gmp_rt_alloc(np * sizeof(struct gmp_p *));
-	if (!gmp_sched.allp)
-		startup_nomem("the P table");
-	for (uint32_t i = 0; i < np; i++) {
-		struct gmp_p *p = gmp_rt_alloc(sizeof(struct gmp_p));
-		if (!p)
-			startup_nomem("a P");
-		p->id = i;
-		gmp_lock_init(&p->timerlock, GMP_RANK_TIMER);
-		gmp_sched.allp[i] = p;
-	}
-	gmp_lock(&gmp_sched.lock);
-	for (uint32_t i = np; i-- > 0;) {
-		gmp_pstatus_reset(gmp_sched.allp[i], P_RUNNING); /* new: as if held, then idle */
-		gmp_pidleput(gmp_sched.allp[i]);
-	}
-	gmp_unlock(&gmp_sched.lock);
+	make_ps(np);
 
 	atomic_store(&gmp_sched.lastpoll, 1);
 	gmp_debug_init();

@@ -320,6 +320,16 @@ static struct gmp_p *take_idlewait_p(void)
  * Park this M until gmp_startm hands it a P.  Called with sched.lock held and
  * no P; returns without the lock, with m->p set.  The M whose sleep ends
  * at the earliest timer ("sleeper") wakes by itself and runs timers.
+ *
+ * One function on purpose, like Go's findRunnable, whose sleeping half
+ * this is: a state machine over sched.lock (held at the top of the outer
+ * loop, dropped for the sleep, taken again to leave the idle list) with
+ * one exit by jump (woken: a P was handed over).  The sleeper role, the
+ * poller role (netpoll_blocker), the Gs the poller gave (polled) and
+ * passive live across both loops, and whether the lock is held changes
+ * from block to block; helpers would pass all of it in and out and hide
+ * where the lock is taken and dropped, which is what a reader of this
+ * function must see.
  */
 void gmp_stopm(struct gmp_m *m)
 {

@@ -381,123 +381,126 @@ uint32_t gmp_netpoll_edges(struct gmp_pollfd *pd, int mode)
 	return atomic_load_explicit(mode == GMP_NETPOLL_READ ? &pd->redges : &pd->wedges, memory_order_acquire) + 1;
 }
 
+/* gmp_netpoll_wait returns r without parking: pd's lock and the P go back. */
+static inline int wait_leave(struct gmp_pollfd *pd, struct gmp_p *p, int r)
+{
+	gmp_unlock(&pd->lock);
+	gmp_releasep_user(p);
+	return r;
+}
+
+/*
+ * An edge came since the call failed: retry it at once.  rready keeps one
+ * that no parked G took; the count also sees one that went to another G of
+ * this direction, parked before us and woken but not yet run: that G may
+ * take what it made ready and leave, and no further edge would come for us.
+ */
+static inline bool edge_since(struct gmp_pollfd *pd, int mode, uint32_t seen)
+{
+	bool *ready = mode == GMP_NETPOLL_READ ? &pd->rready : &pd->wready;
+	_Atomic uint32_t *edges = mode == GMP_NETPOLL_READ ? &pd->redges : &pd->wedges;
+	bool came = pd->edge && (*ready || (seen && atomic_load_explicit(edges, memory_order_relaxed) + 1 != seen));
+	if (came)
+		*ready = false;
+	return came;
+}
+
+/*
+ * Another G of the same direction is parked.  Wait until it is woken, then
+ * let the caller retry its call: the edge that woke the other G may have
+ * made room or data for us too, and no new edge will come for it.
+ */
+static inline int wait_turn(struct gmp_pollfd *pd, struct gmp_p *p, int64_t deadline)
+{
+	uint32_t turn = atomic_load(&pd->turn);
+	wait_leave(pd, p, 0);
+	int r = gmp_futex_wait(&pd->turn, turn, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC, WR_NETPOLL);
+	return r == -ETIMEDOUT || r == -EINTR ? r : 0;
+}
+
+/*
+ * Arm for every direction that has a parked G; a ready fd fires at once.
+ * An edge-triggered fd is armed already, for writing from its first wait
+ * to write on.  0, or the backend's error.
+ */
+static inline int arm(struct gmp_pollfd *pd, int fd, int mode)
+{
+	uint64_t token = (uint64_t)fd << 32 | pd->seq;
+	int ar = 0;
+	if (!pd->edge) {
+		ar = gmp_netpoll_os_arm(fd, token, (pd->rg ? 1 : 0) | (pd->wg ? 2 : 0), !pd->in_set);
+		pd->in_set |= ar == 0;
+	} else if (mode == GMP_NETPOLL_WRITE && !pd->edge_out && (ar = gmp_netpoll_os_edge_out(fd, token)) == 0)
+		pd->edge_out = true;
+	return ar;
+}
+
 int gmp_netpoll_wait(int fd, int mode, int64_t deadline, uint32_t seen)
 {
 	struct gmp_pollfd *pd = rec(fd, false);
 	struct gmp_g *g = gmp_getg();
 	if (!pd || !g)
 		return -EBADF;
-	for (;;) {
-		struct gmp_p *p = gmp_acquirep_user(g);
-		gmp_lock(&pd->lock);
-		if (!pd->managed) {
-			gmp_unlock(&pd->lock);
-			gmp_releasep_user(p);
-			return -EBADF;
-		}
-		if (deadline > 0 && deadline <= gmp_nanotime()) {
-			gmp_unlock(&pd->lock);
-			gmp_releasep_user(p);
-			return -ETIMEDOUT;
-		}
-		struct gmp_g **slot = mode == GMP_NETPOLL_READ ? &pd->rg : &pd->wg;
-		bool *ready = mode == GMP_NETPOLL_READ ? &pd->rready : &pd->wready;
-		/*
-		 * An edge came since the call failed: retry it at once.  rready
-		 * keeps one that no parked G took; the count also sees one that
-		 * went to another G of this direction, parked before us and
-		 * woken but not yet run: that G may take what it made ready and
-		 * leave, and no further edge would come for us.
-		 */
-		_Atomic uint32_t *edges = mode == GMP_NETPOLL_READ ? &pd->redges : &pd->wedges;
-		if (pd->edge && (*ready || (seen && atomic_load_explicit(edges, memory_order_relaxed) + 1 != seen))) {
-			*ready = false;
-			gmp_unlock(&pd->lock);
-			gmp_releasep_user(p);
-			return 0;
-		}
-		if (*slot) {
-			/*
-			 * Another G of the same direction is parked.  Wait until it
-			 * is woken, then let the caller retry its call: the edge that
-			 * woke the other G may have made room or data for us too,
-			 * and no new edge will come for it.
-			 */
-			uint32_t turn = atomic_load(&pd->turn);
-			gmp_unlock(&pd->lock);
-			gmp_releasep_user(p);
-			int r = gmp_futex_wait(&pd->turn, turn, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC, WR_NETPOLL);
-			return r == -ETIMEDOUT || r == -EINTR ? r : 0;
-		}
-		*slot = g;
-		g->npmode = (uint8_t)mode;
-		atomic_store(&g->npfd, fd + 1); /* seq_cst: pairs with pthread_cancel's bits-then-npfd */
-		bool canceled = gmp_cancel_pending(g);
-		if (canceled || (atomic_load(&g->sigpending) & ~g->sigmask)) {
-			/* pthread_cancel or a signal came before we were queued */
-			*slot = NULL;
-			atomic_store(&g->npfd, 0);
-			gmp_unlock(&pd->lock);
-			gmp_releasep_user(p);
-			if (!canceled)
-				gmp_deliver_pending(g); /* the handlers run now, as after a park */
-			return canceled ? -ECANCELED : -EINTR;
-		}
-		if (atomic_fetch_add(&nwaiters, 1) == 0) {
-			/* An idle M sleeping on a far timer must switch to polling now. */
-			struct gmp_m *sl = gmp_sched.sleeper;
-			if (sl)
-				gmp_mkick_sleeper(sl);
-		}
-		/*
-		 * Arm for every direction that has a parked G; a ready fd fires at
-		 * once.  An edge-triggered fd is armed already, for writing from its
-		 * first wait to write on.
-		 */
-		uint64_t token = (uint64_t)fd << 32 | pd->seq;
-		int ar = 0;
-		if (!pd->edge) {
-			ar = gmp_netpoll_os_arm(fd, token, (pd->rg ? 1 : 0) | (pd->wg ? 2 : 0), !pd->in_set);
-			pd->in_set |= ar == 0;
-		} else if (mode == GMP_NETPOLL_WRITE && !pd->edge_out && (ar = gmp_netpoll_os_edge_out(fd, token)) == 0)
-			pd->edge_out = true;
-		if (ar != 0) {
+	struct gmp_p *p = gmp_acquirep_user(g);
+	gmp_lock(&pd->lock);
+	if (!pd->managed)
+		return wait_leave(pd, p, -EBADF);
+	if (deadline > 0 && deadline <= gmp_nanotime())
+		return wait_leave(pd, p, -ETIMEDOUT);
+	if (edge_since(pd, mode, seen))
+		return wait_leave(pd, p, 0);
+	struct gmp_g **slot = mode == GMP_NETPOLL_READ ? &pd->rg : &pd->wg;
+	if (*slot)
+		return wait_turn(pd, p, deadline);
+	*slot = g;
+	g->npmode = (uint8_t)mode;
+	atomic_store(&g->npfd, fd + 1); /* seq_cst: pairs with pthread_cancel's bits-then-npfd */
+	bool canceled = gmp_cancel_pending(g);
+	if (canceled || (atomic_load(&g->sigpending) & ~g->sigmask)) {
+		/* pthread_cancel or a signal came before we were queued */
+		*slot = NULL;
+		atomic_store(&g->npfd, 0);
+		wait_leave(pd, p, 0);
+		if (!canceled)
+			gmp_deliver_pending(g); /* the handlers run now, as after a park */
+		return canceled ? -ECANCELED : -EINTR;
+	}
+	if (atomic_fetch_add(&nwaiters, 1) == 0) {
+		/* An idle M sleeping on a far timer must switch to polling now. */
+		struct gmp_m *sl = gmp_sched.sleeper;
+		if (sl)
+			gmp_mkick_sleeper(sl);
+	}
+	if (arm(pd, fd, mode) != 0) {
+		*slot = NULL;
+		g->npfd = 0;
+		atomic_fetch_sub(&nwaiters, 1);
+		return wait_leave(pd, p, 0); /* cannot poll it (closed under us?): let the call itself report */
+	}
+	struct waitarg wa = {pd, mode, g};
+	struct gmp_timer timer = {0}, *t = &timer;
+	if (deadline > 0) {
+		t->when = deadline;
+		t->fn = timeout_fn;
+		t->arg = &wa;
+		if (gmp_timer_add(p, t) != 0) {
+			/* The timer heap could not grow: no timed park; yield, the caller retries. */
 			*slot = NULL;
 			g->npfd = 0;
 			atomic_fetch_sub(&nwaiters, 1);
-			gmp_unlock(&pd->lock);
-			gmp_releasep_user(p);
-			return 0; /* cannot poll it (closed under us?): let the call itself report */
+			wait_leave(pd, p, 0);
+			gmp_yield(g);
+			return 0;
 		}
-		struct waitarg wa = {pd, mode, g};
-		struct gmp_timer timer = {0}, *t = &timer;
-		if (deadline > 0) {
-			t->when = deadline;
-			t->fn = timeout_fn;
-			t->arg = &wa;
-			if (gmp_timer_add(p, t) != 0) {
-				/* The timer heap could not grow: no timed park; yield, the caller retries. */
-				*slot = NULL;
-				g->npfd = 0;
-				atomic_fetch_sub(&nwaiters, 1);
-				gmp_unlock(&pd->lock);
-				gmp_releasep_user(p);
-				gmp_yield(g);
-				return 0;
-			}
-		}
-		gmp_park(g, p, gmp_unlock_void, &pd->lock, WR_NETPOLL);
-		g->npfd = 0;
-		if (deadline > 0)
-			gmp_timer_del(t);
-		int res = mode == GMP_NETPOLL_READ ? pd->rres : pd->wres;
-		atomic_fetch_add(&pd->turn, 1); /* others of this direction may park now */
-		gmp_futex_wake(&pd->turn, INT_MAX, GMP_FUTEX_BITSET_ANY);
-		if (res != 0)
-			return res;
-		/* woken by an edge: the caller retries its call */
-		return 0;
 	}
+	gmp_park(g, p, gmp_unlock_void, &pd->lock, WR_NETPOLL);
+	g->npfd = 0;
+	if (deadline > 0)
+		gmp_timer_del(t);
+	int res = mode == GMP_NETPOLL_READ ? pd->rres : pd->wres;
+	atomic_fetch_add(&pd->turn, 1); /* others of this direction may park now */
+	gmp_futex_wake(&pd->turn, INT_MAX, GMP_FUTEX_BITSET_ANY);
+	return res; /* 0: woken by an edge, the caller retries its call */
 }
 
 struct pollctx {

@@ -47,7 +47,7 @@
  * kernel handler stays gmp_sig_dispatch, which sends the program's own
  * SIGURGs to the program's handler; the kernel masks never block SIGURG
  * (gmp_kmask), and a SIGURG a G blocks is kept pending for it
- * (core/signal.c).
+ * (core/sigdispatch.c).
  */
 #include "runtime.h"
 #include "trace.h"

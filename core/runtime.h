@@ -166,7 +166,7 @@ struct gmp_g {
 	int64_t cputime;
 	int64_t syscall_since;          /* gmp_nanotime() at entersyscall */
 	bool insyscall;                 /* between entersyscall's end and exitsyscall's start: a handler
-	                                   that runs here leaves the call first (signal.c) */
+	                                   that runs here leaves the call first (sighandler.c) */
 	/* Affinity asked for this thread (NULL: none); applied by the G itself (gmp_apply_affinity). */
 	uint64_t *_Atomic affinity;     /* GMP_AFFINITY_WORDS words; owned by the G */
 	_Atomic bool affinity_pending;  /* set by any thread (pthread_setaffinity_np on this one),
@@ -588,27 +588,6 @@ void gmp_sigmask_restored(const sigset_t *set) GMP_HIDDEN; /* any: a jump restor
 void gmp_sigpending(struct gmp_g *g, sigset_t *set) GMP_HIDDEN;                           /* G: sigpending */
 int gmp_kill_self(struct gmp_g *g, pid_t pid, int sig) GMP_HIDDEN; /* G: kill; 1: not taken, for the kernel */
 
-/* signal.c: signals to Gs, the handler dispatcher */
-/* any: pthread_kill/sigqueue to a G; 0 or -errno (the kernel's, for a signal it sends at once) */
-int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info) GMP_HIDDEN;
-void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: a forwarded signal's wake-up */
-void gmp_signal_sync(struct gmp_g *g, uint64_t set) GMP_HIDDEN; /* G: pending signals in set -> its kernel thread */
-void gmp_sig_dispatch(int sig, siginfo_t *si, void *uc) GMP_HIDDEN;  /* the handler gmp installs for the program's */
-void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;             /* G: raise signals queued while it was off */
-bool gmp_signal_deliverable(struct gmp_g *g) GMP_HIDDEN;          /* G: has pending signals it does not block */
-/* G: its mask is now nv (the kernel's is set by the caller); takes what it now lets in. */
-void gmp_signal_setmask(struct gmp_g *g, uint64_t nv) GMP_HIDDEN;
-/* any: sig to kernel thread tid of this process, its siginfo marked as gmp's own (mark, val); 0 or -errno */
-long gmp_sig_send_marked(pid_t tid, int sig, uint32_t mark, void *val) GMP_HIDDEN;
-bool gmp_sig_is_marked(const siginfo_t *si, uint32_t mark) GMP_HIDDEN;
-
-/* sighandler.c: the program's handlers, run on a G */
-int gmp_sig_user(int sig, void **handler, int *flags) GMP_HIDDEN;     /* the program's handler for sig, 0 if none */
-void gmp_sig_set_user(int sig, void *handler, int flags) GMP_HIDDEN;
-int gmp_sig_take_kernel(int sig) GMP_HIDDEN;  /* init: the dispatcher as sig's kernel handler; -1, or 1 if it was SIG_IGN */
-/* G, in a handler it came back to on another M: the signal frame's mask and alternate stack for this M. */
-void gmp_sigframe_moved(struct gmp_g *g, void *uc) GMP_HIDDEN;
-void gmp_sigframe_back(struct gmp_g *g, struct gmp_m *was, void *uc) GMP_HIDDEN; /* G, in a handler it parked in */
 /* glibc's internal signals: SIGCANCEL (cancellation; gmp's dump requests share it) and SIGSETXID
    (setuid and friends on every thread).  A program's real-time signals start above them. */
 #define GMP_SIGCANCEL 32
@@ -617,15 +596,46 @@ void gmp_sigframe_back(struct gmp_g *g, struct gmp_m *was, void *uc) GMP_HIDDEN;
 #define GMP_SIG_UNBLOCKABLE                                                                              \
 	((1ULL << (GMP_SIGCANCEL - 1)) | (1ULL << (GMP_SIGSETXID - 1)) | (1ULL << (SIGKILL - 1)) | \
 	 (1ULL << (SIGSTOP - 1)))
+
+/* signal.c: signals to a G, its pending set, delivery when it runs */
+/* any: pthread_kill/sigqueue to a G; 0 or -errno (the kernel's, for a signal it sends at once) */
+int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info) GMP_HIDDEN;
+void gmp_signal_interrupt(struct gmp_g *t, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: a forwarded signal's wake-up */
+void gmp_deliver_pending(struct gmp_g *g) GMP_HIDDEN;             /* G: raise signals queued while it was off */
+bool gmp_signal_deliverable(struct gmp_g *g) GMP_HIDDEN;          /* G: has pending signals it does not block */
+/* G: its mask is now nv (the kernel's is set by the caller); takes what it now lets in. */
+void gmp_signal_setmask(struct gmp_g *g, uint64_t nv) GMP_HIDDEN;
+uint64_t gmp_signal_pending_for(struct gmp_g *g) GMP_HIDDEN;     /* any: g's and the process's */
+
+/* sigdispatch.c: the dispatcher, the kernel's handler for the program's signals */
+void gmp_sig_dispatch(int sig, siginfo_t *si, void *uc) GMP_HIDDEN;  /* the handler gmp installs for the program's */
+extern __thread bool gmp_sysmon_thread GMP_HIDDEN __attribute__((tls_model("initial-exec"))); /* sysmon.c's */
+
+/* sigproc.c: signals for the process, sigwait and sigsuspend */
+void gmp_signal_sync(struct gmp_g *g, uint64_t set) GMP_HIDDEN; /* G: pending signals in set -> its kernel thread */
 void gmp_signal_reclaim(struct gmp_g *g) GMP_HIDDEN;             /* G, after sigwait/sigsuspend */
 void gmp_signal_fork_child(struct gmp_g *self) GMP_HIDDEN;       /* fork child */
 void gmp_signal_note_mask(uint64_t mask) GMP_HIDDEN;              /* any: a G now has this mask */
 uint64_t gmp_signal_sysmon_mask(void) GMP_HIDDEN;                 /* sysmon: its kernel mask */
-extern __thread bool gmp_sysmon_thread GMP_HIDDEN __attribute__((tls_model("initial-exec")));
 uint64_t gmp_signal_process_pending(void) GMP_HIDDEN;             /* any: for dumps */
 void gmp_signal_sweep(void) GMP_HIDDEN;                            /* sysmon: process signals to a taker */
-uint64_t gmp_signal_pending_for(struct gmp_g *g) GMP_HIDDEN;     /* any: g's and the process's */
 void gmp_signal_exit(struct gmp_g *g) GMP_HIDDEN;               /* G, exiting: its process signals to others */
+
+/* siginfo.c: the siginfo of pending signals, gmp's marked raises */
+/* any: sig to kernel thread tid of this process, its siginfo marked as gmp's own (mark, val); 0 or -errno */
+long gmp_sig_send_marked(pid_t tid, int sig, uint32_t mark, void *val) GMP_HIDDEN;
+static inline bool gmp_sig_is_marked(const siginfo_t *si, uint32_t mark) /* any: one of gmp_sig_send_marked's? */
+{
+	return si && si->si_code == SI_QUEUE && si->si_pid == gmp_sched.pid && si->si_uid == mark;
+}
+
+/* sighandler.c: the program's handlers, run on a G */
+int gmp_sig_user(int sig, void **handler, int *flags) GMP_HIDDEN;     /* the program's handler for sig, 0 if none */
+void gmp_sig_set_user(int sig, void *handler, int flags) GMP_HIDDEN;
+int gmp_sig_take_kernel(int sig) GMP_HIDDEN;  /* init: the dispatcher as sig's kernel handler; -1, or 1 if it was SIG_IGN */
+/* G, in a handler it came back to on another M: the signal frame's mask and alternate stack for this M. */
+void gmp_sigframe_moved(struct gmp_g *g, void *uc) GMP_HIDDEN;
+void gmp_sigframe_back(struct gmp_g *g, struct gmp_m *was, void *uc) GMP_HIDDEN; /* G, in a handler it parked in */
 
 /* m.c: Ms: the idle list, waking and starting them, an idle M's sleep, reaping. */
 void gmp_wakep(void) GMP_HIDDEN;                            /* any */

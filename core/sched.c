@@ -151,7 +151,16 @@ static struct gmp_g *stealwork(struct gmp_m *m, struct gmp_p *p, bool *inherit)
 	return NULL;
 }
 
-/* Find a runnable G for m (which holds a P); blocks until there is one. g0 only. */
+/*
+ * Find a runnable G for m (which holds a P); blocks until there is one. g0 only.
+ *
+ * One function on purpose, as Go's findRunnable: a state machine whose
+ * looks (timers, global, local, poller, steal, spin, give the P up, look
+ * again, stopm) run in the order the lost-wake-up arguments rest on, each
+ * on what the last left (m->spinning, the P held or not, the hand-off slot
+ * open or closed), with jumps for exits (found, top); helpers would pass
+ * that state in and out and hide the order.
+ */
 static struct gmp_g *findrunnable(struct gmp_m *m, bool *inherit)
 {
 	struct gmp_g *gp;

@@ -1,6 +1,6 @@
 /*
  * The program's signal handlers (docs/design.md §11): the table of what it
- * installed (preload/signal.c registers, the dispatcher in signal.c reads),
+ * installed (preload/signal.c registers, the dispatcher in sigdispatch.c reads),
  * and running one on a G: leaving a kernel call for it, the mask and the
  * alternate stack the frame returns to when the G moved meanwhile.
  */

@@ -100,7 +100,7 @@ void gmp_sigpending(struct gmp_g *g, sigset_t *set)
  * the handler then runs later, on some G.  So a G that does not block sig
  * takes it itself, thread-directed, with kill's siginfo (SI_USER, the
  * sender's pid and uid); a blocked one goes to the kernel for the process
- * (core/signal.c keeps it pending until a G unblocks it).
+ * (core/sigproc.c keeps it pending until a G unblocks it).
  */
 int gmp_kill_self(struct gmp_g *g, pid_t pid, int sig)
 {

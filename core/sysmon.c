@@ -70,6 +70,30 @@ static bool asleep_unseen(struct gmp_p *p, struct gmp_m *m, int64_t now, int64_t
 	return false;
 }
 
+/* p's G went through the scheduler or a kernel call since the last look (tick): a new slice from now. */
+static void new_slice(struct gmp_p *p, uint32_t tick, int64_t now)
+{
+	p->sysmon_tick = tick;
+	p->sysmon_when = now;
+	p->preempt_sent = 0;
+	p->preempt_tries = 0;
+	p->blk_next = now + UNSEEN_FIRST_NS;
+	p->blk_gap = UNSEEN_FIRST_NS;
+	p->blk_cpu = -1;
+}
+
+/*
+ * A P in a kernel call past its 20 us that is not worth a hand-off yet:
+ * nothing waits for it, and others are free or it has nothing to run
+ * (spin.c).
+ */
+static bool syscall_p_unwanted(struct gmp_p *p, int64_t now)
+{
+	return gmp_runqempty(p) && now - p->sysmon_when < USER_SLICE_NS &&
+	       (atomic_load(&gmp_sched.nmspinning) + atomic_load(&gmp_sched.npidle) > 0 ||
+		(atomic_load_explicit(&p->idlewait, memory_order_relaxed) && !gmp_work_queued()));
+}
+
 /*
  * *due: when sysmon should look again for preemption (preemption on): the
  * next end of a time slice, or the next timer while a slice is over and
@@ -95,13 +119,7 @@ static int retake(int64_t now, int64_t *due)
 		 */
 		uint32_t tick = s == P_SYSCALL ? p->syscalltick + 0x80000000u : p->schedtick;
 		if (p->sysmon_when == 0 || p->sysmon_tick != tick) {
-			p->sysmon_tick = tick;
-			p->sysmon_when = now;
-			p->preempt_sent = 0;
-			p->preempt_tries = 0;
-			p->blk_next = now + UNSEEN_FIRST_NS;
-			p->blk_gap = UNSEEN_FIRST_NS;
-			p->blk_cpu = -1;
+			new_slice(p, tick, now);
 			continue;
 		}
 		int64_t slice = s == P_SYSCALL ? SYSCALL_SLICE_NS : gmp_preempt_ns ? gmp_preempt_ns : USER_SLICE_NS;
@@ -142,10 +160,8 @@ static int retake(int64_t now, int64_t *due)
 			}
 			p->npreemptfall++; /* asleep in a kernel call, or no safe point: the P goes */
 		}
-		if (s == P_SYSCALL && gmp_runqempty(p) && now - p->sysmon_when < USER_SLICE_NS &&
-		    (atomic_load(&gmp_sched.nmspinning) + atomic_load(&gmp_sched.npidle) > 0 ||
-		     (atomic_load_explicit(&p->idlewait, memory_order_relaxed) && !gmp_work_queued())))
-			continue; /* nothing waits for this P, and others are free or it has nothing to run (spin.c) */
+		if (s == P_SYSCALL && syscall_p_unwanted(p, now))
+			continue;
 		struct gmp_m *om = p->m;
 		if (!gmp_takep(p, s))
 			continue;
@@ -184,6 +200,83 @@ static uint64_t sysmon_mask(uint64_t had)
 	return want;
 }
 
+/*
+ * How long sysmon sleeps: 20 us while it retakes Ps, doubling after 50
+ * rounds without a retake (idle), up to maxdelay; less when a time slice
+ * ends or a check is due first (slice_due).
+ */
+static int64_t sleep_ns(int64_t *backoff, int idle, int64_t maxdelay, int64_t slice_due)
+{
+	if (idle == 0)
+		*backoff = 20000;
+	else if (idle > 50)
+		*backoff *= 2;
+	if (*backoff > maxdelay)
+		*backoff = maxdelay;
+	int64_t delay = *backoff;
+	if (slice_due) {
+		/*
+		 * Wake when a time slice ends or a check is due, not up to
+		 * 10 ms after (a sleeper's timer waits on it); the back-off
+		 * itself goes on.
+		 */
+		int64_t left = slice_due - gmp_nanotime();
+		if (left < delay)
+			delay = left < 20000 ? 20000 : left;
+	}
+	return delay;
+}
+
+/* Nobody has polled the network for 10 ms (every P busy): do it here. */
+static void poll_network(int64_t now)
+{
+	int64_t lp = atomic_load(&gmp_sched.lastpoll);
+	if (gmp_netpoll_waiters() && lp != 0 && now - lp > 10000000) {
+		struct gmp_g *list;
+		int k = gmp_netpoll_poll(0, &list);
+		atomic_store(&gmp_sched.lastpoll, now);
+		if (k > 0) {
+			GMP_TRACE(gmp_trace_unpark_list(NULL, list));
+			gmp_inject(list, k); /* not a retake: sysmon's back-off goes on (as Go's) */
+		}
+	}
+}
+
+/*
+ * Work left on an idle P, or on the global queue while every P is idle
+ * (GMP_MAXTHREADS was reached, or an M could not be created): try again
+ * to start an M.  Likewise for timers overdue while a P is idle.
+ */
+static void wake_stranded(int64_t now)
+{
+	bool stranded = atomic_load(&gmp_sched.runqsize) > 0 &&
+			atomic_load(&gmp_sched.npidle) == (int32_t)gmp_sched.nprocs;
+	for (uint32_t i = 0; i < gmp_sched.nprocs && !stranded; i++) {
+		struct gmp_p *p = gmp_sched.allp[i];
+		stranded = atomic_load(&p->status) == P_IDLE && !gmp_runqempty(p);
+	}
+	if (stranded)
+		gmp_wakep();
+	int64_t next = gmp_timers_next();
+	if (next != 0 && next < now && atomic_load(&gmp_sched.npidle) > 0)
+		gmp_wakep(); /* the M takes the timers; sysmon's back-off goes on */
+}
+
+/* Quiet for a second (every P idle since *idle_since): see whether everyone is stuck. */
+static void watch_deadlock(int64_t now, int64_t *idle_since)
+{
+	if (atomic_load(&gmp_sched.npidle) == (int32_t)gmp_sched.nprocs) {
+		if (!*idle_since)
+			*idle_since = now;
+		else if (now - *idle_since > 1000000000LL) {
+			*idle_since = now;
+			gmp_deadlock_check();
+		}
+	} else {
+		*idle_since = 0;
+	}
+}
+
 static void *sysmon_main(void *arg)
 {
 	(void)arg;
@@ -198,23 +291,7 @@ static void *sysmon_main(void *arg)
 	if (gmp_debug.schedtrace_ms > 0 && gmp_debug.schedtrace_ms < 10)
 		maxdelay = gmp_debug.schedtrace_ms * 1000000LL;
 	for (;;) {
-		if (idle == 0)
-			backoff = 20000;
-		else if (idle > 50)
-			backoff *= 2;
-		if (backoff > maxdelay)
-			backoff = maxdelay;
-		int64_t delay = backoff;
-		if (slice_due) {
-			/*
-			 * Wake when a time slice ends or a check is due, not up to
-			 * 10 ms after (a sleeper's timer waits on it); the back-off
-			 * itself goes on.
-			 */
-			int64_t left = slice_due - gmp_nanotime();
-			if (left < delay)
-				delay = left < 20000 ? 20000 : left;
-		}
+		int64_t delay = sleep_ns(&backoff, idle, maxdelay, slice_due);
 		gmp_sysmon_nwake++;
 		gmp_kfutex_wait(&kick, 0, delay);
 		if (atomic_exchange(&kick, 0)) {
@@ -228,17 +305,7 @@ static void *sysmon_main(void *arg)
 		int n = retake(now, &due);
 		n += gmp_preempt_orphans(now);
 		slice_due = due;
-		/* Nobody has polled the network for 10 ms (every P busy): do it here. */
-		int64_t lp = atomic_load(&gmp_sched.lastpoll);
-		if (gmp_netpoll_waiters() && lp != 0 && now - lp > 10000000) {
-			struct gmp_g *list;
-			int k = gmp_netpoll_poll(0, &list);
-			atomic_store(&gmp_sched.lastpoll, now);
-			if (k > 0) {
-				GMP_TRACE(gmp_trace_unpark_list(NULL, list));
-				gmp_inject(list, k); /* not a retake: sysmon's back-off goes on (as Go's) */
-			}
-		}
+		poll_network(now);
 		if (now - last_shrink > 100000000LL) {
 			last_shrink = now;
 			gmp_shrink_parked_stacks(now);
@@ -247,38 +314,13 @@ static void *sysmon_main(void *arg)
 			last_trim = now;
 			gmp_trim_pooled_stacks();
 		}
-		/*
-		 * Work left on an idle P, or on the global queue while every P is
-		 * idle (GMP_MAXTHREADS was reached, or an M could not be created):
-		 * try again to start an M.
-		 */
-		bool stranded = atomic_load(&gmp_sched.runqsize) > 0 &&
-				atomic_load(&gmp_sched.npidle) == (int32_t)gmp_sched.nprocs;
-		for (uint32_t i = 0; i < gmp_sched.nprocs && !stranded; i++) {
-			struct gmp_p *p = gmp_sched.allp[i];
-			stranded = atomic_load(&p->status) == P_IDLE && !gmp_runqempty(p);
-		}
-		if (stranded)
-			gmp_wakep();
-		int64_t next = gmp_timers_next();
-		if (next != 0 && next < now && atomic_load(&gmp_sched.npidle) > 0)
-			gmp_wakep(); /* the M takes the timers; sysmon's back-off goes on */
+		wake_stranded(now);
 		idle = n ? 0 : idle + 1;
 		if (gmp_debug.schedtrace_ms > 0 && now - last_trace >= gmp_debug.schedtrace_ms * 1000000LL) {
 			last_trace = now;
 			gmp_schedtrace(now);
 		}
-		/* Quiet for a second: see whether everyone is stuck. */
-		if (atomic_load(&gmp_sched.npidle) == (int32_t)gmp_sched.nprocs) {
-			if (!idle_since)
-				idle_since = now;
-			else if (now - idle_since > 1000000000LL) {
-				idle_since = now;
-				gmp_deadlock_check();
-			}
-		} else {
-			idle_since = 0;
-		}
+		watch_deadlock(now, &idle_since);
 		gmp_stats_tick(now);
 	}
 	return NULL;

@@ -229,7 +229,7 @@ static struct {
 	struct trace t;
 } req;
 
-/* signal.c's handler of signal 32, first: true if si is a request of ours (answered here). */
+/* cancel.c's handler of signal 32, first: true if si is a request of ours (answered here). */
 bool gmp_debug_req_signal(siginfo_t *si, void *ucv)
 {
 	if (si->si_code != SI_QUEUE || si->si_value.sival_int != REQ_MAGIC || si->si_pid != gmp_sched.pid)

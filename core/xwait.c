@@ -10,7 +10,7 @@
  * So a G calls such a function with Syscall User Dispatch on for its kernel
  * thread (prctl PR_SET_SYSCALL_USER_DISPATCH, Linux 5.11): every system call
  * from outside gmp's own code then stops with SIGSYS before it runs, and the
- * dispatcher (core/signal.c) brings it here, on the G's stack.  A futex
+ * dispatcher (core/sigdispatch.c) brings it here, on the G's stack.  A futex
  * wait becomes a registration with a watcher plus a park; any other call
  * runs from here.  The selector byte (m->sud_sel) blocks only while the M
  * runs the G's code inside such a call: every handler gmp installs allows

@@ -1,8 +1,8 @@
 /*
  * sigaction and the signal() family: the program's handlers are kept by
- * core/signal.c and the kernel gets gmp_sig_dispatch in their place, so a
+ * core/sighandler.c and the kernel gets gmp_sig_dispatch in their place, so a
  * handler runs on a G with that G's TLS even when the kernel delivers the
- * signal to a kernel thread that is in the scheduler (core/signal.c).
+ * signal to a kernel thread that is in the scheduler (core/sigdispatch.c).
  * Queries report the program's own handler and flags.  SIG_DFL and SIG_IGN
  * are installed as they are.  gmp's own fault reporter (core/crash.c)
  * shows as SIG_DFL: the program never installed it.
