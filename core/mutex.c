@@ -18,13 +18,13 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 
-static long tid_off = -1; /* thread pointer to glibc's tid field; set once */
+long gmp_mutex_tid_off = -1;
 
-static __attribute__((noinline)) pid_t self_tid_slow(void)
+pid_t gmp_self_tid_slow(void)
 {
-	if (tid_off < 0)
-		tid_off = (long)((char *)gmp_tcb_tid_addr(gmp_arch_get_tp()) - (char *)gmp_arch_get_tp());
-	pid_t t = *(pid_t *)((char *)gmp_arch_get_tp() + tid_off);
+	if (gmp_mutex_tid_off < 0)
+		gmp_mutex_tid_off = (long)((char *)gmp_tcb_tid_addr(gmp_arch_get_tp()) - (char *)gmp_arch_get_tp());
+	pid_t t = *(pid_t *)((char *)gmp_arch_get_tp() + gmp_mutex_tid_off);
 	if (t <= (1 << 22)) {
 		/* a real tid: a foreign thread, main, or a G locked to its M (whose owner id stays its own) */
 		struct gmp_g *g = gmp_getg();
@@ -34,18 +34,7 @@ static __attribute__((noinline)) pid_t self_tid_slow(void)
 	return t;
 }
 
-/* A G's fake tid (above 1 << 22) straight from its TCB; the rest out of line. */
-static inline pid_t self_tid(void)
-{
-	if (GMP_LIKELY(tid_off >= 0)) {
-		pid_t t = *(pid_t *)((char *)gmp_arch_get_tp() + tid_off);
-		if (GMP_LIKELY(t > (1 << 22)))
-			return t;
-	}
-	return self_tid_slow();
-}
-
-pid_t gmp_self_tid(void) { return self_tid(); }
+static inline pid_t self_tid(void) { return gmp_self_tid(); }
 
 /*
  * A G locked to its M ends while its M lives on, so the kernel will not
@@ -221,22 +210,10 @@ static int lock_slow(struct gmp_mutex *m, int64_t deadline, clockid_t clk)
 	return lock_wait(m, deadline, clk, false);
 }
 
-static bool plain_kind(struct gmp_mutex *m)
-{
-	int kind = m->kind & GMP_MUTEX_KIND_MASK;
-	return kind == PTHREAD_MUTEX_NORMAL || kind == PTHREAD_MUTEX_ADAPTIVE_NP;
-}
+static inline bool plain_kind(struct gmp_mutex *m) { return gmp_mutex_plain(m); }
+static inline bool take_free(struct gmp_mutex *m) { return gmp_mutex_take_free(m); }
 
-/* Take m if it is free, also with a woken waiter on its way (which covers those still asleep): plainly locked. */
-static inline bool take_free(struct gmp_mutex *m)
-{
-	uint32_t z = 0;
-	return atomic_compare_exchange_strong_explicit(&m->lock, &z, 1, memory_order_acquire, memory_order_relaxed) ||
-	       (z == GMP_MUTEX_WOKEN && atomic_compare_exchange_strong_explicit(&m->lock, &z, z | 1, memory_order_acquire,
-										 memory_order_relaxed));
-}
-
-static __attribute__((noinline)) int lock_any(struct gmp_mutex *m, int64_t deadline, clockid_t clk, bool try)
+int gmp_mutex_lock_any(struct gmp_mutex *m, int64_t deadline, clockid_t clk, bool try)
 {
 	if (!plain_kind(m)) {
 		int kind = m->kind & GMP_MUTEX_KIND_MASK;
@@ -263,16 +240,6 @@ static __attribute__((noinline)) int lock_any(struct gmp_mutex *m, int64_t deadl
 	return 0;
 }
 
-/* The fast path (a free normal or adaptive mutex) with nothing to save: everything else in lock_any. */
-int gmp_mutex_lock(struct gmp_mutex *m, int64_t deadline, clockid_t clk, bool try)
-{
-	if (GMP_LIKELY(plain_kind(m)) && GMP_LIKELY(take_free(m))) {
-		atomic_store_explicit(&m->owner, self_tid(), memory_order_relaxed);
-		return 0;
-	}
-	return lock_any(m, deadline, clk, try);
-}
-
 void gmp_mutex_lock_contended(struct gmp_mutex *m)
 {
 	lock_wait(m, -1, CLOCK_MONOTONIC, true);
@@ -293,9 +260,8 @@ static void unwoken(struct gmp_mutex *m)
 	gmp_futex_wake(&m->lock, 1, GMP_FUTEX_BITSET_ANY);
 }
 
-static void unlock_waiters(struct gmp_mutex *m)
+void gmp_mutex_wake(struct gmp_mutex *m, uint32_t v)
 {
-	uint32_t v = atomic_fetch_and_explicit(&m->lock, GMP_MUTEX_WOKEN, memory_order_release);
 	if ((v & GMP_MUTEX_HELD) == 2 && !(v & GMP_MUTEX_WOKEN)) {
 		/*
 		 * Only an unlock sets WOKEN, and one runs at a time; a locker
@@ -310,9 +276,9 @@ static void unlock_waiters(struct gmp_mutex *m)
 	}
 }
 
-int gmp_mutex_unlock(struct gmp_mutex *m)
+int gmp_mutex_unlock_any(struct gmp_mutex *m)
 {
-	if (GMP_UNLIKELY(!plain_kind(m))) {
+	if (!plain_kind(m)) {
 		if (atomic_load_explicit(&m->owner, memory_order_relaxed) != self_tid() ||
 		    !(atomic_load_explicit(&m->lock, memory_order_relaxed) & GMP_MUTEX_HELD))
 			return -EPERM;
@@ -321,7 +287,6 @@ int gmp_mutex_unlock(struct gmp_mutex *m)
 			return 0;
 		}
 	}
-	atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
-	unlock_waiters(m);
+	gmp_mutex_release(m);
 	return 0;
 }
