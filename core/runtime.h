@@ -534,12 +534,6 @@ static inline void gmp_releasep_user(struct gmp_p *p)       /* G, P held: back t
 		return; /* it ran a higher-priority G first; back in user state, maybe on another P */
 	gmp_setpstatus(p, P_RUNNING, P_USER, memory_order_release);
 }
-/* Scheduling policy and priority of a G (validated by the caller); updates its real-time rank. */
-void gmp_sched_set(struct gmp_g *g, int policy, int prio) GMP_HIDDEN;
-/* 0, -EINVAL or -EPERM as the kernel's sched_setscheduler would answer for this process. */
-int gmp_sched_check(int policy, int prio) GMP_HIDDEN;
-/* The calling thread's policy and priority: its G's, or (main, foreign) its kernel thread's. */
-void gmp_sched_self(int *policy, int *prio) GMP_HIDDEN;
 void gmp_park(struct gmp_g *g, struct gmp_p *p, void (*unlockf)(void *), void *arg,
 	      enum gmp_waitreason why) GMP_HIDDEN;           /* G, P held; returns in user state */
 void gmp_ready(struct gmp_p *p, struct gmp_g *gp, bool next) GMP_HIDDEN; /* any; p may be NULL */
@@ -671,6 +665,12 @@ int gmp_cpuclock_getres(clockid_t clk, struct timespec *res) GMP_HIDDEN; /* any;
 /* schedparam.c: a G's scheduling policy and priority */
 int gmp_sched_setparam(struct gmp_g *t, int policy, int prio) GMP_HIDDEN; /* any: 0, -EINVAL or -EPERM */
 void gmp_sched_getparam(struct gmp_g *t, int *policy, int *prio) GMP_HIDDEN; /* any; NULL: not wanted */
+/* Scheduling policy and priority of a G (validated by the caller); updates its real-time rank. */
+void gmp_sched_set(struct gmp_g *g, int policy, int prio) GMP_HIDDEN;
+/* 0, -EINVAL or -EPERM as the kernel's sched_setscheduler would answer for this process. */
+int gmp_sched_check(int policy, int prio) GMP_HIDDEN;
+/* The calling thread's policy and priority: its G's, or (main, foreign) its kernel thread's. */
+void gmp_sched_self(int *policy, int *prio) GMP_HIDDEN;
 
 /* once.c: pthread_once and call_once */
 int gmp_once(_Atomic uint32_t *w, void (*init)(void)) GMP_HIDDEN; /* any; may park; 0 */

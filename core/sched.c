@@ -37,7 +37,6 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 
 struct gmp_sched gmp_sched = {.lock = GMP_LOCK_RANKED(GMP_RANK_SCHED), .allglock = GMP_LOCK_RANKED(GMP_RANK_ALLG)};
@@ -534,62 +533,6 @@ bool gmp_rt_preempt(struct gmp_p *p)
 	gmp_mcall(g, yield_m); /* behind it, at the end of its own priority */
 	g->waitreason = WR_NONE;
 	return true;
-}
-
-/* 0, -EINVAL or -EPERM, as sched_setscheduler would answer (sched(7): CAP_SYS_NICE, or RLIMIT_RTPRIO). */
-int gmp_sched_check(int policy, int prio)
-{
-	switch (policy) {
-	case SCHED_OTHER:
-	case SCHED_BATCH:
-	case SCHED_IDLE:
-		return prio == 0 ? 0 : -EINVAL;
-	case SCHED_FIFO:
-	case SCHED_RR:
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (prio < 1 || prio > 99)
-		return -EINVAL;
-	struct {
-		uint32_t version;
-		int pid;
-	} hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
-	struct {
-		uint32_t effective, permitted, inheritable;
-	} data[2] = {{0}};
-	if (gmp_sys2(SYS_capget, &hdr, data) == 0 && (data[0].effective & (1u << 23 /* CAP_SYS_NICE */)))
-		return 0;
-	struct rlimit rl;
-	if (gmp_sys4(SYS_prlimit64, 0, RLIMIT_RTPRIO, NULL, &rl) == 0 && (rlim_t)prio <= rl.rlim_cur)
-		return 0;
-	return -EPERM;
-}
-
-void gmp_sched_self(int *policy, int *prio)
-{
-	struct gmp_g *g = gmp_inited == 2 ? gmp_getg() : NULL;
-	if (g) {
-		*policy = g->schedpolicy;
-		*prio = g->schedprio;
-		return;
-	}
-	struct sched_param sp = {0};
-	long pol = gmp_sys1(SYS_sched_getscheduler, 0);
-	gmp_sys2(SYS_sched_getparam, 0, &sp);
-	*policy = pol < 0 ? SCHED_OTHER : (int)pol & ~SCHED_RESET_ON_FORK;
-	*prio = pol < 0 ? 0 : sp.sched_priority;
-}
-
-void gmp_sched_set(struct gmp_g *g, int policy, int prio)
-{
-	g->schedpolicy = policy;
-	g->schedprio = prio;
-	uint8_t rt = (policy == SCHED_FIFO || policy == SCHED_RR) ? (uint8_t)prio : 0;
-	if (rt)
-		atomic_store(&gmp_sched.rtused, true);
-	atomic_store(&g->rtprio, rt); /* takes effect at its next queueing */
 }
 
 void gmp_yield(struct gmp_g *g)
