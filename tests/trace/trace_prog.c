@@ -124,11 +124,32 @@ static void *spinner(void *arg)
  * required.)
  */
 static atomic_int spinners_done;
+
+/*
+ * The hog's loop is mostly its own instructions, with a clock read now and
+ * then: where the preemption signal lands is then nearly always a safe
+ * point.  (In clock_gettime, inside glibc, a point is safe only from the
+ * third request on and when a scan of the stack finds the program as the
+ * caller first; the scan reads words glibc's frames may leave stale, and a
+ * change of code layout in gmp's wrappers alone made it find no safe point
+ * for a whole slice in 1 run of 10.)
+ */
+static void hog_for(long ns)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do {
+		for (volatile int i = 0; i < 4000; i++)
+			;
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	} while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < ns);
+}
+
 static void *hog(void *arg)
 {
-	spin_for(60000000);
+	hog_for(60000000);
 	while (!atomic_load(&spinners_done))
-		spin_for(1000000);
+		hog_for(1000000);
 	return arg;
 }
 
