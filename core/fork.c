@@ -173,19 +173,46 @@ static struct atfork {
 	bool alive; /* set before each fork */
 } atfork[MAXATFORK];
 static _Atomic int natfork;
-static gmp_lock_t atforklock = GMP_LOCK_RANKED(GMP_RANK_ATFORK);
+/*
+ * Registrations and forks, one at a time (as glibc's atfork lock): held
+ * across a fork, around the program's handlers, which may block (an
+ * allocator's prepare locks its mutexes), so a G waits for it parked, not
+ * in the kernel, and may come back on another M: not a runtime lock (those
+ * are released on the kernel thread that took them).  0 free, 1 held, 2
+ * held with waiters.
+ */
+static _Atomic uint32_t atforkword;
+
+static void atfork_lock(void)
+{
+	uint32_t c = 0;
+	if (atomic_compare_exchange_strong(&atforkword, &c, 1))
+		return;
+	if (c != 2)
+		c = atomic_exchange(&atforkword, 2);
+	while (c != 0) {
+		gmp_futex_wait(&atforkword, 2, GMP_FUTEX_BITSET_ANY, -1, CLOCK_MONOTONIC, WR_MUTEX);
+		c = atomic_exchange(&atforkword, 2);
+	}
+}
+
+static void atfork_unlock(void)
+{
+	if (atomic_exchange(&atforkword, 0) == 2)
+		gmp_futex_wake(&atforkword, 1, GMP_FUTEX_BITSET_ANY);
+}
 
 int gmp_atfork_add(void (*prepare)(void), void (*parent)(void), void (*child)(void))
 {
-	gmp_lock(&atforklock);
+	atfork_lock();
 	int n = atomic_load(&natfork);
 	if (n == MAXATFORK) {
-		gmp_unlock(&atforklock);
+		atfork_unlock();
 		return -ENOMEM;
 	}
 	atfork[n] = (struct atfork){prepare, parent, child, true};
 	atomic_store(&natfork, n + 1);
-	gmp_unlock(&atforklock);
+	atfork_unlock();
 	return 0;
 }
 
@@ -195,7 +222,7 @@ static bool mapped(void (*fn)(void))
 	return !fn || dladdr((void *)fn, &info) != 0;
 }
 
-/* A G is not preempted while it holds atforklock, nor between gmp's prepare and its parent or child (preempt.c). */
+/* A G is not preempted while it holds the atfork lock, nor between gmp's prepare and its parent or child (preempt.c). */
 static void nopreempt(int d)
 {
 	struct gmp_g *g = gmp_getg();
@@ -240,14 +267,14 @@ long gmp_vfork_leave(long r)
 static void all_prepare(void)
 {
 	nopreempt(1);
-	gmp_lock(&atforklock); /* held across the fork: registrations wait */
-	gmp_lock_fork_prepare(); /* one fork at a time from here */
+	atfork_lock(); /* held across the fork: registrations and other forks wait */
 	int n = atomic_load(&natfork);
 	for (int i = 0; i < n; i++)
 		atfork[i].alive = mapped(atfork[i].prepare) && mapped(atfork[i].parent) && mapped(atfork[i].child);
 	for (int i = n - 1; i >= 0; i--)
 		if (atfork[i].alive && atfork[i].prepare)
 			atfork[i].prepare();
+	gmp_lock_fork_prepare(); /* the kernel thread that forks: the handlers may have moved the G */
 	prepare();
 	gmp_fstrap_fork_prepare();
 }
@@ -267,7 +294,7 @@ static void all_parent(void)
 	for (int i = 0; i < n; i++)
 		if (atfork[i].alive && atfork[i].parent)
 			atfork[i].parent();
-	gmp_unlock(&atforklock);
+	atfork_unlock();
 	nopreempt(-1);
 }
 
@@ -276,7 +303,7 @@ static void all_child(void)
 	gmp_lock_fork_child();
 	child();
 	fstrap_rearm();
-	gmp_lock_reset(&atforklock);
+	atomic_store(&atforkword, 0); /* the child's one thread: nobody waits */
 	int n = atomic_load(&natfork);
 	for (int i = 0; i < n; i++)
 		if (atfork[i].alive && atfork[i].child)

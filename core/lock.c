@@ -108,7 +108,7 @@ static struct held held[HELD_SLOTS];
 static int32_t fork_tid; /* the thread that forks, between prepare and the child */
 
 static const char *const rank_names[] = {
-	"unranked", "atforklock", "cwlock", "forcelock", "futex bucket", "pd->lock", "timerlock", "sched.lock",
+	"unranked", "cwlock", "forcelock", "futex bucket", "pd->lock", "timerlock", "sched.lock",
 	"allglock", "tcb modlock", "tcb celllock", "stack slablock", "key unitlock", "trace row", "trace outlock",
 	"trace listlock",
 };

@@ -34,7 +34,6 @@
 /* HACKING.md "Lock order": a lock may be taken only while every ranked lock held has a lower rank. */
 enum gmp_lockrank {
 	GMP_RANK_NONE,     /* not ordered against the others (checked for its holder only) */
-	GMP_RANK_ATFORK,   /* fork.c atforklock: held across fork, around the program's handlers */
 	GMP_RANK_CWLOCK,   /* g->cwlock */
 	GMP_RANK_FORCE,    /* netpoll.c forcelock */
 	GMP_RANK_BUCKET,   /* futex.c wait-queue buckets: two at once, lower address first */
