@@ -20,6 +20,8 @@
 #include <limits.h>
 #include <link.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #define PAGE_FDS 1024
@@ -70,8 +72,8 @@ bool gmp_netpoll_waiters(void) { return atomic_load_explicit(&nwaiters, memory_o
 
 _Atomic uint32_t gmp_fd_viewgen;
 
-/* A listener's O_NONBLOCK view changed through one fd: all its dups see it (rare: a scan). */
-void gmp_fd_set_forced_view(uint64_t ino, bool nonblock)
+/* A forced fd's O_NONBLOCK view changed through one fd: all its dups see it (rare: a scan).  forcelock. */
+static void set_forced_view(uint64_t ino, bool nonblock)
 {
 	FOR_EACH_REC(pd)
 		if (pd->managed && pd->forced_nonblock && pd->ino == ino)
@@ -203,7 +205,6 @@ void gmp_fd_fork_prepare(void)
 		unforce_scan(0);
 }
 
-void gmp_fd_forcelock(void) { gmp_lock(&forcelock); }
 void gmp_fd_forceunlock(void) { gmp_unlock(&forcelock); }
 
 bool gmp_fd_nonblock(int fd, struct gmp_pollfd *pd)
@@ -216,6 +217,107 @@ bool gmp_fd_nonblock(int fd, struct gmp_pollfd *pd)
 		pd->user_nonblock = (fl & O_NONBLOCK) != 0;
 	pd->viewgen = gen;
 	return pd->user_nonblock;
+}
+
+/*
+ * The program's own O_NONBLOCK view set through fd (fcntl F_SETFL with
+ * arg, or FIONBIO with on, when fionbio): the kernel's flag follows it
+ * unless gmp keeps O_NONBLOCK underneath (forced), where only the view
+ * changes, for every dup of the file description.  forcelock: a forced
+ * pipe given back meanwhile would keep our O_NONBLOCK.  0 or -errno.
+ */
+long gmp_fd_set_view(int fd, struct gmp_pollfd *pd, bool fionbio, long arg)
+{
+	gmp_lock(&forcelock);
+	bool forced = atomic_load(&pd->forced_nonblock);
+	long r = 0;
+	if (fionbio) {
+		pd->user_nonblock = *(int *)arg != 0;
+		if (forced)
+			set_forced_view(pd->ino, pd->user_nonblock); /* stays non-blocking underneath */
+		else
+			r = gmp_sys3(SYS_ioctl, fd, FIONBIO, arg);
+		if (!forced)
+			pd->viewgen = atomic_fetch_add(&gmp_fd_viewgen, 1) + 1; /* dups reread */
+	} else {
+		r = gmp_sys3(SYS_fcntl, fd, F_SETFL, forced ? arg | O_NONBLOCK : arg);
+		if (r == 0) {
+			pd->user_nonblock = (arg & O_NONBLOCK) != 0;
+			pd->viewgen = atomic_fetch_add(&gmp_fd_viewgen, 1) + 1;
+			if (forced)
+				set_forced_view(pd->ino, pd->user_nonblock);
+		}
+	}
+	gmp_unlock(&forcelock);
+	return r;
+}
+
+/*
+ * listen: accept has no per-call non-blocking flag, so a listening socket
+ * is made O_NONBLOCK underneath (forced); fcntl and FIONBIO keep showing
+ * the program's own view, for dups made before listen too.
+ */
+void gmp_fd_force_listener(int fd, struct gmp_pollfd *pd)
+{
+	gmp_lock(&forcelock);
+	long fl;
+	struct stat st;
+	if (!pd->forced_nonblock && (fl = gmp_sys2(SYS_fcntl, fd, F_GETFL)) >= 0 && gmp_sys2(SYS_fstat, fd, &st) == 0 &&
+	    gmp_sys3(SYS_fcntl, fd, F_SETFL, fl | O_NONBLOCK) == 0) {
+		pd->user_nonblock = (fl & O_NONBLOCK) != 0;
+		pd->ino = st.st_ino;
+		atomic_store(&pd->forced_nonblock, true);
+		set_forced_view(pd->ino, pd->user_nonblock);
+	}
+	gmp_unlock(&forcelock);
+}
+
+/* What the I/O paths need to know of a socket (socket, accept, socketpair). */
+void gmp_fd_set_socket(int fd, bool stream, bool tcp)
+{
+	struct gmp_pollfd *pd = gmp_fd_get(fd);
+	if (!pd)
+		return;
+	gmp_lock(&pd->lock);
+	pd->stream = stream;
+	pd->tcp = tcp;
+	gmp_unlock(&pd->lock);
+}
+
+/* SO_RCVLOWAT as the program set it: a blocking read waits for that many bytes (io.c). */
+void gmp_fd_set_rcvlowat(struct gmp_pollfd *pd, int lowat)
+{
+	gmp_lock(&pd->lock);
+	pd->rcvlowat = lowat;
+	gmp_unlock(&pd->lock);
+}
+
+/* A named FIFO: RWF_NOWAIT is refused, so its blocking calls hand off (io.c). */
+void gmp_fd_set_no_nowait(struct gmp_pollfd *pd)
+{
+	gmp_lock(&pd->lock);
+	pd->no_nowait = true;
+	gmp_unlock(&pd->lock);
+}
+
+/* newfd is a new fd for old's file description (dup, dup2, dup3, F_DUPFD): what old's record knows of it. */
+void gmp_fd_copy_facts(int newfd, struct gmp_pollfd *old)
+{
+	struct gmp_pollfd *np = gmp_fd_get(newfd);
+	if (!np || np == old)
+		return;
+	gmp_lock(&forcelock); /* the view and the forced flag: as fcntl changes them */
+	gmp_lock(&np->lock);
+	atomic_store(&np->forced_nonblock, atomic_load(&old->forced_nonblock));
+	np->pipe = old->pipe;
+	np->stream = old->stream;
+	np->tcp = old->tcp;
+	np->rcvlowat = old->rcvlowat;
+	np->no_nowait = old->no_nowait;
+	np->ino = old->ino;
+	np->user_nonblock = old->user_nonblock;
+	gmp_unlock(&np->lock);
+	gmp_unlock(&forcelock);
 }
 
 static int ensure_init(void)

@@ -48,8 +48,20 @@
  * instruction on a line that every thread using the pipe shares.)
  * GMP_PIPES=plain turns this off.
  */
+/*
+ * Who writes what.  The wait state (seq, managed, registered, in_set, fd,
+ * edge, edge_out, rready/wready, rg/wg, rres/wres): under lock.  The facts
+ * the I/O paths read without a lock (pipe, no_nowait, stream, tcp,
+ * rcvlowat): under lock when the record is made, copied to a dup, or set
+ * by the program (setsockopt).  The program's O_NONBLOCK view and gmp's
+ * flag underneath (user_nonblock, viewgen, ino, forced_nonblock): under
+ * forcelock (fcntl, FIONBIO, listen, a pipe forced or given back), and
+ * lock too when the record is made; gmp_fd_nonblock alone refreshes the
+ * cached view from the kernel's flag without either.  All of it is
+ * written in core/netpoll.c.
+ */
 struct gmp_pollfd {
-	gmp_lock_t lock;          /* protects everything below */
+	gmp_lock_t lock;          /* the wait state; see above */
 	uint32_t seq;             /* bumped on close: stale events are dropped */
 	bool managed;             /* O_NONBLOCK is ours to keep; user_nonblock is the program's view */
 	bool user_nonblock;
@@ -88,7 +100,6 @@ struct gmp_pollfd *gmp_fd_get(int fd) GMP_HIDDEN;             /* any: the record
  */
 extern _Atomic uint32_t gmp_fd_viewgen GMP_HIDDEN;
 bool gmp_fd_nonblock(int fd, struct gmp_pollfd *pd) GMP_HIDDEN; /* the program's current O_NONBLOCK view */
-void gmp_fd_set_forced_view(uint64_t ino, bool nonblock) GMP_HIDDEN; /* every dup of a forced fd */
 /*
  * A forced pipe end's key for ino: a number of its own, given at creation (no dup exists yet;
  * dup_like copies it), with the top bit that no socket inode has.
@@ -101,8 +112,15 @@ void gmp_fd_libs_changed(void) GMP_HIDDEN; /* start-up, after dlopen: liburing l
 void gmp_fd_unforce(int fd) GMP_HIDDEN;                         /* any: fd's pipe leaves the shims' reach */
 void gmp_fd_unforce_all(void) GMP_HIDDEN;                       /* any, also a vfork child: all of them */
 void gmp_fd_fork_prepare(void) GMP_HIDDEN; /* fork: give all back, hold forcelock (parent: forceunlock) */
-void gmp_fd_forcelock(void) GMP_HIDDEN;   /* around a change of a forced fd's O_NONBLOCK view (fcntl, FIONBIO) */
-void gmp_fd_forceunlock(void) GMP_HIDDEN;
+void gmp_fd_forceunlock(void) GMP_HIDDEN; /* fork's parent: gmp_fd_fork_prepare took it */
+/* The program's O_NONBLOCK view through fd: F_SETFL's arg, or FIONBIO's int *arg (fionbio); 0 or -errno */
+long gmp_fd_set_view(int fd, struct gmp_pollfd *pd, bool fionbio, long arg) GMP_HIDDEN;
+void gmp_fd_force_listener(int fd, struct gmp_pollfd *pd) GMP_HIDDEN; /* after listen(2): O_NONBLOCK underneath */
+/* Facts of a managed fd the I/O paths read (set once, or by the program's setsockopt) */
+void gmp_fd_set_socket(int fd, bool stream, bool tcp) GMP_HIDDEN;
+void gmp_fd_set_rcvlowat(struct gmp_pollfd *pd, int lowat) GMP_HIDDEN;
+void gmp_fd_set_no_nowait(struct gmp_pollfd *pd) GMP_HIDDEN;
+void gmp_fd_copy_facts(int newfd, struct gmp_pollfd *old) GMP_HIDDEN; /* newfd: a dup of old's fd */
 /*
  * G: a system call on a forced pipe that relies on its O_NONBLOCK; GMP_FD_UNFORCED
  * (not an errno) if the pipe was given back its blocking mode: redo it per call.

@@ -53,11 +53,8 @@ static int manage(long fd, bool nonblock, int kind)
 static int manage_sock(long fd, bool nonblock, bool stream, bool tcp)
 {
 	manage(fd, nonblock, GMP_FD_EDGE);
-	struct gmp_pollfd *pd = fd >= 0 ? gmp_fd_get((int)fd) : NULL;
-	if (pd) {
-		pd->stream = stream;
-		pd->tcp = tcp;
-	}
+	if (fd >= 0)
+		gmp_fd_set_socket((int)fd, stream, tcp);
 	return (int)fd;
 }
 
@@ -139,17 +136,7 @@ static int dup_like(long r, int oldfd)
 		struct gmp_pollfd *pd = gmp_fd_get(oldfd);
 		if (pd) {
 			manage(r, gmp_fd_nonblock(oldfd, pd), pd->edge ? GMP_FD_EDGE : pd->pipe ? GMP_FD_PIPE : GMP_FD_ONESHOT);
-			struct gmp_pollfd *np = gmp_fd_get((int)r);
-			if (np) {
-				np->forced_nonblock = atomic_load(&pd->forced_nonblock); /* same file description */
-				np->pipe = pd->pipe;
-				np->stream = pd->stream;
-				np->tcp = pd->tcp;
-				np->rcvlowat = pd->rcvlowat;
-				np->no_nowait = pd->no_nowait;
-				np->ino = pd->ino;
-				np->user_nonblock = pd->user_nonblock;
-			}
+			gmp_fd_copy_facts((int)r, pd); /* the same file description */
 			if (oldfd < MAXTO && r < MAXTO) {
 				atomic_store(&rcvto[r], atomic_load(&rcvto[oldfd]));
 				atomic_store(&sndto[r], atomic_load(&sndto[oldfd]));
@@ -198,19 +185,8 @@ GMP_EXPORT int fcntl(int fd, int cmd, ...)
 		return (int)r;
 	}
 	case F_SETFL:
-		if (pd) {
-			gmp_fd_forcelock(); /* a forced pipe given back meanwhile would keep our O_NONBLOCK */
-			bool forced = atomic_load(&pd->forced_nonblock);
-			long r = shim_ret(gmp_sys3(SYS_fcntl, fd, F_SETFL, forced ? arg | O_NONBLOCK : arg));
-			if (r == 0) {
-				pd->user_nonblock = (arg & O_NONBLOCK) != 0;
-				pd->viewgen = atomic_fetch_add(&gmp_fd_viewgen, 1) + 1; /* dups reread */
-				if (forced)
-					gmp_fd_set_forced_view(pd->ino, pd->user_nonblock);
-			}
-			gmp_fd_forceunlock();
-			return (int)r;
-		}
+		if (pd)
+			return (int)shim_ret(gmp_fd_set_view(fd, pd, false, arg));
 		break;
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
@@ -232,20 +208,8 @@ GMP_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_end(ap);
 	SHIM_VFORK_RAW(SYS_ioctl, fd, req, arg, 0);
 	struct gmp_pollfd *pd;
-	if (req == FIONBIO && (pd = gmp_fd_get(fd)) != NULL) {
-		int on = *(int *)arg;
-		gmp_fd_forcelock();
-		pd->user_nonblock = on != 0;
-		if (atomic_load(&pd->forced_nonblock)) {
-			gmp_fd_set_forced_view(pd->ino, pd->user_nonblock);
-			gmp_fd_forceunlock();
-			return 0; /* stays non-blocking underneath */
-		}
-		long r = shim_ret(gmp_sys3(SYS_ioctl, fd, req, arg));
-		pd->viewgen = atomic_fetch_add(&gmp_fd_viewgen, 1) + 1;
-		gmp_fd_forceunlock();
-		return (int)r;
-	}
+	if (req == FIONBIO && (pd = gmp_fd_get(fd)) != NULL)
+		return (int)shim_ret(gmp_fd_set_view(fd, pd, true, arg));
 	return (int)shim_ret(gmp_sys3(SYS_ioctl, fd, req, arg));
 }
 
@@ -256,7 +220,7 @@ GMP_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_
 	if (r == 0 && level == IPPROTO_TCP && name == TCP_ULP && (pd = gmp_fd_get(fd)) != NULL)
 		atomic_store(&pd->rsticky, true); /* kernel TLS: reads stop at records (drained reads, io.c) */
 	if (r == 0 && level == SOL_SOCKET && name == SO_RCVLOWAT && len >= sizeof(int) && (pd = gmp_fd_get(fd)) != NULL)
-		pd->rcvlowat = *(const int *)val; /* a blocking read waits for that many bytes (io.c) */
+		gmp_fd_set_rcvlowat(pd, *(const int *)val);
 	if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) && fd >= 0 &&
 	    fd < MAXTO && len >= sizeof(struct timeval)) {
 		const struct timeval *tv = val;
@@ -266,26 +230,13 @@ GMP_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_
 	return (int)r;
 }
 
-/*
- * listen: accept has no per-call non-blocking flag, so a listening socket
- * is made O_NONBLOCK underneath; fcntl and FIONBIO keep showing the
- * program's own view.  Listening sockets are not read through stdio.
- */
+/* listen: O_NONBLOCK underneath for accept (core/netpoll.c).  Listening sockets are not read through stdio. */
 GMP_EXPORT int listen(int fd, int backlog)
 {
 	long r = shim_ret(gmp_sys2(SYS_listen, fd, backlog));
 	struct gmp_pollfd *pd = gmp_fd_get(fd);
-	if (r == 0 && pd && !pd->forced_nonblock) {
-		long fl = gmp_sys2(SYS_fcntl, fd, F_GETFL);
-		struct stat st;
-		if (fl >= 0 && gmp_sys2(SYS_fstat, fd, &st) == 0 &&
-		    gmp_sys3(SYS_fcntl, fd, F_SETFL, fl | O_NONBLOCK) == 0) {
-			pd->user_nonblock = (fl & O_NONBLOCK) != 0;
-			pd->ino = st.st_ino;
-			pd->forced_nonblock = true;
-			gmp_fd_set_forced_view(pd->ino, pd->user_nonblock); /* dups made before listen() */
-		}
-	}
+	if (r == 0 && pd && !pd->forced_nonblock)
+		gmp_fd_force_listener(fd, pd);
 	return (int)r;
 }
 

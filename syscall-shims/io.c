@@ -217,7 +217,7 @@ static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov
 						  : write_all_ex(fd, iov, cnt, NULL, 0, WR_NOWAIT);
 		if (r != -EOPNOTSUPP)
 			return r;
-		pd->no_nowait = true; /* a named FIFO: no per-call non-blocking I/O */
+		gmp_fd_set_no_nowait(pd); /* a named FIFO: no per-call non-blocking I/O */
 	}
 	return shim_cancelpoint(plain_nr, fd, (long)iov, cnt, 0, 0, 0);
 }
