@@ -91,6 +91,15 @@ struct gmp_pollfd {
 #define GMP_NETPOLL_READ 0
 #define GMP_NETPOLL_WRITE 1
 
+/* The fd table (netpoll.c): pages of records, never freed. */
+#define GMP_FD_PAGE_FDS 1024
+#define GMP_FD_MAX_PAGES 1024 /* 1M fds */
+extern struct gmp_pollfd *_Atomic gmp_fd_pages[GMP_FD_MAX_PAGES] GMP_HIDDEN;
+/* Every record the table has; `continue` goes to the next record. */
+#define FOR_EACH_REC(pd)                                                                            \
+	for (int pg_ = 0; pg_ < GMP_FD_MAX_PAGES; pg_++)                                              \
+		for (struct gmp_pollfd *base_ = atomic_load(&gmp_fd_pages[pg_]), *pd = base_;         \
+		     base_ && pd < base_ + GMP_FD_PAGE_FDS; pd++)
 struct gmp_pollfd *gmp_fd_get(int fd) GMP_HIDDEN;             /* any: the record, or NULL if unmanaged */
 /*
  * O_NONBLOCK belongs to the open file description, which dup'ed fds share.
@@ -113,6 +122,7 @@ void gmp_fd_unforce(int fd) GMP_HIDDEN;                         /* any: fd's pip
 void gmp_fd_unforce_all(void) GMP_HIDDEN;                       /* any, also a vfork child: all of them */
 void gmp_fd_fork_prepare(void) GMP_HIDDEN; /* fork: give all back, hold forcelock (parent: forceunlock) */
 void gmp_fd_forceunlock(void) GMP_HIDDEN; /* fork's parent: gmp_fd_fork_prepare took it */
+void gmp_fd_force_fork_child(void) GMP_HIDDEN; /* fork child (netpoll.c) */
 /* The program's O_NONBLOCK view through fd: F_SETFL's arg, or FIONBIO's int *arg (fionbio); 0 or -errno */
 long gmp_fd_set_view(int fd, struct gmp_pollfd *pd, bool fionbio, long arg) GMP_HIDDEN;
 void gmp_fd_force_listener(int fd, struct gmp_pollfd *pd) GMP_HIDDEN; /* after listen(2): O_NONBLOCK underneath */
