@@ -62,8 +62,9 @@ static int readfile(const char *path, char *buf, size_t len)
 static uint32_t default_procs(void)
 {
 	cpu_set_t set;
+	CPU_ZERO(&set); /* the kernel fills only the bytes it has */
 	uint32_t n = 1;
-	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+	if (gmp_sys3(SYS_sched_getaffinity, 0, sizeof set, &set) > 0 && CPU_COUNT(&set) > 0) /* (not gmp's interposed one) */
 		n = (uint32_t)CPU_COUNT(&set);
 	char cg[512], path[700], q[64];
 	if (readfile("/proc/self/cgroup", cg, sizeof cg) > 0 && strncmp(cg, "0::", 3) == 0) {

@@ -48,6 +48,8 @@ int gmp_sig_take_kernel(int sig)
 	}
 	sa.sa_sigaction = gmp_sig_dispatch;
 	sa.sa_flags = (sa.sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
+	if (gmp_fstrap)
+		sigdelset(&sa.sa_mask, SIGSEGV); /* never blocked in the kernel under FS-base traps (fstrap.c) */
 	if (gmp_libc.sigaction(sig, &sa, NULL) != 0)
 		return -1;
 	return h == (void *)SIG_IGN;

@@ -285,7 +285,7 @@ static void *sysmon_main(void *arg)
 	gmp_sys4(SYS_rt_sigprocmask, SIG_BLOCK, &all, NULL, 8);
 	mask = sysmon_mask(mask);
 	gmp_trace_sysmon_start();
-	int64_t backoff = 20000, last_trim = 0, last_shrink = 0, last_trace = 0, idle_since = 0;
+	int64_t backoff = 20000, last_trim = 0, last_shrink = 0, last_trace = 0, idle_since = 0, last_fscheck = 0;
 	int idle = 0;
 	int64_t maxdelay = 10000000, slice_due = 0;
 	if (gmp_debug.schedtrace_ms > 0 && gmp_debug.schedtrace_ms < 10)
@@ -306,6 +306,10 @@ static void *sysmon_main(void *arg)
 		n += gmp_preempt_orphans(now);
 		slice_due = due;
 		poll_network(now);
+		if (GMP_UNLIKELY(gmp_fstrap) && now - last_fscheck > 10000000LL) {
+			last_fscheck = now;
+			gmp_fstrap_check(); /* a SIGSEGV action set by the bare system call (core/fstrap.c) */
+		}
 		if (now - last_shrink > 100000000LL) {
 			last_shrink = now;
 			gmp_shrink_parked_stacks(now);
