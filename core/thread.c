@@ -297,7 +297,7 @@ static int gtake(struct gmp_g *self, const struct gmp_thread_attr *a, struct gmp
 		ng = galloc();
 		if (!ng)
 			return -EAGAIN;
-		atomic_store(&ng->status, G_IDLE);
+		atomic_store(&ng->status, G_IDLE); /* a new G's first status, not a change (gmp_casgstatus from here on) */
 	}
 	ng->stack_trimmed = false;
 
