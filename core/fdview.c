@@ -180,12 +180,12 @@ long gmp_fd_set_view(int fd, struct gmp_pollfd *pd, bool fionbio, long arg)
 	long r = 0;
 	if (fionbio) {
 		pd->user_nonblock = *(int *)arg != 0;
-		if (forced)
+		if (forced) {
 			set_forced_view(pd->ino, pd->user_nonblock); /* stays non-blocking underneath */
-		else
+		} else {
 			r = gmp_sys3(SYS_ioctl, fd, FIONBIO, arg);
-		if (!forced)
 			pd->viewgen = atomic_fetch_add(&gmp_fd_viewgen, 1) + 1; /* dups reread */
+		}
 	} else {
 		r = gmp_sys3(SYS_fcntl, fd, F_SETFL, forced ? arg | O_NONBLOCK : arg);
 		if (r == 0) {

@@ -234,8 +234,8 @@ void gmp_lock_assert_held(gmp_lock_t *l)
 /* A fork child's reset: it may be one the child's thread holds (fork's prepare took it). */
 void gmp_lock_reset(gmp_lock_t *l)
 {
-	int32_t tid = self_tid();
-	if (atomic_load_explicit(&l->holder, memory_order_relaxed) == tid)
+	int32_t holder = atomic_load_explicit(&l->holder, memory_order_relaxed), tid;
+	if (holder != 0 && holder == (tid = self_tid()))
 		forget(l, tid);
 	atomic_store_explicit(&l->holder, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->v, 0, memory_order_relaxed);

