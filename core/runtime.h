@@ -1005,6 +1005,7 @@ struct gmp_debug {
 };
 extern struct gmp_debug gmp_debug GMP_HIDDEN;
 void gmp_debug_init(void) GMP_HIDDEN;
+void gmp_unwind_load(void) GMP_HIDDEN; /* the library constructor: opens libunwind for backtraces (traceback.c) */
 void gmp_schedtrace(int64_t now) GMP_HIDDEN;   /* sysmon */
 void gmp_deadlock_check(void) GMP_HIDDEN;      /* sysmon */
 

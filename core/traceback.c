@@ -34,6 +34,7 @@
 #include "dump.h"
 
 #define UNW_LOCAL_ONLY
+#include <dlfcn.h>
 #include <libunwind.h>
 #include <signal.h>
 #include <stdio.h>
@@ -76,6 +77,49 @@ void gmp_dump_unlock(bool held)
 }
 
 /*
+ * libunwind, opened at start-up with RTLD_LOCAL, never linked.  Debian's
+ * libunwind.so.8 also defines _Unwind_RaiseException and the rest of the
+ * C++ unwinding ABI, without symbol versions, so a versioned reference
+ * (_Unwind_RaiseException@GCC_3.0) binds to it.  As a dependency of the
+ * preloaded library it would sit in the global scope ahead of libgcc_s
+ * wherever the program reaches libgcc_s through another library: LuaJIT's
+ * error unwinding (sysbench's client) then ran on libunwind's instead of
+ * libgcc's, two sigprocmask calls a frame, 150,000 a second, and the
+ * program used another unwinder than natively.  Opened locally, its symbols
+ * are seen only through the pointers below.  Loaded with the real dlopen
+ * before any G exists (libunwind's 16 bytes of TLS are dynamic then, and
+ * with its cache off it does not touch them); not opened: dumps print no
+ * backtraces.
+ */
+#define UNW_SYM2(x) #x
+#define UNW_SYM(x) UNW_SYM2(x)
+static struct {
+	__typeof__(unw_init_local2) *init_local2;
+	__typeof__(unw_step) *step;
+	__typeof__(unw_get_reg) *get_reg;
+	__typeof__(unw_is_signal_frame) *is_signal_frame;
+	__typeof__(unw_set_caching_policy) *set_caching_policy;
+	__typeof__(unw_tdep_getcontext) *getcontext;
+	unw_addr_space_t *local_addr_space;
+} unw; /* immutable after start-up; all or none set */
+
+void gmp_unwind_load(void)
+{
+	void *h = gmp_libc.dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return;
+	__typeof__(unw) u = {
+		dlsym(h, UNW_SYM(unw_init_local2)), dlsym(h, UNW_SYM(unw_step)),
+		dlsym(h, UNW_SYM(unw_get_reg)), dlsym(h, UNW_SYM(unw_is_signal_frame)),
+		dlsym(h, UNW_SYM(unw_set_caching_policy)), dlsym(h, UNW_SYM(unw_tdep_getcontext)),
+		dlsym(h, UNW_SYM(unw_local_addr_space)),
+	};
+	if (u.init_local2 && u.step && u.get_reg && u.is_signal_frame && u.set_caching_policy && u.getcontext &&
+	    u.local_addr_space)
+		unw = u;
+}
+
+/*
  * Thread pointers for dumping.  libunwind calls read, syscall, pipe2,
  * sigprocmask and pthread_mutex_lock, which gmp interposes; on a G they
  * would enter the scheduler (a hand-off, a park), and on g0 the TLS names
@@ -114,8 +158,8 @@ __attribute__((noinline)) void *gmp_dump_tp_enter(int i)
 	void *tp = gmp_arch_get_tp();
 	if (!dump_tcb[i] || gmp_set_tp_any(dump_tcb[i]) != 0)
 		return NULL;
-	if (i == 0 && !unw_ready) {
-		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
+	if (i == 0 && !unw_ready && unw.set_caching_policy) {
+		unw.set_caching_policy(*unw.local_addr_space, UNW_CACHE_NONE);
 		unw_ready = true;
 	}
 	return tp;
@@ -134,20 +178,20 @@ void gmp_unwind(ucontext_t *uc, bool sigframe, struct trace *t)
 {
 	unw_cursor_t cur;
 	t->n = 0;
-	if (unw_init_local2(&cur, (unw_context_t *)uc, sigframe ? UNW_INIT_SIGNAL_FRAME : 0) < 0)
+	if (!unw.init_local2 || unw.init_local2(&cur, (unw_context_t *)uc, sigframe ? UNW_INIT_SIGNAL_FRAME : 0) < 0)
 		return;
 	bool exact = sigframe;
 	do {
 		unw_word_t ip = 0;
-		unw_get_reg(&cur, UNW_REG_IP, &ip);
+		unw.get_reg(&cur, UNW_REG_IP, &ip);
 		if (!ip)
 			break;
 		struct frame *f = t->n < TB_HEAD ? &t->head[t->n] : &t->tail[t->n % TB_TAIL];
 		f->pc = (uintptr_t)ip;
 		f->exact = exact;
 		t->n++;
-		exact = unw_is_signal_frame(&cur) > 0;
-	} while (t->n < TB_STEPS && unw_step(&cur) > 0);
+		exact = unw.is_signal_frame(&cur) > 0;
+	} while (t->n < TB_STEPS && unw.step(&cur) > 0);
 }
 
 static void print_frame(int i, const struct frame *f, bool syms)
@@ -207,7 +251,10 @@ static void unwind_ctx(const struct gmp_ctx *c, struct trace *t)
 static __attribute__((noinline)) void unwind_here(struct trace *t)
 {
 	ucontext_t uc;
-	unw_getcontext(&uc);
+	t->n = 0;
+	if (!unw.getcontext)
+		return;
+	unw.getcontext(&uc);
 	gmp_unwind(&uc, false, t);
 }
 
