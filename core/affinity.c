@@ -22,6 +22,7 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -74,20 +75,23 @@ int gmp_affinity_set(struct gmp_g *t, size_t size, const void *set)
 	return 0;
 }
 
+/*
+ * As the kernel's sched_getaffinity and glibc's wrapper: the kernel checks
+ * size (EINVAL below its CPU count or not a multiple of 8) and the buffer
+ * (EFAULT: strace probes the size with a NULL set), copies the process's
+ * mask, and the bytes past its copy are zeroed.  A G with a mask of its own
+ * then gets that one over it (its bits lie within the kernel's copy: the
+ * set call accepts only CPUs that exist).
+ */
 int gmp_affinity_get(struct gmp_g *t, size_t size, void *set)
 {
-	uint64_t m[GMP_AFFINITY_WORDS] = {0};
+	long r = gmp_sys3(SYS_sched_getaffinity, gmp_sched.pid, size > INT_MAX ? INT_MAX : size, set);
+	if (r < 0)
+		return (int)r;
 	uint64_t *a = atomic_load(&t->affinity);
 	if (a)
-		memcpy(m, a, sizeof m);
-	else if (gmp_sys3(SYS_sched_getaffinity, gmp_sched.pid, sizeof m, m) < 0)
-		return -EINVAL;
-	size_t n = size < sizeof m ? size : sizeof m;
-	for (size_t i = n; i < sizeof m; i++)
-		if (((unsigned char *)m)[i])
-			return -EINVAL; /* the set is too small for the mask */
-	memset(set, 0, size);
-	memcpy(set, m, n);
+		memcpy(set, a, (size_t)r < GMP_AFFINITY_WORDS * 8 ? (size_t)r : GMP_AFFINITY_WORDS * 8);
+	memset((char *)set + r, 0, size - (size_t)r);
 	return 0;
 }
 

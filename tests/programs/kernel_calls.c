@@ -1,6 +1,9 @@
 /* Calls about "this thread" that the kernel answers per kernel thread:
  * per-thread CPU clocks (CLOCK_THREAD_CPUTIME_ID, pthread_getcpuclockid),
- * CPU affinity (pthread_/sched_ set/getaffinity, and its errors), thread
+ * CPU affinity (pthread_/sched_ set/getaffinity, and its errors: a NULL
+ * set, as strace probes the size with, a size the kernel refuses, a large
+ * set zeroed past the mask; for a thread with a mask of its own and one
+ * without), thread
  * names through prctl and pthread_getname_np, unshare(0); 64 threads that
  * each setns into the UTS namespace they are in already and then wait all
  * at once (stress-ng's pthread stressor does so): a join that changes
@@ -81,6 +84,30 @@ static void clocks(void)
 
 /* ---- affinity */
 
+/* The kernel's checks and glibc's zeroing, as sched_getaffinity and pthread_getaffinity_np give them. */
+static void aff_edges(const char *who)
+{
+    static unsigned char big[4096];
+    cpu_set_t *volatile none = NULL; /* (not a constant: the compiler would warn) */
+    errno = 0;
+    int r = sched_getaffinity(0, 8, none);
+    printf("%s: sched_getaffinity(0, 8, NULL) -> %d %s\n", who, r, strerror(errno));
+    errno = 0;
+    r = sched_getaffinity(0, 3, (cpu_set_t *)big);
+    printf("%s: sched_getaffinity(0, 3) -> %d %s\n", who, r, strerror(errno));
+    memset(big, 0xff, sizeof big);
+    r = sched_getaffinity(0, sizeof big, (cpu_set_t *)big);
+    int tail = 0;
+    for (size_t i = 64; i < sizeof big; i++)
+        tail |= big[i];
+    printf("%s: sched_getaffinity(0, 4096) -> %d, %d CPU(s), zero past the mask: %s\n", who, r,
+           CPU_COUNT_S(sizeof big, (cpu_set_t *)big), tail ? "no" : "yes");
+    printf("%s: pthread_getaffinity_np(self, 8, NULL) -> %s\n", who,
+           strerror(pthread_getaffinity_np(pthread_self(), 8, none)));
+    printf("%s: pthread_getaffinity_np(self, 3) -> %s\n", who,
+           strerror(pthread_getaffinity_np(pthread_self(), 3, (cpu_set_t *)big)));
+}
+
 static void *aff_other(void *arg)
 {
     cpu_set_t s;
@@ -109,6 +136,7 @@ static void *aff_worker(void *arg)
     printf("pthread_getaffinity_np: %d CPU(s), CPU 0 %s\n", CPU_COUNT(&got), CPU_ISSET(0, &got) ? "in" : "out");
     CHECK(sched_getaffinity(0, sizeof got, &got) == 0);
     printf("sched_getaffinity(0): %d CPU(s)\n", CPU_COUNT(&got));
+    aff_edges("own mask");
     int other = 0;
     pthread_t t;
     CHECK(pthread_create(&t, NULL, aff_other, &other) == 0);
@@ -187,6 +215,7 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     clocks();
+    aff_edges("process mask");
     pthread_t t;
     CHECK(pthread_create(&t, NULL, aff_worker, NULL) == 0);
     CHECK(pthread_join(t, NULL) == 0);
