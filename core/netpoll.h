@@ -160,6 +160,25 @@ void gmp_fd_close(int fd) GMP_HIDDEN;                          /* any: before cl
 int gmp_netpoll_wait(int fd, int mode, int64_t deadline, uint32_t seen) GMP_HIDDEN;
 /* An edge fd's edge count for mode, for gmp_netpoll_wait's seen; 0 for other fds. */
 uint32_t gmp_netpoll_edges(struct gmp_pollfd *pd, int mode) GMP_HIDDEN;
+/*
+ * Drained reads: a read of the fd that began when its read-edge count was
+ * seen - 1 (seen from gmp_netpoll_edges) found the receive queue empty:
+ * it returned EAGAIN, or (TCP) less than it asked for.  While the poller
+ * takes no read edge for the fd, a read would fail again, so a blocking
+ * read or a poll for input may park at once instead of asking the kernel
+ * (syscall-shims/io.c, poll.c).  rsticky (an edge said end of file, an
+ * error or urgent data) turns the skip off for good.
+ */
+static inline bool gmp_fd_read_drained(struct gmp_pollfd *pd, uint32_t seen)
+{
+	return seen && atomic_load_explicit(&pd->rdrained, memory_order_relaxed) == seen &&
+	       !atomic_load_explicit(&pd->rsticky, memory_order_relaxed);
+}
+static inline void gmp_fd_set_drained(struct gmp_pollfd *pd, uint32_t seen)
+{
+	if (seen)
+		atomic_store_explicit(&pd->rdrained, seen, memory_order_relaxed);
+}
 bool gmp_netpoll_waiters(void) GMP_HIDDEN;                      /* any */
 extern _Atomic uint64_t gmp_netpoll_npoll, gmp_netpoll_nready GMP_HIDDEN; /* polls; Gs they readied */
 int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list) GMP_HIDDEN; /* any: Gs made ready, linked by schedlink */

@@ -19,24 +19,20 @@
 int64_t gmp_fd_timeout(int fd, int mode) GMP_HIDDEN;
 
 /*
- * Drained reads.  A TCP socket is registered edge-triggered, so any data
- * that reaches it raises a read edge.  A read that returned less than it
- * asked for, or EAGAIN, left its receive queue empty at some moment
- * during the call; so while the poller has taken no read edge for the fd
- * since just before that read (pd->redges unchanged: rdrained == redges +
- * 1), another read would fail, and the blocking read parks at once
- * instead of asking the kernel.  A TCP read also stops short at the FIN,
- * at an urgent mark and, under kernel TLS, at a record boundary, with more
- * to read and no edge to come: an edge that said end of file, an error or
- * urgent data, a receive with MSG_OOB and setting an upper-layer protocol
- * make the fd's reads never skipped again (rsticky).
+ * Drained reads (core/netpoll.h, gmp_fd_read_drained).  A socket is
+ * registered edge-triggered, so any data that reaches it raises a read
+ * edge.  A read that returned EAGAIN, or on a TCP socket less than it asked
+ * for, left its receive queue empty at some moment during the call; so
+ * while the poller has taken no read edge for the fd since just before
+ * that read, another read would fail, and the blocking read parks at once
+ * instead of asking the kernel.  Only TCP's short reads count: a Unix
+ * socket's read also stops short where the sender's credentials or passed
+ * fds change.  A TCP read also stops short at the FIN, at an urgent mark
+ * and, under kernel TLS, at a record boundary, with more to read and no
+ * edge to come: an edge that said end of file, an error or urgent data, a
+ * receive with MSG_OOB and setting an upper-layer protocol make the fd's
+ * reads never skipped again (rsticky).
  */
-/* seen: the fd's read edges + 1, read before the call (gmp_netpoll_edges). */
-static bool drained(struct gmp_pollfd *pd, uint32_t seen)
-{
-	return atomic_load_explicit(&pd->rdrained, memory_order_relaxed) == seen &&
-	       !atomic_load_explicit(&pd->rsticky, memory_order_relaxed);
-}
 
 /*
  * The blocking call of a G on a managed fd: try it non-blocking, park on
@@ -55,11 +51,11 @@ static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, long nr, lon
 	struct gmp_pollfd *pd = g ? gmp_fd_get(fd) : NULL;
 	int64_t to = nb ? 0 : gmp_fd_timeout(fd, mode), deadline = to > 0 ? gmp_nanotime() + to : -1; /* sockets' */
 	int64_t spin = 0;
-	bool drain = drain_len && pd && pd->tcp && pd->edge;
+	bool drain = drain_len && pd && pd->edge;
 	for (;;) {
 		long r;
 		uint32_t seen = gmp_netpoll_edges(pd, mode); /* before the call: an edge during it is new */
-		if (drain && !spin && drained(pd, seen)) {
+		if (drain && !spin && gmp_fd_read_drained(pd, seen)) {
 			r = -EAGAIN; /* nothing came since the last read emptied it */
 		} else if (nb) {
 			r = gmp_fd_nbcall(g->m, pd, nr, a, b, c);
@@ -67,8 +63,8 @@ static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, long nr, lon
 				return r;
 		} else {
 			r = gmp_syscall6(nr, a, b, c, d, e, f);
-			if (drain && (r == -EAGAIN || (r > 0 && (size_t)r < drain_len)))
-				atomic_store_explicit(&pd->rdrained, seen, memory_order_relaxed);
+			if (drain && (r == -EAGAIN || (pd->tcp && r > 0 && (size_t)r < drain_len)))
+				gmp_fd_set_drained(pd, seen);
 		}
 		if (g)
 			gmp_fstrap_refresh(g->m); /* (a pipe's lock may have slept) */
@@ -333,15 +329,26 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 			atomic_store(&op->rsticky, true);
 	}
 	struct gmp_pollfd *pd = blocking_managed(fd);
-	if (!pd) {
+	if (!pd || (flags & (MSG_DONTWAIT | MSG_ERRQUEUE))) {
+		/*
+		 * A non-blocking fd, or a call that does not wait (libmariadb's
+		 * recv before its poll; the error queue's reads never wait): the
+		 * kernel's answer, EAGAIN included.
+		 */
 		long args[6] = {fd, a1, a2, flags, a4, a5};
 		if (flagpos == 2) {
 			args[2] = flags;
 			args[3] = a4;
 			args[4] = a5;
 		}
-		return gmp_fd_get(fd) && gmp_getg() ? shim_ret(gmp_syscall6(nr, args[0], args[1], args[2], args[3], args[4], args[5]))
-						    : shim_handoff6(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+		struct gmp_pollfd *np = gmp_getg() ? gmp_fd_get(fd) : NULL;
+		if (!np)
+			return shim_handoff6(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+		uint32_t seen = mode == RD && !(flags & (MSG_OOB | MSG_ERRQUEUE)) ? gmp_netpoll_edges(np, RD) : 0;
+		long r = gmp_syscall6(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+		if (r == -EAGAIN)
+			gmp_fd_set_drained(np, seen); /* (its poll that follows may park at once: poll.c) */
+		return shim_ret(r);
 	}
 	int fl = flags | MSG_DONTWAIT;
 	size_t dlen = 0; /* drained reads: the bytes a read asks for */

@@ -70,9 +70,13 @@ static long spin_retry(long nr, long a, long b, long c)
  * a blocking read does, instead of an epoll instance of the call's own
  * (which cost five system calls more a wait: create, add, register, arm,
  * close).  The edge count read before each zero-timeout poll makes an edge
- * that comes between that poll and the park end the park at once.  Sets
- * *done and returns the call's result (events, 0 on timeout, -errno), or
- * leaves *done false when the general path must do it.
+ * that comes between that poll and the park end the park at once.  A poll
+ * for input right after a read found the fd empty (libmariadb's recv with
+ * MSG_DONTWAIT, then poll; gmp_fd_read_drained) parks without asking the
+ * kernel first: no edge came since, so the fd is not readable, and the
+ * park ends with the edge that makes it so.  Sets *done and returns the
+ * call's result (events, 0 on timeout, -errno), or leaves *done false when
+ * the general path must do it.
  */
 static long poll_one(struct pollfd *p, int64_t deadline, bool *done)
 {
@@ -83,11 +87,16 @@ static long poll_one(struct pollfd *p, int64_t deadline, bool *done)
 	if (!*done)
 		return 0;
 	int mode = rd ? GMP_NETPOLL_READ : GMP_NETPOLL_WRITE;
-	for (;;) {
+	for (bool first = true;; first = false) {
 		uint32_t seen = gmp_netpoll_edges(pd, mode);
-		long r = gmp_sys3(SYS_poll, p, 1, 0);
-		if (r != 0)
-			return r;
+		long r = 0;
+		if (!rd || !gmp_fd_read_drained(pd, seen)) {
+			r = gmp_sys3(SYS_poll, p, 1, 0);
+			if (r == 0 && first)
+				r = spin_retry(SYS_poll, (long)p, 1, 0);
+			if (r != 0)
+				return r;
+		}
 		int w = park_on(p->fd, mode, deadline, seen);
 		if (w < 0) {
 			/* the deadline, a handler that ran (poll is never restarted), a close: as poll says now */
@@ -111,18 +120,19 @@ static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
 		HANDOFF(rr = real_poll(fds, n, timeout));
 		return rr;
 	}
-	long r = gmp_sys3(SYS_poll, fds, n, 0);
-	if (r != 0 || timeout == 0)
-		return (int)shim_ret(r);
-	int64_t deadline = deadline_ms(timeout);
-	if ((r = spin_retry(SYS_poll, (long)fds, (long)n, 0)) != 0)
-		return (int)shim_ret(r);
-	if (n == 1 && fds[0].fd >= 0) {
+	int64_t deadline = timeout == 0 ? 0 : deadline_ms(timeout);
+	long r;
+	if (timeout != 0 && n == 1 && fds[0].fd >= 0) {
 		bool done;
 		r = poll_one(&fds[0], deadline, &done);
 		if (done)
 			return (int)shim_ret(r);
 	}
+	r = gmp_sys3(SYS_poll, fds, n, 0);
+	if (r != 0 || timeout == 0)
+		return (int)shim_ret(r);
+	if ((r = spin_retry(SYS_poll, (long)fds, (long)n, 0)) != 0)
+		return (int)shim_ret(r);
 	int ep = (int)gmp_sys1(SYS_epoll_create1, EPOLL_CLOEXEC);
 	if (ep < 0)
 		return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);

@@ -9,7 +9,10 @@
  *  - dup'ed fds share the file description: a flag set through one fd is
  *    seen (and obeyed by read and accept) through the other;
  *  - fcntl(0/1/2, F_GETFL) is unchanged by threads that used stdin, stdout
- *    and stderr. */
+ *    and stderr;
+ *  - MSG_DONTWAIT on a blocking socket: recv, recvfrom, recvmsg and
+ *    recvmmsg of an empty one give EAGAIN at once, send fills the buffer and
+ *    then gives EAGAIN, and the socket stays blocking. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -164,6 +167,51 @@ static void test_sockets(void)
     r = read(fd, &v, sizeof v);
     printf("read on an empty non-blocking eventfd: %zd %s\n", r, errname(errno));
     close(fd);
+}
+
+/* ---- MSG_DONTWAIT: one call that does not wait, on a socket that does ---- */
+static void test_dontwait(void)
+{
+    int types[2] = {SOCK_STREAM, SOCK_DGRAM};
+    for (int t = 0; t < 2; t++) {
+        const char *name = types[t] == SOCK_STREAM ? "stream" : "datagram";
+        int sv[2];
+        char buf[512];
+        CHECKSYS(socketpair(AF_UNIX, types[t], 0, sv));
+        errno = 0;
+        ssize_t r = recv(sv[0], buf, sizeof buf, MSG_DONTWAIT);
+        printf("%s: recv(MSG_DONTWAIT) on an empty blocking socket: %zd %s\n", name, r, errname(errno));
+        errno = 0;
+        r = recvfrom(sv[0], buf, sizeof buf, MSG_DONTWAIT, NULL, NULL);
+        printf("%s: recvfrom(MSG_DONTWAIT): %zd %s\n", name, r, errname(errno));
+        struct iovec v = {buf, sizeof buf};
+        struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+        errno = 0;
+        r = recvmsg(sv[0], &m, MSG_DONTWAIT);
+        printf("%s: recvmsg(MSG_DONTWAIT): %zd %s\n", name, r, errname(errno));
+        struct mmsghdr mm = {.msg_hdr = m};
+        errno = 0;
+        r = recvmmsg(sv[0], &mm, 1, MSG_DONTWAIT, NULL);
+        printf("%s: recvmmsg(MSG_DONTWAIT): %zd %s\n", name, r, errname(errno));
+        memset(buf, 'x', sizeof buf);
+        long sent = 0, calls = 0;
+        for (;;) {
+            errno = 0;
+            r = send(sv[1], buf, sizeof buf, MSG_DONTWAIT);
+            if (r < 0)
+                break;
+            sent += r;
+            CHECK(++calls < 1000000);
+        }
+        printf("%s: send(MSG_DONTWAIT) until full: some sent: %s, then %s\n", name, sent > 0 ? "yes" : "no",
+               errname(errno));
+        r = recv(sv[0], buf, sizeof buf, MSG_DONTWAIT);
+        printf("%s: recv(MSG_DONTWAIT) of a full one: %s\n", name, r > 0 ? "data" : errname(errno));
+        view(types[t] == SOCK_STREAM ? "stream socketpair after MSG_DONTWAIT" : "datagram socketpair after MSG_DONTWAIT",
+             sv[0], 0);
+        close(sv[0]);
+        close(sv[1]);
+    }
 }
 
 /* ---- listening sockets ---- */
@@ -338,6 +386,7 @@ int main(void)
     test_std();
     test_pipes();
     test_sockets();
+    test_dontwait();
     test_listen();
     test_dup();
     if (failed) {
