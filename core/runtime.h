@@ -391,6 +391,7 @@ struct gmp_m {
 	bool fsarmed;                         /* FS-base traps armed on this M's thread (gmp_fstrap_arm) */
 	uint64_t nspin;                       /* idle spins begun */
 	uint64_t nspinwin;                    /* idle spins that found work */
+	uint64_t nspinyield;                  /* idle spins ended because another thread took the CPU at a yield */
 	uint64_t nnextg;                      /* Gs it received through nextg */
 	uint64_t nsleep;                      /* times it slept in the kernel for lack of work */
 	uint64_t niospin;                     /* I/O calls retried instead of parking */

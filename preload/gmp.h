@@ -118,6 +118,9 @@ struct gmp_stats {
 	/* Since 0.8 */
 	uint64_t trapped_waits; /* waits inside glibc on process-shared objects that parked the thread
 	                           instead of holding a kernel thread (GMP_KWAITS) */
+	/* Since 0.9 */
+	uint64_t spin_yields; /* spins ended early: the spinning kernel thread yielded its CPU and
+	                         another thread (of any process) took it (core/spin.c) */
 };
 
 /*
