@@ -344,6 +344,7 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 		struct gmp_pollfd *np = gmp_getg() ? gmp_fd_get(fd) : NULL;
 		if (!np)
 			return shim_handoff6(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+		gmp_testcancel(); /* a cancellation point even when it cannot wait, as glibc's */
 		uint32_t seen = mode == RD && !(flags & (MSG_OOB | MSG_ERRQUEUE)) ? gmp_netpoll_edges(np, RD) : 0;
 		long r = gmp_syscall6(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
 		if (r == -EAGAIN)

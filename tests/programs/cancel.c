@@ -6,7 +6,8 @@
  * sleeps); its cleanup handlers run in reverse order (the
  * condvar one with the mutex re-acquired), key destructors run, and
  * pthread_join returns PTHREAD_CANCELED. Cancellation disabled stays pending
- * until re-enabled and pthread_testcancel; pthread_exit runs cleanup
+ * until re-enabled and pthread_testcancel, or a recv with MSG_DONTWAIT
+ * (a cancellation point even when it cannot wait); pthread_exit runs cleanup
  * handlers; cleanup_pop(1) runs one; cancelling a finished thread is 0. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -327,6 +328,23 @@ static void *disabled(void *arg)
     return NULL;
 }
 
+static int dw_sv[2]; /* an empty socketpair, blocking */
+static void *pending_recv(void *arg)
+{
+    (void)arg;
+    int old;
+    CHECK0(pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old));
+    pthread_cleanup_push(cleanup_note, "recv ");
+    set_ready();
+    wait_go();                         /* main has called pthread_cancel */
+    CHECK0(pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old)); /* not a cancellation point */
+    char b;
+    recv(dw_sv[0], &b, 1, MSG_DONTWAIT);
+    note("NOT-REACHED ");
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
 static void *exits(void *arg)
 {
     (void)arg;
@@ -358,7 +376,7 @@ static void run(const char *name, void *(*fn)(void *))
     CHECK0(pthread_create(&t, NULL, fn, NULL));
     wait_ready();
     CHECK0(pthread_cancel(t));
-    if (fn == disabled)
+    if (fn == disabled || fn == pending_recv)
         set_go();
     CHECK0(pthread_join(t, &ret));
     printf("cancel in %s: %s, cleanup: %s\n", name,
@@ -426,6 +444,11 @@ int main(void)
     waitpid(sleeper_child, NULL, 0);
     run("disabled then testcancel", disabled);
     CHECK(strcmp(trail, "survived disabled ") == 0);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, dw_sv) == 0);
+    run("recv with MSG_DONTWAIT, pending", pending_recv);
+    CHECK(strcmp(trail, "recv ") == 0);
+    close(dw_sv[0]);
+    close(dw_sv[1]);
 
     pthread_t t;
     void *ret;
