@@ -382,10 +382,48 @@ GMP_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr
 	return sock_io(fd, RD, SYS_recvfrom, (long)buf, (long)n, fl, (long)sa, (long)sl, 3);
 }
 GMP_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl) { return sock_io(fd, RD, SYS_recvmsg, (long)m, fl, fl, 0, 0, 2); }
+/*
+ * A blocking recvmmsg as the kernel's (recvmmsg(2)): it waits until all n
+ * messages came (after the first, MSG_WAITFORONE takes only what is
+ * there); a timeout is looked at only after each message (so one message
+ * a call then), and what is left of it is written back; a message with
+ * urgent data ends it; an error after some messages returns those.
+ */
+static long recvmmsg_blocking(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *t)
+{
+	int64_t end = 0;
+	if (t) {
+		if (t->tv_sec < 0 || (unsigned long)t->tv_nsec >= 1000000000ul)
+			return -EINVAL;
+		end = gmp_nanotime() + (t->tv_sec > 1000000000L ? 1000000000L : t->tv_sec) * 1000000000L + t->tv_nsec;
+	}
+	int fl = (flags & ~MSG_WAITFORONE) | MSG_DONTWAIT;
+	unsigned got = 0;
+	while (got < n) {
+		long want = t ? 1 : (long)(n - got);
+		long r = got && (flags & MSG_WAITFORONE) ? gmp_syscall6(SYS_recvmmsg, fd, (long)(v + got), want, fl, 0, 0)
+							 : shim_io(fd, RD, 0, SYS_recvmmsg, fd, (long)(v + got), want, fl, 0, 0);
+		if (r <= 0)
+			return got ? (long)got : r;
+		got += (unsigned)r;
+		if (t) {
+			int64_t left = end - gmp_nanotime();
+			t->tv_sec = left > 0 ? left / 1000000000L : 0;
+			t->tv_nsec = left > 0 ? left % 1000000000L : 0;
+			if (left <= 0)
+				break;
+		}
+		if (v[got - 1].msg_hdr.msg_flags & MSG_OOB)
+			break;
+	}
+	return (long)got;
+}
+
 GMP_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int fl, struct timespec *t)
 {
-	(void)t;
-	return (int)sock_io(fd, RD, SYS_recvmmsg, (long)v, n, fl, 0, 0, 3);
+	if (n == 0 || (fl & (MSG_DONTWAIT | MSG_ERRQUEUE)) || !blocking_managed(fd) || GMP_UNLIKELY(gmp_vforked()))
+		return (int)sock_io(fd, RD, SYS_recvmmsg, (long)v, n, fl, (long)t, 0, 3);
+	return (int)shim_ret(recvmmsg_blocking(fd, v, n > 1024 ? 1024 : n, fl, t)); /* (the kernel's UIO_MAXIOV) */
 }
 GMP_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl) { return sock_io(fd, WR, SYS_sendto, (long)buf, (long)n, fl, 0, 0, 3); }
 GMP_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const struct sockaddr *sa, socklen_t sl)
