@@ -79,6 +79,8 @@ static __attribute__((noinline)) void fatal_report(struct gmp_g *g, ucontext_t *
 
 static void fatal_handler(int sig, siginfo_t *si, void *ucv)
 {
+	/* a fault inside a trapped call (xwait.c): the report's and die's calls from glibc must not trap; never released */
+	gmp_xwait_hold(gmp_getg(), ucv);
 	pid_t me = gmp_dump_gettid(), z = 0;
 	if (!atomic_compare_exchange_strong(&crashing, &z, me)) {
 		if (z != me) /* another thread is reporting and will end the process */
