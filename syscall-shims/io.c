@@ -328,8 +328,11 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 		if (op) /* a read may now stop at the urgent mark, in whichever mode the fd is read later */
 			atomic_store(&op->rsticky, true);
 	}
-	struct gmp_pollfd *pd = blocking_managed(fd);
-	if (!pd || (flags & (MSG_DONTWAIT | MSG_ERRQUEUE))) {
+	/* (as blocking_managed, with the record kept: the view is not needed for a call that does not wait) */
+	struct gmp_pollfd *np = gmp_getg() ? gmp_fd_get(fd) : NULL;
+	bool nowait = flags & (MSG_DONTWAIT | MSG_ERRQUEUE);
+	struct gmp_pollfd *pd = np && !nowait && !gmp_fd_nonblock(fd, np) ? np : NULL;
+	if (!pd) {
 		/*
 		 * A non-blocking fd, or a call that does not wait (libmariadb's
 		 * recv before its poll; the error queue's reads never wait): the
@@ -341,7 +344,6 @@ static long sock_io(int fd, int mode, long nr, long a1, long a2, int flags, long
 			args[3] = a4;
 			args[4] = a5;
 		}
-		struct gmp_pollfd *np = gmp_getg() ? gmp_fd_get(fd) : NULL;
 		if (!np)
 			return shim_handoff6(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
 		gmp_testcancel(); /* a cancellation point even when it cannot wait, as glibc's */
