@@ -49,8 +49,17 @@ bool gmp_sig32_install(void)
 	memset(&sa, 0, sizeof sa);
 	sa.handler = (void *)sig32;
 	sa.flags = SA_SIGINFO | SA_RESTART | SA_RESTORER;
-	sa.restorer = (void *)gmp_sigreturn;
+	sa.restorer = gmp_sig_restorer;
 	return gmp_sys4(SYS_rt_sigaction, SIGCANCEL_NR, &sa, NULL, 8) == 0;
+}
+
+void gmp_sig32_restorer_moved(void)
+{
+	struct ksigaction cur;
+	if (gmp_sys4(SYS_rt_sigaction, SIGCANCEL_NR, NULL, &cur, 8) == 0 && cur.handler == (void *)sig32) {
+		cur.restorer = gmp_sig_restorer;
+		gmp_sys4(SYS_rt_sigaction, SIGCANCEL_NR, &cur, NULL, 8);
+	}
 }
 
 static void call_prev(int sig, siginfo_t *si, void *ucv)

@@ -106,8 +106,7 @@ static void child_m(struct gmp_m *m)
 {
 	m->tid = (pid_t)gmp_sys0(SYS_gettid);
 	m->spinning = false;
-	m->sud_on = false; /* the kernel does not copy syscall user dispatch to a child */
-	m->sud_sel = 0;
+	gmp_rawtrap_fork_child(m); /* the kernel does not copy syscall user dispatch to a child */
 	m->nextp = NULL;
 	/*
 	 * glibc's child sees only the forking thread (the G's TCB) and

@@ -297,8 +297,15 @@ static long install(void)
 {
 	unsigned long onstack = (unsigned long)(next_act.sa_flags & SA_ONSTACK);
 	struct ksigaction ka = {(void *)fstrap_entry, SA_SIGINFO | onstack | SA_RESTART | SA_RESTORER,
-				(void *)gmp_sigreturn, ~0ULL};
+				gmp_sig_restorer, ~0ULL};
 	return gmp_sys4(SYS_rt_sigaction, SIGSEGV, &ka, NULL, 8);
+}
+
+void gmp_fstrap_restorer_moved(void)
+{
+	struct ksigaction cur;
+	if (gmp_fstrap && gmp_sys4(SYS_rt_sigaction, SIGSEGV, NULL, &cur, 8) == 0 && cur.handler == (void *)fstrap_entry)
+		install();
 }
 
 /*

@@ -307,6 +307,7 @@ void gmp_init_slow(void)
 	gmp_codemap_init();
 	gmp_preempt_init();
 	gmp_xwait_init();
+	gmp_rawtrap_init();
 	gmp_stats_init();
 	gmp_fork_init();
 	gmp_trace_init();

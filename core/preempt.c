@@ -220,9 +220,9 @@ static uint64_t status_hex(const char *buf, const char *key)
  * or busy in the kernel).  One read of /proc/self/task/TID/status.
  * sysmon.
  */
-static char thread_state(pid_t tid, bool *urg_pending)
+long gmp_task_read(pid_t tid, const char *file, char *buf, size_t size)
 {
-	char path[48], buf[2048];
+	char path[64];
 	int n = 16;
 	memcpy(path, "/proc/self/task/", 16);
 	char digits[12];
@@ -231,16 +231,28 @@ static char thread_state(pid_t tid, bool *urg_pending)
 		digits[nd++] = (char)('0' + v % 10);
 	while (nd)
 		path[n++] = digits[--nd];
-	memcpy(path + n, "/status", 8);
-	*urg_pending = false;
+	path[n++] = '/';
+	size_t fl = strlen(file);
+	if (n + fl >= sizeof path)
+		return -1;
+	memcpy(path + n, file, fl + 1);
 	long fd = gmp_sys4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
-		return 0;
-	long len = gmp_sys3(SYS_read, fd, buf, sizeof buf - 1);
+		return -1;
+	long len = gmp_sys3(SYS_read, fd, buf, size - 1);
 	gmp_sys1(SYS_close, fd);
 	if (len <= 0)
-		return 0;
+		return -1;
 	buf[len] = 0;
+	return len;
+}
+
+static char thread_state(pid_t tid, bool *urg_pending)
+{
+	char buf[2048];
+	*urg_pending = false;
+	if (gmp_task_read(tid, "status", buf, sizeof buf) < 0)
+		return 0;
 	*urg_pending = (status_hex(buf, "SigPnd:") >> (GMP_SIGPREEMPT - 1)) & 1;
 	const char *st = strstr(buf, "State:");
 	if (!st)

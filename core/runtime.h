@@ -402,10 +402,13 @@ struct gmp_m {
 	bool orphan;
 	int64_t orphan_next;                  /* when sysmon looks at it again (4 ms after asking it); sysmon */
 	int64_t orphan_cpu;                   /* its kernel thread's CPU time when last asked (or marked); sysmon */
-	/* Syscall User Dispatch of its kernel thread (core/xwait.c): the selector byte the kernel reads
-	   at every system call (1: trap those from outside gmp), and whether it is on; this M only */
+	/* Syscall User Dispatch of its kernel thread: the selector byte the kernel reads at every system
+	   call (1: trap those from outside the allowed code), and what is on: SUD_OFF, SUD_XWAIT (allowed:
+	   gmp's code; core/xwait.c) or SUD_RAW (allowed: glibc's; core/rawtrap.c); this M only, read by
+	   sysmon */
 	int8_t sud_sel;
-	bool sud_on;
+	_Atomic uint8_t sud_mode;
+	int64_t sud_asked;                    /* when sysmon last asked it to trap raw calls; sysmon */
 	struct gmp_g *altowner;               /* whose alternate signal stack is loaded (NULL: this M's own,
 	                                         sigstack), at which altgen; this M only */
 	uint32_t altgen;
@@ -844,10 +847,16 @@ struct ksigaction {
 	uint64_t mask;
 };
 #define SA_RESTORER 0x04000000
+/* The restorer of the handlers gmp installs with rt_sigaction itself: gmp_sigreturn, or glibc's
+   once raw calls trap (rawtrap.c: a restorer outside glibc would trap) */
+extern void *gmp_sig_restorer GMP_HIDDEN;
+void gmp_sig32_restorer_moved(void) GMP_HIDDEN;  /* cancel.c: SIGCANCEL's handler gets gmp_sig_restorer */
+void gmp_fstrap_restorer_moved(void) GMP_HIDDEN; /* fstrap.c: the FS-base trap handler's too */
 
 /* fstrap.c: FS-base traps (GMP_FSBASE: auto where the CPU has FSGSBASE and the kernel does not use it) */
 extern bool gmp_fstrap GMP_HIDDEN;                   /* on: thread-pointer switches by wrfsbase */
 extern uint64_t gmp_fstrap_kbit GMP_HIDDEN;          /* SIGSEGV's bit while traps are on, else 0 */
+extern uint64_t gmp_rawtrap_kbit GMP_HIDDEN;         /* SIGSYS's bit once raw calls trap (rawtrap.c), else 0 */
 void gmp_fstrap_init(void) GMP_HIDDEN;               /* init, after gmp_libc_resolve */
 void gmp_fstrap_check(void) GMP_HIDDEN;              /* sysmon: the kernel's SIGSEGV action still the trap handler? */
 int gmp_fstrap_arm(struct gmp_m *m) GMP_HIDDEN;      /* m's own kernel thread, m->cur_tp loaded or to load */
@@ -874,7 +883,7 @@ long gmp_fstrap_ksigaction(const struct ksigaction *act, struct ksigaction *old,
 			gmp_fstrap_arm(held_);              \
 	} while (0)
 
-static inline uint64_t gmp_kmask(uint64_t m) { return m & ~(gmp_preempt_kbit | gmp_fstrap_kbit); }
+static inline uint64_t gmp_kmask(uint64_t m) { return m & ~(gmp_preempt_kbit | gmp_fstrap_kbit | gmp_rawtrap_kbit); }
 
 /*
  * After a system call that may have slept (a context switch): load m's
@@ -894,6 +903,7 @@ bool gmp_preempt_marked(const siginfo_t *si) GMP_HIDDEN;        /* any: one of s
 void gmp_preempt_signal(void *uc) GMP_HIDDEN;                    /* the dispatcher, for such a signal */
 int gmp_preempt_try(struct gmp_p *p, int64_t now) GMP_HIDDEN;   /* sysmon: 1 sent, 0 not now, -1 hand off */
 bool gmp_kthread_asleep(pid_t tid) GMP_HIDDEN;                    /* sysmon: tid sleeps in the kernel (not 'R') */
+long gmp_task_read(pid_t tid, const char *file, char *buf, size_t size) GMP_HIDDEN; /* /proc/self/task/TID/FILE into buf, NUL-ended: its length, or -1 */
 int64_t gmp_kthread_cpu_ns(pid_t tid) GMP_HIDDEN;                 /* any: tid's CPU time, -1 if unknown */
 void gmp_preempt_park(struct gmp_g *g) GMP_HIDDEN;               /* G, P held: stop here, run others (sched.c) */
 void gmp_preempt_fork_child(void) GMP_HIDDEN;
@@ -930,6 +940,30 @@ void gmp_xwait_sigsys_plain(bool ign) GMP_HIDDEN;                /* the program 
 bool gmp_xwait_sigsys_ignored(void) GMP_HIDDEN;                  /* the program's SIGSYS action is SIG_IGN */
 bool gmp_xwait_sigsys_default(void) GMP_HIDDEN;                  /* dispatcher: SIGSYS with no handler, done */
 extern _Atomic uint64_t gmp_xwait_parks GMP_HIDDEN;
+/* G: a futex wait parked through a watcher: 0, -EAGAIN, -ETIMEDOUT, -EINTR; 1 if no watcher slot is free */
+long gmp_xwait_park(_Atomic uint32_t *addr, uint32_t val, bool priv, int64_t deadline) GMP_HIDDEN;
+
+/* rawtrap.c: system calls made outside glibc (libgomp's futex calls) trapped and made as syscall(2) makes them */
+enum { SUD_OFF = 0, SUD_XWAIT, SUD_RAW };
+enum { RAWTRAP_OFF = 0, RAWTRAP_SWITCHING, RAWTRAP_ALL };
+extern _Atomic int gmp_rawtrap GMP_HIDDEN;                       /* RAWTRAP_*: set once, by sysmon or at start-up */
+extern _Atomic uint64_t gmp_rawtrap_traps GMP_HIDDEN;            /* calls trapped (gmp_stats) */
+/* the shims' syscall(2), -errno convention; park: how a private futex wait waits */
+enum { RAWCALL_KERNEL = 0, RAWCALL_WATCH, RAWCALL_PARK };
+extern long (*gmp_rawtrap_call)(long nr, const long a[6], int park) GMP_HIDDEN;
+void gmp_rawtrap_init(void) GMP_HIDDEN;                          /* start-up, after gmp_xwait_init */
+void gmp_rawtrap_enable(struct gmp_m *m) GMP_HIDDEN;             /* m's thread, not in a handler */
+static inline void gmp_rawtrap_check(struct gmp_m *m)            /* before an M runs user code: execute, exitsyscall */
+{
+	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_rawtrap, memory_order_acquire) != RAWTRAP_OFF) &&
+	    (atomic_load_explicit(&m->sud_mode, memory_order_relaxed) != SUD_RAW ||
+	     __atomic_load_n(&m->sud_sel, __ATOMIC_RELAXED) != 1 /* a call ran untrapped */))
+		gmp_rawtrap_enable(m);
+}
+bool gmp_rawtrap_signal(struct gmp_g *g, int sig, siginfo_t *si, void *uc) GMP_HIDDEN; /* dispatcher: handled? */
+void gmp_rawtrap_unseen(struct gmp_m *m) GMP_HIDDEN;             /* sysmon: m's G sleeps where gmp does not see */
+bool gmp_rawtrap_tick(int64_t now) GMP_HIDDEN;                   /* sysmon, every round: true while Ms switch */
+void gmp_rawtrap_fork_child(struct gmp_m *m) GMP_HIDDEN;         /* fork child: its one M */
 
 /* sysmon.c */
 int gmp_sysmon_start(void) GMP_HIDDEN;                  /* G or foreign: 0 or -EAGAIN */

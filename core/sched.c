@@ -327,6 +327,7 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 	 */
 	(void)inherit;
 	p->schedtick++;
+	gmp_rawtrap_check(m);
 	if (m->cur_tp != gp->tcb)
 		gmp_set_tp(m, gp->tcb);
 	else

@@ -84,6 +84,9 @@ static void dispatch(int sig, siginfo_t *si, void *ucv);
 void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 {
 	struct gmp_g *g = atomic_load_explicit(&gmp_inited, memory_order_acquire) == 2 ? gmp_getg() : NULL;
+	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_rawtrap, memory_order_relaxed) != RAWTRAP_OFF) &&
+	    !(g && g->xwait) && gmp_rawtrap_signal(g, sig, si, ucv))
+		return; /* a raw call trapped, made (rawtrap.c) */
 	bool held = gmp_xwait_hold(g, ucv); /* it interrupted glibc's code in a trapped call (xwait.c) */
 	if (!held || !gmp_xwait_trap(sig, si, ucv)) {
 		if (GMP_UNLIKELY(sig == SIGSYS) && !gmp_sig_has_user(SIGSYS) && gmp_xwait_sigsys_default())

@@ -83,6 +83,7 @@ int gmp_stats_collect(struct gmp_stats *out, size_t size)
 	s.retakes = gmp_sysmon_nretake;
 	s.sysmon_wakes = gmp_sysmon_nwake;
 	s.trapped_waits = atomic_load_explicit(&gmp_xwait_parks, memory_order_relaxed);
+	s.raw_traps = atomic_load_explicit(&gmp_rawtrap_traps, memory_order_relaxed);
 	for (uint32_t i = 0; i < gmp_sched.nprocs; i++) {
 		struct gmp_p *p = gmp_sched.allp[i];
 		if (i < GMP_STATS_MAXP) {
@@ -172,7 +173,7 @@ static void exitstats_atexit(void)
 	gmp_printf("gmp: exitstats switches=%llu fs_writes=%llu spins=%llu spin_wins=%llu direct_handoffs=%llu "
 		   "m_sleeps=%llu io_spins=%llu io_spin_wins=%llu steals=%llu polls=%llu poll_ready=%llu retakes=%llu "
 		   "syscalls=%llu preemptions=%llu preempt_handoffs=%llu fs_traps=%llu unseen_handoffs=%llu sysmon_wakes=%llu trapped_waits=%llu "
-		   "spin_yields=%llu ms=%u\n",
+		   "spin_yields=%llu raw_traps=%llu ms=%u\n",
 		   (unsigned long long)s.switches, (unsigned long long)s.fs_writes, (unsigned long long)s.spins,
 		   (unsigned long long)s.spin_wins, (unsigned long long)s.direct_handoffs,
 		   (unsigned long long)s.m_sleeps, (unsigned long long)s.io_spins, (unsigned long long)s.io_spin_wins,
@@ -180,7 +181,8 @@ static void exitstats_atexit(void)
 		   (unsigned long long)s.retakes, (unsigned long long)s.syscalls, (unsigned long long)s.preemptions,
 		   (unsigned long long)s.preempt_handoffs, (unsigned long long)s.fs_traps,
 		   (unsigned long long)s.unseen_handoffs, (unsigned long long)s.sysmon_wakes,
-		   (unsigned long long)s.trapped_waits, (unsigned long long)s.spin_yields, s.ms);
+		   (unsigned long long)s.trapped_waits, (unsigned long long)s.spin_yields,
+		   (unsigned long long)s.raw_traps, s.ms);
 }
 
 void gmp_stats_init(void)
@@ -222,7 +224,7 @@ static int format(char *buf, size_t len, const struct gmp_stats *s)
 			      "global_runq %u\ncreated %llu\nswitches %llu\nsteals %llu\nhandoffs %llu\nretakes %llu\n"
 			      "syscalls %llu\nfs_writes %llu\nspins %llu\nspin_wins %llu\ndirect_handoffs %llu\n"
 			      "m_sleeps %llu\nio_spins %llu\nio_spin_wins %llu\npreemptions %llu\npreempt_handoffs %llu\n"
-			      "fs_traps %llu\nunseen_handoffs %llu\nsysmon_wakes %llu\ntrapped_waits %llu\nspin_yields %llu\n",
+			      "fs_traps %llu\nunseen_handoffs %llu\nsysmon_wakes %llu\ntrapped_waits %llu\nspin_yields %llu\nraw_traps %llu\n",
 			      s->global_runq, (unsigned long long)s->created, (unsigned long long)s->switches,
 			      (unsigned long long)s->steals, (unsigned long long)s->handoffs,
 			      (unsigned long long)s->retakes, (unsigned long long)s->syscalls,
@@ -232,7 +234,8 @@ static int format(char *buf, size_t len, const struct gmp_stats *s)
 			      (unsigned long long)s->io_spin_wins, (unsigned long long)s->preemptions,
 			      (unsigned long long)s->preempt_handoffs, (unsigned long long)s->fs_traps,
 			      (unsigned long long)s->unseen_handoffs, (unsigned long long)s->sysmon_wakes,
-			      (unsigned long long)s->trapped_waits, (unsigned long long)s->spin_yields);
+			      (unsigned long long)s->trapped_waits, (unsigned long long)s->spin_yields,
+			      (unsigned long long)s->raw_traps);
 	for (uint32_t i = 0; i < s->nprocs && i < GMP_STATS_MAXP && n < (int)len; i++)
 		n += snprintf(buf + n, len - (size_t)n, "p.%u %s %u\n", i, pst[s->p_status[i] & 3], s->local_runq[i]);
 	return n < (int)len ? n : -1;

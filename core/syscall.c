@@ -160,6 +160,7 @@ void gmp_exitsyscall(struct gmp_g *g)
 			if (GMP_LIKELY(p->m == m)) {
 				if (GMP_UNLIKELY(atomic_load_explicit(&p->idlewait, memory_order_relaxed)))
 					atomic_store_explicit(&p->idlewait, false, memory_order_relaxed); /* spin.c */
+				gmp_rawtrap_check(m);
 				return;
 			}
 			/* not ours (another M's G entered a kernel call on it): as it was, unless taken meanwhile */
@@ -171,4 +172,5 @@ void gmp_exitsyscall(struct gmp_g *g)
 	/* Retaken: get any P back, or queue ourselves and let this M sleep. */
 	p = gmp_acquirep_user(g);
 	gmp_releasep_user(p);
+	gmp_rawtrap_check(g->m);
 }

@@ -136,6 +136,7 @@ static int retake(int64_t now, int64_t *due)
 			struct gmp_g *ug = p->m ? p->m->curg : NULL; /* racy: a G's memory stays a G's */
 			if (ug)
 				gmp_preempt_slept_unseen(ug);
+			gmp_rawtrap_unseen(p->m);
 		} else if (s == P_RUNNING || now - p->sysmon_when < slice)
 			continue; /* a P in the runtime cannot be taken: next round */
 		else if (s == P_USER && gmp_preempt_ns) {
@@ -305,6 +306,8 @@ static void *sysmon_main(void *arg)
 		int n = retake(now, &due);
 		n += gmp_preempt_orphans(now);
 		slice_due = due;
+		if (GMP_UNLIKELY(gmp_rawtrap_tick(now)))
+			wake_by(&slice_due, now + 20000); /* Ms still to trap raw calls: look again soon */
 		poll_network(now);
 		if (GMP_UNLIKELY(gmp_fstrap) && now - last_fscheck > 10000000LL) {
 			last_fscheck = now;

@@ -51,17 +51,8 @@
 
 #include "../arch/context_x86_64.h"
 #include "lock.h"
+#include "sud.h"
 
-#ifndef PR_SET_SYSCALL_USER_DISPATCH
-#define PR_SET_SYSCALL_USER_DISPATCH 59
-#define PR_SYS_DISPATCH_OFF 0
-#define PR_SYS_DISPATCH_ON 1
-#endif
-#ifndef SYS_USER_DISPATCH
-#define SYS_USER_DISPATCH 2 /* si_code of its SIGSYS */
-#endif
-#define SEL_ALLOW 0
-#define SEL_BLOCK 1
 #ifndef SYS_futex_waitv
 #define SYS_futex_waitv 449
 #endif
@@ -158,12 +149,12 @@ void gmp_xwait_init(void)
 
 static void sud_on(struct gmp_m *m)
 {
-	if (!m->sud_on) {
+	if (atomic_load_explicit(&m->sud_mode, memory_order_relaxed) != SUD_XWAIT) {
 		m->sud_sel = SEL_ALLOW;
 		if (gmp_sys6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, text_lo,
 			     text_hi - text_lo, &m->sud_sel, 0) != 0)
 			gmp_fatal("syscall user dispatch failed on M%llu", (unsigned long long)m->id);
-		m->sud_on = true;
+		atomic_store(&m->sud_mode, SUD_XWAIT);
 	}
 	__atomic_store_n(&m->sud_sel, SEL_BLOCK, __ATOMIC_RELAXED);
 	__asm__ volatile("" ::: "memory");
@@ -171,17 +162,18 @@ static void sud_on(struct gmp_m *m)
 
 static void sud_off(struct gmp_m *m)
 {
+	if (atomic_load_explicit(&m->sud_mode, memory_order_relaxed) != SUD_XWAIT)
+		return; /* off, or raw calls trap (rawtrap.c): as it is */
 	__atomic_store_n(&m->sud_sel, SEL_ALLOW, __ATOMIC_RELAXED);
-	if (m->sud_on) {
-		gmp_sys6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0, 0);
-		m->sud_on = false;
-	}
+	gmp_sys6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0, 0);
+	atomic_store(&m->sud_mode, SUD_OFF);
+	gmp_rawtrap_check(m); /* raw calls trap since this wait began */
 }
 
 int gmp_xwait_begin(struct gmp_g *g, enum gmp_waitreason why)
 {
-	if (!xw_ok || g->xwait || g->insyscall)
-		return 0;
+	if (!xw_ok || g->xwait || g->insyscall || atomic_load(&gmp_rawtrap) != RAWTRAP_OFF)
+		return 0; /* (while raw calls trap, only glibc's code may make calls untrapped: a hand-off) */
 	if (atomic_fetch_add(&kwaits, 1) < kwaits_max) {
 		g->xwait_kernel = 1;
 		return 1; /* one more waiting in the kernel on its own thread: the caller hands off */
@@ -429,6 +421,23 @@ static long futex_wait(struct gmp_g *g, const ucontext_t *uc, int op)
 		res = -EINTR;
 	}
 	return res;
+}
+
+long gmp_xwait_park(_Atomic uint32_t *addr, uint32_t val, bool priv, int64_t deadline)
+{
+	if (!xw_ok)
+		return 1;
+	if (atomic_load(addr) != val)
+		return -EAGAIN;
+	uint32_t seq;
+	struct xw_group *gr;
+	struct xw_slot *s = enroll(addr, val, priv ? FUTEX2_PRIV : 0, &seq, &gr);
+	if (!s)
+		return 1;
+	atomic_fetch_add_explicit(&gmp_xwait_parks, 1, memory_order_relaxed);
+	int res = gmp_futex_wait(&s->seq, seq, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC, WR_FUTEX);
+	leave(gr, s, seq);
+	return res == -EAGAIN ? 0 : res; /* the watcher fired it: a wake-up, or the value changed */
 }
 
 /* Futex operations that never block go to the kernel straight from here. */

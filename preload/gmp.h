@@ -121,6 +121,9 @@ struct gmp_stats {
 	/* Since 0.9 */
 	uint64_t spin_yields; /* spins ended early: the spinning kernel thread yielded its CPU and
 	                         another thread (of any process) took it (core/spin.c) */
+	/* Since 0.10 */
+	uint64_t raw_traps;   /* system calls made outside glibc (libgomp's futex calls) that trapped and
+	                         ran as syscall(2) runs them, a futex wait parking the thread (GMP_RAWTRAP) */
 };
 
 /*

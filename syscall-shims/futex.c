@@ -69,10 +69,6 @@ static bool never_blocks(long n)
 	return false;
 }
 
-static long shim_kernel(long n, long a, long b, long c, long d, long e, long f)
-{
-	return shim_ret(gmp_syscall6(n, a, b, c, d, e, f));
-}
 
 /* FUTEX_WAKE_OP's operation on *uaddr2; returns the old value. */
 static bool wake_op(_Atomic uint32_t *u2, uint32_t enc)
@@ -127,19 +123,29 @@ static bool may_sleep(int cmd)
 static long futex_kernel(int cmd, long a, long b, long c, long d, long e, long f)
 {
 	if (may_sleep(cmd))
-		return shim_ret(shim_handoff_raw(SYS_futex, a, b, c, d, e, f));
-	return shim_kernel(SYS_futex, a, b, c, d, e, f);
+		return shim_handoff_raw(SYS_futex, a, b, c, d, e, f);
+	return gmp_syscall6(SYS_futex, a, b, c, d, e, f);
 }
 
-static long futex(long a, long b, long c, long d, long e, long f)
+/*
+ * The futex call, -errno on failure.  park (RAWCALL_*): how a wait waits.
+ * On gmp's table where every waker is seen (syscall(2), and raw calls
+ * once every kernel thread traps them, core/rawtrap.c); through a watcher
+ * that also takes the kernel's wake-ups while some kernel thread may
+ * still make raw wakes untrapped (core/xwait.c); in the kernel where the
+ * G may not park (a handler on an alternate stack).
+ */
+static long futex(long a, long b, long c, long d, long e, long f, int park)
 {
 	_Atomic uint32_t *uaddr = (_Atomic uint32_t *)a;
 	int op = (int)b, cmd = op & FUTEX_CMD_MASK;
 	uint32_t val = (uint32_t)c;
-	if (!(op & FUTEX_PRIVATE_FLAG) || !gmp_inited)
-		return futex_kernel(cmd, a, b, c, d, e, f);
+	bool wait_any = cmd == FUTEX_WAIT || (cmd == FUTEX_WAIT_BITSET && (uint32_t)f == GMP_FUTEX_BITSET_ANY);
+	if (!(op & FUTEX_PRIVATE_FLAG) || !gmp_inited ||
+	    (park != RAWCALL_PARK && cmd != FUTEX_WAKE && cmd != FUTEX_WAKE_BITSET && !(park == RAWCALL_WATCH && wait_any)))
+		return futex_kernel(cmd, a, b, c, d, e, f); /* (not parking: its waiters wait in the kernel) */
 	if ((uintptr_t)uaddr & 3)
-		return shim_ret(-EINVAL);
+		return -EINVAL;
 	switch (cmd) {
 	case FUTEX_WAIT:
 	case FUTEX_WAIT_BITSET: {
@@ -151,19 +157,22 @@ static long futex(long a, long b, long c, long d, long e, long f)
 			clockid_t clk = (op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC;
 			deadline = gmp_deadline_from(ts, clk, absolute);
 			if (deadline < 0)
-				return shim_ret(-EINVAL);
+				return -EINVAL;
 		}
-		int r;
+		long r;
 		do /* as the kernel: an untimed wait is restarted after SA_RESTART handlers */
-			r = gmp_futex_wait(uaddr, val, bits, deadline, CLOCK_MONOTONIC, WR_FUTEX);
+			r = park == RAWCALL_WATCH ? gmp_xwait_park(uaddr, val, true, deadline)
+						  : gmp_futex_wait(uaddr, val, bits, deadline, CLOCK_MONOTONIC, WR_FUTEX);
 		while (r == -EINTR && !ts && shim_restart(0));
-		return r ? shim_ret(r) : 0;
+		if (r == 1)
+			return futex_kernel(cmd, a, b, c, d, e, f); /* every watcher slot taken */
+		return r;
 	}
 	case FUTEX_WAKE:
 	case FUTEX_WAKE_BITSET: {
 		uint32_t bits = cmd == FUTEX_WAKE ? GMP_FUTEX_BITSET_ANY : (uint32_t)f;
 		if (bits == 0)
-			return shim_ret(-EINVAL);
+			return -EINVAL;
 		int n = (int)val, woken = gmp_futex_wake(uaddr, n, bits);
 		if (woken < n) {
 			long k = gmp_syscall6(SYS_futex, a, b, n - woken, d, e, f);
@@ -177,7 +186,7 @@ static long futex(long a, long b, long c, long d, long e, long f)
 		uint32_t cmpv = (uint32_t)f;
 		int r = gmp_futex_requeue(uaddr, (int)val, (_Atomic uint32_t *)e, (int)d,
 					  cmd == FUTEX_CMP_REQUEUE ? &cmpv : NULL);
-		return r < 0 ? shim_ret(r) : r;
+		return r;
 	}
 	case FUTEX_WAKE_OP: {
 		_Atomic uint32_t *u2 = (_Atomic uint32_t *)e;
@@ -192,6 +201,15 @@ static long futex(long a, long b, long c, long d, long e, long f)
 	}
 }
 
+/* The calls syscall(2) does not pass to the forced-pipe escape; -errno. */
+static long plain(long n, long a, long b, long c, long d, long e, long f)
+{
+	if (never_blocks(n))
+		return gmp_syscall6(n, a, b, c, d, e, f);
+	/* Any other number may block: hand-off when a G makes it. */
+	return shim_handoff_raw(n, a, b, c, d, e, f);
+}
+
 GMP_EXPORT long syscall(long n, ...)
 {
 	va_list ap;
@@ -200,14 +218,30 @@ GMP_EXPORT long syscall(long n, ...)
 	long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
 	va_end(ap);
 	if (n == SYS_futex)
-		return futex(a, b, c, d, e, f);
+		return shim_ret(futex(a, b, c, d, e, f, RAWCALL_PARK));
 	if (n == SYS_rt_sigaction && a == SIGSEGV && gmp_fstrap) /* FS-base traps: the kernel's stays gmp's */
 		return shim_ret(gmp_fstrap_ksigaction((const struct ksigaction *)b, (struct ksigaction *)c, (size_t)d));
 	long r;
 	if (gmp_shim_syscall_escape(n, a, b, c, d, e, f, &r))
 		return r;
-	if (never_blocks(n))
-		return shim_kernel(n, a, b, c, d, e, f);
-	/* Any other number may block: hand-off when a G makes it. */
-	return shim_ret(shim_handoff_raw(n, a, b, c, d, e, f));
+	return shim_ret(plain(n, a, b, c, d, e, f));
 }
+
+/*
+ * A raw system call from outside glibc, trapped (core/rawtrap.c), in its
+ * SIGSYS handler on the G's stack: made as syscall(2) makes it; -errno.
+ * The interrupted code's errno is the caller's to keep.
+ */
+static long trapped(long n, const long x[6], int park)
+{
+	if (n == SYS_futex)
+		return futex(x[0], x[1], x[2], x[3], x[4], x[5], park);
+	if (n == SYS_rt_sigaction && x[0] == SIGSEGV && gmp_fstrap)
+		return gmp_fstrap_ksigaction((const struct ksigaction *)x[1], (struct ksigaction *)x[2], (size_t)x[3]);
+	long r;
+	if (gmp_shim_syscall_escape(n, x[0], x[1], x[2], x[3], x[4], x[5], &r))
+		return r == -1 ? -errno : r;
+	return plain(n, x[0], x[1], x[2], x[3], x[4], x[5]);
+}
+
+__attribute__((constructor)) static void trapped_register(void) { gmp_rawtrap_call = trapped; }
