@@ -53,7 +53,6 @@ void gmp_sigreturn(void);
 /* rt_sigreturn of the signal frame whose ucontext is uc, from gmp's code (core/xwait.c) */
 __attribute__((noreturn)) void gmp_sigreturn_uc(void *uc);
 __attribute__((noreturn)) void gmp_sigreturn_at(uintptr_t sp); /* rawtrap.c: a trapped restorer's */
-void gmp_sys_insn(void);
 
 /*
  * Prepare *ctx so that switching to it runs fn(arg) on the stack whose

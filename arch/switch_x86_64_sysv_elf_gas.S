@@ -111,21 +111,6 @@ gmp_sigreturn_uc:
 	.size	gmp_sigreturn_uc, .-gmp_sigreturn_uc
 
 /*
- * gmp_sys_insn: the runtime's system calls (gmp_syscall6 calls it through
- * gmp_sys_gadget, which core/rawtrap.c may point into glibc instead).
- */
-	.globl	gmp_sys_insn
-	.hidden	gmp_sys_insn
-	.type	gmp_sys_insn, @function
-	.p2align 4
-gmp_sys_insn:
-	.cfi_startproc
-	syscall
-	ret
-	.cfi_endproc
-	.size	gmp_sys_insn, .-gmp_sys_insn
-
-/*
  * gmp_sigreturn_at(sp): rt_sigreturn through gmp_sys_gadget with the stack
  * pointer a restorer had (one word above the kernel's frame): for a
  * restorer of gmp's whose own rt_sigreturn trapped (core/rawtrap.c).

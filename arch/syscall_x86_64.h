@@ -8,12 +8,14 @@
 #define GMP_ARCH_SYSCALL_X86_64_H
 
 /*
- * Where the runtime's system calls run: a `syscall; ret` sequence.  gmp's
- * own (gmp_sys_insn) until raw calls are trapped (core/rawtrap.c), then one
- * in glibc's code, the only code whose calls the kernel then lets through.
- * Reached with a call below the red zone (the caller may keep data there).
+ * Where the runtime's system calls run.  Inline, from gmp's code, until raw
+ * calls are trapped (core/rawtrap.c, gmp_sys_via_glibc set once); from then
+ * on through gmp_sys_gadget, a `syscall; ret` in glibc's code, the only
+ * code whose calls the kernel then lets through, reached with a call below
+ * the red zone (the caller may keep data there).
  */
 extern void *gmp_sys_gadget __attribute__((visibility("hidden")));
+extern _Bool gmp_sys_via_glibc __attribute__((visibility("hidden")));
 
 static inline long gmp_syscall6(long n, long a, long b, long c, long d, long e, long f)
 {
@@ -21,12 +23,18 @@ static inline long gmp_syscall6(long n, long a, long b, long c, long d, long e, 
 	register long r10 __asm__("r10") = d;
 	register long r8 __asm__("r8") = e;
 	register long r9 __asm__("r9") = f;
-	__asm__ volatile("lea -128(%%rsp), %%rsp\n\t"
-			 "call *%[gad]\n\t"
-			 "lea 128(%%rsp), %%rsp"
-			 : "=a"(ret)
-			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9), [gad] "m"(gmp_sys_gadget)
-			 : "rcx", "r11", "memory");
+	if (__builtin_expect(!__atomic_load_n(&gmp_sys_via_glibc, __ATOMIC_RELAXED), 1))
+		__asm__ volatile("syscall"
+				 : "=a"(ret)
+				 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+				 : "rcx", "r11", "memory");
+	else
+		__asm__ volatile("lea -128(%%rsp), %%rsp\n\t"
+				 "call *%[gad]\n\t"
+				 "lea 128(%%rsp), %%rsp"
+				 : "=a"(ret)
+				 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9), [gad] "m"(gmp_sys_gadget)
+				 : "rcx", "r11", "memory");
 	return ret;
 }
 

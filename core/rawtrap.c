@@ -17,7 +17,7 @@
  * table, a wake wakes those Gs (and kernel waiters for the rest), any
  * other call runs with hand-off unless it never blocks.  glibc's own calls
  * run untouched, and gmp's run through a `syscall; ret` in glibc's code
- * (gmp_sys_gadget), so nothing else changes cost.
+ * (gmp_sys_gadget, gmp_sys_via_glibc), so nothing else changes cost.
  *
  * A futex word is then waited on in two places, gmp's table and the
  * kernel's, and a wake must reach both: while some M may still run user
@@ -55,7 +55,9 @@
 #define ASK_GAP_NS 250000    /* sysmon asks an M in user code again after 250 us */
 #define RAWTRAP_MARK 0x676d7274 /* si_uid of sysmon's SIGSYS: turn trapping on */
 
-void *gmp_sys_gadget = (void *)gmp_sys_insn;
+void *gmp_sys_gadget;    /* set before gmp_sys_via_glibc */
+_Bool gmp_sys_via_glibc;
+
 void *gmp_sig_restorer = (void *)gmp_sigreturn;
 _Atomic int gmp_rawtrap;
 uint64_t gmp_rawtrap_kbit;
@@ -120,6 +122,7 @@ static void start(void)
 	}
 	gmp_rawtrap_kbit = 1ULL << (SIGSYS - 1);
 	__atomic_store_n(&gmp_sys_gadget, gad, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&gmp_sys_via_glibc, true, __ATOMIC_SEQ_CST);
 	/* glibc's restorer, the one of SIGSYS's action (xwait.c set it with glibc's sigaction), for ours */
 	struct ksigaction k;
 	if (gmp_sys4(SYS_rt_sigaction, SIGSYS, NULL, &k, 8) == 0 && (k.flags & SA_RESTORER) &&
