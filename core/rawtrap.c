@@ -49,9 +49,6 @@
 #include "../arch/context_x86_64.h"
 #include "sud.h"
 
-#define MEMBARRIER_PRIVATE_EXPEDITED 8
-#define MEMBARRIER_REGISTER_PRIVATE_EXPEDITED 16
-#define MEMBARRIER_GLOBAL 1
 #define ASK_GAP_NS 250000    /* sysmon asks an M in user code again after 250 us */
 #define RAWTRAP_MARK 0x676d7274 /* si_uid of sysmon's SIGSYS: turn trapping on */
 
@@ -137,9 +134,9 @@ static void start(void)
 	 * flag, or sees it: the barrier runs on every CPU that runs one of
 	 * our threads, so such a store is visible to sysmon's scan after it.
 	 */
-	if (gmp_sys3(SYS_membarrier, MEMBARRIER_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0 ||
-	    gmp_sys3(SYS_membarrier, MEMBARRIER_PRIVATE_EXPEDITED, 0, 0) != 0)
-		gmp_sys3(SYS_membarrier, MEMBARRIER_GLOBAL, 0, 0);
+	if (gmp_sys3(SYS_membarrier, GMP_MEMBARRIER_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0 ||
+	    gmp_sys3(SYS_membarrier, GMP_MEMBARRIER_PRIVATE_EXPEDITED, 0, 0) != 0)
+		gmp_sys3(SYS_membarrier, GMP_MEMBARRIER_GLOBAL, 0, 0);
 	atomic_store(&ordered, true);
 }
 

@@ -847,6 +847,10 @@ struct ksigaction {
 	uint64_t mask;
 };
 #define SA_RESTORER 0x04000000
+/* membarrier(2) commands (older headers lack the names) */
+#define GMP_MEMBARRIER_GLOBAL 1
+#define GMP_MEMBARRIER_PRIVATE_EXPEDITED 8
+#define GMP_MEMBARRIER_REGISTER_PRIVATE_EXPEDITED 16
 /* The restorer of the handlers gmp installs with rt_sigaction itself: gmp_sigreturn, or glibc's
    once raw calls trap (rawtrap.c: a restorer outside glibc would trap) */
 extern void *gmp_sig_restorer GMP_HIDDEN;
