@@ -98,8 +98,9 @@ void gmp_sig_dispatch(int sig, siginfo_t *si, void *ucv)
 }
 
 /*
- * The preemption signal at a G that blocks it, which the kernel did not
- * (gmp_kmask lets it in): kept as the kernel keeps a blocked one.
+ * A signal at a G that blocks it, which the kernel did not (gmp_kmask lets
+ * it in: the preemption signal, SIGSYS while raw calls trap, SIGSEGV under
+ * FS-base traps): kept as the kernel keeps a blocked one.
  */
 static void keep_blocked(struct gmp_g *g, int sig, siginfo_t *si, struct gmp_g *for_g)
 {
@@ -187,8 +188,14 @@ static void dispatch(int sig, siginfo_t *si, void *ucv)
 		forward(sig, si, g); /* the scheduler, or another G's TLS: no G here to run it on */
 		return;
 	}
-	/* (not when a sigsuspend or ppoll mask lets it in) */
-	if (GMP_UNLIKELY(sig == GMP_SIGPREEMPT) && (g->sigmask & ~atomic_load(&g->sigwaitset) & gmp_sigbit(sig))) {
+	/*
+	 * A signal the kernel mask lets in whatever the G's mask says (the
+	 * preemption signal; SIGSYS while raw calls trap; SIGSEGV under FS-base
+	 * traps), sent by the program to a G that blocks it: kept as the kernel
+	 * keeps a blocked one (not when a sigsuspend or ppoll mask lets it in).
+	 */
+	if (GMP_UNLIKELY(gmp_sigbit(sig) & (gmp_preempt_kbit | gmp_rawtrap_kbit | gmp_fstrap_kbit)) &&
+	    (g->sigmask & ~atomic_load(&g->sigwaitset) & gmp_sigbit(sig))) {
 		keep_blocked(g, sig, si, for_g);
 		return;
 	}
