@@ -69,6 +69,14 @@ static int text_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 enum gmp_code gmp_code_at(uintptr_t pc)
 {
+	/*
+	 * While raw calls trap, gmp's own system calls run at a `syscall; ret`
+	 * in glibc's code (core/rawtrap.c): a thread interrupted there is in
+	 * gmp (an asynchronous cancellation or a preemption must wait).
+	 */
+	if (GMP_UNLIKELY(__atomic_load_n(&gmp_sys_via_glibc, __ATOMIC_RELAXED)) &&
+	    pc - (uintptr_t)gmp_sys_gadget <= 2)
+		return CODE_GMP;
 	for (int k = CODE_GMP; k <= CODE_LDSO; k++)
 		if (pc >= code_range[k].lo && pc < code_range[k].hi)
 			return (enum gmp_code)k;

@@ -57,6 +57,7 @@ _Bool gmp_sys_via_glibc;
 
 void *gmp_sig_restorer = (void *)gmp_sigreturn;
 _Atomic int gmp_rawtrap;
+_Atomic bool gmp_rawtrap_pending;
 uint64_t gmp_rawtrap_kbit;
 _Atomic uint64_t gmp_rawtrap_traps;
 long (*gmp_rawtrap_call)(long nr, const long a[6], int park);
@@ -85,8 +86,10 @@ void gmp_rawtrap_init(void)
 	if (!libc_lo || (glo < libc_hi && ghi > libc_lo))
 		return; /* glibc's range not known, or (glibc before 2.34) spanning gmp */
 	usable = true;
-	if (want == WANT_ON)
+	if (want == WANT_ON) {
+		atomic_store(&gmp_rawtrap_pending, true);
 		start(); /* before any other thread: each M turns it on before it runs a G, m0 at sysmon's nudge */
+	}
 }
 
 /*
@@ -115,6 +118,7 @@ static void start(void)
 	void *gad = libc_gadget();
 	if (!gad) {
 		usable = false; /* no syscall;ret in glibc's code: raw calls stay untrapped */
+		atomic_store(&gmp_rawtrap_pending, false);
 		return;
 	}
 	gmp_rawtrap_kbit = 1ULL << (SIGSYS - 1);
@@ -269,7 +273,7 @@ static bool sleeping_call(pid_t tid, long *nr, uintptr_t *pc)
 
 void gmp_rawtrap_unseen(struct gmp_m *m)
 {
-	if (!m || !usable || want != WANT_AUTO || atomic_load_explicit(&gmp_rawtrap, memory_order_relaxed) != RAWTRAP_OFF)
+	if (!m || !usable || want != WANT_AUTO || atomic_load_explicit(&gmp_rawtrap_pending, memory_order_relaxed))
 		return;
 	long nr;
 	uintptr_t pc;
@@ -278,8 +282,9 @@ void gmp_rawtrap_unseen(struct gmp_m *m)
 	enum gmp_code k = gmp_code_at(pc);
 	if (k == CODE_LIBC || k == CODE_GMP || k == CODE_VDSO)
 		return; /* glibc's internal locks: it cannot trap those */
-	start();
+	atomic_store(&gmp_rawtrap_pending, true); /* gmp_rawtrap_tick starts once no xwait.c trap is on */
 }
+
 
 /* An M that may run user code without trapping: it has not turned it on and its G is in user code. */
 static bool untrapped(struct gmp_m *m)
@@ -321,6 +326,13 @@ static void all_trap(int64_t now, bool ask)
 
 bool gmp_rawtrap_tick(int64_t now)
 {
+	if (GMP_UNLIKELY(atomic_load_explicit(&gmp_rawtrap_pending, memory_order_relaxed)) &&
+	    atomic_load(&gmp_rawtrap) == RAWTRAP_OFF) {
+		/* xwait.c's trapped waits allow only gmp's code, whose calls then go inline: none may be on */
+		if (gmp_xwait_trapping())
+			return false; /* at sysmon's own pace: such a wait may last */
+		start();
+	}
 	if (GMP_LIKELY(atomic_load_explicit(&gmp_rawtrap, memory_order_relaxed) != RAWTRAP_SWITCHING))
 		return false;
 	all_trap(now, true);

@@ -196,6 +196,7 @@ struct gmp_g {
 	uint8_t xwait;
 	uint8_t xwait_nocancel;         /* a cancellation seen there that glibc did not act on; the G */
 	uint8_t xwait_kernel;           /* in such a wait in the kernel, counted in GMP_KWAITS; the G */
+	uint8_t xwait_trapping;         /* in such a wait trapped, counted in xwait.c's trapping; the G */
 	/* Its alternate signal stack (sigaltstack), loaded on whichever M runs it (gmp_altstack_load);
 	   altgen 0: never set, the M's own is loaded.  The G only. */
 	stack_t altstack;
@@ -940,6 +941,7 @@ bool gmp_xwait_trap(int sig, const siginfo_t *si, void *uc) GMP_HIDDEN; /* dispa
 void gmp_xwait_fork_child(void) GMP_HIDDEN;
 void gmp_xwait_exit(struct gmp_g *g) GMP_HIDDEN;                 /* G, exiting: unwound out of such a wait */
 bool gmp_xwait_owns_sigsys(void) GMP_HIDDEN;                     /* any: SIGSYS's kernel handler is gmp's */
+bool gmp_xwait_trapping(void) GMP_HIDDEN;                        /* any: a G is inside a trapped wait */
 void gmp_xwait_sigsys_plain(bool ign) GMP_HIDDEN;                /* the program set SIG_DFL (false) or SIG_IGN */
 bool gmp_xwait_sigsys_ignored(void) GMP_HIDDEN;                  /* the program's SIGSYS action is SIG_IGN */
 bool gmp_xwait_sigsys_default(void) GMP_HIDDEN;                  /* dispatcher: SIGSYS with no handler, done */
@@ -951,6 +953,7 @@ long gmp_xwait_park(_Atomic uint32_t *addr, uint32_t val, bool priv, int64_t dea
 enum { SUD_OFF = 0, SUD_XWAIT, SUD_RAW };
 enum { RAWTRAP_OFF = 0, RAWTRAP_SWITCHING, RAWTRAP_ALL };
 extern _Atomic int gmp_rawtrap GMP_HIDDEN;                       /* RAWTRAP_*: set once, by sysmon or at start-up */
+extern _Atomic bool gmp_rawtrap_pending GMP_HIDDEN;              /* sysmon will switch: no new trapped xwait */
 extern _Atomic uint64_t gmp_rawtrap_traps GMP_HIDDEN;            /* calls trapped (gmp_stats) */
 /* the shims' syscall(2), -errno convention; park: how a private futex wait waits */
 enum { RAWCALL_KERNEL = 0, RAWCALL_WATCH, RAWCALL_PARK };

@@ -261,7 +261,7 @@ _Noreturn void gmp_thread_exit(void *ret)
 	struct gmp_g *g = gmp_getg();
 	if (atomic_load(&g->status) == G_SYSCALL)
 		gmp_exitsyscall(g); /* cancelled inside a kernel call: unwound past its exitsyscall */
-	if (GMP_UNLIKELY(g->xwait || g->xwait_kernel || atomic_load(&g->m->sud_mode) == SUD_XWAIT))
+	if (GMP_UNLIKELY(g->xwait || g->xwait_kernel || g->xwait_trapping || atomic_load(&g->m->sud_mode) == SUD_XWAIT))
 		gmp_xwait_exit(g); /* the same in glibc's wait on a process-shared object */
 	g->retval = ret;
 	if (GMP_UNLIKELY(gmp_signal_deliverable(g)))

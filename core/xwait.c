@@ -91,6 +91,7 @@ static struct xw_group groups[XW_GROUPS];
 static int xw_ok;                      /* the kernel features are there (gmp_xwait_init) */
 static uint32_t kwaits_max = 4;        /* GMP_KWAITS */
 static _Atomic uint32_t kwaits;        /* waits now in the kernel on their own thread (gmp_xwait_begin) */
+static _Atomic uint32_t trapping;      /* waits now trapped (begun, not ended), parked or not */
 static uintptr_t text_lo, text_hi;     /* gmp's code: its system calls always run */
 _Atomic uint64_t gmp_xwait_parks;      /* waits parked through a watcher (gmp_stats) */
 
@@ -172,18 +173,39 @@ static void sud_off(struct gmp_m *m)
 
 int gmp_xwait_begin(struct gmp_g *g, enum gmp_waitreason why)
 {
-	if (!xw_ok || g->xwait || g->insyscall || atomic_load(&gmp_rawtrap) != RAWTRAP_OFF)
-		return 0; /* (while raw calls trap, only glibc's code may make calls untrapped: a hand-off) */
+	if (!xw_ok || g->xwait || g->insyscall)
+		return 0;
 	if (atomic_fetch_add(&kwaits, 1) < kwaits_max) {
 		g->xwait_kernel = 1;
 		return 1; /* one more waiting in the kernel on its own thread: the caller hands off */
 	}
 	atomic_fetch_sub(&kwaits, 1);
+	/*
+	 * Not once raw calls are about to trap (rawtrap.c): only glibc's code
+	 * will be allowed then.  The count, then the look, pairs with
+	 * gmp_rawtrap_tick's store of pending, then look at the count.
+	 */
+	atomic_fetch_add(&trapping, 1);
+	if (atomic_load(&gmp_rawtrap_pending)) {
+		atomic_fetch_sub(&trapping, 1);
+		return 0;
+	}
+	g->xwait_trapping = 1;
 	g->xwait = (uint8_t)why;
 	g->xwait_nocancel = 0;
 	sud_on(g->m);
 	return 2;
 }
+
+static void untrapping(struct gmp_g *g)
+{
+	if (g->xwait_trapping) {
+		g->xwait_trapping = 0;
+		atomic_fetch_sub(&trapping, 1);
+	}
+}
+
+bool gmp_xwait_trapping(void) { return atomic_load(&trapping) != 0; }
 
 void gmp_xwait_end(struct gmp_g *g, int how)
 {
@@ -194,6 +216,7 @@ void gmp_xwait_end(struct gmp_g *g, int how)
 	}
 	g->xwait = 0;
 	sud_off(g->m);
+	untrapping(g);
 }
 
 void gmp_xwait_exit(struct gmp_g *g)
@@ -202,6 +225,7 @@ void gmp_xwait_exit(struct gmp_g *g)
 		gmp_xwait_end(g, 1);
 	g->xwait = 0;
 	sud_off(g->m);
+	untrapping(g);
 }
 
 bool gmp_xwait_hold(struct gmp_g *g, const void *ucv)

@@ -12,6 +12,11 @@
  * (a trapped call that is not a futex one), and a child forked after the
  * threads ended runs a second team (trapping starts over in the child).
  *
+ * With the argument "pshared", two more threads wait on a process-shared
+ * condition variable while the team runs (glibc's wait, trapped by
+ * core/xwait.c with GMP_KWAITS=0): trapping raw calls must wait until
+ * they are woken, and nothing may break meanwhile.
+ *
  * Prints the same lines natively and under gmp; exits 1 on a broken check.
  */
 #define _GNU_SOURCE
@@ -23,6 +28,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -135,9 +141,49 @@ static int team(int n, int r, bool print)
 	       counter != (long)r * n || atomic_load(&generation) != r;
 }
 
-int main(void)
+static pthread_mutex_t pmu;
+static pthread_cond_t pcv;
+static int released, woken; /* pmu */
+
+static void *pshared_waiter(void *arg)
 {
+	(void)arg;
+	pthread_mutex_lock(&pmu);
+	while (!released)
+		pthread_cond_wait(&pcv, &pmu);
+	woken++;
+	pthread_mutex_unlock(&pmu);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	bool pshared = argc > 1 && strcmp(argv[1], "pshared") == 0;
+	pthread_t pw[2];
+	if (pshared) {
+		pthread_mutexattr_t ma;
+		pthread_condattr_t ca;
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+		pthread_condattr_init(&ca);
+		pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+		pthread_mutex_init(&pmu, &ma);
+		pthread_cond_init(&pcv, &ca);
+		for (int i = 0; i < 2; i++)
+			if (pthread_create(&pw[i], NULL, pshared_waiter, NULL))
+				abort();
+	}
 	int bad = team(THREADS, ROUNDS, true);
+	if (pshared) {
+		pthread_mutex_lock(&pmu);
+		released = 1;
+		pthread_cond_broadcast(&pcv);
+		pthread_mutex_unlock(&pmu);
+		for (int i = 0; i < 2; i++)
+			pthread_join(pw[i], NULL);
+		printf("process-shared waiters woken: %d\n", woken);
+		bad |= woken != 2;
+	}
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0)
