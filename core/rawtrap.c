@@ -21,11 +21,13 @@
  *
  * A futex word is then waited on in two places, gmp's table and the
  * kernel's, and a wake must reach both: while some M may still run user
- * code untrapped (RAWTRAP_SWITCHING), a trapped wait waits in the kernel
- * with hand-off as before; sysmon declares RAWTRAP_ALL once every M that
- * runs user code traps (each turns it on itself before it runs user code:
- * execute, exitsyscall, or any signal's handler, which sysmon sends to
- * those in user code; a membarrier orders the flag against their look).
+ * code untrapped (RAWTRAP_SWITCHING), a trapped wait parks through one of
+ * xwait.c's watcher slots, which also takes the kernel's wake-ups
+ * (gmp_xwait_park).  RAWTRAP_ALL is declared, by sysmon or by the last M,
+ * once every M that runs user code traps (each turns it on itself before
+ * it runs user code: execute, exitsyscall, or any signal's handler, which
+ * sysmon sends to those in user code; a membarrier orders the flag
+ * against their look); trapped waits park on gmp's table from then on.
  * Waits that were already in the kernel are woken by a trapped wake for
  * the count gmp's table did not use, as syscall(2)'s wakes do.
  *
@@ -34,8 +36,10 @@
  * runs a G (vfork's parent: gmp_vfork_leave).  A restorer's rt_sigreturn
  * outside glibc (gmp's own, gmp_sigreturn) is made through the gadget
  * with the restorer's stack pointer, which leaves the trap's frame too.
- * While raw calls trap, xwait.c's trapped waits (which allow only gmp's
- * code) are not used: such waits hand off (gmp_xwait_begin).
+ * xwait.c's trapped waits allow only gmp's code, whose calls then run
+ * inline, so the two never overlap: sysmon's finding only sets
+ * gmp_rawtrap_pending, which stops new ones (gmp_xwait_begin: such waits
+ * hand off from then on), and the switch comes when none is in progress.
  */
 #include "runtime.h"
 
@@ -284,7 +288,6 @@ void gmp_rawtrap_unseen(struct gmp_m *m)
 		return; /* glibc's internal locks: it cannot trap those */
 	atomic_store(&gmp_rawtrap_pending, true); /* gmp_rawtrap_tick starts once no xwait.c trap is on */
 }
-
 
 /* An M that may run user code without trapping: it has not turned it on and its G is in user code. */
 static bool untrapped(struct gmp_m *m)

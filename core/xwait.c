@@ -410,6 +410,27 @@ static long in_kernel(struct gmp_g *g, const ucontext_t *uc)
 	return res;
 }
 
+/*
+ * Park the calling G on a watcher slot's sequence for (addr, val): 0 (the
+ * watcher fired it: a wake-up, or the value changed, which the caller
+ * looks at next), -ETIMEDOUT, -EINTR, -ECANCELED (cancel only); 1 if every
+ * slot is taken.
+ */
+static long park_on_slot(_Atomic uint32_t *addr, uint32_t val, uint32_t flags, int64_t deadline,
+			 enum gmp_waitreason why, bool cancel)
+{
+	uint32_t seq;
+	struct xw_group *gr;
+	struct xw_slot *s = enroll(addr, val, flags, &seq, &gr);
+	if (!s)
+		return 1;
+	atomic_fetch_add_explicit(&gmp_xwait_parks, 1, memory_order_relaxed);
+	int res = cancel ? gmp_futex_wait_cancel(&s->seq, seq, deadline, why)
+			 : gmp_futex_wait(&s->seq, seq, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC, why);
+	leave(gr, s, seq);
+	return res == -EAGAIN ? 0 : res;
+}
+
 /* A futex wait of glibc's, as the kernel would answer it: 0, -EAGAIN, -ETIMEDOUT, -EINTR. */
 static long futex_wait(struct gmp_g *g, const ucontext_t *uc, int op)
 {
@@ -427,19 +448,11 @@ static long futex_wait(struct gmp_g *g, const ucontext_t *uc, int op)
 	if (atomic_load(addr) != val)
 		return -EAGAIN;
 	sud_off(g->m); /* the M runs others meanwhile; gmp_xwait_release turns it on where the G goes on */
-	uint32_t seq;
-	struct xw_group *gr;
-	struct xw_slot *s = enroll(addr, val, (op & FUTEX_PRIVATE_FLAG) ? FUTEX2_PRIV : 0, &seq, &gr);
-	if (!s)
-		return in_kernel(g, uc); /* every watcher is full: this one waits on its own thread */
-	atomic_fetch_add_explicit(&gmp_xwait_parks, 1, memory_order_relaxed);
-	enum gmp_waitreason why = (enum gmp_waitreason)g->xwait;
 	/* (a cancellation that glibc did not act on, in a lock's wait say, does not end the next one) */
-	int res = g->xwait_nocancel ? gmp_futex_wait(&s->seq, seq, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC, why)
-				    : gmp_futex_wait_cancel(&s->seq, seq, deadline, why);
-	leave(gr, s, seq);
-	if (res == -EAGAIN)
-		res = 0; /* the watcher fired it: a wake-up (or the value changed, which glibc looks at next) */
+	long res = park_on_slot(addr, val, (op & FUTEX_PRIVATE_FLAG) ? FUTEX2_PRIV : 0, deadline,
+				(enum gmp_waitreason)g->xwait, !g->xwait_nocancel);
+	if (res == 1)
+		return in_kernel(g, uc); /* every watcher is full: this one waits on its own thread */
 	if (res == -ECANCELED) {
 		g->xwait_nocancel = 1;
 		res = -EINTR;
@@ -453,15 +466,7 @@ long gmp_xwait_park(_Atomic uint32_t *addr, uint32_t val, bool priv, int64_t dea
 		return 1;
 	if (atomic_load(addr) != val)
 		return -EAGAIN;
-	uint32_t seq;
-	struct xw_group *gr;
-	struct xw_slot *s = enroll(addr, val, priv ? FUTEX2_PRIV : 0, &seq, &gr);
-	if (!s)
-		return 1;
-	atomic_fetch_add_explicit(&gmp_xwait_parks, 1, memory_order_relaxed);
-	int res = gmp_futex_wait(&s->seq, seq, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC, WR_FUTEX);
-	leave(gr, s, seq);
-	return res == -EAGAIN ? 0 : res; /* the watcher fired it: a wake-up, or the value changed */
+	return park_on_slot(addr, val, priv ? FUTEX2_PRIV : 0, deadline, WR_FUTEX, false);
 }
 
 /* Futex operations that never block go to the kernel straight from here. */

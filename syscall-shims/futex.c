@@ -69,7 +69,6 @@ static bool never_blocks(long n)
 	return false;
 }
 
-
 /* FUTEX_WAKE_OP's operation on *uaddr2; returns the old value. */
 static bool wake_op(_Atomic uint32_t *u2, uint32_t enc)
 {
