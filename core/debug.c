@@ -161,6 +161,8 @@ void gmp_deadlock_check(void)
 		uint32_t st = gmp_gstatus(g);
 		if (st == G_RUNNABLE || st == G_RUNNING || st == G_SYSCALL)
 			return;
+		if (st == G_WAITING && g->waitreason == WR_SIGNAL)
+			return; /* a signal from outside may end it */
 		if (st == G_WAITING)
 			waiting++;
 	}

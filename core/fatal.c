@@ -15,6 +15,7 @@
 
 static const char *const wr_names[WR_NREASONS] = {
 	"", "join", "mutex", "cond", "rwlock", "semaphore", "barrier", "futex", "once", "sleep", "yield", "netpoll", "syscall",
+	"signal",
 };
 
 const char *gmp_waitreason_name(uint32_t w) { return w < WR_NREASONS ? wr_names[w] : "?"; }

@@ -40,7 +40,8 @@
 	X(EVENTFD)         /* netpoll_epoll.c: the poller's eventfd */                                 \
 	X(FD_PAGE)         /* netpoll.c: mmap of a page of fd records */                               \
 	X(TIMER_GROW)      /* timer.c: mmap/mremap of a P's timer heap */                              \
-	X(KEY_BLOCK)       /* key.c: calloc of a block of thread-specific values */
+	X(KEY_BLOCK)       /* key.c: calloc of a block of thread-specific values */                    \
+	X(SIGWAIT_TAKER)   /* sigwait.c: pthread_create of the taker (sigwait blocks in the kernel) */
 
 enum gmp_fault_point {
 #define GMP_FAULT_ENUM(name) GMP_FP_##name,

@@ -162,6 +162,7 @@ static void child(void)
 	gmp_netpoll_fork_child();
 	gmp_sched_fork_child();
 	gmp_signal_fork_child(self);
+	gmp_sigwait_fork_child();
 	gmp_xwait_fork_child();
 	gmp_sysmon_reset();
 }

@@ -80,6 +80,7 @@ enum gmp_waitreason {
 	WR_YIELD,
 	WR_NETPOLL,
 	WR_SYSCALL,
+	WR_SIGNAL, /* sigwait, sigwaitinfo, sigtimedwait (sigwait.c) */
 	WR_NREASONS
 };
 
@@ -143,8 +144,10 @@ struct gmp_g {
 	gmp_lock_t cwlock;              /* protects cwait against a canceller */
 	void *_Atomic cwait;            /* waiter record of a cancellable wait in progress; cwlock */
 	uint64_t sigmask;               /* the G's blocked set (kernel sigset, 64 bits); the G only */
-	_Atomic uint64_t sigwaitset;    /* signals a kernel call of the G waits for (sigwait,
-	                                   sigsuspend), while it is in it; the G */
+	_Atomic uint64_t sigwaitset;    /* signals a kernel call of the G waits for (sigsuspend,
+	                                   ppoll's mask), or sigwait parked (sigwait_parked); the G */
+	_Atomic bool sigwait_parked;    /* sigwaitset is a parked sigwait's: senders pend and wake */
+	_Atomic uint32_t sigwait_word;  /* its wait word: senders bump it, then wake (sigwait.c) */
 	bool fresh_tcb;                 /* TCB never used by a G: needs __ctype_init, not re-imaging */
 	bool stack_trimmed;             /* pooled, and its stack pages were given back */
 	void *libc_tls;                 /* retired: its TCB's libc TLS block, kept while the TCB is
@@ -619,6 +622,11 @@ uint64_t gmp_signal_sysmon_mask(void) GMP_HIDDEN;                 /* sysmon: its
 uint64_t gmp_signal_process_pending(void) GMP_HIDDEN;             /* any: for dumps */
 void gmp_signal_sweep(void) GMP_HIDDEN;                            /* sysmon: process signals to a taker */
 void gmp_signal_exit(struct gmp_g *g) GMP_HIDDEN;               /* G, exiting: its process signals to others */
+
+/* sigwait.c: sigwait and its kin parked.  G: the signal (its siginfo in *si, if si), -EAGAIN (deadline,
+   0: none), -EINTR (a handler ran), -ECANCELED (pthread_cancel), or -ENOSYS: wait in the kernel. */
+int gmp_sigwait(struct gmp_g *g, uint64_t set, siginfo_t *si, int64_t deadline) GMP_HIDDEN;
+void gmp_sigwait_fork_child(void) GMP_HIDDEN; /* fork child: the taker thread is gone */
 
 /* siginfo.c: the siginfo of pending signals, gmp's marked raises */
 /* any: sig to kernel thread tid of this process, its siginfo marked as gmp's own (mark, val); 0 or -errno */

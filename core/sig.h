@@ -6,7 +6,8 @@
  *   sigdispatch.c  the dispatcher, the kernel's handler: runs the program's
  *                  handler where it interrupted a G, or forwards the signal
  *   sigproc.c      signals for the process: pending for it, the G chosen to
- *                  take one, a G's exit, sigwait and sigsuspend
+ *                  take one, a G's exit, sigsuspend
+ *   sigwait.c      sigwait and its kin, parked; the taker thread
  *   siginfo.c      the siginfo kept for pending signals; gmp's marked raises
  *   sighandler.c   the program's handlers: their table, running one on a G
  *   cancel.c       SIGCANCEL for Gs
@@ -51,6 +52,8 @@ static inline bool gmp_sig_alive(struct gmp_g *g)
 
 /* A G's pending set (g->sigpending, sigqueued, sigshared; atomic, any thread). */
 
+void gmp_sigwait_note(struct gmp_g *t, int sig) GMP_HIDDEN; /* sigwait.c: t waits for sig parked: wake it */
+
 /* Pending for t on behalf of the process (shared: another G takes it if t exits first). */
 static inline void gmp_sig_pend(struct gmp_g *t, int sig, bool shared)
 {
@@ -61,6 +64,8 @@ static inline void gmp_sig_pend(struct gmp_g *t, int sig, bool shared)
 	else
 		atomic_fetch_and(&t->sigshared, ~gmp_sigbit(sig));
 	atomic_fetch_or(&t->sigpending, gmp_sigbit(sig));
+	if (GMP_UNLIKELY(atomic_load(&t->sigwait_parked))) /* seq_cst: after the bit (gmp_sigwait) */
+		gmp_sigwait_note(t, sig);
 }
 
 /*
@@ -108,6 +113,7 @@ int gmp_sig_proc_instances(int sig) GMP_HIDDEN; /* sig's bit taken from gmp_sig_
 struct gmp_g *gmp_sig_pick(int sig, struct gmp_g *last) GMP_HIDDEN; /* a G that does not block sig, or NULL */
 void gmp_sig_pend_shared(struct gmp_g *t, int sig) GMP_HIDDEN;      /* a process signal pending on t */
 void gmp_sig_pend_process(int sig) GMP_HIDDEN;                      /* sig pending for the process */
+int gmp_sig_proc_take(int sig) GMP_HIDDEN; /* sig's instances taken from the process (0: none pending) */
 /* the signals with a handler of the program's behind the dispatcher (sysmon lets them in) */
 extern _Atomic uint64_t gmp_sig_dispatched GMP_HIDDEN;
 

@@ -192,10 +192,11 @@ static void dispatch(int sig, siginfo_t *si, void *ucv)
 	 * A signal the kernel mask lets in whatever the G's mask says (the
 	 * preemption signal; SIGSYS while raw calls trap; SIGSEGV under FS-base
 	 * traps), sent by the program to a G that blocks it: kept as the kernel
-	 * keeps a blocked one (not when a sigsuspend or ppoll mask lets it in).
+	 * keeps a blocked one (not when a sigsuspend or ppoll mask lets it in;
+	 * a parked sigwait takes it from there).
 	 */
 	if (GMP_UNLIKELY(gmp_sigbit(sig) & (gmp_preempt_kbit | gmp_rawtrap_kbit | gmp_fstrap_kbit)) &&
-	    (g->sigmask & ~atomic_load(&g->sigwaitset) & gmp_sigbit(sig))) {
+	    (g->sigmask & ~(atomic_load(&g->sigwait_parked) ? 0 : atomic_load(&g->sigwaitset)) & gmp_sigbit(sig))) {
 		keep_blocked(g, sig, si, for_g);
 		return;
 	}

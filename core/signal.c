@@ -4,8 +4,11 @@
  * The kernel delivers a signal to a kernel thread; a G only owns one while
  * it runs.  So a thread-directed signal (pthread_kill, pthread_sigqueue)
  * goes:
- *   - to a G that runs: with tgkill to its M, whose kernel mask is the G's;
- *   - to a G that is parked or queued: into g->sigpending, and a parked G's
+ *   - to a G that runs and does not block it: with tgkill to its M, whose
+ *     kernel mask is the G's (the dispatcher runs the program's handler);
+ *   - to a G that is parked or queued, or blocks it: into g->sigpending
+ *     (not its kernel thread's, which may run another G by then; a parked
+ *     sigwait takes it from there: sigwait.c), and a parked G's
  *     wait is interrupted (the futex table and the netpoller end it with
  *     -EINTR), so that it runs soon, raises the signal on itself
  *     (gmp_deliver_pending, at its return from the scheduler) and its call
@@ -80,13 +83,13 @@ int gmp_signal_g(struct gmp_g *t, int sig, const siginfo_t *info)
 	bool running = (st == G_RUNNING || st == G_SYSCALL) && m && m->curg == t;
 	/*
 	 * In (or entering) a kernel call that lets sig in (sigsuspend, ppoll and
-	 * pselect with a mask, sigwait): the G stays on its M until the call
-	 * returns, and the kernel hands the signal to that call.
+	 * pselect with a mask): the G stays on its M until the call returns,
+	 * and the kernel hands the signal to that call.  (A sigwait parks: the
+	 * signal is pending on t below, and gmp_sig_pend wakes it.)
 	 */
-	if (running && (atomic_load(&t->sigwaitset) & gmp_sigbit(sig)))
-		blocked = true, st = G_SYSCALL;
-	if (running && (d != DISP_OURS || (blocked && st == G_SYSCALL))) {
-		/* as it is: not the program's handler, or blocked while in a kernel call (sigwait) */
+	bool inkernel = running && (atomic_load(&t->sigwaitset) & gmp_sigbit(sig)) && !atomic_load(&t->sigwait_parked);
+	if (inkernel || (running && !blocked && d != DISP_OURS)) {
+		/* as it is: into that call, or not the program's handler and not blocked */
 		long r = info ? gmp_sys4(SYS_rt_tgsigqueueinfo, gmp_sched.pid, m->tid, sig, info)
 			      : gmp_sys3(SYS_tgkill, gmp_sched.pid, m->tid, sig);
 		return r < 0 ? (int)r : 0;

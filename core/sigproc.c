@@ -10,8 +10,9 @@
  * one exits first (gmp_signal_exit).  No G can take it: it stays pending
  * for the process (gmp_sig_proc_pending) until a G unblocks it
  * (gmp_signal_setmask, gmp_deliver_pending) or sysmon finds a taker
- * (gmp_signal_sweep), or a G that waits for it in a kernel call (sigwait,
- * sigsuspend: gmp_signal_sync) gets it raised on its kernel thread.
+ * (gmp_signal_sweep), or a G in sigwait for it takes it (sigwait.c), or a
+ * G that waits for it in a kernel call (sigsuspend: gmp_signal_sync) gets
+ * it raised on its kernel thread.
  * Real-time signals keep a count of instances (proc_queued), each with its
  * own siginfo (siginfo.c, for PROC_G).
  *
@@ -32,7 +33,7 @@ _Atomic uint64_t gmp_sig_proc_pending;
  * moves (to a G, back to the process when that G exits), and whoever runs
  * the handler for one takes the oldest there (its own, thread-directed,
  * first).  The count goes up before the bit is set, and a taker clears
- * the bit before it takes the count (proc_take).
+ * the bit before it takes the count (gmp_sig_proc_take).
  */
 static _Atomic uint16_t proc_queued[32];
 static _Atomic int sigwait_raising; /* gmp_sig_pend_process raising to a G's kernel thread in sigwait */
@@ -109,8 +110,7 @@ void gmp_sig_pend_shared(struct gmp_g *t, int sig)
 /* sig's bit taken from gmp_sig_proc_pending: its instances, a standard signal's one or every queued real-time one. */
 int gmp_sig_proc_instances(int sig) { return sig > GMP_SIGSETXID ? atomic_exchange(&proc_queued[sig - GMP_SIGSETXID], 0) : 1; }
 
-/* Take sig's pending instances from the process (0: none). */
-static int proc_take(int sig)
+int gmp_sig_proc_take(int sig)
 {
 	if (!(atomic_fetch_and(&gmp_sig_proc_pending, ~gmp_sigbit(sig)) & gmp_sigbit(sig)))
 		return 0;
@@ -136,7 +136,7 @@ static bool to_taker(int sig)
 {
 	struct gmp_g *t = gmp_sig_pick(sig, NULL);
 	int n;
-	if (!t || !(n = proc_take(sig)))
+	if (!t || !(n = gmp_sig_proc_take(sig)))
 		return false;
 	pend_shared_n(t, sig, n);
 	return true;
@@ -157,17 +157,22 @@ void gmp_sig_pend_process(int sig)
 	if (to_taker(sig))
 		return;
 	/*
-	 * A G inside sigwait or sigsuspend for it, or about to enter (it
-	 * stays on its M until the call returns): to its kernel thread,
-	 * where the call takes it.
+	 * A G in sigwait for it, parked: woken, it takes the signal from the
+	 * process itself (sigwait.c).  A G inside sigsuspend for it, or about
+	 * to enter (it stays on its M until the call returns): to its kernel
+	 * thread, where the call takes it.
 	 */
 	atomic_fetch_add(&sigwait_raising, 1); /* seq_cst: before the look at sigwaitset (gmp_signal_reclaim) */
 	for (struct gmp_g *w = gmp_sched.allg; w; w = w->alllink) {
 		if (!(atomic_load(&w->sigwaitset) & gmp_sigbit(sig)))
 			continue;
+		if (atomic_load(&w->sigwait_parked)) {
+			gmp_sigwait_note(w, sig);
+			break;
+		}
 		struct gmp_m *m = w->m;
 		int n;
-		if (m && (n = proc_take(sig))) {
+		if (m && (n = gmp_sig_proc_take(sig))) {
 			raise_proc(m, sig, n);
 			break;
 		}

@@ -49,6 +49,7 @@ enum gmp_wait_reason {
 	GMP_WAIT_YIELD,
 	GMP_WAIT_NETPOLL,   /* I/O on a pipe or socket, poll, select, epoll_wait */
 	GMP_WAIT_SYSCALL,
+	GMP_WAIT_SIGNAL,    /* sigwait, sigwaitinfo, sigtimedwait (since 0.11) */
 	GMP_WAIT_NREASONS
 };
 

@@ -26,6 +26,7 @@
 #include <sys/select.h>
 #include <sys/sem.h>
 #include <sys/wait.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -64,10 +65,65 @@ WRAP(int, flock, (int fd, int op), (fd, op))
 		return ret_;                                                   \
 	}
 
-WRAP_SIG(int, sigwait, (const sigset_t *set, int *sig), (set, sig), w_)
-WRAP_SIG(int, sigwaitinfo, (const sigset_t *set, siginfo_t *si), (set, si), w_)
-WRAP_SIG(int, sigtimedwait, (const sigset_t *set, siginfo_t *si, const struct timespec *to), (set, si, to), w_)
 WRAP_SIG(int, sigsuspend, (const sigset_t *set), (set), ~w_)
+
+/*
+ * sigwait and its kin park the G (core/sigwait.c): the signal, or -1 with
+ * errno as glibc's: EAGAIN when the timeout passed, EINTR when a handler
+ * ran, EINVAL for a bad timeout.  Cancellation points.  In the kernel
+ * with a hand-off where gmp cannot take signals for them (its thread for
+ * that could not be created), or on a thread gmp did not create.
+ */
+static int timed_wait(const sigset_t *set, siginfo_t *si, const struct timespec *to)
+{
+	struct gmp_g *g = gmp_getg();
+	uint64_t w;
+	memcpy(&w, set, sizeof w);
+	if (g) {
+		if (to && (to->tv_sec < 0 || to->tv_nsec < 0 || to->tv_nsec >= 1000000000)) {
+			errno = EINVAL;
+			return -1;
+		}
+		gmp_testcancel();
+		int64_t deadline = to ? gmp_deadline_from(to, CLOCK_MONOTONIC, false) : 0;
+		int r;
+		while ((r = gmp_sigwait(g, w, si, deadline)) == -ECANCELED)
+			gmp_testcancel();
+		if (r > 0) {
+			if (si && si->si_code == SI_TKILL)
+				si->si_code = SI_USER; /* as glibc's: a raise's tgkill reads as a kill */
+			return r;
+		}
+		if (r != -ENOSYS) {
+			errno = -r;
+			return -1;
+		}
+		gmp_signal_sync(g, w);
+	}
+	GMP_REAL(int, sigtimedwait, (const sigset_t *, siginfo_t *, const struct timespec *));
+	int r;
+	HANDOFF(r = real_sigtimedwait(set, si, to));
+	return r;
+}
+
+GMP_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *si, const struct timespec *to)
+{
+	return timed_wait(set, si, to);
+}
+
+GMP_EXPORT int sigwaitinfo(const sigset_t *set, siginfo_t *si) { return timed_wait(set, si, NULL); }
+
+GMP_EXPORT int sigwait(const sigset_t *set, int *sig)
+{
+	int r;
+	do /* as glibc's: a handler that ran does not end it */
+		r = timed_wait(set, NULL, NULL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno;
+	*sig = r;
+	return 0;
+}
 WRAP(int, pause, (void), ())
 WRAP(ssize_t, msgrcv, (int id, void *p, size_t n, long t, int fl), (id, p, n, t, fl))
 WRAP(int, msgsnd, (int id, const void *p, size_t n, int fl), (id, p, n, fl))

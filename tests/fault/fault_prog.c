@@ -4,7 +4,7 @@
  *
  * It creates and joins threads (one after another, nested, detached, with
  * a custom stack size, several at once), hands values through a mutex and
- * condition variable, sleeps, waits with timeouts, sets thread-specific
+ * condition variable, sleeps, waits with timeouts (for signals too), sets thread-specific
  * values and moves data through pipes.  Every call that POSIX allows to
  * fail for lack of resources (pthread_create: EAGAIN; pthread_setspecific:
  * ENOMEM) is retried; the program counts those failures and checks that a
@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,7 +124,7 @@ static void *cond_worker(void *arg)
     return NULL;
 }
 
-/* A timed wait that times out, then a sleep. */
+/* A timed wait that times out, a sleep, signal waits. */
 static void *timed(void *arg)
 {
     (void)arg;
@@ -143,6 +144,15 @@ static void *timed(void *arg)
     pthread_mutex_unlock(&m);
     CHECK(e == ETIMEDOUT);
     usleep(500);
+    /* a signal wait that times out, then one that takes a signal raised first */
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    CHECK(pthread_sigmask(SIG_BLOCK, &s, NULL) == 0);
+    struct timespec to = {0, 1000 * 1000};
+    CHECK(sigtimedwait(&s, NULL, &to) == -1 && errno == EAGAIN);
+    int sig = 0;
+    CHECK(raise(SIGUSR1) == 0 && sigwait(&s, &sig) == 0 && sig == SIGUSR1);
     return (void *)1;
 }
 

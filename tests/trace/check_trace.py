@@ -5,7 +5,7 @@
   check_trace.py png LIB PROG TRACE_PNG  the same run, then scripts/trace-png must draw it
 
 PROG is tests/trace/trace_prog.c: threads that contend on a mutex, wait on a
-condition variable, sleep, read a pipe, block 100 ms in sigtimedwait (a
+condition variable, sleep, read a pipe, block 100 ms in a raw rt_sigtimedwait (a
 hand-off call), spin (so the other P steals), create and join.  It prints
 "threads N"; under gmp its threads are G2..G(N+1), main is G1.
 Exit status: 0 passed, 1 failed, 77 skipped (meson's code; png without matplotlib).
@@ -126,7 +126,7 @@ def check_json(path, nthreads):
     sc = [e for e in xs if e.get("cat") == "syscall"]
     blockers = {e["args"]["goid"] for e in gs if e["args"].get("thread") == "blocker"}
     check(any(e["args"]["goid"] in blockers and e["dur"] >= 90000 for e in sc),
-          "the blocker's 100 ms sigtimedwait is a syscall span")
+          "the blocker's 100 ms rt_sigtimedwait is a syscall span")
     check(all(e["args"]["from"] in ("user", "syscall") for e in ev if e["name"] == "retake"), "retake says from what")
     steals = [e for e in ev if e["name"] == "steal"]
     check(all(e["args"]["count"] >= 1 and e["args"]["thief"] != e["args"]["victim"] for e in steals),

@@ -1,7 +1,7 @@
 /*
  * A small program for the GMP_TRACE test: threads that contend on a mutex,
  * wait on a condition variable, sleep, read a pipe, make a blocking kernel
- * call (sigtimedwait, a hand-off call), spin so that another processor
+ * call (a raw rt_sigtimedwait, a hand-off call), spin so that another processor
  * steals work, and create and join each other.  It prints how many
  * threads it created in total (their goids are 2..N+1 under gmp, main is 1).
  *
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,7 +86,10 @@ static void *reader(void *arg)
 	return arg;
 }
 
-/* A hand-off call that blocks 100 ms: sysmon retakes its P. */
+/*
+ * A hand-off call that blocks 100 ms: sysmon retakes its P.  (A raw
+ * rt_sigtimedwait through syscall(): glibc's sigtimedwait parks the G.)
+ */
 static void *blocker(void *arg)
 {
 	sigset_t set;
@@ -93,8 +97,8 @@ static void *blocker(void *arg)
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	struct timespec to = {0, 100 * 1000 * 1000};
-	if (sigtimedwait(&set, NULL, &to) != -1)
-		die("sigtimedwait");
+	if (syscall(SYS_rt_sigtimedwait, &set, NULL, &to, 8) != -1)
+		die("rt_sigtimedwait");
 	return arg;
 }
 
