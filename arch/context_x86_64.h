@@ -53,6 +53,8 @@ void gmp_sigreturn(void);
 /* rt_sigreturn of the signal frame whose ucontext is uc, from gmp's code (core/xwait.c) */
 __attribute__((noreturn)) void gmp_sigreturn_uc(void *uc);
 __attribute__((noreturn)) void gmp_sigreturn_at(uintptr_t sp); /* rawtrap.c: a trapped restorer's */
+/* rawtrap.c: out of a trapped system call's handler without rt_sigreturn (rfbm 0: fxrstor) */
+__attribute__((noreturn)) void gmp_trap_return(void *uc, uint64_t rfbm);
 
 /*
  * Prepare *ctx so that switching to it runs fn(arg) on the stack whose

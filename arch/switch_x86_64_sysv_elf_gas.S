@@ -125,4 +125,55 @@ gmp_sigreturn_at:
 	jmp	*gmp_sys_gadget(%rip)
 	.size	gmp_sigreturn_at, .-gmp_sigreturn_at
 
+/*
+ * gmp_trap_return(ucontext_t *uc, uint64_t rfbm): leave the handler of a
+ * trapped system call (Syscall User Dispatch's SIGSYS) without
+ * rt_sigreturn: the vector state from the frame (xrstor with rfbm, or
+ * fxrstor when rfbm is 0), the flags, every general register, the stack
+ * pointer, and on at the frame's rip.  rcx and r11 end as the syscall
+ * instruction leaves them (rip, rflags).  The caller has checked what
+ * rt_sigreturn would do besides: the kernel's signal mask is the frame's
+ * already, no alternate stack to restore, no shadow stack
+ * (core/rawtrap.c).  Nothing below the interrupted stack pointer's red
+ * zone is written after the switch; the one read from the frame after it
+ * is r11's copy of the flags (a signal arriving in between could clobber
+ * that copy: r11 is the syscall's scratch register).  Never returns.
+ * ucontext_t: gregs at 0x28 (REG_R8 .. REG_EFL = 0..17), fpregs at 0xe0.
+ */
+	.globl	gmp_trap_return
+	.hidden	gmp_trap_return
+	.type	gmp_trap_return, @function
+	.p2align 4
+gmp_trap_return:
+	movq	%rdi, %r11
+	movq	0xe0(%r11), %rcx		/* fpregs */
+	testq	%rsi, %rsi
+	jz	1f
+	movl	%esi, %eax
+	shrq	$32, %rsi
+	movl	%esi, %edx
+	xrstor64 (%rcx)
+	jmp	2f
+1:	fxrstor64 (%rcx)
+2:	pushq	0x28+8*17(%r11)			/* REG_EFL */
+	popfq
+	movq	0x28+8*0(%r11), %r8
+	movq	0x28+8*1(%r11), %r9
+	movq	0x28+8*2(%r11), %r10
+	movq	0x28+8*4(%r11), %r12
+	movq	0x28+8*5(%r11), %r13
+	movq	0x28+8*6(%r11), %r14
+	movq	0x28+8*7(%r11), %r15
+	movq	0x28+8*8(%r11), %rdi
+	movq	0x28+8*9(%r11), %rsi
+	movq	0x28+8*10(%r11), %rbp
+	movq	0x28+8*11(%r11), %rbx
+	movq	0x28+8*12(%r11), %rdx
+	movq	0x28+8*13(%r11), %rax
+	movq	0x28+8*16(%r11), %rcx		/* REG_RIP */
+	movq	0x28+8*15(%r11), %rsp		/* REG_RSP */
+	movq	0x28+8*17(%r11), %r11		/* REG_EFL */
+	jmp	*%rcx
+	.size	gmp_trap_return, .-gmp_trap_return
+
 	.section .note.GNU-stack,"",@progbits

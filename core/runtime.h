@@ -979,6 +979,9 @@ bool gmp_rawtrap_signal(struct gmp_g *g, int sig, siginfo_t *si, void *uc) GMP_H
 void gmp_rawtrap_unseen(struct gmp_m *m) GMP_HIDDEN;             /* sysmon: m's G sleeps where gmp does not see */
 bool gmp_rawtrap_tick(int64_t now) GMP_HIDDEN;                   /* sysmon, every round: true while Ms switch */
 void gmp_rawtrap_fork_child(struct gmp_m *m) GMP_HIDDEN;         /* fork child: its one M */
+/* any, around a change of SIGSYS's kernel action: before it, and after (traps may skip rt_sigreturn) */
+void gmp_rawtrap_sigsys_changing(void) GMP_HIDDEN;
+void gmp_rawtrap_sigsys_changed(void) GMP_HIDDEN;
 
 /* sysmon.c */
 int gmp_sysmon_start(void) GMP_HIDDEN;                  /* G or foreign: 0 or -EAGAIN */

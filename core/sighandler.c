@@ -45,6 +45,8 @@ int gmp_sig_take_kernel(int sig)
 	} else {
 		memset(&sa, 0, sizeof sa);
 		sa.sa_flags = SA_RESTART;
+		if (sig == SIGSYS)
+			sa.sa_flags |= SA_NODEFER; /* the handler's mask is the interrupted one (core/rawtrap.c) */
 	}
 	sa.sa_sigaction = gmp_sig_dispatch;
 	sa.sa_flags = (sa.sa_flags | SA_SIGINFO) & ~SA_RESETHAND;

@@ -117,6 +117,7 @@ bool gmp_xwait_sigsys_default(void)
 		return true;
 	/* the default action, from the kernel: it is blocked until this handler returns */
 	struct ksigaction dfl = {(void *)SIG_DFL, 0, NULL, 0};
+	gmp_rawtrap_sigsys_changing();
 	gmp_sys4(SYS_rt_sigaction, SIGSYS, &dfl, NULL, 8);
 	gmp_sys3(SYS_tgkill, gmp_sched.pid, gmp_sys0(SYS_gettid), SIGSYS);
 	return true;

@@ -37,6 +37,19 @@ static int kaction(int sig, const struct sigaction *act, struct sigaction *old)
 	GMP_REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *));
 	if (sig == SIGSEGV && gmp_fstrap)
 		return gmp_fstrap_sigaction(act, old);
+	if (sig == SIGSYS && act) {
+		gmp_rawtrap_sigsys_changing(); /* a trap meanwhile leaves through rt_sigreturn (core/rawtrap.c) */
+		int r;
+		if (gmp_fstrap && sigismember(&act->sa_mask, SIGSEGV)) {
+			struct sigaction k = *act;
+			sigdelset(&k.sa_mask, SIGSEGV);
+			r = real_sigaction(sig, &k, old);
+		} else {
+			r = real_sigaction(sig, act, old);
+		}
+		gmp_rawtrap_sigsys_changed();
+		return r;
+	}
 	if (act && gmp_fstrap && sigismember(&act->sa_mask, SIGSEGV)) {
 		struct sigaction k = *act; /* never blocked in the kernel under FS-base traps (fstrap.c) */
 		sigdelset(&k.sa_mask, SIGSEGV);
@@ -62,6 +75,10 @@ GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 			struct sigaction k = *act;
 			k.sa_sigaction = gmp_sig_dispatch;
 			k.sa_flags = (k.sa_flags | SA_SIGINFO | SA_RESTART) & ~SA_RESETHAND;
+			if (sig == SIGSYS) { /* no handler of the program's runs: the handler's mask is the interrupted one */
+				k.sa_flags |= SA_NODEFER;
+				sigemptyset(&k.sa_mask);
+			}
 			r = kaction(sig, &k, &old);
 			if (r == 0) {
 				gmp_sig_set_user(sig, NULL, 0);

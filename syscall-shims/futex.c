@@ -203,6 +203,12 @@ static long futex(long a, long b, long c, long d, long e, long f, int park)
 /* The calls syscall(2) does not pass to the forced-pipe escape; -errno. */
 static long plain(long n, long a, long b, long c, long d, long e, long f)
 {
+	if (GMP_UNLIKELY(n == SYS_rt_sigaction && a == SIGSYS && b)) {
+		gmp_rawtrap_sigsys_changing(); /* as preload/signal.c's sigaction */
+		long r = gmp_syscall6(n, a, b, c, d, e, f);
+		gmp_rawtrap_sigsys_changed();
+		return r;
+	}
 	if (never_blocks(n))
 		return gmp_syscall6(n, a, b, c, d, e, f);
 	/* Any other number may block: hand-off when a G makes it. */
