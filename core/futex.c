@@ -237,8 +237,6 @@ static inline int g_not_queued(struct bucket *b, struct gmp_g *g, struct gmp_p *
 {
 	gmp_unlock(&b->lock);
 	gmp_releasep_user(p);
-	if (err == -EINTR)
-		gmp_deliver_pending(g); /* the handlers run now, as after a park */
 	if (err == -ENOMEM) {
 		/*
 		 * The timer heap could not grow: no timed park.  Yield and
@@ -310,6 +308,9 @@ static int futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int
 	gmp_lock(&g->cwlock); /* a canceller using w finishes first */
 	atomic_store(&g->cwait, NULL);
 	gmp_unlock(&g->cwlock);
+	/* the handlers of what came meanwhile, now that the wait is undone: one may siglongjmp out */
+	if (GMP_UNLIKELY(atomic_load_explicit(&g->sigpending, memory_order_relaxed)))
+		gmp_deliver_pending(g);
 	return err;
 }
 

@@ -343,6 +343,9 @@ int gmp_netpoll_wait(int fd, int mode, int64_t deadline, uint32_t seen)
 	int res = mode == GMP_NETPOLL_READ ? pd->rres : pd->wres;
 	atomic_fetch_add(&pd->turn, 1); /* others of this direction may park now */
 	gmp_futex_wake(&pd->turn, INT_MAX, GMP_FUTEX_BITSET_ANY);
+	/* the handlers of what came meanwhile, now that the wait is undone: one may siglongjmp out */
+	if (GMP_UNLIKELY(atomic_load_explicit(&g->sigpending, memory_order_relaxed)))
+		gmp_deliver_pending(g);
 	return res; /* 0: woken by an edge, the caller retries its call */
 }
 

@@ -418,6 +418,8 @@ void gmp_m0_g0_start(void *arg)
 
 /* ------------------------------------------------------------ G side */
 
+static void park_m(struct gmp_m *m, struct gmp_g *gp);
+
 void gmp_mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *))
 {
 	struct gmp_m *m = g->m;
@@ -435,8 +437,13 @@ void gmp_mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *))
 	m->mcall_fn = fn;
 	m->mcall_g = g;
 	gmp_ctx_switch(&g->ctx, &m->g0.ctx);
-	/* resumed, possibly on another M, in user state */
-	if (GMP_UNLIKELY(atomic_load_explicit(&g->sigpending, memory_order_relaxed)))
+	/*
+	 * Resumed, possibly on another M, in user state.  Signals: not from a
+	 * park, whose caller still has its wait to undo (a timer, its queue
+	 * entry): it runs the handlers after that, since one may siglongjmp
+	 * out (futex.c, netpoll.c).
+	 */
+	if (GMP_UNLIKELY(atomic_load_explicit(&g->sigpending, memory_order_relaxed)) && fn != park_m)
 		gmp_deliver_pending(g);
 	if (GMP_UNLIKELY(atomic_load_explicit(&g->affinity_pending, memory_order_relaxed)))
 		gmp_apply_affinity(g); /* set by pthread_setaffinity_np from another thread */

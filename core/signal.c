@@ -184,6 +184,11 @@ void gmp_deliver_pending(struct gmp_g *g)
 	uint64_t set = atomic_load(&g->sigpending) & ~mask;
 	if (!set)
 		return;
+	if (GMP_UNLIKELY(atomic_load_explicit(&g->sigwait_parked, memory_order_relaxed))) {
+		/* a handler ends a parked sigwait (EINTR), and may jump out of it: it waits no more */
+		atomic_store(&g->sigwaitset, 0);
+		atomic_store(&g->sigwait_parked, false);
+	}
 	bool norestart = false;
 	for (int sig = 1; set; sig++, set >>= 1) {
 		if (!(set & 1))

@@ -167,8 +167,8 @@ void gmp_sig_pend_process(int sig)
 		if (!(atomic_load(&w->sigwaitset) & gmp_sigbit(sig)))
 			continue;
 		if (atomic_load(&w->sigwait_parked)) {
-			gmp_sigwait_note(w, sig);
-			break;
+			gmp_sigwait_note(w, sig); /* every one: the first may be leaving without it */
+			continue;
 		}
 		struct gmp_m *m = w->m;
 		int n;

@@ -15,7 +15,8 @@
  *   4. a zero timeout with nothing pending: EAGAIN, the siginfo untouched;
  *      bad timeouts: EINVAL;
  *   5. a handler of another signal that runs ends the wait with EINTR;
- *      sigwait itself goes on waiting;
+ *      sigwait itself goes on waiting; a handler that jumps out of the
+ *      wait, and the thread that waits again after it;
  *   6. pthread_cancel of a thread in sigwait: its cleanup runs;
  *   7. four waiters share 400 queued real-time signals sent to the process
  *      with sigqueue: each value arrives exactly once;
@@ -24,6 +25,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -225,6 +227,51 @@ static void test_eintr(void)
 	printf("handler ran %d times in all\n", atomic_load(&hups));
 }
 
+/* 5, again: a handler that jumps out of the wait; the thread waits again afterwards */
+static sigjmp_buf jump_env;
+static void on_hup_jump(int sig)
+{
+	(void)sig;
+	siglongjmp(jump_env, 1);
+}
+
+static _Atomic int jump_ready;
+
+static void *jump_waiter(void *arg)
+{
+	sigset_t s = only(SIGUSR1);
+	if (sigsetjmp(jump_env, 1) == 0) {
+		struct timespec t = {10, 0};
+		atomic_store(&jump_ready, 1);
+		sigtimedwait(&s, NULL, &t);
+		printf("sigtimedwait returned instead of jumping\n");
+	} else {
+		printf("the handler jumped out of sigtimedwait\n");
+	}
+	atomic_store(&jump_ready, 2);
+	int sig = 0;
+	int r = sigwait(&s, &sig);
+	printf("sigwait after the jump: %d, %s\n", r, sig == SIGUSR1 ? "SIGUSR1" : "other");
+	return arg;
+}
+
+static void test_jump(void)
+{
+	struct sigaction a = {.sa_handler = on_hup_jump};
+	CHECK(sigaction(SIGHUP, &a, NULL) == 0);
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, jump_waiter, NULL) == 0);
+	while (atomic_load(&jump_ready) != 1)
+		usleep(1000);
+	usleep(20000);
+	CHECK(pthread_kill(t, SIGHUP) == 0);
+	while (atomic_load(&jump_ready) != 2)
+		usleep(1000);
+	usleep(20000);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(pthread_join(t, NULL) == 0);
+}
+
 /* 6 */
 static _Atomic int cleaned;
 static void cleanup(void *arg)
@@ -349,6 +396,7 @@ int main(void)
 	test_pending();
 	test_timeouts();
 	test_eintr();
+	test_jump();
 	test_cancel();
 	test_shared();
 	test_fork();
