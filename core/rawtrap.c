@@ -281,6 +281,7 @@ bool gmp_rawtrap_signal(struct gmp_g *g, int sig, siginfo_t *si, void *ucv)
 	bool user = cur && gmp_rawtrap_call &&
 		    (!p || p->m != m || atomic_load_explicit(&p->status, memory_order_relaxed) == P_USER);
 	long res;
+	uint64_t loaded = ~0ULL, want = 0; /* the kernel's mask now, if known, and the frame's: equal, no rt_sigreturn */
 	if (!user) {
 		/* runtime code (a vDSO fallback), g0, a thread gmp did not create: as it is */
 		res = gmp_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
@@ -297,18 +298,15 @@ bool gmp_rawtrap_signal(struct gmp_g *g, int sig, siginfo_t *si, void *ucv)
 		 */
 		m->cur_sigmask = atomic_load(&sigsys_plain) ? orig : ~0ULL;
 		res = gmp_rawtrap_call(nr, a, atomic_load(&gmp_rawtrap) == RAWTRAP_ALL ? RAWCALL_PARK : RAWCALL_WATCH);
-		uint64_t loaded = g->m->cur_sigmask; /* the kernel's mask here now, if known */
+		loaded = g->m->cur_sigmask;
 		gmp_sigframe_back(g, m, uc);
-		uint64_t want, rfbm;
 		memcpy(&want, &uc->uc_sigmask, sizeof want);
-		if (fast_ok && loaded == want && want != ~0ULL && (rfbm = frame_rfbm(uc)) != ~0ULL) {
-			r[REG_RAX] = res;
-			errno = saved_errno;
-			gmp_trap_return(uc, rfbm);
-		}
 	}
 	r[REG_RAX] = res;
 	errno = saved_errno;
+	uint64_t rfbm;
+	if (fast_ok && loaded == want && want != ~0ULL && (rfbm = frame_rfbm(uc)) != ~0ULL)
+		gmp_trap_return(uc, rfbm);
 	return true;
 }
 

@@ -635,6 +635,12 @@ static inline bool gmp_sig_is_marked(const siginfo_t *si, uint32_t mark) /* any:
 {
 	return si && si->si_code == SI_QUEUE && si->si_pid == gmp_sched.pid && si->si_uid == mark;
 }
+/* any: raised by gmp for itself, whatever the mark (every mark is "gm" and two letters: a pending bit's
+   raise, preemption, trapping), not the program's */
+static inline bool gmp_sig_from_gmp(const siginfo_t *si)
+{
+	return si && si->si_code == SI_QUEUE && si->si_pid == gmp_sched.pid && (si->si_uid >> 16) == 0x676d;
+}
 
 /* sighandler.c: the program's handlers, run on a G */
 int gmp_sig_user(int sig, void **handler, int *flags) GMP_HIDDEN;     /* the program's handler for sig, 0 if none */

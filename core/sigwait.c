@@ -44,21 +44,13 @@ static _Atomic uint64_t taker_set; /* what the taker watches: every set a G has 
 static _Atomic int taker_state;    /* 0 not started, 1 starting, 2 started */
 static int sfd = -1, tepfd = -1;   /* its signalfd, and the epoll set that holds it edge-triggered */
 
-/* Signals gmp raises for itself (a pending bit's raise, preemption, trapping), not the program's. */
-static bool gmp_own(const siginfo_t *si)
+/* g, if parked in a sigwait for any of sigs: woken (any context: the dispatcher and the taker too). */
+static void wake_waiter(struct gmp_g *g, uint64_t sigs)
 {
-	return si->si_code == SI_QUEUE && si->si_pid == gmp_sched.pid && (si->si_uid >> 16) == 0x676d;
-}
-
-/* Parked waiters for any of the kernel's pending signals in pend: woken, each looks there itself. */
-static void wake_for_kernel(uint64_t pend)
-{
-	for (struct gmp_g *g = gmp_sched.allg; g; g = g->alllink) {
-		if (!(atomic_load(&g->sigwaitset) & pend) || !atomic_load(&g->sigwait_parked))
-			continue;
-		atomic_fetch_add(&g->sigwait_word, 1);
-		gmp_futex_wake_async(&g->sigwait_word, 1);
-	}
+	if (!(atomic_load(&g->sigwaitset) & sigs) || !atomic_load(&g->sigwait_parked))
+		return;
+	atomic_fetch_add(&g->sigwait_word, 1);
+	gmp_futex_wake_async(&g->sigwait_word, 1);
 }
 
 /*
@@ -82,8 +74,8 @@ static void *taker_main(void *arg)
 		uint64_t pend = 0;
 		gmp_sys2(SYS_rt_sigpending, &pend, 8); /* the process's (this thread has none of its own) */
 		pend &= atomic_load(&taker_set);
-		if (pend)
-			wake_for_kernel(pend);
+		for (struct gmp_g *g = gmp_sched.allg; pend && g; g = g->alllink)
+			wake_waiter(g, pend); /* each looks at the kernel's itself */
 	}
 	return NULL;
 }
@@ -142,7 +134,8 @@ static bool taker_want(uint64_t set)
 			gmp_cpu_relax(); /* another G is starting it */
 		if (atomic_load(&taker_state) != 2)
 			return false;
-		taker_mask();
+		if (grew)
+			taker_mask();
 		return true;
 	}
 	bool ok = taker_start();
@@ -163,13 +156,7 @@ void gmp_sigwait_fork_child(void)
 	atomic_store(&taker_state, 0);
 }
 
-void gmp_sigwait_note(struct gmp_g *t, int sig)
-{
-	if (!(atomic_load(&t->sigwaitset) & gmp_sigbit(sig)) || !atomic_load(&t->sigwait_parked))
-		return;
-	atomic_fetch_add(&t->sigwait_word, 1);
-	gmp_futex_wake_async(&t->sigwait_word, 1); /* any context: the dispatcher and the taker too */
-}
+void gmp_sigwait_note(struct gmp_g *t, int sig) { wake_waiter(t, gmp_sigbit(sig)); }
 
 /*
  * One signal of set for g, taken, its siginfo in *si: g's own first, then
@@ -192,7 +179,7 @@ static int take(struct gmp_g *g, uint64_t set, siginfo_t *si, bool look_kernel)
 		long sig = gmp_sys4(SYS_rt_sigtimedwait, &set, si, &zero, 8); /* (this thread's, then the process's) */
 		if (sig <= 0 || sig >= 65)
 			break;
-		if (!gmp_own(si)) /* (a raise of a bit still pending on its G stays there) */
+		if (!gmp_sig_from_gmp(si)) /* (a raise of a bit still pending on its G stays there) */
 			return (int)sig;
 	}
 	for (uint64_t proc = atomic_load(&gmp_sig_proc_pending) & set; proc; proc &= proc - 1) {

@@ -31,31 +31,29 @@ static bool preempt_owned(int sig)
 	return (sig == GMP_SIGPREEMPT && gmp_preempt_ns) || (sig == SIGSYS && gmp_xwait_owns_sigsys());
 }
 
-/* The kernel's action for sig, or for SIGSEGV under FS-base traps the one core/fstrap.c keeps. */
-static int kaction(int sig, const struct sigaction *act, struct sigaction *old)
+/* glibc's sigaction, SIGSEGV never blocked in the kernel under FS-base traps (fstrap.c) */
+static int set_kernel(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	GMP_REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *));
-	if (sig == SIGSEGV && gmp_fstrap)
-		return gmp_fstrap_sigaction(act, old);
-	if (sig == SIGSYS && act) {
-		gmp_rawtrap_sigsys_changing(); /* a trap meanwhile leaves through rt_sigreturn (core/rawtrap.c) */
-		int r;
-		if (gmp_fstrap && sigismember(&act->sa_mask, SIGSEGV)) {
-			struct sigaction k = *act;
-			sigdelset(&k.sa_mask, SIGSEGV);
-			r = real_sigaction(sig, &k, old);
-		} else {
-			r = real_sigaction(sig, act, old);
-		}
-		gmp_rawtrap_sigsys_changed();
-		return r;
-	}
 	if (act && gmp_fstrap && sigismember(&act->sa_mask, SIGSEGV)) {
-		struct sigaction k = *act; /* never blocked in the kernel under FS-base traps (fstrap.c) */
+		struct sigaction k = *act;
 		sigdelset(&k.sa_mask, SIGSEGV);
 		return real_sigaction(sig, &k, old);
 	}
 	return real_sigaction(sig, act, old);
+}
+
+/* The kernel's action for sig, or for SIGSEGV under FS-base traps the one core/fstrap.c keeps. */
+static int kaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (sig == SIGSEGV && gmp_fstrap)
+		return gmp_fstrap_sigaction(act, old);
+	if (sig != SIGSYS || !act)
+		return set_kernel(sig, act, old);
+	gmp_rawtrap_sigsys_changing(); /* a trap meanwhile leaves through rt_sigreturn (core/rawtrap.c) */
+	int r = set_kernel(sig, act, old);
+	gmp_rawtrap_sigsys_changed();
+	return r;
 }
 
 GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)

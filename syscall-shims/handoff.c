@@ -49,23 +49,21 @@ WRAP(int, waitid, (idtype_t t, id_t id, siginfo_t *si, int opt), (t, id, si, opt
 WRAP(int, fsync, (int fd), (fd))
 WRAP(int, fdatasync, (int fd), (fd))
 WRAP(int, flock, (int fd, int op), (fd, op))
-/* As WRAP, after moving the G's pending signals that the call may take to its kernel thread. */
-#define WRAP_SIG(ret, name, params, args, takes)                               \
-	GMP_EXPORT ret name params                                             \
-	{                                                                      \
-		GMP_REAL(ret, name, params);                                   \
-		struct gmp_g *g = gmp_getg();                                  \
-		if (g) {                                                       \
-			uint64_t w_;                                           \
-			memcpy(&w_, set, sizeof w_);                           \
-			gmp_signal_sync(g, takes);                             \
-		}                                                              \
-		ret ret_;                                                      \
-		HANDOFF(ret_ = real_##name args);                              \
-		return ret_;                                                   \
-	}
 
-WRAP_SIG(int, sigsuspend, (const sigset_t *set), (set), ~w_)
+/* sigsuspend: the G's pending signals its mask lets in go to its kernel thread first, where the call takes them. */
+GMP_EXPORT int sigsuspend(const sigset_t *set)
+{
+	GMP_REAL(int, sigsuspend, (const sigset_t *));
+	struct gmp_g *g = gmp_getg();
+	if (g) {
+		uint64_t w;
+		memcpy(&w, set, sizeof w);
+		gmp_signal_sync(g, ~w);
+	}
+	int r;
+	HANDOFF(r = real_sigsuspend(set));
+	return r;
+}
 
 /*
  * sigwait and its kin park the G (core/sigwait.c): the signal, or -1 with
