@@ -145,7 +145,8 @@ void gmp_cancel_at_call(struct gmp_g *g, void *uc)
 
 bool gmp_cancel_pending(struct gmp_g *g)
 {
-	return (atomic_load(&g->sigpending) & gmp_sigbit(SIGCANCEL_NR)) || gmp_tcb_cancel_pending(g->tcb);
+	return (atomic_load(&g->sigpending) & gmp_sigbit(SIGCANCEL_NR)) ||
+	       (atomic_load(&g->cancel_asked) && gmp_tcb_cancel_pending(g->tcb));
 }
 
 void gmp_testcancel(void)
@@ -158,7 +159,8 @@ void gmp_testcancel(void)
 		gmp_sig_tkill_info(&k, SIGCANCEL_NR);
 		call_prev(SIGCANCEL_NR, &k, NULL);
 	}
-	pthread_testcancel();
+	if (!g || atomic_load_explicit(&g->cancel_asked, memory_order_relaxed))
+		pthread_testcancel();
 }
 
 void gmp_signal_cancel(struct gmp_g *t)

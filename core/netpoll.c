@@ -256,8 +256,10 @@ static inline bool edge_since(struct gmp_pollfd *pd, int mode, uint32_t seen)
 static inline int wait_turn(struct gmp_pollfd *pd, struct gmp_p *p, int64_t deadline)
 {
 	uint32_t turn = atomic_load(&pd->turn);
+	atomic_fetch_add(&pd->nturn, 1); /* seq_cst, before the wait reads turn: pairs with the park's end */
 	wait_leave(pd, p, 0);
 	int r = gmp_futex_wait(&pd->turn, turn, GMP_FUTEX_BITSET_ANY, deadline, CLOCK_MONOTONIC, WR_NETPOLL);
+	atomic_fetch_sub(&pd->nturn, 1);
 	return r == -ETIMEDOUT || r == -EINTR ? r : 0;
 }
 
@@ -341,8 +343,9 @@ int gmp_netpoll_wait(int fd, int mode, int64_t deadline, uint32_t seen)
 	if (deadline > 0)
 		gmp_timer_del(t);
 	int res = mode == GMP_NETPOLL_READ ? pd->rres : pd->wres;
-	atomic_fetch_add(&pd->turn, 1); /* others of this direction may park now */
-	gmp_futex_wake(&pd->turn, INT_MAX, GMP_FUTEX_BITSET_ANY);
+	atomic_fetch_add(&pd->turn, 1); /* others of this direction may park now (seq_cst: then nturn) */
+	if (atomic_load(&pd->nturn))
+		gmp_futex_wake(&pd->turn, INT_MAX, GMP_FUTEX_BITSET_ANY);
 	/* the handlers of what came meanwhile, now that the wait is undone: one may siglongjmp out */
 	if (GMP_UNLIKELY(atomic_load_explicit(&g->sigpending, memory_order_relaxed)))
 		gmp_deliver_pending(g);

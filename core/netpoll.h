@@ -86,6 +86,8 @@ struct gmp_pollfd {
 	struct gmp_g *rg, *wg;    /* parked reader / writer */
 	int rres, wres;           /* what the parked G is told: 0 ready, -EBADF closed, -ETIMEDOUT */
 	_Atomic uint32_t turn;    /* futex word: a second waiter of one direction waits here */
+	_Atomic uint32_t nturn;   /* Gs about to wait or waiting on turn: a park's end wakes them
+	                             only if any (a futex wake's bucket look per wait otherwise) */
 };
 
 #define GMP_NETPOLL_READ 0

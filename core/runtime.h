@@ -137,6 +137,10 @@ struct gmp_g {
 	_Atomic uint64_t sigshared;     /* those of them sent to the process, not the thread: another
 	                                   G takes them if this one exits first; atomic */
 	bool sig_norestart;             /* a handler without SA_RESTART ran at the last delivery; the G */
+	_Atomic bool cancel_asked;      /* pthread_cancel was called for it, set before glibc's request
+	                                   goes into its TCB: until then a cancellation point need not
+	                                   read the TCB's word (a cache miss per call); set by the
+	                                   canceller, cleared at creation */
 	bool exiting;                   /* pthread_exit called: retval holds its value */
 	_Atomic int npfd;               /* fd+1 while parked in the netpoller, else 0; the G */
 	uint8_t npmode;                 /* GMP_NETPOLL_READ/WRITE of that wait; written by the G before
@@ -388,6 +392,7 @@ struct gmp_m {
 	int64_t spinbudget;                   /* ns it spins idle before parking (adaptive); this M only */
 	int64_t iospin;                       /* ns a G on it retries a not-ready fd before parking
 	                                         (gmp_io_spin, adaptive); this M only */
+	uint32_t iospinround;                 /* rounds of such retries: every other one polls; this M only */
 	/* Counters for gmp_stats: written by this M only, read without lock. */
 	uint64_t nfswrite;                    /* thread-pointer (FS base) writes */
 	uint64_t nfstrap;                     /* FS-base traps taken (fstrap.c), by this M's thread only */

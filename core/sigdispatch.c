@@ -22,6 +22,13 @@
 
 static void call_user_on(struct gmp_g *g, int sig, siginfo_t *si, void *uc)
 {
+	if (g->insyscall) {
+		/* for a shim whose kernel wait stands in for a restartable call (shim_wait_in_kernel) */
+		void *fn;
+		int flags;
+		if (gmp_sig_user(sig, &fn, &flags) && !(flags & SA_RESTART))
+			g->sig_norestart = true;
+	}
 	gmp_sig_call_on(g, gmp_sig_call_user, sig, si, uc);
 }
 

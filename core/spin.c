@@ -373,9 +373,32 @@ static bool m_idle(struct gmp_g *g, struct gmp_m *m, struct gmp_p *p)
  * poll of the netpoller, plus a separate retry of the call; a retry in place
  * gets the data one system call after it arrives.  Bounded by m->iospin
  * (adaptive as m->spinbudget: doubled when a retry got the data, halved
- * when the time ran out, between SPIN_MIN_NS and GMP_SPIN).  *since is 0
- * on the first call of a wait and then the time it began.  G, user state.
+ * when the time ran out, between SPIN_MIN_NS and GMP_SPIN).  While other
+ * Gs wait in the poller, every other round polls it instead (without
+ * blocking, unless an M blocks there): Gs it readies go to the global
+ * queue, and the spin ends so that this M runs them.  The 1,000-connection
+ * echo found its queues empty often enough to retry a client's read ~55
+ * times a spin, 1.1 failed reads per request, while the edges of the
+ * other connections waited in the poller; without the spin at all, a
+ * ping-pong beside one idle thread parked on a pipe took 10.9 us a round
+ * trip instead of 7.4.  *since is 0 on the first call of a wait and then
+ * the time it began.  G, user state.
  */
+static bool others_ready(struct gmp_m *m)
+{
+	if (!gmp_netpoll_waiters() || (++m->iospinround & 1) ||
+	    atomic_load_explicit(&gmp_sched.lastpoll, memory_order_relaxed) == 0)
+		return false;
+	struct gmp_g *list;
+	int n = gmp_netpoll_poll(0, &list);
+	atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
+	if (n <= 0)
+		return false;
+	GMP_TRACE(gmp_trace_unpark_list(m, list));
+	gmp_inject(list, n);
+	return true;
+}
+
 bool gmp_io_spin(struct gmp_g *g, int64_t *since)
 {
 	if (!g)
@@ -393,10 +416,11 @@ bool gmp_io_spin(struct gmp_g *g, int64_t *since)
 		m->niospin++;
 		return true;
 	}
-	if (now - *since < m->iospin)
-		return true;
-	adapt(&m->iospin, false, SPIN_MIN_NS);
-	return false;
+	if (now - *since >= m->iospin) {
+		adapt(&m->iospin, false, SPIN_MIN_NS);
+		return false;
+	}
+	return !others_ready(m);
 }
 
 /*

@@ -337,6 +337,7 @@ static void gsignal_init(struct gmp_g *ng, struct gmp_g *self)
 		gmp_sys4(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &ng->sigmask, 8);
 	gmp_signal_note_mask(ng->sigmask);
 	atomic_store(&ng->sigpending, 0);
+	atomic_store(&ng->cancel_asked, false);
 	atomic_store(&ng->sigshared, 0);
 	atomic_store(&ng->sigwaitset, 0);
 	for (int i = 0; i < 32; i++)

@@ -304,6 +304,8 @@ GMP_EXPORT int pthread_cancel(pthread_t th)
 	GMP_REAL(int, pthread_cancel, (pthread_t));
 	struct gmp_g *t = gmp_thread_g(th);
 	int r;
+	if (t)
+		atomic_store(&t->cancel_asked, true); /* before glibc's request: gmp_testcancel reads it first */
 	if (!t || t == gmp_getg()) {
 		GMP_FSTRAP_HELD(r = real_pthread_cancel(th)); /* (an asynchronous target: glibc's pthread_kill) */
 		return r;

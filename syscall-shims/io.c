@@ -77,6 +77,18 @@ static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, long nr, lon
 		}
 		if (deadline < 0 && gmp_io_spin(g, &spin))
 			continue; /* the M has nothing else to do: retry now rather than park (core/spin.c) */
+		if (g && shim_wait_in_kernel() && pd) {
+			struct pollfd pfd = {fd, mode == GMP_NETPOLL_READ ? POLLIN : POLLOUT, 0};
+			g->sig_norestart = false; /* a handler that interrupts the poll says (core/sigdispatch.c) */
+			long k = shim_cancelpoint(SYS_poll, (long)&pfd, 1, shim_ms_left(deadline), 0, 0, 0);
+			if (k == 0)
+				return -EAGAIN; /* the socket's timeout */
+			if (k > 0 || (k == -EINTR && shim_restart(to)))
+				continue; /* ready (or an error the call itself reports) */
+			if (k == -EINTR)
+				return k;
+			/* the kernel's poll failed (out of memory): park instead */
+		}
 		/*
 		 * RWF_NOWAIT on a pipe also fails when the pipe's lock is merely
 		 * contended; the park below still returns at once then, because

@@ -97,6 +97,8 @@ static long poll_one(struct pollfd *p, int64_t deadline, bool *done)
 			if (r != 0)
 				return r;
 		}
+		if (shim_wait_in_kernel())
+			return shim_cancelpoint(SYS_poll, (long)p, 1, shim_ms_left(deadline), 0, 0, 0);
 		int w = park_on(p->fd, mode, deadline, seen);
 		if (w < 0) {
 			/* the deadline, a handler that ran (poll is never restarted), a close: as poll says now */
@@ -133,6 +135,8 @@ static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
 		return (int)shim_ret(r);
 	if ((r = spin_retry(SYS_poll, (long)fds, (long)n, 0)) != 0)
 		return (int)shim_ret(r);
+	if (shim_wait_in_kernel())
+		return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, shim_ms_left(deadline), 0, 0, 0);
 	int ep = (int)gmp_sys1(SYS_epoll_create1, EPOLL_CLOEXEC);
 	if (ep < 0)
 		return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);
@@ -313,11 +317,13 @@ static int epoll_parked(int epfd, struct epoll_event *ev, int max, int timeout)
 		return (int)shim_ret(r);
 	if ((r = spin_retry(SYS_epoll_wait, epfd, (long)ev, max)) != 0)
 		return (int)shim_ret(r);
+	int64_t deadline = deadline_ms(timeout);
+	if (shim_wait_in_kernel())
+		return (int)shim_handoff6(SYS_epoll_wait, epfd, (long)ev, max, shim_ms_left(deadline), 0, 0);
 	if (!gmp_fd_get(epfd))
 		gmp_fd_manage(epfd, false, GMP_FD_EDGE); /* ours to watch, edge-triggered (a new ready item is an edge); never read through stdio */
 	if (!gmp_fd_get(epfd))
-		return (int)shim_handoff6(SYS_epoll_wait, epfd, (long)ev, max, timeout, 0, 0);
-	int64_t deadline = deadline_ms(timeout);
+		return (int)shim_handoff6(SYS_epoll_wait, epfd, (long)ev, max, shim_ms_left(deadline), 0, 0);
 	for (;;) {
 		int w = park_on(epfd, GMP_NETPOLL_READ, deadline, 0);
 		r = gmp_sys4(SYS_epoll_wait, epfd, ev, max, 0);

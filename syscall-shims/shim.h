@@ -70,6 +70,34 @@ static inline bool shim_restart(int64_t timeout)
 	return timeout <= 0 && g && !g->sig_norestart;
 }
 
+/*
+ * A G locked to its kernel thread (core/lockedm.c: a CPU affinity of its
+ * own, setns, a robust mutex) whose fd was not ready, after its spin,
+ * waits for it in the kernel (through glibc's call: cancellable), not
+ * parked: its M can run no other G, so a park only adds the M's futex
+ * sleep and, at the event, the poller's wake-up and the hand-over of a P
+ * to this M, two wake-ups where the kernel's own wait costs one.
+ * memcaslap pins each of its threads to a CPU: 13-37k such sleeps per
+ * 200k requests.
+ */
+static inline bool shim_wait_in_kernel(void)
+{
+	struct gmp_g *g = gmp_getg();
+	return g && g->lockedm;
+}
+
+/* poll's timeout for a deadline (monotonic ns, -1 none): the milliseconds left, rounded up. */
+static inline int shim_ms_left(int64_t deadline)
+{
+	if (deadline < 0)
+		return -1;
+	int64_t left = deadline - gmp_nanotime();
+	if (left <= 0)
+		return 0;
+	left = (left + 999999) / 1000000;
+	return left > 0x7fffffff ? 0x7fffffff : (int)left;
+}
+
 long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long e, long f) GMP_HIDDEN;
 
 /* escape.c: calls that take a forced pipe past the shims (core/netpoll.h). */

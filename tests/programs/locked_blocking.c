@@ -23,23 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pin_cpu.h"
+
 #define CHECK(c) do { if (!(c)) { printf("FAIL %s:%d: %s (%s)\n", __FILE__, __LINE__, #c, strerror(errno)); \
     fflush(stdout); exit(1); } } while (0)
 
-static void pin_to_one_cpu(void)
-{
-    cpu_set_t set;
-    CHECK(sched_getaffinity(0, sizeof set, &set) == 0);
-    for (int c = 0; c < CPU_SETSIZE; c++) {
-        if (CPU_ISSET(c, &set)) {
-            CPU_ZERO(&set);
-            CPU_SET(c, &set);
-            CHECK(sched_setaffinity(0, sizeof set, &set) == 0);
-            return;
-        }
-    }
-    CHECK(!"no CPU in the affinity mask");
-}
+static void pin_to_one_cpu(void) { pin_to_one_cpu_from(0); }
 
 /* A child that writes one byte to fd after 50 ms. */
 static pid_t writer_child(int fd)
