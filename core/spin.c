@@ -405,8 +405,8 @@ bool gmp_io_spin(struct gmp_g *g, int64_t *since)
 		return false;
 	struct gmp_m *m = g->m;
 	struct gmp_p *p = m->p;
-	if (m->iospin <= 0 || !m_idle(g, m, p))
-		return false;
+	if (m->iospin <= 0 || g->lockedm || !m_idle(g, m, p))
+		return false; /* (a locked G waits in the kernel at once: syscall-shims/shim.h) */
 	int64_t now = gmp_nanotime();
 	int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
 	if (t0 != 0 && t0 <= now)

@@ -51,11 +51,12 @@ static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, long nr, lon
 	struct gmp_pollfd *pd = g ? gmp_fd_get(fd) : NULL;
 	int64_t to = nb ? 0 : gmp_fd_timeout(fd, mode), deadline = to > 0 ? gmp_nanotime() + to : -1; /* sockets' */
 	int64_t spin = 0;
+	bool kready = false; /* the kernel's poll said ready: no edge was counted for it (drained reads) */
 	bool drain = drain_len && pd && pd->edge;
 	for (;;) {
 		long r;
 		uint32_t seen = gmp_netpoll_edges(pd, mode); /* before the call: an edge during it is new */
-		if (drain && !spin && gmp_fd_read_drained(pd, seen)) {
+		if (drain && !spin && !kready && gmp_fd_read_drained(pd, seen)) {
 			r = -EAGAIN; /* nothing came since the last read emptied it */
 		} else if (nb) {
 			r = gmp_fd_nbcall(g->m, pd, nr, a, b, c);
@@ -83,6 +84,7 @@ static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, long nr, lon
 			long k = shim_cancelpoint(SYS_poll, (long)&pfd, 1, shim_ms_left(deadline), 0, 0, 0);
 			if (k == 0)
 				return -EAGAIN; /* the socket's timeout */
+			kready = k > 0;
 			if (k > 0 || (k == -EINTR && shim_restart(to)))
 				continue; /* ready (or an error the call itself reports) */
 			if (k == -EINTR)

@@ -133,10 +133,10 @@ static int poll_parked(struct pollfd *fds, nfds_t n, int timeout)
 	r = gmp_sys3(SYS_poll, fds, n, 0);
 	if (r != 0 || timeout == 0)
 		return (int)shim_ret(r);
-	if ((r = spin_retry(SYS_poll, (long)fds, (long)n, 0)) != 0)
-		return (int)shim_ret(r);
 	if (shim_wait_in_kernel())
 		return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, shim_ms_left(deadline), 0, 0, 0);
+	if ((r = spin_retry(SYS_poll, (long)fds, (long)n, 0)) != 0)
+		return (int)shim_ret(r);
 	int ep = (int)gmp_sys1(SYS_epoll_create1, EPOLL_CLOEXEC);
 	if (ep < 0)
 		return (int)shim_handoff6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0);
@@ -315,11 +315,11 @@ static int epoll_parked(int epfd, struct epoll_event *ev, int max, int timeout)
 	long r = gmp_sys4(SYS_epoll_wait, epfd, ev, max, 0);
 	if (r != 0 || timeout == 0)
 		return (int)shim_ret(r);
+	if (shim_wait_in_kernel())
+		return (int)shim_handoff6(SYS_epoll_wait, epfd, (long)ev, max, timeout, 0, 0);
 	if ((r = spin_retry(SYS_epoll_wait, epfd, (long)ev, max)) != 0)
 		return (int)shim_ret(r);
 	int64_t deadline = deadline_ms(timeout);
-	if (shim_wait_in_kernel())
-		return (int)shim_handoff6(SYS_epoll_wait, epfd, (long)ev, max, shim_ms_left(deadline), 0, 0);
 	if (!gmp_fd_get(epfd))
 		gmp_fd_manage(epfd, false, GMP_FD_EDGE); /* ours to watch, edge-triggered (a new ready item is an edge); never read through stdio */
 	if (!gmp_fd_get(epfd))

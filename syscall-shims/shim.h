@@ -72,13 +72,22 @@ static inline bool shim_restart(int64_t timeout)
 
 /*
  * A G locked to its kernel thread (core/lockedm.c: a CPU affinity of its
- * own, setns, a robust mutex) whose fd was not ready, after its spin,
- * waits for it in the kernel (through glibc's call: cancellable), not
- * parked: its M can run no other G, so a park only adds the M's futex
- * sleep and, at the event, the poller's wake-up and the hand-over of a P
- * to this M, two wake-ups where the kernel's own wait costs one.
- * memcaslap pins each of its threads to a CPU: 13-37k such sleeps per
- * 200k requests.
+ * own, setns, a robust mutex) waits for its fds in the kernel as
+ * natively, through glibc's call (cancellable), not parked and without a
+ * spin first (gmp_io_spin): its M can run no other G, so a park only adds
+ * the M's futex sleep and, at the event, the poller's wake-up and the
+ * hand-over of a P to this M, two wake-ups where the kernel's own wait
+ * costs one; and a spin burns a CPU that another thread may need.  The
+ * call is tried without waiting first (epoll_wait, poll and select with a
+ * zero timeout, a read or write non-blocking), then made in the kernel
+ * (a read or write as a poll of its fd, then again): a loop whose waits
+ * all return at once stays in user state, where sysmon preempts it for
+ * the others.  As kernel calls, each would have been a new one to sysmon:
+ * memcaslap's two pinned threads, spinning through epoll_wait on writable
+ * sockets at the end of a run, held both Ps for up to 28 s while main's
+ * timer waited.  memcaslap pins each of its threads to a CPU: parked,
+ * 13-37k M sleeps per 200k requests; with a spin before each kernel wait,
+ * 9-10 us of CPU a request (native 8).
  */
 static inline bool shim_wait_in_kernel(void)
 {
