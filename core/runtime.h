@@ -305,6 +305,9 @@ struct gmp_p {
 	/* sysmon's view: its own, no lock. */
 	uint32_t sysmon_tick;
 	int64_t sysmon_when;
+	uint32_t sysmon_sched;                /* schedtick as sysmon last saw it, in any state (Go's
+	                                         pd.schedtick), and when it last changed */
+	int64_t sysmon_sched_when;
 	int64_t blk_next, blk_gap, blk_cpu;   /* the asleep-in-user-state check (sysmon.c, asleep_unseen) */
 	uint64_t nunseen;                     /* Ps taken from a G asleep in a kernel call gmp did not see */
 

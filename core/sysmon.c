@@ -95,6 +95,23 @@ static bool syscall_p_unwanted(struct gmp_p *p, int64_t now)
 }
 
 /*
+ * The G on p has not been through the scheduler for a whole user slice,
+ * its kernel calls included, while work waits (Go's pd.schedtick and
+ * schedwhen, kept apart from the kernel calls' tick).  The slice above
+ * starts again at every kernel call and at every return to user state: a
+ * G whose hand-off calls each return at once (reads of a regular file,
+ * a pinned thread's epoll_wait on writable sockets) never reached its
+ * end, and with every P held by such a loop nothing else ran (main's
+ * 20 ms sleep beside two threads looping on pread: 4.5 s).  Such a P is
+ * then preempted (user state) or taken (a kernel call) as at a slice's end.
+ */
+static bool overdue(struct gmp_p *p, uint32_t s, int64_t now)
+{
+	int64_t slice = gmp_preempt_ns ? gmp_preempt_ns : USER_SLICE_NS;
+	return (s == P_USER || s == P_SYSCALL) && now - p->sysmon_sched_when >= slice && gmp_work_waits(p, now);
+}
+
+/*
  * *due: when sysmon should look again for preemption (preemption on): the
  * next end of a time slice, or the next timer while a slice is over and
  * nothing else waits; 0 none.
@@ -118,9 +135,15 @@ static int retake(int64_t now, int64_t *due)
 		 * the global queue) for ever.
 		 */
 		uint32_t tick = s == P_SYSCALL ? p->syscalltick + 0x80000000u : p->schedtick;
+		if (p->sysmon_sched != p->schedtick || p->sysmon_sched_when == 0) {
+			p->sysmon_sched = p->schedtick;
+			p->sysmon_sched_when = now;
+		}
 		if (p->sysmon_when == 0 || p->sysmon_tick != tick) {
 			new_slice(p, tick, now);
-			continue;
+			if (!overdue(p, s, now))
+				continue;
+			p->sysmon_when = p->sysmon_sched_when; /* its slice began at its last pass through the scheduler */
 		}
 		int64_t slice = s == P_SYSCALL ? SYSCALL_SLICE_NS : gmp_preempt_ns ? gmp_preempt_ns : USER_SLICE_NS;
 		bool unseen = false;

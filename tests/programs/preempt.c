@@ -20,6 +20,12 @@
  *                    first to its end before the second starts; SCHED_RR
  *                    takes turns (the kernel's 100 ms quantum).  Prints
  *                    EPERM where real-time priorities are not allowed.
+ *   syscalls THREADS  THREADS threads loop on a kernel call that returns at
+ *                    once (pread of /proc/self/stat: a hand-off call under
+ *                    gmp) while main sleeps 20 ms five times; each sleep
+ *                    must end within 500 ms (under gmp such loops once kept
+ *                    every P until they stopped, after 5 s: each call
+ *                    started a new time slice for sysmon).
  *   special          computing threads that are locked to their kernel
  *                    thread (an affinity call), that compute inside a
  *                    signal handler, that have an alternate signal stack
@@ -38,6 +44,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -698,6 +705,58 @@ static int orphan(void)
     return 0;
 }
 
+static _Atomic int syscall_loops_stop;
+
+static void *syscall_loop(void *arg)
+{
+    (void)arg;
+    int fd = open("/proc/self/stat", O_RDONLY);
+    if (fd < 0) {
+        printf("FAIL: open /proc/self/stat: %s\n", strerror(errno));
+        exit(1);
+    }
+    char buf[64];
+    long n = 0;
+    double give_up = now_s() + 5;
+    while (!atomic_load(&syscall_loops_stop) && now_s() < give_up) {
+        if (pread(fd, buf, sizeof buf, 0) <= 0) {
+            printf("FAIL: pread: %s\n", strerror(errno));
+            exit(1);
+        }
+        n++;
+    }
+    close(fd);
+    return (void *)n;
+}
+
+static int syscall_loops(int threads)
+{
+    pthread_t t[64];
+    if (threads < 1 || threads > 64)
+        return 2;
+    for (int i = 0; i < threads; i++)
+        if (pthread_create(&t[i], NULL, syscall_loop, NULL) != 0)
+            return 1;
+    double worst = 0;
+    for (int i = 0; i < 5; i++) {
+        double a = now_s();
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+        if (now_s() - a > worst)
+            worst = now_s() - a;
+    }
+    atomic_store(&syscall_loops_stop, 1);
+    long calls = 0;
+    for (int i = 0; i < threads; i++) {
+        void *n;
+        pthread_join(t[i], &n);
+        calls += (long)n;
+    }
+    printf("syscalls: main's five 20 ms sleeps beside %d looping threads %s; the loops ran: %s\n", threads,
+           worst < 0.5 ? "ended in time" : "were late", calls > 0 ? "yes" : "no");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -712,10 +771,12 @@ int main(int argc, char **argv)
         return sigurg();
     if (strcmp(mode, "special") == 0)
         return special();
+    if (strcmp(mode, "syscalls") == 0)
+        return syscall_loops(argc > 2 ? atoi(argv[2]) : 2);
     if (strcmp(mode, "orphan") == 0)
         return orphan();
     if (strcmp(mode, "rt") == 0)
         return rt(argc > 2 ? argv[2] : "fifo");
-    fprintf(stderr, "usage: preempt fair|state|libc|sigurg ...\n");
+    fprintf(stderr, "usage: preempt fair|state|libc|sigurg|special|syscalls|orphan|rt ...\n");
     return 2;
 }
