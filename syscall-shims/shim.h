@@ -82,10 +82,11 @@ static inline bool shim_restart(int64_t timeout)
  * zero timeout, a read or write non-blocking), then made in the kernel
  * (a read or write as a poll of its fd, then again): a loop whose waits
  * all return at once stays in user state, where sysmon preempts it for
- * the others.  As kernel calls, each would have been a new one to sysmon:
- * memcaslap's two pinned threads, spinning through epoll_wait on writable
- * sockets at the end of a run, held both Ps for up to 28 s while main's
- * timer waited.  memcaslap pins each of its threads to a CPU: parked,
+ * the others, instead of handing its P over at every call.  Made as
+ * kernel calls at once, memcaslap's two pinned threads, spinning through
+ * epoll_wait on writable sockets at the end of a run, held both Ps for up
+ * to 28 s while main's timer waited (sysmon then saw each call as a new
+ * slice; it now stops such loops too, core/sysmon.c overdue).  memcaslap pins each of its threads to a CPU: parked,
  * 13-37k M sleeps per 200k requests; with a spin before each kernel wait,
  * 9-10 us of CPU a request (native 8).
  */
