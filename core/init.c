@@ -14,6 +14,7 @@
 #include "sync.h"
 #include "trace.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <gnu/libc-version.h>
 #include <pthread.h>
@@ -261,6 +262,8 @@ void gmp_init_slow(void)
 	atomic_store(&gmp_inited, 1);
 
 	gmp_arch_init();
+	gmp_tls_curg_off = (char *)&gmp_curg - (char *)gmp_arch_get_tp();
+	gmp_tls_errno_off = (char *)&errno - (char *)gmp_arch_get_tp();
 	check_glibc_release();
 	if (gmp_libc_resolve() != 0)
 		refuse("cannot resolve glibc's thread internals");

@@ -569,6 +569,7 @@ void gmp_mstart(struct gmp_m *m) GMP_HIDDEN;                /* a new M's g0 */
 void gmp_m0_g0_start(void *m0) GMP_HIDDEN;                  /* m0's g0 entry */
 struct gmp_m *gmp_allocm(void) GMP_HIDDEN;
 uint32_t gmp_fastrand(struct gmp_m *m) GMP_HIDDEN;
+extern intptr_t gmp_tls_curg_off, gmp_tls_errno_off GMP_HIDDEN; /* sched.c: TLS words from a TCB */
 void gmp_set_tp(struct gmp_m *m, void *tp) GMP_HIDDEN;      /* g0: load tp as the thread pointer (FS base) */
 /* G: switch to its M's g0, which runs fn(m, g) with g off the CPU; returns when g runs again (maybe elsewhere) */
 void gmp_mcall(struct gmp_g *g, void (*fn)(struct gmp_m *, struct gmp_g *)) GMP_HIDDEN;

@@ -49,7 +49,13 @@ static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, long nr, lon
 	gmp_testcancel();
 	struct gmp_g *g = gmp_getg();
 	struct gmp_pollfd *pd = g ? gmp_fd_get(fd) : NULL;
-	int64_t to = nb ? 0 : gmp_fd_timeout(fd, mode), deadline = to > 0 ? gmp_nanotime() + to : -1; /* sockets' */
+	/*
+	 * The socket's timeout (SO_RCVTIMEO, SO_SNDTIMEO) counts from the
+	 * first EAGAIN, as the kernel's counts the time the call waits; read
+	 * only then, since most calls never wait (and with a thousand
+	 * connections the table's line for fd is a cache miss each time).
+	 */
+	int64_t to = -1, deadline = -1;
 	int64_t spin = 0;
 	bool kready = false; /* the kernel's poll said ready: no edge was counted for it (drained reads) */
 	bool drain = drain_len && pd && pd->edge;
@@ -75,6 +81,10 @@ static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, long nr, lon
 			if (g && GMP_UNLIKELY(atomic_load_explicit(&g->m->preemptreq, memory_order_relaxed) != 0))
 				gmp_preempt_at_call(g); /* sysmon asked: stop here, not at its signal (core/preempt.c) */
 			return r;
+		}
+		if (to < 0) {
+			to = nb ? 0 : gmp_fd_timeout(fd, mode);
+			deadline = to > 0 ? gmp_nanotime() + to : -1;
 		}
 		if (deadline < 0 && gmp_io_spin(g, &spin))
 			continue; /* the M has nothing else to do: retry now rather than park (core/spin.c) */
