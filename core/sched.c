@@ -323,7 +323,9 @@ intptr_t gmp_tls_curg_off, gmp_tls_errno_off;
  * of the two Gs after it (peek_next); as it comes back to g0, the stack and
  * TLS of the one after it, whose struct, holding the saved stack pointer,
  * the first step fetched (prefetch_next_stack).  Prefetches never fault: a
- * G that exits meanwhile and gives back its stack costs nothing.
+ * G that exits meanwhile and gives back its stack costs nothing.  The two
+ * loads here are of G structs, which are never freed (slabs on allg), so a
+ * slot a thief emptied since is still safe to read.
  */
 static int peek_next(struct gmp_p *p, struct gmp_g *n[2])
 {
@@ -353,7 +355,7 @@ static void prefetch_next_stack(struct gmp_p *p)
 	if (p == NULL || peek_next(p, n) == 0)
 		return;
 	char *sp = (char *)__atomic_load_n(&n[0]->ctx.rsp, __ATOMIC_RELAXED);
-	char *tcb = n[0]->tcb;
+	char *tcb = __atomic_load_n((char **)&n[0]->tcb, __ATOMIC_RELAXED); /* a thief may run it meanwhile */
 	for (int i = -1; i < 8; i++) /* its last frames, and the red zone below */
 		__builtin_prefetch(sp + i * GMP_CACHELINE, 1);
 	__builtin_prefetch(tcb, 1);
