@@ -69,6 +69,17 @@ static struct gmp_g *handoff_affine(struct gmp_g *list, int *n, struct gmp_g **t
 	return head;
 }
 
+int gmp_inject_local(struct gmp_p *p, struct gmp_g *list, int n)
+{
+	struct gmp_g *tail;
+	list = handoff_affine(list, &n, &tail);
+	for (struct gmp_g *g = list, *nx; g; g = nx) {
+		nx = g->schedlink;
+		gmp_runqput(p, g, false);
+	}
+	return n;
+}
+
 void gmp_inject(struct gmp_g *list, int n)
 {
 	/* Gs whose last M spins go there (TLS affinity), the rest to the global queue. */
@@ -453,13 +464,7 @@ void gmp_stopm(struct gmp_m *m)
 				 * cross-CPU wake-up only for it to find them gone.  More
 				 * than one kept: others may steal.
 				 */
-				struct gmp_g *tail;
-				polled = handoff_affine(polled, &npolled, &tail);
-				for (struct gmp_g *g = polled, *nx; g; g = nx) {
-					nx = g->schedlink;
-					gmp_runqput(p, g, false);
-				}
-				if (npolled > 1)
+				if (gmp_inject_local(p, polled, npolled) > 1)
 					gmp_wakep();
 			}
 			return;

@@ -853,6 +853,8 @@ bool gmp_netpoll_waiters(void) GMP_HIDDEN;
 int gmp_netpoll_poll(int64_t timeout_ns, struct gmp_g **list) GMP_HIDDEN;
 void gmp_netpoll_os_break(void) GMP_HIDDEN;
 void gmp_inject(struct gmp_g *list, int n) GMP_HIDDEN; /* any: Gs made ready by the poller -> global queue */
+/* p held: the same -> p's queue (those whose last M spins with their TLS loaded go to it); how many went to p */
+int gmp_inject_local(struct gmp_p *p, struct gmp_g *list, int n) GMP_HIDDEN;
 void gmp_netpoll_cancel_g(struct gmp_g *t, int res) GMP_HIDDEN; /* any: end t's fd wait with res */
 void gmp_netpoll_cancel_gp(struct gmp_g *t, int res, struct gmp_p *p) GMP_HIDDEN; /* g0/sysmon: p or NULL */
 

@@ -327,7 +327,7 @@ intptr_t gmp_tls_curg_off, gmp_tls_errno_off;
  * loads here are of G structs, which are never freed (slabs on allg), so a
  * slot a thief emptied since is still safe to read.
  */
-static int peek_next(struct gmp_p *p, struct gmp_g *n[2])
+static int peek_next(struct gmp_p *p, struct gmp_g **n, int max)
 {
 	int k = 0;
 	struct gmp_g *next = atomic_load_explicit(&p->runnext, memory_order_relaxed);
@@ -335,7 +335,7 @@ static int peek_next(struct gmp_p *p, struct gmp_g *n[2])
 		n[k++] = next;
 	uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_relaxed);
 	uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
-	for (; k < 2 && h != t; h++)
+	for (; k < max && h != t; h++)
 		n[k++] = atomic_load_explicit(&p->runq[h % GMP_RUNQ_SIZE], memory_order_relaxed);
 	return k;
 }
@@ -343,7 +343,7 @@ static int peek_next(struct gmp_p *p, struct gmp_g *n[2])
 static void prefetch_next(struct gmp_p *p)
 {
 	struct gmp_g *n[2];
-	int k = peek_next(p, n);
+	int k = peek_next(p, n, 2);
 	for (int i = 0; i < k; i++)
 		for (size_t off = 0; off < sizeof *n[i]; off += GMP_CACHELINE)
 			__builtin_prefetch((char *)n[i] + off, 1);
@@ -351,11 +351,11 @@ static void prefetch_next(struct gmp_p *p)
 
 static void prefetch_next_stack(struct gmp_p *p)
 {
-	struct gmp_g *n[2];
-	if (p == NULL || peek_next(p, n) == 0)
+	struct gmp_g *n;
+	if (p == NULL || peek_next(p, &n, 1) == 0)
 		return;
-	char *sp = (char *)__atomic_load_n(&n[0]->ctx.rsp, __ATOMIC_RELAXED);
-	char *tcb = __atomic_load_n((char **)&n[0]->tcb, __ATOMIC_RELAXED); /* a thief may run it meanwhile */
+	char *sp = (char *)__atomic_load_n(&n->ctx.rsp, __ATOMIC_RELAXED);
+	char *tcb = __atomic_load_n((char **)&n->tcb, __ATOMIC_RELAXED); /* a thief may run it meanwhile */
 	for (int i = -1; i < 8; i++) /* its last frames, and the red zone below */
 		__builtin_prefetch(sp + i * GMP_CACHELINE, 1);
 	__builtin_prefetch(tcb, 1);

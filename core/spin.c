@@ -406,11 +406,7 @@ static bool others_ready(struct gmp_g *g, struct gmp_m *m)
 		 * only its holder may add to its queue.
 		 */
 		struct gmp_p *p = gmp_acquirep_user(g);
-		for (struct gmp_g *r = list, *nx; r; r = nx) {
-			nx = r->schedlink;
-			if (!gmp_handoff_nextg(r))
-				gmp_runqput(p, r, false);
-		}
+		gmp_inject_local(p, list, n);
 		gmp_releasep_user(p);
 		return true;
 	}
