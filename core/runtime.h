@@ -347,6 +347,9 @@ static inline void gmp_pstatus_reset(struct gmp_p *p, uint32_t to) { atomic_stor
 
 /* ------------------------------------------------------------------ M */
 
+/* How many queued Gs' stack pages execute prefetches at once (sched.c, prefetch_next_stack). */
+#define GMP_PF_BATCH 4
+
 struct gmp_m {
 	struct gmp_g g0;                      /* scheduler context; g0.tcb is the M's own TCB */
 	uint64_t id;                          /* immutable */
@@ -374,6 +377,8 @@ struct gmp_m {
 	unsigned long pthread;                /* the kernel thread's real pthread_t */
 	struct gmp_g *lockedg;                /* the only G this M runs, or NULL; see gmp_lockm */
 	bool endnow;                          /* its locked G left robust PI locks: the thread ends */
+	struct gmp_g *pfstack[GMP_PF_BATCH];  /* the Gs whose stack pages execute prefetched together last
+	                                         (sched.c, a hint: compared, never read through); this M only */
 	int64_t runstart;                     /* gmp_nanotime() when curg started running; this M only */
 	int64_t stopnow;                      /* gmp_nanotime() when the last G stopped, for park_m and the
 	                                         spin that follows (a clock read is ~25 ns on PVM guests);

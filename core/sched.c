@@ -322,10 +322,20 @@ intptr_t gmp_tls_curg_off, gmp_tls_errno_off;
  * Two steps, so that no load waits here either: as a G starts, the structs
  * of the two Gs after it (peek_next); as it comes back to g0, the stack and
  * TLS of the one after it, whose struct, holding the saved stack pointer,
- * the first step fetched (prefetch_next_stack).  Prefetches never fault: a
- * G that exits meanwhile and gives back its stack costs nothing.  The two
- * loads here are of G structs, which are never freed (slabs on allg), so a
- * slot a thief emptied since is still safe to read.
+ * the first step fetched (prefetch_next_stack).
+ *
+ * A prefetch retires only once its address is translated, and the stack
+ * and TCB pages of a thread that ran a thousand threads ago are out of the
+ * TLB: the page walk waits right there (in echo's profile, 70% of
+ * execute's time on one prefetch).  So the walks go in batches: when the
+ * next G is not one of the last batch, the stack and TCB pages of the next
+ * GMP_PF_BATCH Gs are touched together and their walks overlap (echo:
+ * execute 3.7% -> 2.1% of all CPU, paired throughput +2%).
+ *
+ * Prefetches never fault: a G that exits meanwhile and gives back its
+ * stack costs nothing.  The loads here are of G structs, which are never
+ * freed (slabs on allg), so a slot a thief emptied since is still safe to
+ * read.
  */
 static int peek_next(struct gmp_p *p, struct gmp_g **n, int max)
 {
@@ -349,18 +359,35 @@ static void prefetch_next(struct gmp_p *p)
 			__builtin_prefetch((char *)n[i] + off, 1);
 }
 
-static void prefetch_next_stack(struct gmp_p *p)
+static void prefetch_next_stack(struct gmp_m *m, struct gmp_p *p)
 {
-	struct gmp_g *n;
-	if (p == NULL || peek_next(p, &n, 1) == 0)
+	struct gmp_g *n[GMP_PF_BATCH];
+	int k;
+	if (p == NULL || (k = peek_next(p, n, GMP_PF_BATCH)) == 0)
 		return;
-	char *sp = (char *)__atomic_load_n(&n->ctx.rsp, __ATOMIC_RELAXED);
-	char *tcb = __atomic_load_n((char **)&n->tcb, __ATOMIC_RELAXED); /* a thief may run it meanwhile */
-	for (int i = -1; i < 8; i++) /* its last frames, and the red zone below */
-		__builtin_prefetch(sp + i * GMP_CACHELINE, 1);
-	__builtin_prefetch(tcb, 1);
-	__builtin_prefetch(tcb + gmp_tls_curg_off, 1);
-	__builtin_prefetch(tcb + gmp_tls_errno_off, 1);
+	for (int i = 0; i < GMP_PF_BATCH; i++)
+		if (m->pfstack[i] == n[0]) {
+			k = 1; /* its page was translated with a batch: its lines only */
+			break;
+		}
+	if (k > 1)
+		for (int i = 0; i < GMP_PF_BATCH; i++)
+			m->pfstack[i] = i < k ? n[i] : NULL;
+	for (int j = 0; j < k; j++) {
+		char *sp = (char *)__atomic_load_n(&n[j]->ctx.rsp, __ATOMIC_RELAXED);
+		char *tcb = __atomic_load_n((char **)&n[j]->tcb, __ATOMIC_RELAXED); /* a thief may run it meanwhile */
+		if (j > 0) {
+			/* the page walks only, overlapped with the others */
+			__builtin_prefetch(sp, 1);
+			__builtin_prefetch(tcb, 1);
+			continue;
+		}
+		for (int i = -1; i < 8; i++) /* its last frames, and the red zone below */
+			__builtin_prefetch(sp + i * GMP_CACHELINE, 1);
+		__builtin_prefetch(tcb, 1);
+		__builtin_prefetch(tcb + gmp_tls_curg_off, 1);
+		__builtin_prefetch(tcb + gmp_tls_errno_off, 1);
+	}
 }
 
 /* Run gp on m until it calls back into the scheduler.  g0 only, P held. */
@@ -403,7 +430,7 @@ static void execute(struct gmp_m *m, struct gmp_g *gp, bool inherit)
 	m->stopnow = now;
 	GMP_TRACE(gmp_trace_gostop(m, gp));
 	m->curg = NULL;
-	prefetch_next_stack(m->p);
+	prefetch_next_stack(m, m->p);
 }
 
 int64_t gmp_g_cputime(struct gmp_g *g)
