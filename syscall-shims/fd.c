@@ -22,15 +22,63 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-/* Socket timeouts recorded by setsockopt, in ns; 0 = none.  Indexed by fd. */
+/*
+ * Socket timeouts (SO_RCVTIMEO, SO_SNDTIMEO) as gmp's waits honour them
+ * (io.c), in ns, 0 = none, cached per fd; the kernel's values are the
+ * truth.  A socket from socket() or socketpair(), a pipe, an eventfd start
+ * with none; one from accept() has its listener's (the kernel copies
+ * them) and so is read from the kernel at its first wait, as is a socket
+ * after a setsockopt of either (also the 64-bit _NEW names), or after such
+ * a setsockopt through a dup of it: the file description is shared, so a
+ * setsockopt on an fd that has dups makes every cache old (to_gen), as
+ * fcntl's O_NONBLOCK does (gmp_fd_viewgen).  Read only when a call first
+ * finds its fd not ready, so most calls never look.
+ */
 #define MAXTO 65536
-static _Atomic int64_t rcvto[MAXTO], sndto[MAXTO];
+static struct sockto {
+	_Atomic int64_t rcv, snd;
+	_Atomic uint32_t gen; /* to_gen when rcv/snd were set; 0: ask the kernel */
+	_Atomic bool dup;     /* dup'ed, or made by a dup: shares its file description */
+} sockto[MAXTO];
+static _Atomic uint32_t to_gen = 1;
+
+/* The kernel's value (0 for a file that is not a socket). */
+static int64_t kernel_timeout(int fd, int name)
+{
+	struct timeval tv;
+	socklen_t len = sizeof tv;
+	if (gmp_sys6(SYS_getsockopt, fd, SOL_SOCKET, name, &tv, &len, 0) != 0)
+		return 0;
+	return (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
+}
 
 int64_t gmp_fd_timeout(int fd, int mode)
 {
-	if (fd < 0 || fd >= MAXTO)
+	int name = mode == GMP_NETPOLL_READ ? SO_RCVTIMEO : SO_SNDTIMEO;
+	if (fd < 0)
 		return 0;
-	return atomic_load_explicit(mode == GMP_NETPOLL_READ ? &rcvto[fd] : &sndto[fd], memory_order_relaxed);
+	if (fd >= MAXTO)
+		return kernel_timeout(fd, name);
+	struct sockto *t = &sockto[fd];
+	uint32_t gen = atomic_load(&to_gen);
+	if (atomic_load(&t->gen) != gen) {
+		atomic_store(&t->rcv, kernel_timeout(fd, SO_RCVTIMEO));
+		atomic_store(&t->snd, kernel_timeout(fd, SO_SNDTIMEO));
+		atomic_store(&t->gen, gen);
+	}
+	return atomic_load_explicit(mode == GMP_NETPOLL_READ ? &t->rcv : &t->snd, memory_order_relaxed);
+}
+
+/* fd was just made: no timeouts (known), or unknown (accept: its listener's). */
+static void timeouts_new(long fd, bool known)
+{
+	if (fd < 0 || fd >= MAXTO)
+		return;
+	struct sockto *t = &sockto[fd];
+	atomic_store(&t->rcv, 0);
+	atomic_store(&t->snd, 0);
+	atomic_store(&t->dup, false);
+	atomic_store(&t->gen, known ? atomic_load(&to_gen) : 0);
 }
 
 /* kind: GMP_FD_EDGE a socket, registered edge-triggered; GMP_FD_PIPE; else GMP_FD_ONESHOT (core/netpoll.h) */
@@ -38,10 +86,7 @@ static int manage(long fd, bool nonblock, int kind)
 {
 	if (fd >= 0 && gmp_inited == 2) {
 		gmp_fd_manage((int)fd, nonblock, kind);
-		if (fd < MAXTO) {
-			atomic_store(&rcvto[fd], 0);
-			atomic_store(&sndto[fd], 0);
-		}
+		timeouts_new(fd, true);
 	}
 	return (int)fd;
 }
@@ -60,7 +105,18 @@ static int manage_sock(long fd, bool nonblock, bool stream, bool tcp)
 
 int gmp_fd_adopt_accepted(int nfd, int flags, const struct gmp_pollfd *listener)
 {
-	return manage_sock(nfd, flags & SOCK_NONBLOCK, listener && listener->stream, listener && listener->tcp);
+	manage_sock(nfd, flags & SOCK_NONBLOCK, listener && listener->stream, listener && listener->tcp);
+	if (gmp_inited != 2 || nfd < 0 || nfd >= MAXTO)
+		return nfd;
+	/* the listener's, which the kernel copied: from its cache if that is current, else asked at the first wait */
+	struct sockto *l = listener && listener->fd >= 0 && listener->fd < MAXTO ? &sockto[listener->fd] : NULL;
+	timeouts_new(nfd, false);
+	if (l && atomic_load(&l->gen) == atomic_load(&to_gen)) {
+		atomic_store(&sockto[nfd].rcv, atomic_load(&l->rcv));
+		atomic_store(&sockto[nfd].snd, atomic_load(&l->snd));
+		atomic_store(&sockto[nfd].gen, atomic_load(&l->gen));
+	}
+	return nfd;
 }
 
 GMP_EXPORT int socket(int dom, int type, int proto)
@@ -138,8 +194,12 @@ static int dup_like(long r, int oldfd)
 			manage(r, gmp_fd_nonblock(oldfd, pd), pd->edge ? GMP_FD_EDGE : pd->pipe ? GMP_FD_PIPE : GMP_FD_ONESHOT);
 			gmp_fd_copy_facts((int)r, pd); /* the same file description */
 			if (oldfd < MAXTO && r < MAXTO) {
-				atomic_store(&rcvto[r], atomic_load(&rcvto[oldfd]));
-				atomic_store(&sndto[r], atomic_load(&sndto[oldfd]));
+				struct sockto *o = &sockto[oldfd], *n = &sockto[r];
+				atomic_store(&o->dup, true);
+				atomic_store(&n->dup, true);
+				atomic_store(&n->rcv, atomic_load(&o->rcv));
+				atomic_store(&n->snd, atomic_load(&o->snd));
+				atomic_store(&n->gen, atomic_load(&o->gen));
 			}
 			if (r <= 2) /* stdin, stdout, stderr: stdio's, past the shims */
 				gmp_fd_unforce((int)r);
@@ -221,11 +281,13 @@ GMP_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_
 		atomic_store(&pd->rsticky, true); /* kernel TLS: reads stop at records (drained reads, io.c) */
 	if (r == 0 && level == SOL_SOCKET && name == SO_RCVLOWAT && len >= sizeof(int) && (pd = gmp_fd_get(fd)) != NULL)
 		gmp_fd_set_rcvlowat(pd, *(const int *)val);
-	if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) && fd >= 0 &&
-	    fd < MAXTO && len >= sizeof(struct timeval)) {
-		const struct timeval *tv = val;
-		int64_t ns = (int64_t)tv->tv_sec * 1000000000 + tv->tv_usec * 1000;
-		atomic_store(name == SO_RCVTIMEO ? &rcvto[fd] : &sndto[fd], ns);
+	if (r == 0 && level == SOL_SOCKET &&
+	    (name == SO_RCVTIMEO_OLD || name == SO_SNDTIMEO_OLD || name == SO_RCVTIMEO_NEW || name == SO_SNDTIMEO_NEW) &&
+	    fd >= 0 && fd < MAXTO) {
+		/* read back from the kernel at the next wait: it knows what it made of the value */
+		if (atomic_load(&sockto[fd].dup))
+			atomic_fetch_add(&to_gen, 1); /* its dups' caches too (see above) */
+		atomic_store(&sockto[fd].gen, 0);
 	}
 	return (int)r;
 }

@@ -4,6 +4,11 @@
  *    every echoed byte and close;
  *  - a client with SO_RCVTIMEO on a connection nobody answers gets
  *    EAGAIN/EWOULDBLOCK from recv and read after (at least) the timeout;
+ *    so does a socket whose timeout came another way: accepted from a
+ *    listener that has one (the kernel copies it), set through a dup of
+ *    the fd, or set with SO_RCVTIMEO_NEW; a send that fills the buffers of
+ *    an accepted socket with its listener's SO_SNDTIMEO returns what it
+ *    queued once the timeout expires;
  *  - connect to a port nobody listens on gives ECONNREFUSED;
  *  - send() and write() of 8 MiB on a blocking TCP socket return the full
  *    count (a blocking stream socket waits until all of it is queued). */
@@ -75,6 +80,8 @@ static void send_all(int fd, const void *buf, size_t n)
         done += (size_t)r;
     }
 }
+
+#define BIG (8 << 20)
 
 /* ---- echo server ---- */
 static struct sockaddr_in echo_addr;
@@ -210,6 +217,65 @@ static void test_rcvtimeo(void)
     close(lfd);
 }
 
+/* A blocking read of fd that nothing answers: prints how it ended and whether it waited about 200 ms. */
+static void read_times_out(const char *what, int fd)
+{
+    char c;
+    int64_t t0 = now_ns();
+    ssize_t r = read(fd, &c, 1);
+    int e = errno;
+    int64_t dt = now_ns() - t0;
+    CHECK(r == -1);
+    CHECK(dt < 10000000000LL);
+    printf("%s: read %s, waited the timeout: %s\n", what,
+           e == EAGAIN || e == EWOULDBLOCK ? "EAGAIN/EWOULDBLOCK" : strerror(e),
+           dt >= 190000000 ? "yes" : "no");
+}
+
+/* Timeouts gmp did not see set on the fd the program reads. */
+static void test_rcvtimeo_other_ways(void)
+{
+    struct sockaddr_in addr;
+    struct timeval tv = {0, 200000};
+    int lfd = listener(&addr, 8);
+    CHECKSYS(setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    CHECKSYS(setsockopt(lfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv));
+    int cfd = connect_to(&addr);
+    int afd = accept(lfd, NULL, NULL);
+    CHECKSYS(afd);
+    read_times_out("accepted from a listener with SO_RCVTIMEO", afd);
+
+    /* the peer never reads: a big send fills both buffers, then waits out SO_SNDTIMEO */
+    static char big[BIG];
+    int64_t t0 = now_ns();
+    ssize_t r = send(afd, big, sizeof big, 0);
+    int64_t dt = now_ns() - t0;
+    printf("accepted from a listener with SO_SNDTIMEO: send %s, waited the timeout: %s\n",
+           r > 0 && r < (ssize_t)sizeof big ? "returned a short count" : r == (ssize_t)sizeof big ? "sent it all" : strerror(errno),
+           dt >= 190000000 ? "yes" : "no");
+    close(afd);
+    close(cfd);
+
+    int fd = connect_to(&addr);
+    int d = dup(fd);
+    CHECKSYS(d);
+    CHECKSYS(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    read_times_out("timeout set through another fd of the socket", d);
+    close(d);
+    close(fd);
+
+#ifdef SO_RCVTIMEO_NEW
+    fd = connect_to(&addr);
+    long long tv64[2] = {0, 200000};
+    CHECKSYS(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO_NEW, tv64, sizeof tv64));
+    read_times_out("SO_RCVTIMEO_NEW", fd);
+    close(fd);
+#else
+    printf("SO_RCVTIMEO_NEW: read EAGAIN/EWOULDBLOCK, waited the timeout: yes\n");
+#endif
+    close(lfd);
+}
+
 /* ---- connect to a closed port ---- */
 static void test_refused(void)
 {
@@ -232,7 +298,6 @@ static void test_refused(void)
 }
 
 /* ---- a large send on a blocking TCP socket ---- */
-#define BIG (8 << 20)
 
 struct sink {
     int fd;
@@ -297,6 +362,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     test_echo();
     test_rcvtimeo();
+    test_rcvtimeo_other_ways();
     test_refused();
     test_big_send("write");
     test_big_send("send");
