@@ -548,14 +548,20 @@ static long connect_wait(int fd, const struct sockaddr *sa, socklen_t sl)
 	 * A blocking connect: wait for writability, then ask the kernel again;
 	 * a repeated connect says EALREADY while in progress, EISCONN once
 	 * done, or the error.  (A writability edge may predate the connect.)
+	 * SO_SNDTIMEO bounds the wait, as the kernel's: EINPROGRESS when it
+	 * expires (the connection goes on), and a handler that interrupts it
+	 * then ends it with EINTR even with SA_RESTART (signal(7)).
 	 */
+	int64_t to = gmp_fd_timeout(fd, WR), deadline = to > 0 ? gmp_nanotime() + to : -1;
 	for (;;) {
-		int w = gmp_netpoll_wait(fd, WR, -1, 0);
+		int w = gmp_netpoll_wait(fd, WR, deadline, 0);
 		if (w == -ECANCELED) {
 			gmp_testcancel();
 			continue;
 		}
-		if (w == -EINTR && shim_restart(0))
+		if (w == -ETIMEDOUT)
+			return -EINPROGRESS;
+		if (w == -EINTR && shim_restart(to))
 			continue;
 		if (w < 0)
 			return w;

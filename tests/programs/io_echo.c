@@ -9,7 +9,10 @@
  *    the fd, or set with SO_RCVTIMEO_NEW; a send that fills the buffers of
  *    an accepted socket with its listener's SO_SNDTIMEO returns what it
  *    queued once the timeout expires;
- *  - connect to a port nobody listens on gives ECONNREFUSED;
+ *  - connect to a port nobody listens on gives ECONNREFUSED; a blocking
+ *    connect with SO_SNDTIMEO to a listener whose queue is full gives
+ *    EINPROGRESS after the timeout, and EINTR when a handler interrupts
+ *    it, SA_RESTART or not (signal(7): a socket timeout means no restart);
  *  - send() and write() of 8 MiB on a blocking TCP socket return the full
  *    count (a blocking stream socket waits until all of it is queued). */
 #define _GNU_SOURCE
@@ -276,6 +279,66 @@ static void test_rcvtimeo_other_ways(void)
     close(lfd);
 }
 
+/* ---- a connect that cannot complete (the listener's queue is full: SYNs are dropped) ---- */
+static pthread_t connect_waiter;
+static void on_usr1(int sig) { (void)sig; }
+
+static void *interrupt_soon(void *arg)
+{
+    (void)arg;
+    usleep(100000);
+    pthread_kill(connect_waiter, SIGUSR1);
+    return NULL;
+}
+
+static void test_connect_timeout(void)
+{
+    struct sockaddr_in addr;
+    int lfd = listener(&addr, 0);
+    int fill[3];
+    for (int i = 0; i < 3; i++) { /* the queue takes one; the others' SYNs are dropped too */
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        CHECKSYS(fill[i]);
+        connect(fill[i], (struct sockaddr *)&addr, sizeof addr);
+    }
+    usleep(50000);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECKSYS(fd);
+    struct timeval tv = {0, 200000};
+    CHECKSYS(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv));
+    int64_t t0 = now_ns();
+    int r = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+    int e = errno;
+    int64_t dt = now_ns() - t0;
+    CHECK(dt < 10000000000LL);
+    printf("connect with SO_SNDTIMEO to a full listener: %s, waited the timeout: %s\n",
+           r == 0 ? "connected" : e == EINPROGRESS ? "EINPROGRESS" : strerror(e), dt >= 190000000 ? "yes" : "no");
+    close(fd);
+
+    struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    CHECKSYS(sigaction(SIGUSR1, &sa, NULL));
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECKSYS(fd);
+    tv.tv_sec = 5;
+    tv.tv_usec = 0;
+    CHECKSYS(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv));
+    connect_waiter = pthread_self();
+    pthread_t t;
+    CHECK0(pthread_create(&t, NULL, interrupt_soon, NULL));
+    t0 = now_ns();
+    r = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+    e = errno;
+    dt = now_ns() - t0;
+    CHECK0(pthread_join(t, NULL));
+    printf("connect with SO_SNDTIMEO interrupted by an SA_RESTART handler: %s, before the timeout: %s\n",
+           r == 0 ? "connected" : e == EINTR ? "EINTR" : strerror(e), dt < 4000000000LL ? "yes" : "no");
+    close(fd);
+    for (int i = 0; i < 3; i++)
+        close(fill[i]);
+    close(lfd);
+}
+
 /* ---- connect to a closed port ---- */
 static void test_refused(void)
 {
@@ -364,6 +427,7 @@ int main(void)
     test_rcvtimeo();
     test_rcvtimeo_other_ways();
     test_refused();
+    test_connect_timeout();
     test_big_send("write");
     test_big_send("send");
     printf("ok\n");
