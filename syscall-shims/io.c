@@ -35,6 +35,22 @@ int64_t gmp_fd_timeout(int fd, int mode) GMP_HIDDEN;
  */
 
 /*
+ * A blocking call's wait budget: the socket's timeout (SO_RCVTIMEO,
+ * SO_SNDTIMEO; to < 0 until read) and the deadline it sets.  The timeout
+ * counts from the call's first EAGAIN, as the kernel's counts the time the
+ * call waits; it is read only then, since most calls never wait (and with
+ * a thousand connections the table's line for fd is a cache miss each
+ * time).  A call that gmp makes of several pieces (a blocking send of more
+ * than the buffer takes, a receive that waits for MSG_WAITALL's or
+ * SO_RCVLOWAT's bytes) shares one budget across them: the kernel's call
+ * waits at most the timeout in all, then returns what it moved.
+ */
+struct iowait {
+	int64_t to, deadline;
+};
+#define IOWAIT_INIT {-1, -1}
+
+/*
  * The blocking call of a G on a managed fd: try it non-blocking, park on
  * EAGAIN, retry.  nr/args is the non-blocking form of the call.  A G with
  * a receive/send timeout gets EAGAIN when it expires, as from the kernel.
@@ -43,19 +59,15 @@ int64_t gmp_fd_timeout(int fd, int mode) GMP_HIDDEN;
  * non-blocking by the pipe's flag: GMP_FD_UNFORCED once the pipe was
  * given back its blocking mode.
  */
-static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, long nr, long a, long b, long c, long d, long e,
-		       long f)
+static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, struct iowait *w, long nr, long a, long b, long c,
+		       long d, long e, long f)
 {
 	gmp_testcancel();
 	struct gmp_g *g = gmp_getg();
 	struct gmp_pollfd *pd = g ? gmp_fd_get(fd) : NULL;
-	/*
-	 * The socket's timeout (SO_RCVTIMEO, SO_SNDTIMEO) counts from the
-	 * first EAGAIN, as the kernel's counts the time the call waits; read
-	 * only then, since most calls never wait (and with a thousand
-	 * connections the table's line for fd is a cache miss each time).
-	 */
-	int64_t to = -1, deadline = -1;
+	struct iowait own = IOWAIT_INIT;
+	if (!w)
+		w = &own;
 	int64_t spin = 0;
 	bool kready = false; /* the kernel's poll said ready: no edge was counted for it (drained reads) */
 	bool drain = drain_len && pd && pd->edge;
@@ -82,10 +94,11 @@ static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, long nr, lon
 				gmp_preempt_at_call(g); /* sysmon asked: stop here, not at its signal (core/preempt.c) */
 			return r;
 		}
-		if (to < 0) {
-			to = nb ? 0 : gmp_fd_timeout(fd, mode);
-			deadline = to > 0 ? gmp_nanotime() + to : -1;
+		if (w->to < 0) {
+			w->to = nb ? 0 : gmp_fd_timeout(fd, mode);
+			w->deadline = w->to > 0 ? gmp_nanotime() + w->to : -1;
 		}
+		int64_t to = w->to, deadline = w->deadline;
 		if (deadline < 0 && gmp_io_spin(g, &spin))
 			continue; /* the M has nothing else to do: retry now rather than park (core/spin.c) */
 		if (g && shim_wait_in_kernel() && pd) {
@@ -106,21 +119,21 @@ static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, long nr, lon
 		 * contended; the park below still returns at once then, because
 		 * arming is level-triggered and sees the fd ready.
 		 */
-		int w = gmp_netpoll_wait(fd, mode, deadline, seen);
-		if (w == -ETIMEDOUT)
+		int pw = gmp_netpoll_wait(fd, mode, deadline, seen);
+		if (pw == -ETIMEDOUT)
 			return -EAGAIN;
-		if (w == -ECANCELED)
+		if (pw == -ECANCELED)
 			gmp_testcancel();
-		else if (w == -EINTR && shim_restart(to))
+		else if (pw == -EINTR && shim_restart(to))
 			continue; /* every handler that ran has SA_RESTART */
-		else if (w < 0)
-			return w;
+		else if (pw < 0)
+			return pw;
 	}
 }
 
 static long shim_io(int fd, int mode, size_t drain_len, long nr, long a, long b, long c, long d, long e, long f)
 {
-	return shim_io_nb(fd, mode, drain_len, false, nr, a, b, c, d, e, f);
+	return shim_io_nb(fd, mode, drain_len, false, NULL, nr, a, b, c, d, e, f);
 }
 
 long gmp_shim_io(int fd, int mode, long nr, long a, long b, long c, long d, long e, long f)
@@ -167,9 +180,10 @@ static size_t read_target(const struct gmp_pollfd *pd, size_t len, int flags)
 static long recv_target(int fd, long buf, size_t want, size_t target, int fl, long a4, long a5, bool drain)
 {
 	size_t got = 0;
+	struct iowait w = IOWAIT_INIT;
 	while (got < target) {
-		long r = shim_io(fd, RD, drain ? want - got : 0, SYS_recvfrom, fd, buf + (long)got, (long)(want - got),
-				 fl | MSG_DONTWAIT, a4, a5);
+		long r = shim_io_nb(fd, RD, drain ? want - got : 0, false, &w, SYS_recvfrom, fd, buf + (long)got,
+				    (long)(want - got), fl | MSG_DONTWAIT, a4, a5);
 		if (r <= 0)
 			return got ? (long)got : r;
 		got += (size_t)r;
@@ -227,8 +241,8 @@ static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov
 	if (forced_pipe(pd)) {
 		if (mode == WR)
 			return write_all_ex(fd, iov, cnt, NULL, 0, WR_NBPIPE);
-		long r = cnt == 1 ? shim_io_nb(fd, RD, 0, true, SYS_read, fd, (long)iov[0].iov_base, (long)iov[0].iov_len, 0, 0, 0)
-				  : shim_io_nb(fd, RD, 0, true, SYS_readv, fd, (long)iov, cnt, 0, 0, 0);
+		long r = cnt == 1 ? shim_io_nb(fd, RD, 0, true, NULL, SYS_read, fd, (long)iov[0].iov_base, (long)iov[0].iov_len, 0, 0, 0)
+				  : shim_io_nb(fd, RD, 0, true, NULL, SYS_readv, fd, (long)iov, cnt, 0, 0, 0);
 		if (r != GMP_FD_UNFORCED)
 			return r;
 	}
@@ -243,21 +257,22 @@ static long rw_blocking(int fd, int mode, long plain_nr, const struct iovec *iov
 }
 
 /* One non-blocking call of write_all_ex (a foreign thread's waits for room). */
-static long write_piece(int fd, const struct iovec *chunk, int n, const struct msghdr *mh, int flags, enum wr_how *how)
+static long write_piece(int fd, const struct iovec *chunk, int n, const struct msghdr *mh, int flags, enum wr_how *how,
+			struct iowait *w)
 {
 	long r;
 	switch (*how) {
 	case WR_SENDMSG:
-		return gmp_shim_io(fd, WR, SYS_sendmsg, fd, (long)mh, flags | MSG_DONTWAIT, 0, 0, 0);
+		return shim_io_nb(fd, WR, 0, false, w, SYS_sendmsg, fd, (long)mh, flags | MSG_DONTWAIT, 0, 0, 0);
 	case WR_NBPIPE:
-		r = n == 1 ? shim_io_nb(fd, WR, 0, true, SYS_write, fd, (long)chunk[0].iov_base, (long)chunk[0].iov_len, 0, 0, 0)
-			   : shim_io_nb(fd, WR, 0, true, SYS_writev, fd, (long)chunk, n, 0, 0, 0);
+		r = n == 1 ? shim_io_nb(fd, WR, 0, true, w, SYS_write, fd, (long)chunk[0].iov_base, (long)chunk[0].iov_len, 0, 0, 0)
+			   : shim_io_nb(fd, WR, 0, true, w, SYS_writev, fd, (long)chunk, n, 0, 0, 0);
 		if (r != GMP_FD_UNFORCED)
 			return r;
 		*how = WR_NOWAIT; /* given back: per-call non-blocking from here on */
 		/* fall through */
 	case WR_NOWAIT:
-		return gmp_shim_io(fd, WR, SYS_pwritev2, fd, (long)chunk, n, -1, 0, RWF_NOWAIT);
+		return shim_io_nb(fd, WR, 0, false, w, SYS_pwritev2, fd, (long)chunk, n, -1, 0, RWF_NOWAIT);
 	case WR_FOREIGN:
 		return foreign_pipe_call(SYS_writev, fd, chunk, n);
 	}
@@ -276,6 +291,7 @@ static long write_all_ex(int fd, const struct iovec *iov, int cnt, const struct 
 	int i = 0;
 	size_t off = 0; /* bytes of iov[i] already written */
 	struct iovec chunk[64];
+	struct iowait w = IOWAIT_INIT;
 	while (i < cnt) {
 		int n = 0;
 		for (int k = i; k < cnt && n < 64; k++, n++) {
@@ -295,7 +311,7 @@ static long write_all_ex(int fd, const struct iovec *iov, int cnt, const struct 
 				m.msg_controllen = 0;
 			}
 		}
-		long r = write_piece(fd, chunk, n, mh ? &m : NULL, flags, &how);
+		long r = write_piece(fd, chunk, n, mh ? &m : NULL, flags, &how, &w);
 		if (r < 0)
 			return total ? (long)total : r;
 		total += (size_t)r;
@@ -334,9 +350,10 @@ GMP_EXPORT ssize_t writev(int fd, const struct iovec *v, int n) { return shim_re
 static long send_all(int fd, const void *buf, size_t want, int flags, long addr, long addrlen)
 {
 	size_t sent = 0;
+	struct iowait w = IOWAIT_INIT;
 	do {
-		long r = gmp_shim_io(fd, WR, SYS_sendto, fd, (long)buf + (long)sent, (long)(want - sent),
-				     flags | MSG_DONTWAIT, addr, addrlen);
+		long r = shim_io_nb(fd, WR, 0, false, &w, SYS_sendto, fd, (long)buf + (long)sent, (long)(want - sent),
+				    flags | MSG_DONTWAIT, addr, addrlen);
 		if (r < 0)
 			return sent ? (long)sent : r;
 		sent += (size_t)r;

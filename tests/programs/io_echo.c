@@ -9,6 +9,10 @@
  *    the fd, or set with SO_RCVTIMEO_NEW; a send that fills the buffers of
  *    an accepted socket with its listener's SO_SNDTIMEO returns what it
  *    queued once the timeout expires;
+ *  - the timeout bounds a whole call that moves its bytes in pieces: a
+ *    MSG_WAITALL receive from a peer that trickles, and a send of 8 MiB to
+ *    a peer that reads slowly, return short counts after about the
+ *    timeout, not once each piece has waited it;
  *  - connect to a port nobody listens on gives ECONNREFUSED; a blocking
  *    connect with SO_SNDTIMEO to a listener whose queue is full gives
  *    EINPROGRESS after the timeout, and EINTR when a handler interrupts
@@ -279,6 +283,77 @@ static void test_rcvtimeo_other_ways(void)
     close(lfd);
 }
 
+/* ---- a timeout across the pieces of one call ---- */
+struct trickle { int fd; int stop; };
+
+static void *trickle_send(void *arg)
+{
+    struct trickle *t = arg;
+    char piece[10];
+    memset(piece, 't', sizeof piece);
+    for (int i = 0; i < 20 && !__atomic_load_n(&t->stop, __ATOMIC_RELAXED); i++) {
+        usleep(100000);
+        send(t->fd, piece, sizeof piece, MSG_NOSIGNAL);
+    }
+    return NULL;
+}
+
+static void *slow_drain(void *arg)
+{
+    struct trickle *t = arg;
+    static char buf[65536];
+    usleep(100000);
+    while (!__atomic_load_n(&t->stop, __ATOMIC_RELAXED)) {
+        ssize_t r = recv(t->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r == 0)
+            break;
+        usleep(100000);
+    }
+    return NULL;
+}
+
+static void test_timeout_in_pieces(void)
+{
+    struct sockaddr_in addr;
+    int lfd = listener(&addr, 4);
+    int fd = connect_to(&addr);
+    int afd = accept(lfd, NULL, NULL);
+    CHECKSYS(afd);
+    struct timeval tv = {0, 350000};
+    CHECKSYS(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    CHECKSYS(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv));
+
+    struct trickle t = {.fd = afd};
+    pthread_t th;
+    CHECK0(pthread_create(&th, NULL, trickle_send, &t));
+    char buf[200];
+    int64_t t0 = now_ns();
+    ssize_t r = recv(fd, buf, sizeof buf, MSG_WAITALL);
+    int64_t dt = now_ns() - t0;
+    __atomic_store_n(&t.stop, 1, __ATOMIC_RELAXED);
+    CHECK0(pthread_join(th, NULL));
+    printf("MSG_WAITALL from a trickling peer with SO_RCVTIMEO: %s, within about the timeout: %s\n",
+           r > 0 && r < (ssize_t)sizeof buf ? "a short count" : r < 0 ? strerror(errno) : "all of it",
+           dt >= 340000000 && dt < 900000000 ? "yes" : "no");
+    while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+        ;
+
+    struct trickle d = {.fd = afd};
+    CHECK0(pthread_create(&th, NULL, slow_drain, &d));
+    static char big[BIG];
+    t0 = now_ns();
+    r = send(fd, big, sizeof big, MSG_NOSIGNAL);
+    dt = now_ns() - t0;
+    __atomic_store_n(&d.stop, 1, __ATOMIC_RELAXED);
+    CHECK0(pthread_join(th, NULL));
+    printf("send of 8 MiB to a slow reader with SO_SNDTIMEO: %s, within about the timeout: %s\n",
+           r > 0 && r < (ssize_t)sizeof big ? "a short count" : r < 0 ? strerror(errno) : "all of it",
+           dt >= 340000000 && dt < 900000000 ? "yes" : "no");
+    close(fd);
+    close(afd);
+    close(lfd);
+}
+
 /* ---- a connect that cannot complete (the listener's queue is full: SYNs are dropped) ---- */
 static pthread_t connect_waiter;
 static void on_usr1(int sig) { (void)sig; }
@@ -426,6 +501,7 @@ int main(void)
     test_echo();
     test_rcvtimeo();
     test_rcvtimeo_other_ways();
+    test_timeout_in_pieces();
     test_refused();
     test_connect_timeout();
     test_big_send("write");
