@@ -49,6 +49,8 @@ static int64_t kernel_timeout(int fd, int name)
 	socklen_t len = sizeof tv;
 	if (gmp_sys6(SYS_getsockopt, fd, SOL_SOCKET, name, &tv, &len, 0) != 0)
 		return 0;
+	if (tv.tv_sec < 0 || tv.tv_sec >= INT64_MAX / 1000000000 - 1)
+		return 0; /* centuries: a wait without end, as the kernel's all but is */
 	return (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
 }
 

@@ -239,6 +239,16 @@ static void read_times_out(const char *what, int fd)
            dt >= 190000000 ? "yes" : "no");
 }
 
+struct trickle { int fd; int stop; };
+
+static void *write_late(void *arg)
+{
+    struct trickle *t = arg;
+    usleep(300000);
+    CHECK(write(t->fd, "x", 1) == 1);
+    return NULL;
+}
+
 /* Timeouts gmp did not see set on the fd the program reads. */
 static void test_rcvtimeo_other_ways(void)
 {
@@ -271,6 +281,21 @@ static void test_rcvtimeo_other_ways(void)
     close(d);
     close(fd);
 
+    /* a timeout of centuries (whose nanoseconds overflow 64 bits) waits for the data */
+    int sp[2];
+    CHECKSYS(socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
+    struct timeval ages = {18446744074L, 0};
+    CHECKSYS(setsockopt(sp[0], SOL_SOCKET, SO_RCVTIMEO, &ages, sizeof ages));
+    struct trickle late = {.fd = sp[1]};
+    pthread_t lt;
+    CHECK0(pthread_create(&lt, NULL, write_late, &late));
+    char one;
+    ssize_t got = read(sp[0], &one, 1);
+    CHECK0(pthread_join(lt, NULL));
+    printf("SO_RCVTIMEO of centuries: read %zd\n", got);
+    close(sp[0]);
+    close(sp[1]);
+
 #ifdef SO_RCVTIMEO_NEW
     fd = connect_to(&addr);
     long long tv64[2] = {0, 200000};
@@ -284,7 +309,6 @@ static void test_rcvtimeo_other_ways(void)
 }
 
 /* ---- a timeout across the pieces of one call ---- */
-struct trickle { int fd; int stop; };
 
 static void *trickle_send(void *arg)
 {
