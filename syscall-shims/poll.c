@@ -264,9 +264,9 @@ GMP_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timev
 	long ms = tv ? tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000 : -1;
 	int64_t start = gmp_nanotime();
 	int r = select_parked(nfds, rd, wr, ex, ms > 0x7fffffff ? 0x7fffffff : (int)ms);
-	if (tv && r >= 0) {
-		/* Linux select reports the time not slept */
-		int64_t left = (int64_t)ms * 1000000 - (gmp_nanotime() - start);
+	if (tv && (r >= 0 || errno == EINTR)) {
+		/* Linux select reports the time not slept, also when a signal ended it */
+		int64_t left = (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000 - (gmp_nanotime() - start);
 		if (left < 0)
 			left = 0;
 		tv->tv_sec = left / 1000000000;

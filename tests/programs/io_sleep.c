@@ -7,7 +7,10 @@
  *    concurrently (far sooner than one after the other);
  *  - poll, ppoll, select, pselect and epoll_wait with a timeout and nothing
  *    ready return 0 after at least the timeout; with timeout 0 they return
- *    at once; epoll_wait returns early when a thread makes the fd ready. */
+ *    at once; epoll_wait returns early when a thread makes the fd ready;
+ *  - select that a signal handler interrupts fails with EINTR (SA_RESTART
+ *    or not) and, as Linux's, leaves the time it did not sleep in its
+ *    timeval. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -320,6 +323,41 @@ static int64_t t_poll_ready(void)
     return e;
 }
 
+static pthread_t select_waiter;
+static void on_usr2(int sig) { (void)sig; }
+
+static void *signal_later(void *arg)
+{
+    (void)arg;
+    usleep(100000);
+    pthread_kill(select_waiter, SIGUSR2);
+    return NULL;
+}
+
+static void test_select_interrupted(void)
+{
+    struct sigaction sa = {.sa_handler = on_usr2, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    CHECKSYS(sigaction(SIGUSR2, &sa, NULL));
+    int p[2];
+    CHECKSYS(pipe(p));
+    select_waiter = pthread_self();
+    pthread_t t;
+    CHECK0(pthread_create(&t, NULL, signal_later, NULL));
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(p[0], &rd);
+    struct timeval tv = {2, 0};
+    int r = select(p[0] + 1, &rd, NULL, NULL, &tv);
+    int e = errno;
+    CHECK0(pthread_join(t, NULL));
+    int64_t left = tv.tv_sec * 1000000LL + tv.tv_usec;
+    printf("select interrupted by an SA_RESTART handler: %s, the time not slept left in its timeval: %s\n",
+           r == -1 && e == EINTR ? "EINTR" : r == -1 ? strerror(e) : "returned", left > 1000000 && left < 1950000 ? "yes" : "no");
+    close(p[0]);
+    close(p[1]);
+}
+
 static void test_poll_timeouts(void)
 {
     CHECKSYS(pipe(pp));
@@ -348,6 +386,7 @@ int main(void)
     test_precision();
     test_many_sleepers();
     test_poll_timeouts();
+    test_select_interrupted();
     if (failed) {
         printf("FAIL\n");
         return 1;
