@@ -71,6 +71,14 @@ int64_t gmp_fd_timeout(int fd, int mode)
 	return atomic_load_explicit(mode == GMP_NETPOLL_READ ? &t->rcv : &t->snd, memory_order_relaxed);
 }
 
+/* What o's fd knows of its socket's timeouts, for n's (the same socket, or one the kernel copied them to). */
+static void timeouts_copy(struct sockto *n, struct sockto *o)
+{
+	atomic_store(&n->rcv, atomic_load(&o->rcv));
+	atomic_store(&n->snd, atomic_load(&o->snd));
+	atomic_store(&n->gen, atomic_load(&o->gen));
+}
+
 /* fd was just made: no timeouts (known), or unknown (accept: its listener's). */
 static void timeouts_new(long fd, bool known)
 {
@@ -113,11 +121,8 @@ int gmp_fd_adopt_accepted(int nfd, int flags, const struct gmp_pollfd *listener)
 	/* the listener's, which the kernel copied: from its cache if that is current, else asked at the first wait */
 	struct sockto *l = listener && listener->fd >= 0 && listener->fd < MAXTO ? &sockto[listener->fd] : NULL;
 	timeouts_new(nfd, false);
-	if (l && atomic_load(&l->gen) == atomic_load(&to_gen)) {
-		atomic_store(&sockto[nfd].rcv, atomic_load(&l->rcv));
-		atomic_store(&sockto[nfd].snd, atomic_load(&l->snd));
-		atomic_store(&sockto[nfd].gen, atomic_load(&l->gen));
-	}
+	if (l && atomic_load(&l->gen) == atomic_load(&to_gen))
+		timeouts_copy(&sockto[nfd], l);
 	return nfd;
 }
 
@@ -199,9 +204,7 @@ static int dup_like(long r, int oldfd)
 				struct sockto *o = &sockto[oldfd], *n = &sockto[r];
 				atomic_store(&o->dup, true);
 				atomic_store(&n->dup, true);
-				atomic_store(&n->rcv, atomic_load(&o->rcv));
-				atomic_store(&n->snd, atomic_load(&o->snd));
-				atomic_store(&n->gen, atomic_load(&o->gen));
+				timeouts_copy(n, o);
 			}
 			if (r <= 2) /* stdin, stdout, stderr: stdio's, past the shims */
 				gmp_fd_unforce((int)r);

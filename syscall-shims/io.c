@@ -50,6 +50,15 @@ struct iowait {
 };
 #define IOWAIT_INIT {-1, -1}
 
+/* At a call's first wait: read fd's timeout for mode and set the deadline (nb: a forced pipe's call, which has none). */
+static void iowait_begin(struct iowait *w, int fd, int mode, bool nb)
+{
+	if (w->to >= 0)
+		return;
+	w->to = nb ? 0 : gmp_fd_timeout(fd, mode);
+	w->deadline = w->to > 0 ? gmp_nanotime() + w->to : -1;
+}
+
 /*
  * The blocking call of a G on a managed fd: try it non-blocking, park on
  * EAGAIN, retry.  nr/args is the non-blocking form of the call.  A G with
@@ -94,10 +103,7 @@ static long shim_io_nb(int fd, int mode, size_t drain_len, bool nb, struct iowai
 				gmp_preempt_at_call(g); /* sysmon asked: stop here, not at its signal (core/preempt.c) */
 			return r;
 		}
-		if (w->to < 0) {
-			w->to = nb ? 0 : gmp_fd_timeout(fd, mode);
-			w->deadline = w->to > 0 ? gmp_nanotime() + w->to : -1;
-		}
+		iowait_begin(w, fd, mode, nb);
 		int64_t to = w->to, deadline = w->deadline;
 		if (deadline < 0 && gmp_io_spin(g, &spin))
 			continue; /* the M has nothing else to do: retry now rather than park (core/spin.c) */
@@ -569,19 +575,20 @@ static long connect_wait(int fd, const struct sockaddr *sa, socklen_t sl)
 	 * expires (the connection goes on), and a handler that interrupts it
 	 * then ends it with EINTR even with SA_RESTART (signal(7)).
 	 */
-	int64_t to = gmp_fd_timeout(fd, WR), deadline = to > 0 ? gmp_nanotime() + to : -1;
+	struct iowait w = IOWAIT_INIT;
+	iowait_begin(&w, fd, WR, false);
 	for (;;) {
-		int w = gmp_netpoll_wait(fd, WR, deadline, 0);
-		if (w == -ECANCELED) {
+		int pw = gmp_netpoll_wait(fd, WR, w.deadline, 0);
+		if (pw == -ECANCELED) {
 			gmp_testcancel();
 			continue;
 		}
-		if (w == -ETIMEDOUT)
+		if (pw == -ETIMEDOUT)
 			return -EINPROGRESS;
-		if (w == -EINTR && shim_restart(to))
+		if (pw == -EINTR && shim_restart(w.to))
 			continue;
-		if (w < 0)
-			return w;
+		if (pw < 0)
+			return pw;
 		r = gmp_sys3(SYS_connect, fd, sa, sl);
 		if (r == 0 || r == -EISCONN)
 			return 0;
