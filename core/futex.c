@@ -302,7 +302,7 @@ static int futex_wait(_Atomic uint32_t *addr, uint32_t val, uint32_t bitset, int
 	} else {
 		gmp_park(g, p, gmp_unlock_void, &b->lock, why);
 		if (deadline > 0)
-			gmp_timer_del(&w.timer);
+			gmp_timer_del_user(g, &w.timer);
 		err = w.result;
 	}
 	gmp_lock(&g->cwlock); /* a canceller using w finishes first */

@@ -341,7 +341,7 @@ int gmp_netpoll_wait(int fd, int mode, int64_t deadline, uint32_t seen)
 	gmp_park(g, p, gmp_unlock_void, &pd->lock, WR_NETPOLL);
 	g->npfd = 0;
 	if (deadline > 0)
-		gmp_timer_del(t);
+		gmp_timer_del_user(g, t);
 	int res = mode == GMP_NETPOLL_READ ? pd->rres : pd->wres;
 	atomic_fetch_add(&pd->turn, 1); /* others of this direction may park now (seq_cst: then nturn) */
 	if (atomic_load(&pd->nturn))

@@ -838,6 +838,7 @@ struct gmp_timer {
 enum { TIMER_IDLE = 0, TIMER_QUEUED, TIMER_RUNNING, TIMER_DONE };
 int gmp_timer_add(struct gmp_p *p, struct gmp_timer *t) GMP_HIDDEN; /* P held; -ENOMEM */
 bool gmp_timer_del(struct gmp_timer *t) GMP_HIDDEN;   /* any: true if removed before it ran; waits if running */
+bool gmp_timer_del_user(struct gmp_g *g, struct gmp_timer *t) GMP_HIDDEN; /* G, user state: the same, its P held */
 int64_t gmp_timers_run(struct gmp_p *pp, struct gmp_p *runner, int64_t now) GMP_HIDDEN; /* runner held */
 int64_t gmp_timers_next(void) GMP_HIDDEN;              /* any: earliest when over all Ps, 0 if none */
 

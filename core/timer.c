@@ -155,6 +155,23 @@ bool gmp_timer_del(struct gmp_timer *t)
 	}
 }
 
+/*
+ * gmp_timer_del for a G in user state (after a timed park): its P taken
+ * back for the while, so that a signal the kernel lets in meanwhile waits
+ * until it is out (core/sigdispatch.c, pend_in_runtime) instead of running
+ * a handler that takes runtime locks while this thread holds timerlock.
+ */
+bool gmp_timer_del_user(struct gmp_g *g, struct gmp_timer *t)
+{
+	uint32_t st = atomic_load_explicit(&t->state, memory_order_acquire);
+	if (st == TIMER_IDLE || st == TIMER_DONE)
+		return false; /* off every heap: no lock to take, no P to take back */
+	struct gmp_p *p = gmp_acquirep_user(g);
+	bool r = gmp_timer_del(t);
+	gmp_releasep_user(p);
+	return r;
+}
+
 int64_t gmp_timers_run(struct gmp_p *pp, struct gmp_p *runner, int64_t now)
 {
 	for (;;) {
